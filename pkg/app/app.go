@@ -1,0 +1,126 @@
+package app
+
+import (
+	"context"
+	"errors"
+	"log/slog"
+	"net"
+	"os"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/aws/ratelimit"
+	"github.com/aws/aws-sdk-go-v2/aws/retry"
+	awshttp "github.com/aws/aws-sdk-go-v2/aws/transport/http"
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
+	"github.com/bufdir/export-audit/pkg/store"
+)
+
+// Deps is what every handler of a container shares.
+type Deps struct {
+	Config Config
+	Store  *store.Store
+	Log    *slog.Logger
+	Now    func() time.Time
+}
+
+// MustLoad reads the configuration and builds the DynamoDB client and repository, once per
+// container. A missing or malformed setting stops the process here with one clear log line,
+// rather than failing every request later.
+func MustLoad(ctx context.Context) *Deps {
+	start := time.Now()
+	cfg, err := LoadConfig(os.Getenv)
+	log := NewLogger(cfg.LogLevel)
+	if err != nil {
+		log.Error("configuration is incomplete; the function cannot start", "error", err.Error())
+		os.Exit(1)
+	}
+	deps, err := New(ctx, cfg, log)
+	if err != nil {
+		log.Error("cannot start", "error", err.Error())
+		os.Exit(1)
+	}
+	log.LogAttrs(ctx, slog.LevelInfo, "init", append(cfg.Attrs(), slog.Duration("init_duration", time.Since(start)))...)
+	return deps
+}
+
+// NewLogger returns the JSON logger every part of the service writes with.
+func NewLogger(level slog.Level) *slog.Logger {
+	return slog.New(slog.NewJSONHandler(os.Stdout, &slog.HandlerOptions{Level: level}))
+}
+
+// New builds the dependencies from cfg.
+func New(ctx context.Context, cfg Config, log *slog.Logger, opts ...store.Option) (*Deps, error) {
+	db, err := NewDynamoDB(cfg)
+	if err != nil {
+		return nil, err
+	}
+	opts = append([]store.Option{store.WithRetention(cfg.DeletedRetention)}, opts...)
+	return &Deps{Config: cfg, Store: store.New(db, cfg.TableName, opts...), Log: log, Now: time.Now}, nil
+}
+
+// Retry settings, for a function with a 10 s timeout. DynamoDB answers in milliseconds, so an
+// attempt that takes 2 s is lost and is better retried; 4 attempts with backoff capped at 1 s
+// spend at most about 11 s in the worst case, and the handler's own deadline (the Lambda
+// deadline less a margin) cuts that short so the caller gets a 503, not a Lambda timeout.
+const (
+	maxAttempts       = 4
+	maxBackoff        = time.Second
+	attemptTimeout    = 2 * time.Second
+	connectionTimeout = 500 * time.Millisecond
+)
+
+// NewDynamoDB builds the DynamoDB client from cfg and the environment's credentials.
+//
+// It does not use config.LoadDefaultConfig: that resolves shared files, SSO, STS and IMDS,
+// none of which a Lambda container uses, and links their code into every binary. Lambda
+// hands the execution role's credentials to the process in the environment.
+func NewDynamoDB(cfg Config) (*dynamodb.Client, error) {
+	creds, err := envCredentials(cfg.DynamoDBEndpoint != "")
+	if err != nil {
+		return nil, err
+	}
+	httpClient := awshttp.NewBuildableClient().
+		WithTimeout(attemptTimeout).
+		WithDialerOptions(func(d *net.Dialer) { d.Timeout = connectionTimeout })
+	awsCfg := aws.Config{
+		Region:      cfg.Region,
+		Credentials: aws.NewCredentialsCache(creds),
+		HTTPClient:  httpClient,
+		Retryer: func() aws.Retryer {
+			return retry.NewStandard(func(o *retry.StandardOptions) {
+				o.MaxAttempts = maxAttempts
+				o.MaxBackoff = maxBackoff
+				// The client-side retry quota protects a long-lived process from retry storms;
+				// a Lambda container serves one request at a time, and an exhausted quota
+				// would turn throttling into an opaque error instead of a 503.
+				o.RateLimiter = ratelimit.None
+			})
+		},
+	}
+	return dynamodb.NewFromConfig(awsCfg, func(o *dynamodb.Options) {
+		if cfg.DynamoDBEndpoint != "" {
+			o.BaseEndpoint = aws.String(cfg.DynamoDBEndpoint)
+			// Local engines send no CRC32 of their answers.
+			o.DisableValidateResponseChecksum = true
+		}
+	}), nil
+}
+
+// envCredentials reads the credentials Lambda sets for the execution role. Against a local
+// engine any credentials do, so missing ones are replaced there.
+func envCredentials(local bool) (aws.CredentialsProvider, error) {
+	c := aws.Credentials{
+		AccessKeyID:     os.Getenv("AWS_ACCESS_KEY_ID"),
+		SecretAccessKey: os.Getenv("AWS_SECRET_ACCESS_KEY"),
+		SessionToken:    os.Getenv("AWS_SESSION_TOKEN"),
+		Source:          "environment",
+	}
+	if c.AccessKeyID == "" || c.SecretAccessKey == "" {
+		if !local {
+			return nil, errors.New("AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY are not set")
+		}
+		c = aws.Credentials{AccessKeyID: "local", SecretAccessKey: "local", Source: "local"}
+	}
+	return aws.CredentialsProviderFunc(func(context.Context) (aws.Credentials, error) { return c, nil }), nil
+}

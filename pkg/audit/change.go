@@ -1,0 +1,86 @@
+package audit
+
+import (
+	"fmt"
+	"time"
+)
+
+// MaxClockSkew is how far ahead of the server's clock a caller may date a change.
+const MaxClockSkew = 5 * time.Minute
+
+// MaxFailureReason is the longest failure_reason, in characters.
+const MaxFailureReason = 1000
+
+// StatusChange is a validated request to move a record to another status.
+type StatusChange struct {
+	To            Status
+	At            time.Time // whole seconds, UTC
+	ActivityCount *int64
+	FailureReason *string
+	By            string
+}
+
+// Check decides a change against the record as it is, for when the repository's conditional
+// write did not apply: it says whether the change is a no-op (the record already has the status)
+// or which error the caller gets. It returns (false, nil) when the change may be applied.
+func (c StatusChange) Check(current Record) (noop bool, err error) {
+	if current.Status == c.To {
+		return true, nil
+	}
+	if !current.Status.CanMoveTo(c.To) {
+		return false, &ConflictError{
+			Code:     CodeIllegalTransition,
+			RecordID: current.RecordID,
+			Allowed:  current.Status.Moves(),
+			Detail:   illegalMoveDetail(current.Status, c.To),
+		}
+	}
+	if c.At.Before(current.CreatedAt) {
+		return false, Invalid("updated_at", "must not be before the record's created_at "+current.CreatedAt.Format(time.RFC3339))
+	}
+	return false, nil
+}
+
+func illegalMoveDetail(from, to Status) string {
+	if from.Final() {
+		return fmt.Sprintf("cannot move from %s to %s: %s is final", from, to, from)
+	}
+	return fmt.Sprintf("cannot move from %s to %s; allowed: %s", from, to, joinStatuses(from.Moves()))
+}
+
+// Apply returns the record after the change, with its history entry appended.
+func (c StatusChange) Apply(r Record) Record {
+	r.Status = c.To
+	r.UpdatedAt = c.At
+	if c.ActivityCount != nil {
+		r.ActivityCount = c.ActivityCount
+	}
+	if c.FailureReason != nil {
+		r.FailureReason = c.FailureReason
+	}
+	r.History = append(append([]HistoryEntry(nil), r.History...), HistoryEntry{Status: c.To, At: c.At, By: c.By})
+	return r
+}
+
+// CheckFileURL decides attaching url to the record as it is, for when the repository's
+// conditional write did not apply; (false, nil) means it may be attached.
+func CheckFileURL(current Record, url string) (noop bool, err error) {
+	if current.FileURL != nil {
+		if *current.FileURL == url {
+			return true, nil
+		}
+		return false, &ConflictError{
+			Code:     CodeFileURLAlreadySet,
+			RecordID: current.RecordID,
+			Detail:   "the record already has a different file_url; it does not change once set",
+		}
+	}
+	if current.Status == StatusFailed {
+		return false, &ConflictError{
+			Code:     CodeRecordFailed,
+			RecordID: current.RecordID,
+			Detail:   "the export failed; a failed record takes no file",
+		}
+	}
+	return false, nil
+}

@@ -1,0 +1,415 @@
+// Package store is the DynamoDB repository of audit records: the only package that speaks
+// DynamoDB. Every operation is written for real DynamoDB and makes the fewest calls it can;
+// the call counts are part of each method's comment.
+package store
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"math/rand/v2"
+	"strconv"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/feature/dynamodb/attributevalue"
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
+	"github.com/aws/smithy-go"
+	"github.com/bufdir/export-audit/pkg/audit"
+)
+
+// ErrThrottled means DynamoDB was still throttling after the SDK's retries: the caller may try
+// again later.
+var ErrThrottled = errors.New("dynamodb is throttling")
+
+// Store keeps audit records in one DynamoDB table.
+type Store struct {
+	db        *dynamodb.Client
+	table     string
+	retention time.Duration
+	pageSize  int32
+	now       func() time.Time
+}
+
+// Option changes how a Store works.
+type Option func(*Store)
+
+// WithRetention sets how long a deleted record's tombstone stays before DynamoDB's TTL removes it.
+func WithRetention(d time.Duration) Option { return func(s *Store) { s.retention = d } }
+
+// WithPageSize caps the items one Query call returns. Production leaves it unset and lets
+// DynamoDB's 1 MB page decide; tests set it small to cross page boundaries with few records.
+func WithPageSize(n int32) Option { return func(s *Store) { s.pageSize = n } }
+
+// WithClock replaces the clock, for tests.
+func WithClock(now func() time.Time) Option { return func(s *Store) { s.now = now } }
+
+// New returns a Store on table, using db for every call. Build it once per Lambda container.
+func New(db *dynamodb.Client, table string, opts ...Option) *Store {
+	s := &Store{db: db, table: table, retention: 365 * 24 * time.Hour, now: time.Now}
+	for _, o := range opts {
+		o(s)
+	}
+	return s
+}
+
+// Get returns a live record of org: one strongly consistent GetItem, so a record is readable
+// as soon as the call that wrote it has answered.
+func (s *Store) Get(ctx context.Context, org string, id audit.RecordID) (audit.Record, error) {
+	out, err := s.db.GetItem(ctx, &dynamodb.GetItemInput{
+		TableName:      &s.table,
+		Key:            key(orgPK(org), recordSK(id)),
+		ConsistentRead: aws.Bool(true),
+	})
+	if err != nil {
+		return audit.Record{}, wrap("get "+id.String(), err)
+	}
+	return decodeLive(out.Item)
+}
+
+// Create stores a new record, or recognises a retry of an earlier create.
+//
+// Calls: one UpdateItem on the day's counter for the sequence number, then one
+// TransactWriteItems that writes the record, its export_id guard and the organisation's live
+// count together. A retry (the guard exists with the same request) costs one more GetItem, to
+// answer with the record as it is now; a clash with a different request costs nothing more.
+// The counter's number is spent either way, so sequence numbers may have gaps.
+func (s *Store) Create(ctx context.Context, n audit.NewRecord) (rec audit.Record, replayed bool, err error) {
+	// A record deleted between our failed write and our read frees its export_id; one more try
+	// then writes the new record.
+	for attempt := 0; attempt < 2; attempt++ {
+		id, at, err := s.nextID(ctx)
+		if err != nil {
+			return audit.Record{}, false, err
+		}
+		rec := n.Build(id, at)
+		guard, err := s.insert(ctx, n, rec, id)
+		if err != nil || guard == nil {
+			return rec, false, err
+		}
+		if !n.SameRequest(guard.request()) {
+			return audit.Record{}, false, &audit.ConflictError{
+				Code:     audit.CodeExportIDConflict,
+				RecordID: guard.RecordID,
+				Detail:   fmt.Sprintf("export_id %s already has record %s, created with other fields", n.ExportID, guard.RecordID),
+			}
+		}
+		storedID, err := audit.ParseRecordID(guard.RecordID)
+		if err != nil {
+			return audit.Record{}, false, fmt.Errorf("guard of export_id %s: %w", n.ExportID, err)
+		}
+		stored, err := s.Get(ctx, n.OrgID, storedID)
+		if errors.Is(err, audit.ErrNotFound) {
+			continue
+		}
+		return stored, err == nil, err
+	}
+	return audit.Record{}, false, fmt.Errorf("create for export_id %s: its record kept disappearing", n.ExportID)
+}
+
+// nextID takes the next sequence number of the current UTC day. The counter also remembers the
+// latest created_at it handed out and refuses an earlier one, so that a container whose clock
+// is behind another's takes that later second instead: created_at never decreases as the
+// sequence grows, and key order stays (created_at, record_id) order.
+func (s *Store) nextID(ctx context.Context) (audit.RecordID, time.Time, error) {
+	now := audit.Timestamp(s.now())
+	for attempt := 0; attempt < 3; attempt++ {
+		stamp := now.Format(timeFormat)
+		out, err := s.db.UpdateItem(ctx, &dynamodb.UpdateItemInput{
+			TableName:                           &s.table,
+			Key:                                 key(counterPK(now.Format("20060102")), counterSK),
+			UpdateExpression:                    aws.String("SET #last = :now ADD #seq :one"),
+			ConditionExpression:                 aws.String("attribute_not_exists(#last) OR #last <= :now"),
+			ExpressionAttributeNames:            map[string]string{"#last": "last_at", "#seq": "seq"},
+			ExpressionAttributeValues:           map[string]types.AttributeValue{":now": str(stamp), ":one": num(1)},
+			ReturnValues:                        types.ReturnValueUpdatedNew,
+			ReturnValuesOnConditionCheckFailure: types.ReturnValuesOnConditionCheckFailureAllOld,
+		})
+		var ccf *types.ConditionalCheckFailedException
+		if errors.As(err, &ccf) {
+			var old struct {
+				LastAt string `dynamodbav:"last_at"`
+			}
+			if uerr := attributevalue.UnmarshalMap(ccf.Item, &old); uerr != nil {
+				return audit.RecordID{}, time.Time{}, fmt.Errorf("read day counter: %w", uerr)
+			}
+			later, perr := parseTime(old.LastAt)
+			if perr != nil || !later.After(now) {
+				return audit.RecordID{}, time.Time{}, fmt.Errorf("day counter refused %s, last_at %q", stamp, old.LastAt)
+			}
+			now = later
+			continue
+		}
+		if err != nil {
+			return audit.RecordID{}, time.Time{}, wrap("take the day's sequence number", err)
+		}
+		seqAV, ok := out.Attributes["seq"].(*types.AttributeValueMemberN)
+		if !ok {
+			return audit.RecordID{}, time.Time{}, errors.New("day counter returned no sequence number")
+		}
+		seq, err := strconv.ParseInt(seqAV.Value, 10, 64)
+		if err != nil || seq < 1 || seq > audit.MaxSequence {
+			return audit.RecordID{}, time.Time{}, fmt.Errorf("day counter returned sequence number %q", seqAV.Value)
+		}
+		return audit.NewRecordID(now, seq), now, nil
+	}
+	return audit.RecordID{}, time.Time{}, errors.New("day counter kept moving ahead of this clock")
+}
+
+// insert writes the record, the guard of its export_id and the live count in one transaction.
+// It returns the existing guard when the export_id is taken, and nil when the record was written.
+func (s *Store) insert(ctx context.Context, n audit.NewRecord, rec audit.Record, id audit.RecordID) (*guardItem, error) {
+	recAV, err := attributevalue.MarshalMap(newRecordItem(rec, id))
+	if err != nil {
+		return nil, fmt.Errorf("encode record %s: %w", rec.RecordID, err)
+	}
+	guardAV, err := attributevalue.MarshalMap(newGuardItem(n, rec.RecordID))
+	if err != nil {
+		return nil, fmt.Errorf("encode guard of %s: %w", n.ExportID, err)
+	}
+	notExists := aws.String("attribute_not_exists(pk)")
+	err = s.transact(ctx, []types.TransactWriteItem{
+		{Put: &types.Put{TableName: &s.table, Item: recAV, ConditionExpression: notExists}},
+		{Put: &types.Put{
+			TableName: &s.table, Item: guardAV, ConditionExpression: notExists,
+			ReturnValuesOnConditionCheckFailure: types.ReturnValuesOnConditionCheckFailureAllOld,
+		}},
+		{Update: &types.Update{
+			TableName: &s.table, Key: key(orgPK(n.OrgID), statsSK),
+			UpdateExpression:          aws.String("ADD live :one"),
+			ExpressionAttributeValues: map[string]types.AttributeValue{":one": num(1)},
+		}},
+	})
+	reasons := cancellation(err)
+	if reasons == nil {
+		return nil, wrap("create "+rec.RecordID, err)
+	}
+	if len(reasons) != 3 || reasons[1].Code == nil || *reasons[1].Code != "ConditionalCheckFailed" {
+		return nil, wrap("create "+rec.RecordID, err)
+	}
+	item := reasons[1].Item
+	if len(item) == 0 {
+		// DynamoDB returns the guard with the cancellation; an engine that does not (the local
+		// one) costs one read here.
+		out, gerr := s.db.GetItem(ctx, &dynamodb.GetItemInput{
+			TableName: &s.table, Key: key(orgPK(n.OrgID), guardSK(n.ExportID)), ConsistentRead: aws.Bool(true),
+		})
+		if gerr != nil {
+			return nil, wrap("read guard of "+n.ExportID, gerr)
+		}
+		item = out.Item
+	}
+	var g guardItem
+	if err := attributevalue.UnmarshalMap(item, &g); err != nil || g.RecordID == "" {
+		return nil, fmt.Errorf("decode guard of export_id %s: %v", n.ExportID, err)
+	}
+	return &g, nil
+}
+
+// UpdateStatus moves a record to another status: one conditional UpdateItem writes the status,
+// updated_at and the history entry together, and its condition is the status machine. When
+// the condition fails, the item DynamoDB returns with the failure tells a no-op from a refusal,
+// so no call reads first. A move to queued, which no status may make, is one GetItem.
+// The bool reports whether anything changed.
+func (s *Store) UpdateStatus(ctx context.Context, org string, id audit.RecordID, c audit.StatusChange) (audit.Record, bool, error) {
+	sources := audit.Sources(c.To)
+	if len(sources) == 0 {
+		cur, err := s.Get(ctx, org, id)
+		if err != nil {
+			return audit.Record{}, false, err
+		}
+		if _, err := c.Check(cur); err != nil {
+			return audit.Record{}, false, err
+		}
+		return cur, false, nil
+	}
+	at := c.At.UTC().Format(timeFormat)
+	hist, err := attributevalue.Marshal([]historyItem{toHistoryItem(audit.HistoryEntry{Status: c.To, At: c.At, By: c.By})})
+	if err != nil {
+		return audit.Record{}, false, fmt.Errorf("encode history entry: %w", err)
+	}
+	names := map[string]string{"#st": "status", "#ua": "updated_at", "#h": "history", "#ca": "created_at", "#del": "deleted_at"}
+	values := map[string]types.AttributeValue{":to": str(string(c.To)), ":at": str(at), ":h": hist}
+	set := "SET #st = :to, #ua = :at, #h = list_append(#h, :h)"
+	if c.ActivityCount != nil {
+		set += ", #ac = :ac"
+		names["#ac"] = "activity_count"
+		values[":ac"] = num(*c.ActivityCount)
+	}
+	if c.FailureReason != nil {
+		set += ", #fr = :fr"
+		names["#fr"] = "failure_reason"
+		values[":fr"] = str(*c.FailureReason)
+	}
+	cond := "attribute_exists(pk) AND attribute_not_exists(#del) AND #ca <= :at AND #st IN ("
+	for i, from := range sources {
+		p := ":from" + strconv.Itoa(i)
+		if i > 0 {
+			cond += ", "
+		}
+		cond += p
+		values[p] = str(string(from))
+	}
+	cond += ")"
+	return s.update(ctx, id, &dynamodb.UpdateItemInput{
+		TableName: &s.table, Key: key(orgPK(org), recordSK(id)),
+		UpdateExpression: &set, ConditionExpression: &cond,
+		ExpressionAttributeNames: names, ExpressionAttributeValues: values,
+	}, c.Check)
+}
+
+// AttachFileURL sets the record's file_url: one conditional UpdateItem that refuses a record
+// with a file_url already or in status failed; as with UpdateStatus, the returned item tells a
+// no-op from a refusal. The bool reports whether anything changed.
+func (s *Store) AttachFileURL(ctx context.Context, org string, id audit.RecordID, url string) (audit.Record, bool, error) {
+	now := audit.Timestamp(s.now()).Format(timeFormat)
+	return s.update(ctx, id, &dynamodb.UpdateItemInput{
+		TableName: &s.table, Key: key(orgPK(org), recordSK(id)),
+		UpdateExpression:    aws.String("SET #fu = :url, #ua = :now"),
+		ConditionExpression: aws.String("attribute_exists(pk) AND attribute_not_exists(#del) AND attribute_not_exists(#fu) AND #st <> :failed"),
+		ExpressionAttributeNames: map[string]string{
+			"#fu": "file_url", "#ua": "updated_at", "#del": "deleted_at", "#st": "status",
+		},
+		ExpressionAttributeValues: map[string]types.AttributeValue{
+			":url": str(url), ":now": str(now), ":failed": str(string(audit.StatusFailed)),
+		},
+	}, func(cur audit.Record) (bool, error) { return audit.CheckFileURL(cur, url) })
+}
+
+// update runs a conditional UpdateItem and, when its condition fails, asks check what the
+// record as it was means: a no-op answered with the record, or the caller's error.
+func (s *Store) update(ctx context.Context, id audit.RecordID, in *dynamodb.UpdateItemInput, check func(audit.Record) (bool, error)) (audit.Record, bool, error) {
+	in.ReturnValues = types.ReturnValueAllNew
+	in.ReturnValuesOnConditionCheckFailure = types.ReturnValuesOnConditionCheckFailureAllOld
+	out, err := s.db.UpdateItem(ctx, in)
+	var ccf *types.ConditionalCheckFailedException
+	if errors.As(err, &ccf) {
+		cur, derr := decodeLive(ccf.Item)
+		if derr != nil {
+			return audit.Record{}, false, derr
+		}
+		noop, cerr := check(cur)
+		if cerr != nil {
+			return audit.Record{}, false, cerr
+		}
+		if !noop {
+			return audit.Record{}, false, fmt.Errorf("update %s: condition failed on a record that allows the change", id)
+		}
+		return cur, false, nil
+	}
+	if err != nil {
+		return audit.Record{}, false, wrap("update "+id.String(), err)
+	}
+	rec, err := decodeLive(out.Attributes)
+	return rec, err == nil, err
+}
+
+// Delete tombstones a record and frees its export_id. The request names only the record, and
+// the guard to free is keyed by the export_id the record holds, so this is one consistent
+// GetItem and then one TransactWriteItems: the tombstone (deleted_at, deleted_by and the TTL
+// attribute), the guard's removal and the live count's decrement, all or none.
+func (s *Store) Delete(ctx context.Context, org string, id audit.RecordID, by string) error {
+	rec, err := s.Get(ctx, org, id)
+	if err != nil {
+		return err
+	}
+	now := audit.Timestamp(s.now())
+	err = s.transact(ctx, []types.TransactWriteItem{
+		{Update: &types.Update{
+			TableName: &s.table, Key: key(orgPK(org), recordSK(id)),
+			UpdateExpression:         aws.String("SET #del = :now, #by = :by, #exp = :exp"),
+			ConditionExpression:      aws.String("attribute_exists(pk) AND attribute_not_exists(#del)"),
+			ExpressionAttributeNames: map[string]string{"#del": "deleted_at", "#by": "deleted_by", "#exp": attrExpiresAt},
+			ExpressionAttributeValues: map[string]types.AttributeValue{
+				":now": str(now.Format(timeFormat)), ":by": str(by), ":exp": num(now.Add(s.retention).Unix()),
+			},
+		}},
+		{Delete: &types.Delete{
+			TableName: &s.table, Key: key(orgPK(org), guardSK(rec.ExportID)),
+			ConditionExpression:       aws.String("record_id = :id"),
+			ExpressionAttributeValues: map[string]types.AttributeValue{":id": str(rec.RecordID)},
+		}},
+		{Update: &types.Update{
+			TableName: &s.table, Key: key(orgPK(org), statsSK),
+			UpdateExpression:          aws.String("ADD live :minus"),
+			ExpressionAttributeValues: map[string]types.AttributeValue{":minus": num(-1)},
+		}},
+	})
+	if reasons := cancellation(err); len(reasons) > 0 && reasons[0].Code != nil && *reasons[0].Code == "ConditionalCheckFailed" {
+		// Deleted by someone else since our read.
+		return audit.ErrNotFound
+	}
+	return wrap("delete "+id.String(), err)
+}
+
+// conflictAttempts bounds our own retries of a transaction that DynamoDB cancelled because
+// another transaction held one of its items; the SDK does not retry those cancellations.
+const conflictAttempts = 5
+
+// transact runs one TransactWriteItems, again when another transaction got in its way. The SDK
+// gives the call an idempotency token, so its own retries cannot apply the writes twice.
+func (s *Store) transact(ctx context.Context, items []types.TransactWriteItem) error {
+	in := &dynamodb.TransactWriteItemsInput{TransactItems: items}
+	for attempt := 1; ; attempt++ {
+		_, err := s.db.TransactWriteItems(ctx, in)
+		if attempt >= conflictAttempts || !hasReason(cancellation(err), "TransactionConflict") {
+			return err
+		}
+		backoff := time.Duration(rand.IntN(20<<attempt)) * time.Millisecond
+		select {
+		case <-ctx.Done():
+			return errors.Join(err, ctx.Err())
+		case <-time.After(backoff):
+		}
+	}
+}
+
+// cancellation returns the reasons of a cancelled transaction, nil for any other error.
+func cancellation(err error) []types.CancellationReason {
+	var tce *types.TransactionCanceledException
+	if errors.As(err, &tce) {
+		return tce.CancellationReasons
+	}
+	return nil
+}
+
+func hasReason(reasons []types.CancellationReason, codes ...string) bool {
+	for _, r := range reasons {
+		for _, c := range codes {
+			if r.Code != nil && *r.Code == c {
+				return true
+			}
+		}
+	}
+	return false
+}
+
+// throttleCodes are the error codes that mean "too much traffic", which the API answers with
+// 503 and Retry-After rather than 500.
+var throttleCodes = []string{
+	"ThrottlingException", "ProvisionedThroughputExceededException", "RequestLimitExceeded",
+}
+
+// wrap adds what was being done to err, and marks throttling so the API layer can tell it.
+func wrap(doing string, err error) error {
+	if err == nil {
+		return nil
+	}
+	if throttled(err) {
+		return fmt.Errorf("%s: %w: %w", doing, ErrThrottled, err)
+	}
+	return fmt.Errorf("%s: %w", doing, err)
+}
+
+func throttled(err error) bool {
+	var ae smithy.APIError
+	if errors.As(err, &ae) {
+		for _, c := range throttleCodes {
+			if ae.ErrorCode() == c {
+				return true
+			}
+		}
+	}
+	return hasReason(cancellation(err), "ThrottlingError", "ProvisionedThroughputExceeded")
+}
