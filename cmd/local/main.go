@@ -1,0 +1,68 @@
+// Command local runs the whole API on this machine (make run): the embedded DynamoDB-compatible
+// engine on 127.0.0.1:8000 and the API on 127.0.0.1:8080 (PORT), or the engine at
+// DYNAMODB_ENDPOINT when that is set.
+package main
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"os"
+	"os/signal"
+	"syscall"
+	"time"
+
+	"github.com/bufdir/export-audit/pkg/app"
+	"github.com/bufdir/export-audit/pkg/local"
+)
+
+func main() {
+	// Local defaults for what Lambda and the stack set in AWS.
+	for k, v := range map[string]string{
+		app.EnvTableName: "bufdir-export-audit-local",
+		app.EnvRegion:    "eu-north-1",
+	} {
+		if os.Getenv(k) == "" {
+			os.Setenv(k, v)
+		}
+	}
+	cfg, err := app.LoadConfig(os.Getenv)
+	log := app.NewLogger(cfg.LogLevel)
+	if err != nil {
+		log.Error("configuration is incomplete", "error", err.Error())
+		os.Exit(1)
+	}
+	secret := os.Getenv("LOCAL_JWT_SECRET")
+	if secret == "" {
+		secret = local.DefaultSecret
+	}
+	port := os.Getenv("PORT")
+	if port == "" {
+		port = "8080"
+	}
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	run, err := local.Start(ctx, local.Options{
+		Addr: "127.0.0.1:" + port, EngineAddr: "127.0.0.1:8000",
+		Config: cfg, Secret: secret, Log: log,
+	})
+	if err != nil {
+		log.Error("cannot start the local API", "error", err.Error())
+		os.Exit(1)
+	}
+	defer run.Close()
+	token, err := local.Token(secret, "org-bufdir-042", "usr-0042",
+		[]string{"audit:read", "audit:write", "audit:delete"}, 12*time.Hour, time.Now())
+	if err != nil {
+		log.Error("cannot sign a token", "error", err.Error())
+		os.Exit(1)
+	}
+	log.Info("ready", slog.String("api", run.APIURL), slog.String("dynamodb_endpoint", run.EngineURL), slog.String("table", cfg.TableName))
+	fmt.Fprintf(os.Stderr, "\nThe API is ready on %s (DynamoDB endpoint %s).\n"+
+		"A token for org-bufdir-042, valid 12 hours, with every scope:\n\n  export TOKEN=%s\n\n"+
+		"  curl -s -H \"Authorization: Bearer $TOKEN\" %s/api/v1/bufdir-audit-records\n\n"+
+		"Press Ctrl-C to stop; the data is kept only while it runs.\n\n",
+		run.APIURL, run.EngineURL, token, run.APIURL)
+	<-ctx.Done()
+	log.Info("stopping")
+}

@@ -1,0 +1,15 @@
+// Command list-records is the Lambda function behind the list-records route.
+package main
+
+import (
+	"context"
+
+	"github.com/aws/aws-lambda-go/lambda"
+	"github.com/bufdir/export-audit/pkg/api"
+	"github.com/bufdir/export-audit/pkg/app"
+)
+
+func main() {
+	deps := app.MustLoad(context.Background())
+	lambda.Start(api.Handle(deps, api.ListRecords))
+}

@@ -1,0 +1,49 @@
+package api
+
+import (
+	"net/http"
+	"strings"
+
+	"github.com/aws/aws-lambda-go/events"
+	"github.com/bufdir/export-audit/pkg/audit"
+)
+
+// Identity is who calls, from the claims the JWT authorizer verified.
+type Identity struct {
+	Sub    string
+	OrgID  string
+	Scopes map[string]bool
+}
+
+// identify reads the caller from the event. In AWS the HTTP API's JWT authorizer has already
+// verified the token; locally the local API has. The handler still refuses an event without
+// claims, so that a route deployed without the authorizer fails closed.
+func identify(ev *events.APIGatewayV2HTTPRequest, orgClaim string) (Identity, error) {
+	auth := ev.RequestContext.Authorizer
+	if auth == nil || auth.JWT == nil || len(auth.JWT.Claims) == 0 {
+		return Identity{}, problem(http.StatusUnauthorized, "unauthorized", "a valid bearer token is required")
+	}
+	claims := auth.JWT.Claims
+	id := Identity{Sub: claims["sub"], OrgID: claims[orgClaim], Scopes: map[string]bool{}}
+	if id.Sub == "" {
+		return Identity{}, problem(http.StatusUnauthorized, "unauthorized", "the token names no subject")
+	}
+	if !audit.ValidIdentifier(id.OrgID) {
+		return Identity{}, problem(http.StatusForbidden, "no_organisation", "the token names no valid organisation in claim "+orgClaim)
+	}
+	for _, s := range strings.Fields(claims["scope"]) {
+		id.Scopes[s] = true
+	}
+	for _, s := range auth.JWT.Scopes {
+		id.Scopes[s] = true
+	}
+	return id, nil
+}
+
+// sameOrg refuses an org_id given in a body or query that is not the caller's.
+func (id Identity) sameOrg(given string) error {
+	if given != "" && given != id.OrgID {
+		return problem(http.StatusForbidden, "forbidden_organisation", "org_id must be the organisation of the token")
+	}
+	return nil
+}

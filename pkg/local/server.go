@@ -1,0 +1,255 @@
+// Package local runs the whole API on one machine: an embedded DynamoDB-compatible engine
+// (minidyn's HTTP server) and an HTTP server that plays API Gateway's part. It verifies the
+// caller's HS256 token, checks the route's scope, builds the payload 2.0 event API Gateway
+// would build and calls the very handlers the Lambda functions run.
+package local
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/base64"
+	"encoding/hex"
+	"encoding/json"
+	"io"
+	"net/http"
+	"net/url"
+	"strings"
+	"time"
+	"unicode/utf8"
+
+	"github.com/aws/aws-lambda-go/events"
+	"github.com/bufdir/export-audit/pkg/api"
+	"github.com/bufdir/export-audit/pkg/app"
+)
+
+// maxPayload is API Gateway's own limit on a request body; the handlers' smaller limit
+// (api.MaxBody) applies after it.
+const maxPayload = 10 << 20
+
+// lambdaTimeout gives each local call the deadline the deployed functions have.
+const lambdaTimeout = 10 * time.Second
+
+// route is one served path: a prefix and a route of the table.
+type route struct {
+	segments []string // "{record_id}" matches one segment
+	key      string   // API Gateway's routeKey, e.g. "GET /api/v1/bufdir-audit-records/{record_id}"
+	op       api.Operation
+	handler  api.Handler
+}
+
+// API is the local stand-in for API Gateway in front of the six handlers.
+type API struct {
+	secret string
+	routes []route
+	ready  func(context.Context) error
+	now    func() time.Time
+}
+
+// NewAPI serves every operation under both prefixes with deps, verifying tokens with secret.
+// ready, called by /healthz, says whether the storage answers.
+func NewAPI(deps *app.Deps, secret string, ready func(context.Context) error) *API {
+	a := &API{secret: secret, ready: ready, now: time.Now}
+	for _, prefix := range api.Prefixes {
+		for _, op := range api.Operations {
+			path := prefix + op.Route.Path
+			a.routes = append(a.routes, route{
+				segments: strings.Split(strings.Trim(path, "/"), "/"),
+				key:      op.Route.Method + " " + path,
+				op:       op,
+				handler:  api.Handle(deps, op),
+			})
+		}
+	}
+	return a
+}
+
+func (a *API) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	if r.URL.Path == "/healthz" {
+		a.health(w, r)
+		return
+	}
+	rt, params, allowed := a.match(r)
+	if rt == nil {
+		if len(allowed) > 0 {
+			w.Header().Set("Allow", strings.Join(allowed, ", "))
+			writeProblem(w, http.StatusMethodNotAllowed, "method_not_allowed", "this path does not take "+r.Method)
+			return
+		}
+		writeProblem(w, http.StatusNotFound, "route_not_found", "no route matches this path")
+		return
+	}
+	claims, scopes, err := a.authorize(r)
+	if err != nil {
+		w.Header().Set("WWW-Authenticate", `Bearer error="invalid_token"`)
+		writeProblem(w, http.StatusUnauthorized, "unauthorized", err.Error())
+		return
+	}
+	if !contains(scopes, rt.op.Route.Scope) {
+		writeProblem(w, http.StatusForbidden, "insufficient_scope", "this route needs scope "+rt.op.Route.Scope)
+		return
+	}
+	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, maxPayload))
+	if err != nil {
+		writeProblem(w, http.StatusRequestEntityTooLarge, "payload_too_large", "the body is too large")
+		return
+	}
+	ev := a.event(r, rt, params, claims, scopes, body)
+	ctx, cancel := context.WithTimeout(r.Context(), lambdaTimeout)
+	defer cancel()
+	resp, err := rt.handler(ctx, ev)
+	if err != nil {
+		writeProblem(w, http.StatusInternalServerError, "internal_error", "something went wrong on our side")
+		return
+	}
+	for k, v := range resp.Headers {
+		w.Header().Set(k, v)
+	}
+	w.Header().Set("Apigw-Requestid", ev.RequestContext.RequestID)
+	w.WriteHeader(resp.StatusCode)
+	_, _ = io.WriteString(w, resp.Body)
+}
+
+func (a *API) health(w http.ResponseWriter, r *http.Request) {
+	w.Header().Set("Content-Type", "application/json")
+	if err := a.ready(r.Context()); err != nil {
+		w.WriteHeader(http.StatusServiceUnavailable)
+		_, _ = io.WriteString(w, `{"status":"starting"}`)
+		return
+	}
+	_, _ = io.WriteString(w, `{"status":"ok"}`)
+}
+
+// match finds the route for the request's path and method. Segments are compared escaped, so
+// that %2F inside a record id stays inside its segment, as it does in API Gateway.
+func (a *API) match(r *http.Request) (*route, map[string]string, []string) {
+	segs := strings.Split(strings.Trim(r.URL.EscapedPath(), "/"), "/")
+	var allowed []string
+	for i := range a.routes {
+		rt := &a.routes[i]
+		params, ok := matchSegments(rt.segments, segs)
+		if !ok {
+			continue
+		}
+		if rt.op.Route.Method != r.Method {
+			allowed = append(allowed, rt.op.Route.Method)
+			continue
+		}
+		return rt, params, nil
+	}
+	return nil, nil, allowed
+}
+
+func matchSegments(pattern, segs []string) (map[string]string, bool) {
+	if len(pattern) != len(segs) {
+		return nil, false
+	}
+	params := map[string]string{}
+	for i, p := range pattern {
+		if strings.HasPrefix(p, "{") {
+			v, err := url.PathUnescape(segs[i])
+			if err != nil || v == "" {
+				return nil, false
+			}
+			params[strings.Trim(p, "{}")] = v
+			continue
+		}
+		if p != segs[i] {
+			return nil, false
+		}
+	}
+	return params, true
+}
+
+// authorize verifies the bearer token and returns its claims and scopes.
+func (a *API) authorize(r *http.Request) (map[string]string, []string, error) {
+	h := r.Header.Get("Authorization")
+	token, found := strings.CutPrefix(h, "Bearer ")
+	if !found || token == "" {
+		return nil, nil, errMissingToken
+	}
+	claims, err := Verify(a.secret, strings.TrimSpace(token), a.now())
+	if err != nil {
+		return nil, nil, err
+	}
+	return claims, strings.Fields(claims["scope"]), nil
+}
+
+type tokenError string
+
+func (e tokenError) Error() string { return string(e) }
+
+const errMissingToken = tokenError("a bearer token is required")
+
+// event builds the payload 2.0 event API Gateway's HTTP API hands a Lambda proxy integration.
+func (a *API) event(r *http.Request, rt *route, params map[string]string, claims map[string]string, scopes []string, body []byte) events.APIGatewayV2HTTPRequest {
+	now := a.now()
+	headers := map[string]string{}
+	for k, vs := range r.Header {
+		headers[strings.ToLower(k)] = strings.Join(vs, ",")
+	}
+	var query map[string]string
+	if q := r.URL.Query(); len(q) > 0 {
+		query = map[string]string{}
+		for k, vs := range q {
+			query[k] = strings.Join(vs, ",")
+		}
+	}
+	ev := events.APIGatewayV2HTTPRequest{
+		Version:               "2.0",
+		RouteKey:              rt.key,
+		RawPath:               r.URL.EscapedPath(),
+		RawQueryString:        r.URL.RawQuery,
+		Headers:               headers,
+		QueryStringParameters: query,
+		PathParameters:        params,
+		RequestContext: events.APIGatewayV2HTTPRequestContext{
+			RouteKey:   rt.key,
+			AccountID:  "000000000000",
+			Stage:      "$default",
+			RequestID:  requestID(),
+			APIID:      "local",
+			DomainName: r.Host,
+			Time:       now.UTC().Format("02/Jan/2006:15:04:05 -0700"),
+			TimeEpoch:  now.UnixMilli(),
+			Authorizer: &events.APIGatewayV2HTTPRequestContextAuthorizerDescription{
+				JWT: &events.APIGatewayV2HTTPRequestContextAuthorizerJWTDescription{Claims: claims, Scopes: scopes},
+			},
+			HTTP: events.APIGatewayV2HTTPRequestContextHTTPDescription{
+				Method: r.Method, Path: r.URL.Path, Protocol: r.Proto,
+				SourceIP: strings.Split(r.RemoteAddr, ":")[0], UserAgent: r.UserAgent(),
+			},
+		},
+	}
+	if len(body) > 0 {
+		// API Gateway passes text as it is and anything else base64-encoded.
+		if utf8.Valid(body) {
+			ev.Body = string(body)
+		} else {
+			ev.Body, ev.IsBase64Encoded = base64.StdEncoding.EncodeToString(body), true
+		}
+	}
+	return ev
+}
+
+func requestID() string {
+	b := make([]byte, 8)
+	_, _ = rand.Read(b)
+	return hex.EncodeToString(b)
+}
+
+func contains(ss []string, s string) bool {
+	for _, x := range ss {
+		if x == s {
+			return true
+		}
+	}
+	return false
+}
+
+func writeProblem(w http.ResponseWriter, status int, code, detail string) {
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(status)
+	_ = json.NewEncoder(w).Encode(map[string]any{
+		"type": "about:blank", "title": http.StatusText(status), "status": status, "code": code, "detail": detail,
+	})
+}
