@@ -1,0 +1,161 @@
+package main
+
+import (
+	"fmt"
+	"regexp"
+	"strconv"
+	"strings"
+
+	"github.com/aws/constructs-go/constructs/v10"
+	"github.com/aws/jsii-runtime-go"
+)
+
+// Placeholders for the JWT authorizer. They let `make synth` and the tests run without a real
+// identity provider, and are refused for any stage other than dev so that nothing is ever
+// deployed that no real token could pass.
+const (
+	PlaceholderJWTIssuer   = "https://issuer.example.invalid/"
+	PlaceholderJWTAudience = "bufdir-export-audit-placeholder"
+)
+
+// Config is everything that differs between deployments of the stack. It comes from CDK context
+// (`-c key=value` or cdk.json), see ConfigFromContext.
+type Config struct {
+	Stage                string   // context stage: dev, test, prod...; part of the stack and API names
+	AssetRoot            string   // context assetRoot: the directory holding <function>/bootstrap
+	OrgIDClaim           string   // context orgIdClaim
+	FileURLAllowedHosts  string   // context fileUrlAllowedHosts: comma-separated host suffixes, "" allows any
+	DeletedRetentionDays int      // context deletedRetentionDays
+	LogLevel             string   // context logLevel
+	JWTIssuer            string   // context jwtIssuer
+	JWTAudience          []string // context jwtAudience, comma-separated
+	CORSOrigins          []string // context corsOrigins, comma-separated; none means no CORS at all
+}
+
+// DefaultConfig is the dev configuration: what `make synth` builds with no context given.
+func DefaultConfig() Config {
+	return Config{
+		Stage: "dev",
+		// Relative to infra/, where both `go run .` and the CDK CLI run.
+		AssetRoot:            "../build",
+		OrgIDClaim:           "org_id",
+		FileURLAllowedHosts:  "",
+		DeletedRetentionDays: 365,
+		LogLevel:             "info",
+		JWTIssuer:            PlaceholderJWTIssuer,
+		JWTAudience:          []string{PlaceholderJWTAudience},
+		CORSOrigins:          nil,
+	}
+}
+
+var stagePattern = regexp.MustCompile(`^[a-z][a-z0-9-]{0,19}$`)
+
+// Validate refuses a configuration that would synthesize a stack that cannot work.
+func (c Config) Validate() error {
+	if !stagePattern.MatchString(c.Stage) {
+		return fmt.Errorf("stage %q: want lower-case letters, digits and '-', starting with a letter, at most 20 characters", c.Stage)
+	}
+	if c.AssetRoot == "" {
+		return fmt.Errorf("assetRoot is empty")
+	}
+	if c.OrgIDClaim == "" {
+		return fmt.Errorf("orgIdClaim is empty")
+	}
+	if c.DeletedRetentionDays < 1 {
+		return fmt.Errorf("deletedRetentionDays %d: want at least 1", c.DeletedRetentionDays)
+	}
+	switch c.LogLevel {
+	case "debug", "info", "warn", "error":
+	default:
+		return fmt.Errorf("logLevel %q: want debug, info, warn or error", c.LogLevel)
+	}
+	// API Gateway fetches the issuer's OIDC discovery document, which only works over https.
+	if !strings.HasPrefix(c.JWTIssuer, "https://") {
+		return fmt.Errorf("jwtIssuer %q: want an https URL", c.JWTIssuer)
+	}
+	if len(c.JWTAudience) == 0 {
+		return fmt.Errorf("jwtAudience is empty")
+	}
+	if c.Stage != "dev" {
+		if c.JWTIssuer == PlaceholderJWTIssuer {
+			return fmt.Errorf("stage %s: set context jwtIssuer, the placeholder only serves dev", c.Stage)
+		}
+		for _, a := range c.JWTAudience {
+			if a == PlaceholderJWTAudience {
+				return fmt.Errorf("stage %s: set context jwtAudience, the placeholder only serves dev", c.Stage)
+			}
+		}
+	}
+	for _, o := range c.CORSOrigins {
+		if o == "*" {
+			return fmt.Errorf("corsOrigins: '*' would let any web page call the API with a user's token; list the origins")
+		}
+	}
+	return nil
+}
+
+// ConfigFromContext reads the configuration from CDK context, falling back to DefaultConfig for
+// every key that is not set, and validates it.
+func ConfigFromContext(node constructs.Node) (Config, error) {
+	c := DefaultConfig()
+	str := func(key string, dst *string) {
+		if v, ok := contextValue(node, key); ok {
+			*dst = v
+		}
+	}
+	str("stage", &c.Stage)
+	str("assetRoot", &c.AssetRoot)
+	str("orgIdClaim", &c.OrgIDClaim)
+	str("fileUrlAllowedHosts", &c.FileURLAllowedHosts)
+	str("logLevel", &c.LogLevel)
+	str("jwtIssuer", &c.JWTIssuer)
+	if v, ok := contextValue(node, "jwtAudience"); ok {
+		c.JWTAudience = splitList(v)
+	}
+	if v, ok := contextValue(node, "corsOrigins"); ok {
+		c.CORSOrigins = splitList(v)
+	}
+	if v, ok := contextValue(node, "deletedRetentionDays"); ok {
+		n, err := strconv.Atoi(v)
+		if err != nil {
+			return Config{}, fmt.Errorf("deletedRetentionDays %q: %w", v, err)
+		}
+		c.DeletedRetentionDays = n
+	}
+	if err := c.Validate(); err != nil {
+		return Config{}, fmt.Errorf("context: %w", err)
+	}
+	return c, nil
+}
+
+// contextValue returns a context value as a string. Values given with -c arrive as strings,
+// values from cdk.json may be numbers or lists.
+func contextValue(node constructs.Node, key string) (string, bool) {
+	v := node.TryGetContext(jsii.String(key))
+	switch v := v.(type) {
+	case nil:
+		return "", false
+	case string:
+		return v, true
+	case float64:
+		return strconv.FormatFloat(v, 'f', -1, 64), true
+	case []interface{}:
+		parts := make([]string, 0, len(v))
+		for _, p := range v {
+			parts = append(parts, fmt.Sprint(p))
+		}
+		return strings.Join(parts, ","), true
+	default:
+		return fmt.Sprint(v), true
+	}
+}
+
+func splitList(s string) []string {
+	var out []string
+	for _, p := range strings.Split(s, ",") {
+		if p = strings.TrimSpace(p); p != "" {
+			out = append(out, p)
+		}
+	}
+	return out
+}

@@ -1,0 +1,258 @@
+package main
+
+import (
+	"fmt"
+	"path/filepath"
+	"strconv"
+
+	"github.com/aws/aws-cdk-go/awscdk/v2"
+	"github.com/aws/aws-cdk-go/awscdk/v2/awsapigateway"
+	"github.com/aws/aws-cdk-go/awscdk/v2/awsapigatewayv2"
+	"github.com/aws/aws-cdk-go/awscdk/v2/awsapigatewayv2authorizers"
+	"github.com/aws/aws-cdk-go/awscdk/v2/awsapigatewayv2integrations"
+	"github.com/aws/aws-cdk-go/awscdk/v2/awsdynamodb"
+	"github.com/aws/aws-cdk-go/awscdk/v2/awsiam"
+	"github.com/aws/aws-cdk-go/awscdk/v2/awslambda"
+	"github.com/aws/aws-cdk-go/awscdk/v2/awslogs"
+	"github.com/aws/constructs-go/constructs/v10"
+	"github.com/aws/jsii-runtime-go"
+
+	"github.com/bufdir/export-audit/pkg/api"
+	"github.com/bufdir/export-audit/pkg/app"
+)
+
+// Table layout the repository code relies on.
+const (
+	PartitionKey = "pk"
+	SortKey      = "sk"
+	// TTLAttribute holds epoch seconds on tombstones of deleted records; DynamoDB removes them
+	// after DELETED_RETENTION_DAYS.
+	TTLAttribute = "expires_at"
+)
+
+const (
+	// Go on Lambda gets CPU in proportion to memory; 256 MB gives a cold start (SDK client,
+	// config) well under a second while staying at a fraction of the price of 1 GB. The
+	// handlers hold one record or one page of at most 100 records, far below it.
+	FunctionMemoryMB = 256
+	// Every handler does at most a handful of DynamoDB calls; 10 s leaves room for the SDK's
+	// retries on throttling (tuned to give up in time to answer 503 with Retry-After) and is
+	// well under the HTTP API's 30 s integration limit, so callers get our answer, not a 504.
+	FunctionTimeoutSeconds = 10
+	// Logs carry user ids and source addresses: keep them long enough to investigate an
+	// incident reported after a quarterly export round, and no longer.
+	LogRetention = awslogs.RetentionDays_THREE_MONTHS
+	// The callers are one export service and a handful of administrators per organisation;
+	// 50 requests/s sustained with bursts of 100 is far above that and keeps a runaway client
+	// from exhausting the account's Lambda concurrency or running up the on-demand table bill.
+	ThrottleRateLimit  = 50
+	ThrottleBurstLimit = 100
+)
+
+// JWTIdentitySource is where API Gateway looks for the bearer token.
+const JWTIdentitySource = "$request.header.Authorization"
+
+// accessLogFormat records who called what and how it ended; the body is never logged.
+const accessLogFormat = `{"requestId":"$context.requestId","ip":"$context.identity.sourceIp",` +
+	`"requestTime":"$context.requestTime","routeKey":"$context.routeKey","status":"$context.status",` +
+	`"protocol":"$context.protocol","responseLength":"$context.responseLength",` +
+	`"latency":"$context.responseLatency","integrationLatency":"$context.integrationLatency",` +
+	`"integrationError":"$context.integrationErrorMessage","authorizerError":"$context.authorizer.error",` +
+	`"sub":"$context.authorizer.claims.sub"}`
+
+// FunctionNames lists the functions in api.Routes order, each once.
+func FunctionNames() []string {
+	var names []string
+	seen := map[string]bool{}
+	for _, r := range api.Routes {
+		if !seen[r.Function] {
+			seen[r.Function] = true
+			names = append(names, r.Function)
+		}
+	}
+	return names
+}
+
+// FunctionEnvironment is the environment every function gets. AWS_REGION is set by Lambda and
+// DYNAMODB_ENDPOINT is for local runs only, so neither appears here.
+func FunctionEnvironment(cfg Config, tableName *string) map[string]*string {
+	return map[string]*string{
+		app.EnvTableName:            tableName,
+		app.EnvOrgIDClaim:           jsii.String(cfg.OrgIDClaim),
+		app.EnvFileURLAllowedHosts:  jsii.String(cfg.FileURLAllowedHosts),
+		app.EnvDeletedRetentionDays: jsii.String(strconv.Itoa(cfg.DeletedRetentionDays)),
+		app.EnvLogLevel:             jsii.String(cfg.LogLevel),
+	}
+}
+
+// StackName is the CloudFormation stack name of a stage.
+func StackName(stage string) string { return "BufdirExportAudit-" + stage }
+
+// NewAuditStack builds the whole service for one stage: the table, one function per entry of
+// api.Routes, and the HTTP API serving every route under both prefixes. It also applies the
+// cdk-nag AwsSolutions checks, so every synth (and every test) is checked.
+func NewAuditStack(scope constructs.Construct, cfg Config, props *awscdk.StackProps) (awscdk.Stack, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	for _, fn := range FunctionNames() {
+		if _, ok := TableActions[fn]; !ok {
+			return nil, fmt.Errorf("function %s has no entry in TableActions", fn)
+		}
+	}
+	if props == nil {
+		props = &awscdk.StackProps{}
+	}
+	if props.Description == nil {
+		props.Description = jsii.String("Bufdir export audit records (" + cfg.Stage + ")")
+	}
+	stack := awscdk.NewStack(scope, jsii.String(StackName(cfg.Stage)), props)
+	awscdk.Tags_Of(stack).Add(jsii.String("project"), jsii.String("bufdir-export-audit"), nil)
+	awscdk.Tags_Of(stack).Add(jsii.String("stage"), jsii.String(cfg.Stage), nil)
+
+	table := awsdynamodb.NewTable(stack, jsii.String("AuditTable"), &awsdynamodb.TableProps{
+		PartitionKey: &awsdynamodb.Attribute{Name: jsii.String(PartitionKey), Type: awsdynamodb.AttributeType_STRING},
+		SortKey:      &awsdynamodb.Attribute{Name: jsii.String(SortKey), Type: awsdynamodb.AttributeType_STRING},
+		// Traffic is a few bursts per export round: on-demand costs nothing while idle and
+		// needs no capacity planning.
+		BillingMode: awsdynamodb.BillingMode_PAY_PER_REQUEST,
+		PointInTimeRecoverySpecification: &awsdynamodb.PointInTimeRecoverySpecification{
+			PointInTimeRecoveryEnabled: jsii.Bool(true),
+		},
+		// An audit trail must survive a mistaken `cdk destroy` or a replacement: protected
+		// against deletion by API and retained when removed from the stack.
+		DeletionProtection:  jsii.Bool(true),
+		RemovalPolicy:       awscdk.RemovalPolicy_RETAIN,
+		TimeToLiveAttribute: jsii.String(TTLAttribute),
+		// The AWS-managed key (aws/dynamodb) logs every use in CloudTrail without a key policy
+		// to look after; a customer-managed key would only pay off for cross-account access or
+		// key revocation, which this service does not need.
+		Encryption: awsdynamodb.TableEncryption_AWS_MANAGED,
+	})
+
+	env := FunctionEnvironment(cfg, table.TableName())
+	integrations := map[string]awsapigatewayv2integrations.HttpLambdaIntegration{}
+	for _, fn := range FunctionNames() {
+		name := LogicalName(fn)
+		logGroup := awslogs.NewLogGroup(stack, jsii.String(name+"LogGroup"), &awslogs.LogGroupProps{
+			Retention: LogRetention,
+			// Kept after the stack is gone: the retention above removes them in time anyway.
+			RemovalPolicy: awscdk.RemovalPolicy_RETAIN,
+		})
+		// An explicit role without AWSLambdaBasicExecutionRole: that managed policy would let
+		// the function create log groups and write to any of them.
+		role := awsiam.NewRole(stack, jsii.String(name+"Role"), &awsiam.RoleProps{
+			AssumedBy:   awsiam.NewServicePrincipal(jsii.String("lambda.amazonaws.com"), nil),
+			Description: jsii.String("Runs " + fn + ": writes its own log group, " + fn + "'s actions on the audit table"),
+		})
+		logGroup.GrantWrite(role)
+		tablePolicy := awsiam.NewPolicy(stack, jsii.String(name+"TablePolicy"), &awsiam.PolicyProps{
+			Roles: &[]awsiam.IRole{role},
+			Statements: &[]awsiam.PolicyStatement{awsiam.NewPolicyStatement(&awsiam.PolicyStatementProps{
+				Actions:   jsii.Strings(TableActions[fn]...),
+				Resources: jsii.Strings(*table.TableArn()),
+			})},
+		})
+		function := awslambda.NewFunction(stack, jsii.String(name+"Function"), &awslambda.FunctionProps{
+			Description:  jsii.String("Bufdir export audit: " + fn),
+			Runtime:      awslambda.Runtime_PROVIDED_AL2023(),
+			Architecture: awslambda.Architecture_ARM_64(),
+			Handler:      jsii.String("bootstrap"),
+			Code:         awslambda.Code_FromAsset(jsii.String(filepath.Join(cfg.AssetRoot, fn)), nil),
+			MemorySize:   jsii.Number(FunctionMemoryMB),
+			Timeout:      awscdk.Duration_Seconds(jsii.Number(FunctionTimeoutSeconds)),
+			Environment:  &env,
+			Role:         role,
+			LogGroup:     logGroup,
+		})
+		// A function answering before its table permissions exist would fail with AccessDenied.
+		function.Node().AddDependency(tablePolicy)
+		integrations[fn] = awsapigatewayv2integrations.NewHttpLambdaIntegration(jsii.String(name+"Integration"), function,
+			&awsapigatewayv2integrations.HttpLambdaIntegrationProps{
+				PayloadFormatVersion: awsapigatewayv2.PayloadFormatVersion_VERSION_2_0(),
+			})
+	}
+
+	httpAPI := awsapigatewayv2.NewHttpApi(stack, jsii.String("HttpApi"), &awsapigatewayv2.HttpApiProps{
+		ApiName:     jsii.String("bufdir-export-audit-" + cfg.Stage),
+		Description: jsii.String("Bufdir export audit records (" + cfg.Stage + ")"),
+		// The default stage is added below, with throttling and access logs.
+		CreateDefaultStage: jsii.Bool(false),
+		CorsPreflight:      corsOptions(cfg.CORSOrigins),
+	})
+	accessLogs := awslogs.NewLogGroup(stack, jsii.String("ApiAccessLogGroup"), &awslogs.LogGroupProps{
+		Retention:     LogRetention,
+		RemovalPolicy: awscdk.RemovalPolicy_RETAIN,
+	})
+	stage := httpAPI.AddStage(jsii.String("DefaultStage"), &awsapigatewayv2.HttpStageOptions{
+		StageName:  jsii.String("$default"),
+		AutoDeploy: jsii.Bool(true),
+		Throttle: &awsapigatewayv2.ThrottleSettings{
+			RateLimit:  jsii.Number(ThrottleRateLimit),
+			BurstLimit: jsii.Number(ThrottleBurstLimit),
+		},
+		AccessLogSettings: &accessLogSettings{
+			destination: awsapigatewayv2.NewLogGroupLogDestination(accessLogs),
+			format:      awsapigateway.AccessLogFormat_Custom(jsii.String(accessLogFormat)),
+		},
+	})
+
+	authorizer := awsapigatewayv2authorizers.NewHttpJwtAuthorizer(jsii.String("JwtAuthorizer"), jsii.String(cfg.JWTIssuer),
+		&awsapigatewayv2authorizers.HttpJwtAuthorizerProps{
+			AuthorizerName: jsii.String("jwt"),
+			JwtAudience:    jsii.Strings(cfg.JWTAudience...),
+			IdentitySource: jsii.Strings(JWTIdentitySource),
+		})
+	for _, prefix := range api.Prefixes {
+		for _, r := range api.Routes {
+			httpAPI.AddRoutes(&awsapigatewayv2.AddRoutesOptions{
+				Path:                jsii.String(prefix + r.Path),
+				Methods:             &[]awsapigatewayv2.HttpMethod{awsapigatewayv2.HttpMethod(r.Method)},
+				Integration:         integrations[r.Function],
+				Authorizer:          authorizer,
+				AuthorizationScopes: jsii.Strings(r.Scope),
+			})
+		}
+	}
+
+	awscdk.NewCfnOutput(stack, jsii.String("ApiUrl"), &awscdk.CfnOutputProps{
+		Description: jsii.String("Base URL of the HTTP API ($default stage)"),
+		Value:       stage.Url(),
+	})
+	awscdk.NewCfnOutput(stack, jsii.String("TableName"), &awscdk.CfnOutputProps{
+		Description: jsii.String("DynamoDB table holding the audit records"),
+		Value:       table.TableName(),
+	})
+
+	applyNag(stack)
+	return stack, nil
+}
+
+func corsOptions(origins []string) *awsapigatewayv2.CorsPreflightOptions {
+	if len(origins) == 0 {
+		return nil
+	}
+	return &awsapigatewayv2.CorsPreflightOptions{
+		AllowOrigins: jsii.Strings(origins...),
+		AllowMethods: &[]awsapigatewayv2.CorsHttpMethod{
+			awsapigatewayv2.CorsHttpMethod_GET,
+			awsapigatewayv2.CorsHttpMethod_POST,
+			awsapigatewayv2.CorsHttpMethod_PUT,
+			awsapigatewayv2.CorsHttpMethod_DELETE,
+		},
+		AllowHeaders: jsii.Strings("Authorization", "Content-Type"),
+		// Without these a browser hides the headers the contract gives meaning to.
+		ExposeHeaders: jsii.Strings("Location", "Idempotent-Replayed", "Retry-After"),
+		MaxAge:        awscdk.Duration_Minutes(jsii.Number(10)),
+	}
+}
+
+// accessLogSettings implements awsapigatewayv2.IAccessLogSettings, an interface without a
+// struct counterpart in the Go bindings.
+type accessLogSettings struct {
+	destination awsapigatewayv2.IAccessLogDestination
+	format      awsapigateway.AccessLogFormat
+}
+
+func (s *accessLogSettings) Destination() awsapigatewayv2.IAccessLogDestination { return s.destination }
+func (s *accessLogSettings) Format() awsapigateway.AccessLogFormat              { return s.format }
