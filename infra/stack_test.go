@@ -1,0 +1,380 @@
+package main
+
+import (
+	"fmt"
+	"strings"
+	"testing"
+
+	"github.com/aws/aws-cdk-go/awscdk/v2/assertions"
+	"github.com/aws/jsii-runtime-go"
+
+	"github.com/bufdir/export-audit/pkg/api"
+)
+
+type obj = map[string]interface{}
+type arr = []interface{}
+
+func TestTable_Settings(t *testing.T) {
+	s := defaultStack(t)
+	check(t, "one table", func() { s.template.ResourceCountIs(jsii.String("AWS::DynamoDB::Table"), jsii.Number(1)) })
+	cases := []struct {
+		name  string
+		props obj
+	}{
+		{"key schema is pk (hash) and sk (range), both strings, no index", obj{
+			"KeySchema": arr{
+				obj{"AttributeName": "pk", "KeyType": "HASH"},
+				obj{"AttributeName": "sk", "KeyType": "RANGE"},
+			},
+			"AttributeDefinitions": arr{
+				obj{"AttributeName": "pk", "AttributeType": "S"},
+				obj{"AttributeName": "sk", "AttributeType": "S"},
+			},
+			"GlobalSecondaryIndexes": assertions.Match_Absent(),
+			"LocalSecondaryIndexes":  assertions.Match_Absent(),
+		}},
+		{"on-demand billing", obj{"BillingMode": "PAY_PER_REQUEST", "ProvisionedThroughput": assertions.Match_Absent()}},
+		{"point-in-time recovery", obj{"PointInTimeRecoverySpecification": obj{"PointInTimeRecoveryEnabled": true}}},
+		{"deletion protection", obj{"DeletionProtectionEnabled": true}},
+		{"TTL on expires_at", obj{"TimeToLiveSpecification": obj{"AttributeName": "expires_at", "Enabled": true}}},
+		{"encrypted with the AWS-managed key", obj{"SSESpecification": assertions.Match_ObjectEquals(&obj{"SSEEnabled": true})}},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			check(t, c.name, func() { s.template.HasResourceProperties(jsii.String("AWS::DynamoDB::Table"), c.props) })
+		})
+	}
+	t.Run("retained when removed or replaced", func(t *testing.T) {
+		check(t, "retain", func() {
+			s.template.HasResource(jsii.String("AWS::DynamoDB::Table"), obj{"DeletionPolicy": "Retain", "UpdateReplacePolicy": "Retain"})
+		})
+	})
+	t.Run("constants match the table", func(t *testing.T) {
+		if PartitionKey != "pk" || SortKey != "sk" || TTLAttribute != "expires_at" {
+			t.Errorf("the repository code uses pk/sk/expires_at, the stack says %s/%s/%s", PartitionKey, SortKey, TTLAttribute)
+		}
+	})
+}
+
+func TestFunctions_RuntimeAndSizing(t *testing.T) {
+	s := defaultStack(t)
+	n := float64(len(FunctionNames()))
+	if n != 6 {
+		t.Errorf("api.Routes names %d functions, want 6", int(n))
+	}
+	check(t, "function count", func() { s.template.ResourceCountIs(jsii.String("AWS::Lambda::Function"), jsii.Number(n)) })
+	check(t, "every function on provided.al2023/arm64, handler bootstrap, 256 MB, 10 s", func() {
+		s.template.ResourcePropertiesCountIs(jsii.String("AWS::Lambda::Function"), obj{
+			"Runtime":       "provided.al2023",
+			"Architectures": arr{"arm64"},
+			"Handler":       "bootstrap",
+			"MemorySize":    256,
+			"Timeout":       10,
+		}, jsii.Number(n))
+	})
+}
+
+func TestFunctions_Environment(t *testing.T) {
+	cfg := testConfig()
+	cfg.Stage = "test"
+	cfg.JWTIssuer = "https://login.example.no/realms/bufdir"
+	cfg.JWTAudience = []string{"export-audit"}
+	cfg.OrgIDClaim = "tenant"
+	cfg.FileURLAllowedHosts = "storage.example.no"
+	cfg.DeletedRetentionDays = 30
+	cfg.LogLevel = "debug"
+	cases := []struct {
+		name string
+		s    *synthesized
+		want obj
+	}{
+		{"dev defaults", defaultStack(t), obj{
+			"ORG_ID_CLAIM": "org_id", "FILE_URL_ALLOWED_HOSTS": "", "DELETED_RETENTION_DAYS": "365", "LOG_LEVEL": "info",
+		}},
+		{"from context", synthStack(t, cfg), obj{
+			"ORG_ID_CLAIM": "tenant", "FILE_URL_ALLOWED_HOSTS": "storage.example.no", "DELETED_RETENTION_DAYS": "30", "LOG_LEVEL": "debug",
+		}},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			table := c.s.onlyID(t, "AWS::DynamoDB::Table")
+			for _, fn := range FunctionNames() {
+				fnID := c.s.functionID(t, fn)
+				env, _ := c.s.cfn.Resources[fnID].Properties["Environment"].(map[string]any)
+				vars, _ := env["Variables"].(map[string]any)
+				if got := ref(vars["TABLE_NAME"]); got != table {
+					t.Errorf("%s: TABLE_NAME = %v, want a Ref to %s", fn, vars["TABLE_NAME"], table)
+				}
+				for k, want := range c.want {
+					if vars[k] != want {
+						t.Errorf("%s: %s = %v, want %q", fn, k, vars[k], want)
+					}
+				}
+				if want := append(keys(c.want), "TABLE_NAME"); !sameSet(keys(vars), want) {
+					t.Errorf("%s: variables %v, want exactly %v", fn, keys(vars), sorted(want))
+				}
+			}
+		})
+	}
+}
+
+func TestLogGroups_RetentionAndOwnership(t *testing.T) {
+	s := defaultStack(t)
+	groups := s.ofType("AWS::Logs::LogGroup")
+	if want := len(FunctionNames()) + 1; len(groups) != want {
+		t.Errorf("%d log groups, want %d (one per function and the access log)", len(groups), want)
+	}
+	check(t, "every log group keeps 90 days", func() {
+		s.template.AllResourcesProperties(jsii.String("AWS::Logs::LogGroup"), obj{"RetentionInDays": 90})
+	})
+	used := map[string]string{}
+	for _, fn := range FunctionNames() {
+		props := s.cfn.Resources[s.functionID(t, fn)].Properties
+		lc, _ := props["LoggingConfig"].(map[string]any)
+		group := ref(lc["LogGroup"])
+		if _, ok := groups[group]; !ok {
+			t.Errorf("%s logs to %v, want one of the stack's log groups", fn, lc["LogGroup"])
+			continue
+		}
+		if other, dup := used[group]; dup {
+			t.Errorf("%s and %s share log group %s", fn, other, group)
+		}
+		used[group] = fn
+	}
+	stage := s.cfn.Resources[s.onlyID(t, "AWS::ApiGatewayV2::Stage")].Properties
+	als, _ := stage["AccessLogSettings"].(map[string]any)
+	if id, _ := getAtt(als["DestinationArn"]); groups[id].Type == "" || used[id] != "" {
+		t.Errorf("access logs go to %v, want a log group of their own", als["DestinationArn"])
+	}
+}
+
+// wantTableActions is the contract between the repository code and IAM, written out again
+// here on purpose: TableActions must say exactly this.
+var wantTableActions = map[string][]string{
+	"list-records":    {"dynamodb:Query"},
+	"get-record":      {"dynamodb:GetItem"},
+	"create-record":   {"dynamodb:UpdateItem", "dynamodb:PutItem", "dynamodb:GetItem"},
+	"update-status":   {"dynamodb:UpdateItem", "dynamodb:GetItem"},
+	"attach-file-url": {"dynamodb:UpdateItem"},
+	"delete-record":   {"dynamodb:GetItem", "dynamodb:UpdateItem", "dynamodb:DeleteItem"},
+}
+
+func TestIAM_LeastPrivilegePerFunction(t *testing.T) {
+	s := defaultStack(t)
+	table := s.onlyID(t, "AWS::DynamoDB::Table")
+	if !sameSet(keys(TableActions), FunctionNames()) {
+		t.Errorf("TableActions covers %v, api.Routes names %v", keys(TableActions), sorted(FunctionNames()))
+	}
+	roles := s.ofType("AWS::IAM::Role")
+	if len(roles) != len(FunctionNames()) {
+		t.Errorf("%d roles, want one per function (%d)", len(roles), len(FunctionNames()))
+	}
+	for _, fn := range FunctionNames() {
+		t.Run(fn, func(t *testing.T) {
+			if !sameSet(TableActions[fn], wantTableActions[fn]) {
+				t.Errorf("TableActions[%s] = %v, want %v", fn, TableActions[fn], wantTableActions[fn])
+			}
+			props := s.cfn.Resources[s.functionID(t, fn)].Properties
+			roleID, _ := getAtt(props["Role"])
+			role, ok := roles[roleID]
+			if !ok {
+				t.Fatalf("role %v is not a role of this stack", props["Role"])
+			}
+			if role.Properties["ManagedPolicyArns"] != nil || role.Properties["Policies"] != nil {
+				t.Errorf("role has managed or inline policies: %v", role.Properties)
+			}
+			lc, _ := props["LoggingConfig"].(map[string]any)
+			logGroup := ref(lc["LogGroup"])
+
+			var tableStatements, logStatements int
+			for id, p := range s.ofType("AWS::IAM::Policy") {
+				attached := false
+				for _, r := range p.Properties["Roles"].([]any) {
+					attached = attached || ref(r) == roleID
+				}
+				if !attached {
+					continue
+				}
+				doc := p.Properties["PolicyDocument"].(map[string]any)
+				for _, st := range doc["Statement"].([]any) {
+					st := st.(map[string]any)
+					actions := stringList(st["Action"])
+					resources, _ := st["Resource"].([]any)
+					if resources == nil {
+						resources = []any{st["Resource"]}
+					}
+					if st["Effect"] != "Allow" || st["Condition"] != nil || st["NotAction"] != nil || st["NotResource"] != nil {
+						t.Errorf("%s: unexpected statement shape %v", id, st)
+						continue
+					}
+					onlyOn := func(want string) bool {
+						res, attr := getAtt(resources[0])
+						return len(resources) == 1 && res == want && attr == "Arn"
+					}
+					switch {
+					case strings.HasPrefix(actions[0], "dynamodb:"):
+						tableStatements++
+						if !sameSet(actions, wantTableActions[fn]) {
+							t.Errorf("%s: table actions %v, want exactly %v", id, sorted(actions), sorted(wantTableActions[fn]))
+						}
+						if !onlyOn(table) {
+							t.Errorf("%s: table actions on %v, want only the table's ARN", id, st["Resource"])
+						}
+					case sameSet(actions, []string{"logs:CreateLogStream", "logs:PutLogEvents"}):
+						logStatements++
+						if !onlyOn(logGroup) {
+							t.Errorf("%s: log writes on %v, want only the function's own log group %s", id, st["Resource"], logGroup)
+						}
+					default:
+						t.Errorf("%s: statement %v is neither the table's nor the log group's", id, st)
+					}
+				}
+			}
+			if tableStatements != 1 || logStatements != 1 {
+				t.Errorf("%d table and %d log statements, want one of each", tableStatements, logStatements)
+			}
+		})
+	}
+}
+
+func TestRoutes_EveryRouteUnderBothPrefixes(t *testing.T) {
+	s := defaultStack(t)
+	authorizer := s.onlyID(t, "AWS::ApiGatewayV2::Authorizer")
+	routes := map[string]cfnResource{}
+	for _, r := range s.ofType("AWS::ApiGatewayV2::Route") {
+		key, _ := r.Properties["RouteKey"].(string)
+		routes[key] = r
+	}
+	if want := len(api.Routes) * len(api.Prefixes); len(routes) != want || len(api.Prefixes) != 2 {
+		t.Errorf("%d routes %v, want %d (every route under both prefixes)", len(routes), keys(routes), want)
+	}
+	permissions := map[string]int{}
+	for _, p := range s.ofType("AWS::Lambda::Permission") {
+		fnID, _ := getAtt(p.Properties["FunctionName"])
+		if p.Properties["Principal"] == "apigateway.amazonaws.com" {
+			permissions[fnID]++
+		}
+	}
+	perFunction := map[string]int{}
+	for _, prefix := range api.Prefixes {
+		for _, r := range api.Routes {
+			key := r.Method + " " + prefix + r.Path
+			perFunction[r.Function]++
+			t.Run(key, func(t *testing.T) {
+				route, ok := routes[key]
+				if !ok {
+					t.Fatalf("no route %q", key)
+				}
+				p := route.Properties
+				if p["AuthorizationType"] != "JWT" || ref(p["AuthorizerId"]) != authorizer {
+					t.Errorf("authorization %v by %v, want JWT by %s", p["AuthorizationType"], p["AuthorizerId"], authorizer)
+				}
+				if got := stringList(p["AuthorizationScopes"]); len(got) != 1 || got[0] != r.Scope {
+					t.Errorf("scopes %v, want [%s]", got, r.Scope)
+				}
+				join, _ := p["Target"].(map[string]any)["Fn::Join"].([]any)
+				var integrationID string
+				if len(join) == 2 {
+					if parts, _ := join[1].([]any); len(parts) == 2 && parts[0] == "integrations/" {
+						integrationID = ref(parts[1])
+					}
+				}
+				integration := s.cfn.Resources[integrationID]
+				if integration.Type != "AWS::ApiGatewayV2::Integration" {
+					t.Fatalf("target %v is not an integration", p["Target"])
+				}
+				ip := integration.Properties
+				fnID, _ := getAtt(ip["IntegrationUri"])
+				if fnID != s.functionID(t, r.Function) {
+					t.Errorf("integrates %s, want %s's function", fnID, r.Function)
+				}
+				if ip["IntegrationType"] != "AWS_PROXY" || ip["PayloadFormatVersion"] != "2.0" {
+					t.Errorf("integration %v/%v, want AWS_PROXY with payload 2.0", ip["IntegrationType"], ip["PayloadFormatVersion"])
+				}
+			})
+		}
+	}
+	for fn, n := range perFunction {
+		if got := permissions[s.functionID(t, fn)]; got != n {
+			t.Errorf("%s: API Gateway may invoke it through %d permissions, want one per route (%d)", fn, got, n)
+		}
+	}
+}
+
+func TestAPI_AuthorizerStageCORSAndOutputs(t *testing.T) {
+	dev := defaultStack(t)
+	cfg := testConfig()
+	cfg.Stage = "test"
+	cfg.JWTIssuer = "https://login.example.no/realms/bufdir"
+	cfg.JWTAudience = []string{"export-audit", "export-audit-web"}
+	cfg.CORSOrigins = []string{"https://admin.example.no", "https://admin-test.example.no"}
+	configured := synthStack(t, cfg)
+
+	cases := []struct {
+		name  string
+		s     *synthesized
+		typ   string
+		props obj
+	}{
+		{"dev: JWT authorizer with placeholder issuer and audience", dev, "AWS::ApiGatewayV2::Authorizer", obj{
+			"AuthorizerType": "JWT",
+			"IdentitySource": arr{"$request.header.Authorization"},
+			"JwtConfiguration": obj{
+				"Issuer":   PlaceholderJWTIssuer,
+				"Audience": arr{PlaceholderJWTAudience},
+			},
+		}},
+		{"configured: issuer and audience from context", configured, "AWS::ApiGatewayV2::Authorizer", obj{
+			"AuthorizerType": "JWT",
+			"IdentitySource": arr{"$request.header.Authorization"},
+			"JwtConfiguration": obj{
+				"Issuer":   "https://login.example.no/realms/bufdir",
+				"Audience": arr{"export-audit", "export-audit-web"},
+			},
+		}},
+		{"default stage auto-deploys, throttled, with access logs", dev, "AWS::ApiGatewayV2::Stage", obj{
+			"StageName":  "$default",
+			"AutoDeploy": true,
+			"DefaultRouteSettings": obj{
+				"ThrottlingRateLimit":  50,
+				"ThrottlingBurstLimit": 100,
+			},
+			"AccessLogSettings": obj{
+				"DestinationArn": assertions.Match_AnyValue(),
+				"Format":         assertions.Match_StringLikeRegexp(jsii.String(`\$context\.requestId.*\$context\.routeKey.*\$context\.status`)),
+			},
+		}},
+		{"dev: no CORS without origins", dev, "AWS::ApiGatewayV2::Api", obj{
+			"ProtocolType":      "HTTP",
+			"Name":              "bufdir-export-audit-dev",
+			"CorsConfiguration": assertions.Match_Absent(),
+		}},
+		{"configured: CORS for the listed origins only", configured, "AWS::ApiGatewayV2::Api", obj{
+			"Name": "bufdir-export-audit-test",
+			"CorsConfiguration": obj{
+				"AllowOrigins":  arr{"https://admin.example.no", "https://admin-test.example.no"},
+				"AllowMethods":  arr{"GET", "POST", "PUT", "DELETE"},
+				"AllowHeaders":  arr{"Authorization", "Content-Type"},
+				"ExposeHeaders": arr{"Location", "Idempotent-Replayed", "Retry-After"},
+			},
+		}},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			check(t, c.name, func() { c.s.template.HasResourceProperties(jsii.String(c.typ), c.props) })
+		})
+	}
+	t.Run("outputs: API URL and table name", func(t *testing.T) {
+		table := dev.onlyID(t, "AWS::DynamoDB::Table")
+		check(t, "TableName", func() { dev.template.HasOutput(jsii.String("TableName"), obj{"Value": obj{"Ref": table}}) })
+		url := fmt.Sprint(dev.cfn.Outputs["ApiUrl"]["Value"])
+		if !strings.Contains(url, "https://") || !strings.Contains(url, dev.onlyID(t, "AWS::ApiGatewayV2::Api")) {
+			t.Errorf("ApiUrl = %s, want the API's https endpoint", url)
+		}
+	})
+	t.Run("stack name carries the stage", func(t *testing.T) {
+		if got := *configured.stack.StackName(); got != "BufdirExportAudit-test" {
+			t.Errorf("stack name %s, want BufdirExportAudit-test", got)
+		}
+	})
+}
