@@ -47,6 +47,25 @@ synth: build
 	$(NEED_NODE)
 	cd infra && $(JSII_QUIET) $(GO) run -mod=mod . $(CONTEXT)
 
+# sam build (template.yaml, BuildMethod: makefile) runs `make build-<LogicalId>` with
+# ARTIFACTS_DIR set. The template's functions are arm64 whatever ARCH says.
+SAM_BUILD = GOOS=linux GOARCH=arm64 CGO_ENABLED=0 $(GO) build $(BUILD_FLAGS) -o $(ARTIFACTS_DIR)/bootstrap ./functions/$(1)
+.PHONY: build-ListRecordsFunction build-GetRecordFunction build-CreateRecordFunction \
+	build-UpdateStatusFunction build-AttachFileUrlFunction build-DeleteRecordFunction
+
+build-ListRecordsFunction:
+	$(call SAM_BUILD,list-records)
+build-GetRecordFunction:
+	$(call SAM_BUILD,get-record)
+build-CreateRecordFunction:
+	$(call SAM_BUILD,create-record)
+build-UpdateStatusFunction:
+	$(call SAM_BUILD,update-status)
+build-AttachFileUrlFunction:
+	$(call SAM_BUILD,attach-file-url)
+build-DeleteRecordFunction:
+	$(call SAM_BUILD,delete-record)
+
 clean:
 	rm -rf build cdk.out infra/cdk.out .aws-sam
 

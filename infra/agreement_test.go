@@ -1,0 +1,489 @@
+package main
+
+import (
+	"bytes"
+	"encoding/json"
+	"fmt"
+	"os"
+	"path/filepath"
+	"reflect"
+	"regexp"
+	"strconv"
+	"strings"
+	"testing"
+
+	"github.com/aws/aws-lambda-go/events"
+	"gopkg.in/yaml.v3"
+
+	"github.com/bufdir/export-audit/pkg/api"
+	"github.com/bufdir/export-audit/pkg/app"
+)
+
+// The agreement tests hold template.yaml (SAM, local work), the CDK stack (deployments),
+// events/ (sam local invoke and the emulator tests) and api.Routes (the code) to one truth.
+
+const repoRoot = ".."
+
+// routeLine is one served route, as every source can state it.
+type routeLine struct {
+	Function, Method, Path, Scope string
+}
+
+func (r routeLine) String() string {
+	return fmt.Sprintf("%s %s (%s) -> %s", r.Method, r.Path, r.Scope, r.Function)
+}
+
+func codeRoutes() map[string]routeLine {
+	out := map[string]routeLine{}
+	for _, prefix := range api.Prefixes {
+		for _, r := range api.Routes {
+			out[r.Method+" "+prefix+r.Path] = routeLine{r.Function, r.Method, prefix + r.Path, r.Scope}
+		}
+	}
+	return out
+}
+
+// loadSAM parses template.yaml into plain Go values, turning the short-form intrinsics
+// (!Ref, !GetAtt, !Sub, !If...) into their long form so they compare like CDK output.
+func loadSAM(t *testing.T) map[string]any {
+	t.Helper()
+	raw, err := os.ReadFile(filepath.Join(repoRoot, "template.yaml"))
+	if err != nil {
+		t.Fatalf("read template.yaml: %v", err)
+	}
+	var doc yaml.Node
+	if err := yaml.Unmarshal(raw, &doc); err != nil {
+		t.Fatalf("parse template.yaml: %v", err)
+	}
+	v, err := plainYAML(&doc)
+	if err != nil {
+		t.Fatalf("template.yaml: %v", err)
+	}
+	m, ok := v.(map[string]any)
+	if !ok {
+		t.Fatalf("template.yaml is not a mapping")
+	}
+	return m
+}
+
+func plainYAML(n *yaml.Node) (any, error) {
+	var v any
+	switch n.Kind {
+	case yaml.DocumentNode:
+		return plainYAML(n.Content[0])
+	case yaml.AliasNode:
+		return plainYAML(n.Alias)
+	case yaml.MappingNode:
+		m := map[string]any{}
+		for i := 0; i+1 < len(n.Content); i += 2 {
+			val, err := plainYAML(n.Content[i+1])
+			if err != nil {
+				return nil, err
+			}
+			m[n.Content[i].Value] = val
+		}
+		v = m
+	case yaml.SequenceNode:
+		s := []any{}
+		for _, c := range n.Content {
+			val, err := plainYAML(c)
+			if err != nil {
+				return nil, err
+			}
+			s = append(s, val)
+		}
+		v = s
+	case yaml.ScalarNode:
+		if isIntrinsic(n.Tag) {
+			v = n.Value
+		} else if err := n.Decode(&v); err != nil {
+			return nil, fmt.Errorf("line %d: %w", n.Line, err)
+		}
+	}
+	if !isIntrinsic(n.Tag) {
+		return v, nil
+	}
+	name := strings.TrimPrefix(n.Tag, "!")
+	if name == "Ref" || name == "Condition" {
+		return map[string]any{name: v}, nil
+	}
+	if s, ok := v.(string); ok && name == "GetAtt" {
+		parts := strings.SplitN(s, ".", 2)
+		v = []any{parts[0], parts[len(parts)-1]}
+	}
+	return map[string]any{"Fn::" + name: v}, nil
+}
+
+func isIntrinsic(tag string) bool {
+	return strings.HasPrefix(tag, "!") && !strings.HasPrefix(tag, "!!")
+}
+
+func path(v any, keys ...string) any {
+	for _, k := range keys {
+		m, _ := v.(map[string]any)
+		v = m[k]
+	}
+	return v
+}
+
+// samFunctions returns each function's properties with Globals.Function applied, as SAM does
+// (function values win, Environment.Variables merged).
+func samFunctions(t *testing.T, sam map[string]any) map[string]map[string]any {
+	t.Helper()
+	globals, _ := path(sam, "Globals", "Function").(map[string]any)
+	out := map[string]map[string]any{}
+	resources, _ := sam["Resources"].(map[string]any)
+	for id, r := range resources {
+		if path(r, "Type") != "AWS::Serverless::Function" {
+			continue
+		}
+		props := map[string]any{}
+		for k, v := range globals {
+			props[k] = v
+		}
+		own, _ := path(r, "Properties").(map[string]any)
+		for k, v := range own {
+			props[k] = v
+		}
+		vars := map[string]any{}
+		for _, src := range []any{path(globals, "Environment", "Variables"), path(own, "Environment", "Variables")} {
+			m, _ := src.(map[string]any)
+			for k, v := range m {
+				vars[k] = v
+			}
+		}
+		props["Environment"] = map[string]any{"Variables": vars}
+		props["Metadata"] = path(r, "Metadata")
+		out[id] = props
+	}
+	return out
+}
+
+func TestAgreement_FunctionsRuntimeAndBuild(t *testing.T) {
+	sam := loadSAM(t)
+	if sam["Transform"] != "AWS::Serverless-2016-10-31" {
+		t.Errorf("template.yaml Transform = %v, want AWS::Serverless-2016-10-31", sam["Transform"])
+	}
+	fns := samFunctions(t, sam)
+	var want []string
+	for _, fn := range FunctionNames() {
+		want = append(want, LogicalName(fn)+"Function")
+	}
+	if !sameSet(keys(fns), want) {
+		t.Fatalf("template.yaml functions %v, want one per api.Routes function: %v", keys(fns), sorted(want))
+	}
+	makefile, err := os.ReadFile(filepath.Join(repoRoot, "Makefile"))
+	if err != nil {
+		t.Fatalf("read Makefile: %v", err)
+	}
+	cdk := defaultStack(t)
+	for _, fn := range FunctionNames() {
+		id := LogicalName(fn) + "Function"
+		t.Run(id, func(t *testing.T) {
+			p := fns[id]
+			cdkProps := cdk.cfn.Resources[cdk.functionID(t, fn)].Properties
+			for _, k := range []string{"Runtime", "Handler", "Architectures", "MemorySize", "Timeout"} {
+				if fmt.Sprint(p[k]) != fmt.Sprint(cdkProps[k]) {
+					t.Errorf("%s: template.yaml says %v, the CDK stack %v", k, p[k], cdkProps[k])
+				}
+			}
+			if p["Runtime"] != "provided.al2023" || p["Handler"] != "bootstrap" || fmt.Sprint(p["Architectures"]) != "[arm64]" {
+				t.Errorf("runtime %v, handler %v, architectures %v; want provided.al2023, bootstrap, [arm64]", p["Runtime"], p["Handler"], p["Architectures"])
+			}
+			if got := path(p["Metadata"], "BuildMethod"); got != "makefile" {
+				t.Errorf("Metadata.BuildMethod = %v, want makefile", got)
+			}
+			target := regexp.MustCompile(`(?m)^build-` + id + `:\n\t.*\bSAM_BUILD,` + regexp.QuoteMeta(fn) + `\)`)
+			if !target.Match(makefile) {
+				t.Errorf("Makefile has no target build-%s building ./functions/%s", id, fn)
+			}
+		})
+	}
+	t.Run("SAM_BUILD builds an arm64 bootstrap into ARTIFACTS_DIR", func(t *testing.T) {
+		line := regexp.MustCompile(`(?m)^SAM_BUILD = (.*)$`).FindSubmatch(makefile)
+		if line == nil {
+			t.Fatal("Makefile defines no SAM_BUILD")
+		}
+		for _, want := range []string{"GOOS=linux", "GOARCH=arm64", "CGO_ENABLED=0", "$(BUILD_FLAGS)", "-o $(ARTIFACTS_DIR)/bootstrap", "./functions/$(1)"} {
+			if !bytes.Contains(line[1], []byte(want)) {
+				t.Errorf("SAM_BUILD lacks %q: %s", want, line[1])
+			}
+		}
+		flags := regexp.MustCompile(`(?m)^BUILD_FLAGS := (.*)$`).FindSubmatch(makefile)
+		if flags == nil || string(flags[1]) != "-tags lambda.norpc -trimpath -ldflags='-s -w'" {
+			t.Errorf("BUILD_FLAGS = %q, want -tags lambda.norpc -trimpath -ldflags='-s -w'", flags)
+		}
+	})
+}
+
+func TestAgreement_EnvironmentNames(t *testing.T) {
+	sam := loadSAM(t)
+	cdk := defaultStack(t)
+	known := map[string]bool{
+		app.EnvTableName: true, app.EnvDynamoDBEndpoint: true, app.EnvOrgIDClaim: true,
+		app.EnvFileURLAllowedHosts: true, app.EnvDeletedRetentionDays: true, app.EnvLogLevel: true,
+	}
+	for id, p := range samFunctions(t, sam) {
+		fn := ""
+		for _, f := range FunctionNames() {
+			if LogicalName(f)+"Function" == id {
+				fn = f
+			}
+		}
+		vars, _ := path(p, "Environment", "Variables").(map[string]any)
+		cdkVars, _ := path(cdk.cfn.Resources[cdk.functionID(t, fn)].Properties, "Environment", "Variables").(map[string]any)
+		// DYNAMODB_ENDPOINT exists for local runs only; AWS_REGION is Lambda's to set.
+		if want := append(keys(cdkVars), app.EnvDynamoDBEndpoint); !sameSet(keys(vars), want) {
+			t.Errorf("%s: template.yaml variables %v, want the CDK stack's plus DYNAMODB_ENDPOINT: %v", id, keys(vars), sorted(want))
+		}
+		if !sameSet(keys(vars), keys(known)) {
+			t.Errorf("%s: variables %v, want exactly the names of pkg/app/env.go (less AWS_REGION): %v", id, keys(vars), keys(known))
+		}
+		if ref(vars[app.EnvDynamoDBEndpoint]) == "" || path(sam, "Parameters", ref(vars[app.EnvDynamoDBEndpoint]), "Default") != "" {
+			t.Errorf("%s: DYNAMODB_ENDPOINT = %v, want a parameter that defaults to empty", id, vars[app.EnvDynamoDBEndpoint])
+		}
+	}
+}
+
+func TestAgreement_Routes(t *testing.T) {
+	sam := loadSAM(t)
+	cdk := defaultStack(t)
+	want := codeRoutes()
+
+	samRoutes := map[string]routeLine{}
+	for id, p := range samFunctions(t, sam) {
+		evs, _ := p["Events"].(map[string]any)
+		for name, ev := range evs {
+			ep, _ := path(ev, "Properties").(map[string]any)
+			if path(ev, "Type") != "HttpApi" || ref(ep["ApiId"]) != "HttpApi" || path(ep, "Auth", "Authorizer") != "JwtAuthorizer" ||
+				ep["PayloadFormatVersion"] != "2.0" {
+				t.Errorf("%s.%s: want an HttpApi event on HttpApi with the JwtAuthorizer and payload 2.0, got %v", id, name, ev)
+			}
+			scopes := stringList(path(ep, "Auth", "AuthorizationScopes"))
+			method, _ := ep["Method"].(string)
+			p, _ := ep["Path"].(string)
+			key := strings.ToUpper(method) + " " + p
+			if _, dup := samRoutes[key]; dup || len(scopes) != 1 {
+				t.Errorf("%s.%s: %s is served twice or has scopes %v (want one)", id, name, key, scopes)
+			}
+			samRoutes[key] = routeLine{strings.TrimSuffix(id, "Function"), strings.ToUpper(method), p, strings.Join(scopes, " ")}
+		}
+	}
+
+	cdkRoutes := map[string]routeLine{}
+	fnOf := map[string]string{}
+	for _, fn := range FunctionNames() {
+		fnOf[cdk.functionID(t, fn)] = LogicalName(fn)
+	}
+	for _, r := range cdk.ofType("AWS::ApiGatewayV2::Route") {
+		key, _ := r.Properties["RouteKey"].(string)
+		method, p, _ := strings.Cut(key, " ")
+		join, _ := path(r.Properties, "Target", "Fn::Join").([]any)
+		var integration string
+		if len(join) == 2 {
+			if parts, _ := join[1].([]any); len(parts) == 2 {
+				integration = ref(parts[1])
+			}
+		}
+		fnID, _ := getAtt(path(cdk.cfn.Resources[integration].Properties, "IntegrationUri"))
+		cdkRoutes[key] = routeLine{fnOf[fnID], method, p, strings.Join(stringList(r.Properties["AuthorizationScopes"]), " ")}
+	}
+
+	for key, w := range want {
+		w.Function = LogicalName(w.Function)
+		if got, ok := samRoutes[key]; !ok || got != w {
+			t.Errorf("template.yaml: %s is %v, want %v", key, got, w)
+		}
+		if got, ok := cdkRoutes[key]; !ok || got != w {
+			t.Errorf("CDK stack: %s is %v, want %v", key, got, w)
+		}
+	}
+	for key := range samRoutes {
+		if _, ok := want[key]; !ok {
+			t.Errorf("template.yaml serves %s, which api.Routes does not have", key)
+		}
+	}
+	for key := range cdkRoutes {
+		if _, ok := want[key]; !ok {
+			t.Errorf("CDK stack serves %s, which api.Routes does not have", key)
+		}
+	}
+}
+
+func TestAgreement_APIAuthAndThrottling(t *testing.T) {
+	sam := loadSAM(t)
+	httpAPI := path(sam, "Resources", "HttpApi", "Properties")
+	jwt := path(httpAPI, "Auth", "Authorizers", "JwtAuthorizer")
+	if got := path(jwt, "IdentitySource"); got != JWTIdentitySource {
+		t.Errorf("IdentitySource = %v, want %s", got, JWTIdentitySource)
+	}
+	issuer := ref(path(jwt, "JwtConfiguration", "issuer"))
+	audience, _ := path(jwt, "JwtConfiguration", "audience").([]any)
+	if len(audience) != 1 || path(sam, "Parameters", issuer, "Default") != PlaceholderJWTIssuer ||
+		path(sam, "Parameters", ref(audience[0]), "Default") != PlaceholderJWTAudience {
+		t.Errorf("JWT issuer %v / audience %v: want parameters defaulting to the stack's placeholders", issuer, audience)
+	}
+	rs := path(httpAPI, "DefaultRouteSettings")
+	if fmt.Sprint(path(rs, "ThrottlingRateLimit")) != strconv.Itoa(ThrottleRateLimit) ||
+		fmt.Sprint(path(rs, "ThrottlingBurstLimit")) != strconv.Itoa(ThrottleBurstLimit) {
+		t.Errorf("throttling %v, want rate %d burst %d as in the stack", rs, ThrottleRateLimit, ThrottleBurstLimit)
+	}
+}
+
+func TestAgreement_TablePermissions(t *testing.T) {
+	sam := loadSAM(t)
+	for id, p := range samFunctions(t, sam) {
+		fn := ""
+		for _, f := range FunctionNames() {
+			if LogicalName(f)+"Function" == id {
+				fn = f
+			}
+		}
+		policies, _ := p["Policies"].([]any)
+		var statements []any
+		for _, pol := range policies {
+			st, _ := path(pol, "Statement").([]any)
+			statements = append(statements, st...)
+		}
+		if len(statements) != 1 {
+			t.Errorf("%s: %d policy statements, want one: %v", id, len(statements), policies)
+			continue
+		}
+		st := statements[0]
+		if got := stringList(path(st, "Action")); path(st, "Effect") != "Allow" || !sameSet(got, TableActions[fn]) {
+			t.Errorf("%s: actions %v, want TableActions[%s] = %v", id, got, fn, TableActions[fn])
+		}
+		if res, attr := getAtt(path(st, "Resource")); res != "AuditTable" || attr != "Arn" {
+			t.Errorf("%s: resource %v, want !GetAtt AuditTable.Arn", id, path(st, "Resource"))
+		}
+	}
+}
+
+func TestAgreement_Table(t *testing.T) {
+	sam := loadSAM(t)
+	cdk := defaultStack(t)
+	samTable := path(sam, "Resources", "AuditTable")
+	if path(samTable, "Type") != "AWS::DynamoDB::Table" || path(samTable, "DeletionPolicy") != "Retain" {
+		t.Fatalf("AuditTable in template.yaml: %v, want an AWS::DynamoDB::Table with DeletionPolicy Retain", samTable)
+	}
+	cdkProps := cdk.cfn.Resources[cdk.onlyID(t, "AWS::DynamoDB::Table")].Properties
+	for _, k := range []string{"KeySchema", "AttributeDefinitions", "BillingMode", "TimeToLiveSpecification",
+		"PointInTimeRecoverySpecification", "DeletionProtectionEnabled", "SSESpecification", "GlobalSecondaryIndexes"} {
+		got := path(samTable, "Properties", k)
+		if !reflect.DeepEqual(jsonRoundTrip(t, got), jsonRoundTrip(t, cdkProps[k])) {
+			t.Errorf("table %s: template.yaml %v, CDK %v", k, got, cdkProps[k])
+		}
+	}
+}
+
+func jsonRoundTrip(t *testing.T, v any) any {
+	t.Helper()
+	raw, err := json.Marshal(v)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var out any
+	if err := json.Unmarshal(raw, &out); err != nil {
+		t.Fatal(err)
+	}
+	return out
+}
+
+func TestAgreement_Events(t *testing.T) {
+	t.Parallel()
+	files, err := filepath.Glob(filepath.Join(repoRoot, "events", "*.json"))
+	if err != nil || len(files) == 0 {
+		t.Fatalf("no events/*.json (%v)", err)
+	}
+	routes := codeRoutes()
+	covered := map[string]bool{}
+	for _, file := range files {
+		name := strings.TrimSuffix(filepath.Base(file), ".json")
+		t.Run(name, func(t *testing.T) {
+			t.Parallel()
+			raw, err := os.ReadFile(file)
+			if err != nil {
+				t.Fatal(err)
+			}
+			var ev events.APIGatewayV2HTTPRequest
+			dec := json.NewDecoder(bytes.NewReader(raw))
+			dec.DisallowUnknownFields() // a misspelt field would silently be missing in the handler
+			if err := dec.Decode(&ev); err != nil {
+				t.Fatalf("not an HTTP API payload 2.0 event: %v", err)
+			}
+			route, ok := routes[ev.RouteKey]
+			if !ok {
+				t.Fatalf("routeKey %q is not a route of api.Routes under either prefix", ev.RouteKey)
+			}
+			if route.Function != name {
+				t.Errorf("events/%s.json invokes %s's route", name, route.Function)
+			}
+			rc := ev.RequestContext
+			if ev.Version != "2.0" || rc.RouteKey != ev.RouteKey || rc.HTTP.Method != route.Method || rc.Stage != "$default" {
+				t.Errorf("version %q, requestContext.routeKey %q, method %q, stage %q: want 2.0, %q, %s, $default",
+					ev.Version, rc.RouteKey, rc.HTTP.Method, rc.Stage, ev.RouteKey, route.Method)
+			}
+			wantPath := route.Path
+			if strings.Contains(route.Path, "{record_id}") {
+				id := ev.PathParameters["record_id"]
+				if !regexp.MustCompile(`^rec-\d{8}-\d{3,}$`).MatchString(id) {
+					t.Errorf("pathParameters.record_id = %q, want a record id", id)
+				}
+				wantPath = strings.ReplaceAll(route.Path, "{record_id}", id)
+			} else if len(ev.PathParameters) != 0 {
+				t.Errorf("pathParameters %v on a route without any", ev.PathParameters)
+			}
+			if ev.RawPath != wantPath || rc.HTTP.Path != wantPath {
+				t.Errorf("rawPath %q, http.path %q, want %q", ev.RawPath, rc.HTTP.Path, wantPath)
+			}
+			for k := range ev.Headers {
+				if k != strings.ToLower(k) {
+					t.Errorf("header %q: HTTP API lower-cases header names", k)
+				}
+			}
+			if ev.Headers["content-type"] != "application/json" {
+				t.Errorf("content-type %q, want application/json", ev.Headers["content-type"])
+			}
+			if route.Method == "POST" || route.Method == "PUT" {
+				if !json.Valid([]byte(ev.Body)) || ev.IsBase64Encoded || ev.Body == "" {
+					t.Errorf("body %q: want a JSON body, not base64", ev.Body)
+				}
+			} else if ev.Body != "" {
+				t.Errorf("%s with a body %q", route.Method, ev.Body)
+			}
+
+			if rc.Authorizer == nil || rc.Authorizer.JWT == nil {
+				t.Fatal("no requestContext.authorizer.jwt")
+			}
+			claims := rc.Authorizer.JWT.Claims
+			if claims["sub"] != "usr-0042" || claims["org_id"] != "org-bufdir-042" || claims["iss"] != PlaceholderJWTIssuer {
+				t.Errorf("claims sub %q, org_id %q, iss %q: want usr-0042, org-bufdir-042, %s", claims["sub"], claims["org_id"], claims["iss"], PlaceholderJWTIssuer)
+			}
+			if _, err := strconv.ParseInt(claims["exp"], 10, 64); err != nil {
+				t.Errorf("claim exp %q: want epoch seconds (API Gateway passes claims as strings)", claims["exp"])
+			}
+			scopeClaim := strings.Fields(claims["scope"])
+			if !contains(scopeClaim, route.Scope) || !contains(rc.Authorizer.JWT.Scopes, route.Scope) {
+				t.Errorf("scope claim %v and jwt.scopes %v must both grant %s", scopeClaim, rc.Authorizer.JWT.Scopes, route.Scope)
+			}
+			if !sameSet(scopeClaim, rc.Authorizer.JWT.Scopes) {
+				t.Errorf("scope claim %v and jwt.scopes %v differ", scopeClaim, rc.Authorizer.JWT.Scopes)
+			}
+		})
+		covered[name] = true
+	}
+	for _, fn := range FunctionNames() {
+		if !covered[fn] {
+			t.Errorf("no events/%s.json", fn)
+		}
+	}
+}
+
+func contains(list []string, s string) bool {
+	for _, e := range list {
+		if e == s {
+			return true
+		}
+	}
+	return false
+}
