@@ -45,6 +45,7 @@ build/%/bootstrap: FORCE
 # cd infra && npx aws-cdk@2 deploy -c stage=... (after make build).
 synth: build
 	$(NEED_NODE)
+	rm -rf infra/cdk.out
 	cd infra && $(JSII_QUIET) $(GO) run -mod=mod . $(CONTEXT)
 
 # sam build (template.yaml, BuildMethod: makefile) runs `make build-<LogicalId>` with
