@@ -1,0 +1,212 @@
+package local_test
+
+import (
+	"bytes"
+	"net/http"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+
+	"github.com/bufdir/export-audit/pkg/local"
+)
+
+// bodyRoutes are the routes that take a body, with a valid body for a record in status queued.
+func bodyRoutes(prefix, id string) []route {
+	var out []route
+	for _, rt := range routesOf(prefix, id) {
+		if rt.body != nil {
+			out = append(out, rt)
+		}
+	}
+	return out
+}
+
+// padded is b, a JSON object, grown with white space inside to exactly n bytes.
+func padded(b []byte, n int) []byte {
+	return append(append(bytes.Clone(b[:len(b)-1]), bytes.Repeat([]byte(" "), n-len(b))...), '}')
+}
+
+func TestBody_Over64KiBIs413(t *testing.T) {
+	t.Parallel()
+	s := startServer(t)
+	c := s.as(t, "org-bufdir-042", "usr-0042")
+	for _, p := range prefixes {
+		for _, name := range []string{"create", "update status", "attach file URL"} {
+			t.Run(p.name+"/"+name, func(t *testing.T) {
+				t.Parallel()
+				rec := c.create(t, newRecord(nil))
+				rt := routesOf(p.path, rec.RecordID)[indexOf(name)]
+				body := encode(t, rt.body)
+				for _, n := range []int{64<<10 + 1, 1 << 20} {
+					r := s.send(t, call{method: rt.method, path: rt.path, token: c.token, body: padded(body, n)})
+					wantProblem(t, r, http.StatusRequestEntityTooLarge, "payload_too_large")
+				}
+				if got := c.get(t, single+"/"+rec.RecordID).record(t); got.Status != "queued" || got.FileURL != nil {
+					t.Errorf("want a refused body to change nothing, got %+v", got)
+				}
+				r := s.send(t, call{method: rt.method, path: rt.path, token: c.token, body: padded(body, 64<<10)})
+				wantStatus(t, r, rt.success)
+			})
+		}
+	}
+}
+
+func TestBody_NotJSONIs415(t *testing.T) {
+	t.Parallel()
+	s := startServer(t)
+	c := s.as(t, "org-bufdir-042", "usr-0042")
+	refused := []string{"-", "text/plain", "application/x-www-form-urlencoded", "multipart/form-data; boundary=x", "text/json", "application/xml", "application/problem+json", "application/json-patch+json", "json"}
+	accepted := []string{"application/json; charset=utf-8", "Application/JSON"}
+	for _, p := range prefixes {
+		for _, name := range []string{"create", "update status", "attach file URL"} {
+			t.Run(p.name+"/"+name, func(t *testing.T) {
+				t.Parallel()
+				rec := c.create(t, newRecord(nil))
+				rt := routesOf(p.path, rec.RecordID)[indexOf(name)]
+				for _, ct := range refused {
+					r := s.send(t, call{method: rt.method, path: rt.path, token: c.token, body: encode(t, rt.body), contentType: ct})
+					wantProblem(t, r, http.StatusUnsupportedMediaType, "unsupported_media_type")
+				}
+				if got := c.get(t, single+"/"+rec.RecordID).record(t); got.Status != "queued" || got.FileURL != nil {
+					t.Errorf("want a refused body to change nothing, got %+v", got)
+				}
+				if name == "create" {
+					q := "?export_id=" + rt.body.(fields)["export_id"].(string)
+					if total := c.get(t, single+q).page(t).Pagination.Total; total != 0 {
+						t.Errorf("want a refused create to write nothing, got total %d", total)
+					}
+				}
+				for _, ct := range accepted {
+					r := s.send(t, call{method: rt.method, path: rt.path, token: c.token, body: encode(t, rt.body), contentType: ct})
+					if r.status >= 400 {
+						t.Errorf("want Content-Type %q accepted, got %s", ct, r)
+					}
+				}
+			})
+		}
+	}
+}
+
+func TestRecordID_MalformedIs400(t *testing.T) {
+	t.Parallel()
+	s := startServer(t)
+	c := s.as(t, "org-bufdir-042", "usr-0042")
+	malformed := []string{
+		"rec-1",
+		"rec-20260301-01",
+		"rec-20260301-0001",
+		"rec-20260301-000",
+		"rec-20260301-1000000000",
+		"rec-20261301-001",
+		"rec-20260230-001",
+		"REC-20260301-001",
+		"rec_20260301_001",
+		"rec20260301001",
+		"rec-2026031-001",
+		"rec-20260301-abc",
+		"rec-20260301-001x",
+		"rec-20260301--01",
+		"%20rec-20260301-001",
+		"rec-20260301-001%2Fstatus",
+		"exp-20260301-abc123",
+	}
+	for _, p := range prefixes {
+		for _, id := range malformed {
+			for _, rt := range routesOf(p.path, id) {
+				if !strings.Contains(rt.path, id) {
+					continue
+				}
+				t.Run(p.name+"/"+rt.name+"/"+id, func(t *testing.T) {
+					t.Parallel()
+					wantFieldError(t, c.do(t, rt.method, rt.path, rt.body), "record_id")
+				})
+			}
+		}
+	}
+}
+
+func TestRecordID_UnknownIs404(t *testing.T) {
+	t.Parallel()
+	s := startServer(t)
+	c := s.as(t, "org-bufdir-042", "usr-0042")
+	rec := c.create(t, newRecord(nil))
+	next := "rec-" + rec.CreatedAt.Format("20060102") + "-" + strconv.Itoa(seqOf(t, rec.RecordID)+100)
+	for _, p := range prefixes {
+		for _, id := range []string{"rec-20200101-001", "rec-29991231-999", next} {
+			for _, rt := range routesOf(p.path, id) {
+				if !strings.Contains(rt.path, id) {
+					continue
+				}
+				t.Run(p.name+"/"+rt.name+"/"+id, func(t *testing.T) {
+					t.Parallel()
+					wantProblem(t, c.do(t, rt.method, rt.path, rt.body), http.StatusNotFound, "not_found")
+				})
+			}
+		}
+	}
+}
+
+// failingEngine answers every DynamoDB call with the given error once failing is set, as the
+// real service would when throttling or broken.
+func failingEngine(failing *atomic.Bool, status int, errType, message string) func(http.Handler) http.Handler {
+	return func(h http.Handler) http.Handler {
+		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			if !failing.Load() {
+				h.ServeHTTP(w, r)
+				return
+			}
+			w.Header().Set("Content-Type", "application/x-amz-json-1.0")
+			w.Header().Set("X-Amzn-ErrorType", errType)
+			w.WriteHeader(status)
+			_, _ = w.Write([]byte(`{"__type":"com.amazonaws.dynamodb.v20120810#` + errType + `","message":"` + message + `"}`))
+		})
+	}
+}
+
+// TestEngine_ThrottlingIs503WithRetryAfter: DynamoDB still throttling after the SDK's retries is
+// a 503 that says when to come back.
+func TestEngine_ThrottlingIs503WithRetryAfter(t *testing.T) {
+	t.Parallel()
+	var failing atomic.Bool
+	s := startServerWith(t, local.Options{EngineWrap: failingEngine(&failing, http.StatusBadRequest, "ThrottlingException", "Rate of requests exceeds the allowed throughput")})
+	c := s.as(t, "org-bufdir-042", "usr-0042")
+	rec := c.create(t, newRecord(nil))
+	failing.Store(true)
+	// Each call waits out the SDK's retries; the routes go at once, in goroutines rather than
+	// parallel subtests, so that the waiting holds one of the test binary's parallel slots only.
+	var wg sync.WaitGroup
+	defer wg.Wait()
+	for _, rt := range routesOf(single, rec.RecordID) {
+		wg.Go(func() {
+			t.Run(rt.name, func(t *testing.T) {
+				r := c.do(t, rt.method, rt.path, rt.body)
+				wantProblem(t, r, http.StatusServiceUnavailable, "throttled")
+				if n, err := strconv.Atoi(r.header.Get("Retry-After")); err != nil || n < 1 {
+					t.Errorf("want Retry-After in whole seconds, got %q", r.header.Get("Retry-After"))
+				}
+				wantNotContain(t, r, "ThrottlingException", "Rate of requests", "audit-contract-test")
+			})
+		})
+	}
+}
+
+// TestEngine_FailureIs500WithoutInternals: an error the service cannot place is a 500 whose body
+// says nothing about what went wrong inside.
+func TestEngine_FailureIs500WithoutInternals(t *testing.T) {
+	t.Parallel()
+	var failing atomic.Bool
+	s := startServerWith(t, local.Options{EngineWrap: failingEngine(&failing, http.StatusBadRequest, "ValidationException", "One or more parameter values were invalid: internal-detail-7731")})
+	c := s.as(t, "org-bufdir-042", "usr-0042")
+	rec := c.create(t, newRecord(nil))
+	failing.Store(true)
+	for _, rt := range routesOf(single, rec.RecordID) {
+		t.Run(rt.name, func(t *testing.T) {
+			t.Parallel()
+			r := c.do(t, rt.method, rt.path, rt.body)
+			wantProblem(t, r, http.StatusInternalServerError, "internal_error")
+			wantNotContain(t, r, "ValidationException", "internal-detail-7731", "audit-contract-test", "dynamodb", "DynamoDB", "ORG#", "REC#")
+		})
+	}
+}
