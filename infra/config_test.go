@@ -124,3 +124,22 @@ func TestNames(t *testing.T) {
 		}
 	}
 }
+
+func TestContextFlags(t *testing.T) {
+	t.Parallel()
+	c := contextFlags{}
+	for _, arg := range []string{"stage=test", "jwtAudience=a,b", "fileUrlAllowedHosts="} {
+		if err := c.Set(arg); err != nil {
+			t.Errorf("Set(%q): %v", arg, err)
+		}
+	}
+	want := contextFlags{"stage": "test", "jwtAudience": "a,b", "fileUrlAllowedHosts": ""}
+	if !reflect.DeepEqual(c, want) {
+		t.Errorf("got %v, want %v", c, want)
+	}
+	for _, bad := range []string{"stage", "=test"} {
+		if err := c.Set(bad); err == nil {
+			t.Errorf("Set(%q) accepted a flag without key=value", bad)
+		}
+	}
+}
