@@ -12,17 +12,6 @@ import (
 	"github.com/bufdir/export-audit/pkg/local"
 )
 
-// bodyRoutes are the routes that take a body, with a valid body for a record in status queued.
-func bodyRoutes(prefix, id string) []route {
-	var out []route
-	for _, rt := range routesOf(prefix, id) {
-		if rt.body != nil {
-			out = append(out, rt)
-		}
-	}
-	return out
-}
-
 // padded is b, a JSON object, grown with white space inside to exactly n bytes.
 func padded(b []byte, n int) []byte {
 	return append(append(bytes.Clone(b[:len(b)-1]), bytes.Repeat([]byte(" "), n-len(b))...), '}')
