@@ -8,6 +8,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"io"
 	"net"
 	"net/http"
@@ -234,4 +235,19 @@ func idFor(function, id string) string {
 		return ""
 	}
 	return id
+}
+
+func TestShippedBinaryStopsAtInitWithoutConfiguration(t *testing.T) {
+	t.Parallel()
+	bin := build(t, t.TempDir(), "bootstrap", "github.com/bufdir/export-audit/functions/get-record", true)
+	cmd := exec.Command(bin)
+	cmd.Env = []string{"PATH=" + os.Getenv("PATH"), app.EnvRegion + "=eu-north-1"}
+	out, err := cmd.CombinedOutput()
+	var exit *exec.ExitError
+	if !errors.As(err, &exit) || exit.ExitCode() != 1 {
+		t.Fatalf("without TABLE_NAME the function ran on: %v\n%s", err, out)
+	}
+	if !strings.Contains(string(out), "TABLE_NAME is required") || strings.Count(strings.TrimSpace(string(out)), "\n") != 0 {
+		t.Errorf("want one log line naming TABLE_NAME, got:\n%s", out)
+	}
 }
