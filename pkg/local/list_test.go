@@ -73,10 +73,10 @@ func TestList_NewestFirstWithTheSingleReadsShape(t *testing.T) {
 	}
 	items := r.object(t)["data"].([]any)
 	for i, it := range items {
-		single := l.c.get(t, single+"/"+pg.Data[i].RecordID).object(t)
-		delete(single, "status_history")
-		if !reflect.DeepEqual(it, single) {
-			t.Errorf("want list item %d to be the single read without status_history\nlist   %v\nsingle %v", i, it, single)
+		read := l.c.get(t, single+"/"+pg.Data[i].RecordID).object(t)
+		delete(read, "status_history")
+		if !reflect.DeepEqual(it, read) {
+			t.Errorf("want list item %d to be the single read without status_history\nlist   %v\nsingle %v", i, it, read)
 		}
 	}
 }
