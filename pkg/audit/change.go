@@ -38,6 +38,11 @@ func (c StatusChange) Check(current Record) (noop bool, err error) {
 	if c.At.Before(current.CreatedAt) {
 		return false, Invalid("updated_at", "must not be before the record's created_at "+current.CreatedAt.Format(time.RFC3339))
 	}
+	// The history is oldest first, so a change may not be dated before the one it follows.
+	if n := len(current.History); n > 0 && c.At.Before(current.History[n-1].At) {
+		last := current.History[n-1]
+		return false, Invalid("updated_at", "must not be before the record's last status change ("+string(last.Status)+" at "+last.At.Format(time.RFC3339)+")")
+	}
 	return false, nil
 }
 

@@ -77,6 +77,7 @@ type recordItem struct {
 	FailureReason *string       `dynamodbav:"failure_reason,omitempty"`
 	CreatedAt     string        `dynamodbav:"created_at"`
 	UpdatedAt     string        `dynamodbav:"updated_at"`
+	StatusAt      string        `dynamodbav:"status_at"` // the last history entry's time, for conditions
 	History       []historyItem `dynamodbav:"history"`
 	DeletedAt     string        `dynamodbav:"deleted_at,omitempty"`
 	DeletedBy     string        `dynamodbav:"deleted_by,omitempty"`
@@ -105,7 +106,8 @@ func newRecordItem(r audit.Record, id audit.RecordID) recordItem {
 		PeriodFrom: r.PeriodFrom, PeriodTo: r.PeriodTo,
 		FileURL: r.FileURL, ActivityCount: r.ActivityCount, FailureReason: r.FailureReason,
 		CreatedAt: r.CreatedAt.UTC().Format(timeFormat), UpdatedAt: r.UpdatedAt.UTC().Format(timeFormat),
-		History: hist,
+		StatusAt: r.History[len(r.History)-1].At.UTC().Format(timeFormat),
+		History:  hist,
 	}
 }
 

@@ -229,9 +229,9 @@ func (s *Store) UpdateStatus(ctx context.Context, org string, id audit.RecordID,
 	if err != nil {
 		return audit.Record{}, false, fmt.Errorf("encode history entry: %w", err)
 	}
-	names := map[string]string{"#st": "status", "#ua": "updated_at", "#h": "history", "#ca": "created_at", "#del": "deleted_at"}
+	names := map[string]string{"#st": "status", "#ua": "updated_at", "#h": "history", "#sa": "status_at", "#del": "deleted_at"}
 	values := map[string]types.AttributeValue{":to": str(string(c.To)), ":at": str(at), ":h": hist}
-	set := "SET #st = :to, #ua = :at, #h = list_append(#h, :h)"
+	set := "SET #st = :to, #ua = :at, #sa = :at, #h = list_append(#h, :h)"
 	if c.ActivityCount != nil {
 		set += ", #ac = :ac"
 		names["#ac"] = "activity_count"
@@ -242,7 +242,9 @@ func (s *Store) UpdateStatus(ctx context.Context, org string, id audit.RecordID,
 		names["#fr"] = "failure_reason"
 		values[":fr"] = str(*c.FailureReason)
 	}
-	cond := "attribute_exists(pk) AND attribute_not_exists(#del) AND #ca <= :at AND #st IN ("
+	// status_at is the time of the last history entry: a change dated before it would put the
+	// history out of order.
+	cond := "attribute_exists(pk) AND attribute_not_exists(#del) AND #sa <= :at AND #st IN ("
 	for i, from := range sources {
 		p := ":from" + strconv.Itoa(i)
 		if i > 0 {

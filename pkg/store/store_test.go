@@ -497,3 +497,26 @@ func mustList(t *testing.T, s interface {
 	}
 	return p
 }
+
+func TestUpdateStatus_RefusesChangeDatedBeforeLastOne(t *testing.T) {
+	t.Parallel()
+	s := newEnv(t).store()
+	rec := mustCreate(t, s, newRecord("org-a", "exp-1"))
+	id := mustID(t, rec.RecordID)
+	moved, _, err := s.UpdateStatus(ctx, "org-a", id, audit.StatusChange{To: audit.StatusProcessing, At: rec.CreatedAt.Add(3 * time.Minute), By: "svc"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, _, err = s.UpdateStatus(ctx, "org-a", id, audit.StatusChange{To: audit.StatusCompleted, At: rec.CreatedAt.Add(time.Minute), By: "svc"})
+	var ve *audit.ValidationError
+	if !errors.As(err, &ve) || ve.Errors[0].Field != "updated_at" {
+		t.Fatalf("a change dated before the last one: got %v, want a validation error on updated_at", err)
+	}
+	if got, _ := s.Get(ctx, "org-a", id); !reflect.DeepEqual(got, moved) {
+		t.Errorf("the refused change altered the record: %+v", got.History)
+	}
+	same, _, err := s.UpdateStatus(ctx, "org-a", id, audit.StatusChange{To: audit.StatusCompleted, At: rec.CreatedAt.Add(3 * time.Minute), By: "svc"})
+	if err != nil || len(same.History) != 3 {
+		t.Errorf("a change at the same second as the last one: %v, history %+v", err, same.History)
+	}
+}
