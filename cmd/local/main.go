@@ -44,7 +44,7 @@ func main() {
 	defer stop()
 	run, err := local.Start(ctx, local.Options{
 		Addr: "127.0.0.1:" + port, EngineAddr: "127.0.0.1:8000",
-		Config: cfg, Secret: secret, Log: log,
+		Config: cfg, Secret: secret, Log: log, Metrics: os.Stdout,
 	})
 	if err != nil {
 		log.Error("cannot start the local API", "error", err.Error())

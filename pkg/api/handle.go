@@ -9,11 +9,13 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
+	"strings"
 	"time"
 
 	"github.com/aws/aws-lambda-go/events"
 	"github.com/aws/aws-lambda-go/lambdacontext"
 	"github.com/bufdir/export-audit/pkg/app"
+	"github.com/bufdir/export-audit/pkg/metrics"
 )
 
 // Operation is one endpoint's behaviour and the route it serves.
@@ -52,6 +54,10 @@ func Handle(d *app.Deps, op Operation) Handler {
 			ctx, cancel = context.WithDeadline(ctx, dl.Add(-deadlineMargin))
 			defer cancel()
 		}
+		// The request's metrics travel in its context, so that concurrent requests (the local
+		// API serves many at once) never share a document.
+		doc := newDocument(start, op)
+		ctx = metrics.NewContext(ctx, doc)
 		r := &request{ev: &ev}
 		var p *Problem
 		defer func() {
@@ -59,7 +65,12 @@ func Handle(d *app.Deps, op Operation) Handler {
 				p = toProblem(fmt.Errorf("panic: %v", v))
 				resp = encode(p.Status, p, p.headers, "application/problem+json")
 			}
-			logRequest(ctx, d.Log, op, r, resp.StatusCode, p, time.Since(start))
+			took := time.Since(start)
+			logRequest(ctx, d.Log, op, r, resp.StatusCode, p, took)
+			finishDocument(ctx, doc, r, resp.StatusCode, took)
+			if err := d.Metrics.Emit(doc); err != nil {
+				d.Log.LogAttrs(context.WithoutCancel(ctx), slog.LevelWarn, "metrics not written", slog.String("error", err.Error()))
+			}
 		}()
 		out, err := serve(ctx, d, op, r)
 		if err != nil {
@@ -108,6 +119,9 @@ func logRequest(ctx context.Context, log *slog.Logger, op Operation, r *request,
 	if lc, ok := lambdacontext.FromContext(ctx); ok {
 		attrs = append(attrs, slog.String("lambda_request_id", lc.AwsRequestID))
 	}
+	if id := traceID(ctx, r.ev); id != "" {
+		attrs = append(attrs, slog.String("trace_id", id))
+	}
 	if r.id.OrgID != "" {
 		attrs = append(attrs, slog.String("org_id", r.id.OrgID))
 	}
@@ -125,4 +139,42 @@ func logRequest(ctx context.Context, log *slog.Logger, op Operation, r *request,
 		}
 	}
 	log.LogAttrs(context.WithoutCancel(ctx), level, "request", attrs...)
+}
+
+// TraceHeader is the header, and the context key of aws-lambda-go, that carries the X-Ray trace
+// header: Root=1-<8 hex digits of time>-<24 hex digits>;Parent=...;Sampled=...
+const TraceHeader = "x-amzn-trace-id"
+
+// traceID returns the X-Ray trace id (the header's Root) of the invocation: Lambda's, which
+// aws-lambda-go puts in the context, else the one the event's headers carry. Not
+// _X_AMZN_TRACE_ID: that is one variable for the whole process, which aws-lambda-go leaves
+// unset when a container runs invocations concurrently, and which the local API never sets.
+func traceID(ctx context.Context, ev *events.APIGatewayV2HTTPRequest) string {
+	h, _ := ctx.Value(TraceHeader).(string)
+	if h == "" {
+		h = header(ev, TraceHeader)
+	}
+	for part := range strings.SplitSeq(h, ";") {
+		if root, ok := strings.CutPrefix(strings.TrimSpace(part), "Root="); ok && validTraceID(root) {
+			return root
+		}
+	}
+	return ""
+}
+
+// validTraceID checks the shape 1-xxxxxxxx-xxxxxxxxxxxxxxxxxxxxxxxx, so that a client's header
+// never puts anything else in the log.
+func validTraceID(s string) bool {
+	if len(s) != 35 || s[0] != '1' || s[1] != '-' || s[10] != '-' {
+		return false
+	}
+	for i := 2; i < len(s); i++ {
+		if i == 10 {
+			continue
+		}
+		if c := s[i]; !('0' <= c && c <= '9' || 'a' <= c && c <= 'f') {
+			return false
+		}
+	}
+	return true
 }

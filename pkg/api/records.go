@@ -96,6 +96,7 @@ func create(ctx context.Context, d *app.Deps, r *request) (*response, error) {
 		return nil, err
 	}
 	r.loggedID = rec.RecordID
+	countCreate(ctx, replayed)
 	if replayed {
 		return &response{status: http.StatusOK, body: rec, headers: map[string]string{"Idempotent-Replayed": "true"}}, nil
 	}
@@ -155,10 +156,11 @@ func updateStatus(ctx context.Context, d *app.Deps, r *request) (*response, erro
 	if err := c.Validate(now); err != nil {
 		return nil, err
 	}
-	rec, _, err := d.Store.UpdateStatus(ctx, r.id.OrgID, id, c)
+	rec, changed, err := d.Store.UpdateStatus(ctx, r.id.OrgID, id, c)
 	if err != nil {
 		return nil, err
 	}
+	countStatusMove(ctx, c.To, changed)
 	return ok(rec), nil
 }
 
@@ -178,10 +180,11 @@ func attachFileURL(ctx context.Context, d *app.Deps, r *request) (*response, err
 	if err := audit.ValidateFileURL(u, d.Config.FileURLAllowedHosts); err != nil {
 		return nil, err
 	}
-	rec, _, err := d.Store.AttachFileURL(ctx, r.id.OrgID, id, u)
+	rec, changed, err := d.Store.AttachFileURL(ctx, r.id.OrgID, id, u)
 	if err != nil {
 		return nil, err
 	}
+	countNoop(ctx, changed)
 	return ok(rec), nil
 }
 

@@ -3,6 +3,7 @@ package app
 import (
 	"context"
 	"errors"
+	"io"
 	"log/slog"
 	"net"
 	"os"
@@ -13,6 +14,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws/retry"
 	awshttp "github.com/aws/aws-sdk-go-v2/aws/transport/http"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
+	"github.com/bufdir/export-audit/pkg/metrics"
 	"github.com/bufdir/export-audit/pkg/store"
 )
 
@@ -21,32 +23,51 @@ type Deps struct {
 	Config Config
 	Store  *store.Store
 	Log    *slog.Logger
-	Now    func() time.Time
+	// Metrics writes each request's EMF document: to stdout, apart from the log, so that
+	// LOG_LEVEL never hides a metric.
+	Metrics *metrics.Emitter
+	Now     func() time.Time
 }
 
 // MustLoad reads the configuration and builds the DynamoDB client and repository, once per
 // container. A missing or malformed setting stops the process here with one clear log line,
 // rather than failing every request later.
 func MustLoad(ctx context.Context) *Deps {
+	deps, err := Load(ctx, os.Getenv, os.Stdout)
+	if err != nil {
+		os.Exit(1)
+	}
+	return deps
+}
+
+// Load reads the configuration through getenv and builds the dependencies, with the log and the
+// metrics written to w (os.Stdout in Lambda, which CloudWatch Logs reads). It logs one line:
+// "init" with the configuration, which holds no secret, and init_ms, how long this took (the
+// Go runtime's own start comes before it and is not counted); or the reason it cannot start.
+func Load(ctx context.Context, getenv func(string) string, w io.Writer) (*Deps, error) {
 	start := time.Now()
-	cfg, err := LoadConfig(os.Getenv)
-	log := NewLogger(cfg.LogLevel)
+	cfg, err := LoadConfig(getenv)
+	log := NewLoggerTo(w, cfg.LogLevel)
 	if err != nil {
 		log.Error("configuration is incomplete; the function cannot start", "error", err.Error())
-		os.Exit(1)
+		return nil, err
 	}
 	deps, err := New(ctx, cfg, log)
 	if err != nil {
 		log.Error("cannot start", "error", err.Error())
-		os.Exit(1)
+		return nil, err
 	}
-	log.LogAttrs(ctx, slog.LevelInfo, "init", append(cfg.Attrs(), slog.Duration("init_duration", time.Since(start)))...)
-	return deps
+	deps.Metrics = metrics.NewEmitter(w)
+	log.LogAttrs(ctx, slog.LevelInfo, "init", append(cfg.Attrs(), slog.Float64("init_ms", float64(time.Since(start).Microseconds())/1000))...)
+	return deps, nil
 }
 
-// NewLogger returns the JSON logger every part of the service writes with.
-func NewLogger(level slog.Level) *slog.Logger {
-	return slog.New(slog.NewJSONHandler(os.Stdout, &slog.HandlerOptions{Level: level}))
+// NewLogger returns the JSON logger every part of the service writes with, on stdout.
+func NewLogger(level slog.Level) *slog.Logger { return NewLoggerTo(os.Stdout, level) }
+
+// NewLoggerTo returns the service's JSON logger writing to w.
+func NewLoggerTo(w io.Writer, level slog.Level) *slog.Logger {
+	return slog.New(slog.NewJSONHandler(w, &slog.HandlerOptions{Level: level}))
 }
 
 // New builds the dependencies from cfg.
@@ -56,7 +77,8 @@ func New(ctx context.Context, cfg Config, log *slog.Logger, opts ...store.Option
 		return nil, err
 	}
 	opts = append([]store.Option{store.WithRetention(cfg.DeletedRetention)}, opts...)
-	return &Deps{Config: cfg, Store: store.New(db, cfg.TableName, opts...), Log: log, Now: time.Now}, nil
+	return &Deps{Config: cfg, Store: store.New(db, cfg.TableName, opts...), Log: log,
+		Metrics: metrics.NewEmitter(os.Stdout), Now: time.Now}, nil
 }
 
 // Retry settings, for a function with a 10 s timeout. DynamoDB answers in milliseconds, so an
@@ -99,6 +121,7 @@ func NewDynamoDB(cfg Config) (*dynamodb.Client, error) {
 		},
 	}
 	return dynamodb.NewFromConfig(awsCfg, func(o *dynamodb.Options) {
+		o.APIOptions = append(o.APIOptions, metrics.InstrumentSDK("DynamoDB"))
 		if cfg.DynamoDBEndpoint != "" {
 			o.BaseEndpoint = aws.String(cfg.DynamoDBEndpoint)
 			// Local engines send no CRC32 of their answers.

@@ -4,12 +4,14 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"net"
 	"net/http"
 	"time"
 
 	"github.com/bufdir/export-audit/pkg/app"
+	"github.com/bufdir/export-audit/pkg/metrics"
 	"github.com/bufdir/export-audit/pkg/store"
 	"github.com/truora/minidyn/server"
 )
@@ -21,6 +23,9 @@ type Options struct {
 	Config     app.Config
 	Secret     string // HS256 key of the tokens the API accepts
 	Log        *slog.Logger
+	// Metrics receives each request's EMF line (cmd/local: os.Stdout, as in Lambda); nil
+	// writes none.
+	Metrics io.Writer
 	// EngineWrap, when set, wraps the embedded engine's handler: tests put fault injection there.
 	EngineWrap   func(http.Handler) http.Handler
 	StoreOptions []store.Option
@@ -57,6 +62,10 @@ func Start(ctx context.Context, o Options) (*Running, error) {
 	if err != nil {
 		run.Close()
 		return nil, err
+	}
+	deps.Metrics = nil
+	if o.Metrics != nil {
+		deps.Metrics = metrics.NewEmitter(o.Metrics)
 	}
 	run.Deps = deps
 	if err := ensureTable(ctx, deps.Store); err != nil {

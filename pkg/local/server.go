@@ -10,7 +10,9 @@ import (
 	"encoding/base64"
 	"encoding/hex"
 	"encoding/json"
+	"fmt"
 	"io"
+	"log/slog"
 	"net/http"
 	"net/url"
 	"strings"
@@ -18,6 +20,7 @@ import (
 	"unicode/utf8"
 
 	"github.com/aws/aws-lambda-go/events"
+	"github.com/aws/aws-lambda-go/lambdacontext"
 	"github.com/bufdir/export-audit/pkg/api"
 	"github.com/bufdir/export-audit/pkg/app"
 )
@@ -39,6 +42,7 @@ type route struct {
 
 // API is the local stand-in for API Gateway in front of the six handlers.
 type API struct {
+	log    *slog.Logger
 	secret string
 	routes []route
 	ready  func(context.Context) error
@@ -48,7 +52,7 @@ type API struct {
 // NewAPI serves every operation under both prefixes with deps, verifying tokens with secret.
 // ready, called by /healthz, says whether the storage answers.
 func NewAPI(deps *app.Deps, secret string, ready func(context.Context) error) *API {
-	a := &API{secret: secret, ready: ready, now: time.Now}
+	a := &API{log: deps.Log, secret: secret, ready: ready, now: time.Now}
 	for _, prefix := range api.Prefixes {
 		for _, op := range api.Operations {
 			path := prefix + op.Route.Path
@@ -64,38 +68,46 @@ func NewAPI(deps *app.Deps, secret string, ready func(context.Context) error) *A
 }
 
 func (a *API) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	if r.URL.Path == "/healthz" {
+	switch r.URL.Path {
+	case "/healthz":
 		a.health(w, r)
 		return
 	}
+	start := time.Now()
 	rt, params, allowed := a.match(r)
 	if rt == nil {
 		if len(allowed) > 0 {
 			w.Header().Set("Allow", strings.Join(allowed, ", "))
-			writeProblem(w, http.StatusMethodNotAllowed, "method_not_allowed", "this path does not take "+r.Method)
+			a.refuse(w, r, nil, start, http.StatusMethodNotAllowed, "method_not_allowed", "this path does not take "+r.Method)
 			return
 		}
-		writeProblem(w, http.StatusNotFound, "route_not_found", "no route matches this path")
+		a.refuse(w, r, nil, start, http.StatusNotFound, "route_not_found", "no route matches this path")
 		return
 	}
 	claims, scopes, err := a.authorize(r)
 	if err != nil {
 		w.Header().Set("WWW-Authenticate", `Bearer error="invalid_token"`)
-		writeProblem(w, http.StatusUnauthorized, "unauthorized", err.Error())
+		a.refuse(w, r, rt, start, http.StatusUnauthorized, "unauthorized", err.Error())
 		return
 	}
 	if !contains(scopes, rt.op.Route.Scope) {
-		writeProblem(w, http.StatusForbidden, "insufficient_scope", "this route needs scope "+rt.op.Route.Scope)
+		a.refuse(w, r, rt, start, http.StatusForbidden, "insufficient_scope", "this route needs scope "+rt.op.Route.Scope)
 		return
 	}
 	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, maxPayload))
 	if err != nil {
-		writeProblem(w, http.StatusRequestEntityTooLarge, "payload_too_large", "the body is too large")
+		a.refuse(w, r, rt, start, http.StatusRequestEntityTooLarge, "payload_too_large", "the body is too large")
 		return
 	}
 	ev := a.event(r, rt, params, claims, scopes, body)
 	ctx, cancel := context.WithTimeout(r.Context(), lambdaTimeout)
 	defer cancel()
+	// What the Lambda runtime gives each invocation: its request id, so the log line carries
+	// lambda_request_id as it does in CloudWatch.
+	ctx = lambdacontext.NewContext(ctx, &lambdacontext.LambdaContext{
+		AwsRequestID:       newUUID(),
+		InvokedFunctionArn: "arn:aws:lambda:local:000000000000:function:" + rt.op.Route.Function,
+	})
 	resp, err := rt.handler(ctx, ev)
 	if err != nil {
 		writeProblem(w, http.StatusInternalServerError, "internal_error", "something went wrong on our side")
@@ -107,6 +119,30 @@ func (a *API) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	w.Header().Set("Apigw-Requestid", ev.RequestContext.RequestID)
 	w.WriteHeader(resp.StatusCode)
 	_, _ = io.WriteString(w, resp.Body)
+}
+
+// refuse answers a request the local API refuses itself, as API Gateway would (unknown route,
+// wrong method, bad token, missing scope, too large), and logs it. In AWS these never reach a
+// function: they are in API Gateway's access log, not in the functions' log groups, which is
+// why the line's message is "gateway" rather than "request".
+func (a *API) refuse(w http.ResponseWriter, r *http.Request, rt *route, start time.Time, status int, code, detail string) {
+	id := requestID()
+	w.Header().Set("Apigw-Requestid", id)
+	writeProblem(w, status, code, detail)
+	if a.log == nil {
+		return
+	}
+	attrs := []slog.Attr{
+		slog.String("api_request_id", id),
+		slog.String("method", r.Method),
+		slog.Int("status", status),
+		slog.Float64("latency_ms", float64(time.Since(start).Microseconds())/1000),
+		slog.String("code", code),
+	}
+	if rt != nil {
+		attrs = append(attrs, slog.String("route", rt.op.Route.Method+" "+rt.op.Route.Path), slog.String("function", rt.op.Route.Function))
+	}
+	a.log.LogAttrs(r.Context(), slog.LevelInfo, "gateway", attrs...)
 }
 
 func (a *API) health(w http.ResponseWriter, r *http.Request) {
@@ -187,6 +223,9 @@ func (a *API) event(r *http.Request, rt *route, params map[string]string, claims
 	for k, vs := range r.Header {
 		headers[strings.ToLower(k)] = strings.Join(vs, ",")
 	}
+	if !strings.Contains(headers[api.TraceHeader], "Root=1-") {
+		headers[api.TraceHeader] = newTraceHeader(now)
+	}
 	var query map[string]string
 	if q := r.URL.Query(); len(q) > 0 {
 		query = map[string]string{}
@@ -229,6 +268,24 @@ func (a *API) event(r *http.Request, rt *route, params map[string]string, claims
 		}
 	}
 	return ev
+}
+
+// newTraceHeader makes an X-Ray trace header as Lambda passes one: a new trace (its id the
+// time in seconds and 96 random bits), not sampled.
+func newTraceHeader(now time.Time) string {
+	b := make([]byte, 20)
+	_, _ = rand.Read(b)
+	return fmt.Sprintf("Root=1-%08x-%s;Parent=%s;Sampled=0", now.Unix(), hex.EncodeToString(b[:12]), hex.EncodeToString(b[12:]))
+}
+
+// newUUID makes a random (version 4) UUID, the shape of Lambda's request ids.
+func newUUID() string {
+	b := make([]byte, 16)
+	_, _ = rand.Read(b)
+	b[6] = b[6]&0x0f | 0x40
+	b[8] = b[8]&0x3f | 0x80
+	h := hex.EncodeToString(b)
+	return h[:8] + "-" + h[8:12] + "-" + h[12:16] + "-" + h[16:20] + "-" + h[20:]
 }
 
 func requestID() string {
