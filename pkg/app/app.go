@@ -117,6 +117,13 @@ func NewDynamoDB(cfg Config) (*dynamodb.Client, error) {
 				// a Lambda container serves one request at a time, and an exhausted quota
 				// would turn throttling into an opaque error instead of a 503.
 				o.RateLimiter = ratelimit.None
+				// DynamoDB refuses an UpdateItem on an item that an ongoing transaction holds
+				// (a status or file change meeting a delete) with TransactionConflictException.
+				// The transaction is over in milliseconds, but the SDK does not retry that
+				// code by default, so without this the caller would get a 500.
+				o.Retryables = append(o.Retryables, retry.RetryableErrorCode{
+					Codes: map[string]struct{}{"TransactionConflictException": {}},
+				})
 			})
 		},
 	}
