@@ -112,9 +112,14 @@ func (s *Store) Create(ctx context.Context, n audit.NewRecord) (rec audit.Record
 // latest created_at it handed out and refuses an earlier one, so that a container whose clock
 // is behind another's takes that later second instead: created_at never decreases as the
 // sequence grows, and key order stays (created_at, record_id) order.
+//
+// Other creates may overtake a slow call (one the SDK retried under throttling lands seconds
+// late) with later stamps several times in a row, so each pass takes the later of the stamp
+// it met and this clock read again; counterPasses bounds the passes and the handler's
+// deadline the time.
 func (s *Store) nextID(ctx context.Context) (audit.RecordID, time.Time, error) {
 	now := audit.Timestamp(s.now())
-	for attempt := 0; attempt < 3; attempt++ {
+	for attempt := 0; attempt < counterPasses; attempt++ {
 		stamp := now.Format(timeFormat)
 		out, err := s.db.UpdateItem(ctx, &dynamodb.UpdateItemInput{
 			TableName:                           &s.table,
@@ -139,6 +144,9 @@ func (s *Store) nextID(ctx context.Context) (audit.RecordID, time.Time, error) {
 				return audit.RecordID{}, time.Time{}, fmt.Errorf("day counter refused %s, last_at %q", stamp, old.LastAt)
 			}
 			now = later
+			if clock := audit.Timestamp(s.now()); clock.After(now) {
+				now = clock
+			}
 			continue
 		}
 		if err != nil {
@@ -156,6 +164,9 @@ func (s *Store) nextID(ctx context.Context) (audit.RecordID, time.Time, error) {
 	}
 	return audit.RecordID{}, time.Time{}, errors.New("day counter kept moving ahead of this clock")
 }
+
+// counterPasses bounds nextID's passes at the day counter.
+const counterPasses = 10
 
 // insert writes the record, the guard of its export_id and the live count in one transaction.
 // It returns the existing guard when the export_id is taken, and nil when the record was written.

@@ -1,0 +1,84 @@
+package store_test
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/bufdir/export-audit/pkg/app"
+	"github.com/bufdir/export-audit/pkg/store"
+	"github.com/truora/minidyn/server"
+)
+
+// ftOvertaker stands in front of the engine and, before each of the first n UpdateItem calls
+// on a day counter reaches it, lands another container's later stamp on that counter: what
+// happens when concurrent creates overtake a create whose counter call is slow (throttled and
+// retried by the SDK) and take later seconds first.
+type ftOvertaker struct {
+	next http.Handler
+	mu   sync.Mutex
+	n    int
+	at   time.Time
+}
+
+func (o *ftOvertaker) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	body, _ := io.ReadAll(r.Body)
+	r.Body = io.NopCloser(bytes.NewReader(body))
+	o.mu.Lock()
+	overtake := o.n > 0 && strings.HasSuffix(r.Header.Get("X-Amz-Target"), ".UpdateItem") && bytes.Contains(body, []byte(`"SEQ#`))
+	if overtake {
+		o.n--
+		o.at = o.at.Add(time.Second)
+	}
+	at := o.at
+	o.mu.Unlock()
+	if overtake {
+		var in struct{ Key json.RawMessage }
+		_ = json.Unmarshal(body, &in)
+		other := fmt.Sprintf(`{"TableName":%q,"Key":%s,"UpdateExpression":"SET last_at = :t ADD seq :one",`+
+			`"ExpressionAttributeValues":{":t":{"S":%q},":one":{"N":"1"}}}`, table, in.Key, at.Format(time.RFC3339))
+		req := httptest.NewRequest("POST", "/", strings.NewReader(other))
+		req.Header.Set("X-Amz-Target", "DynamoDB_20120810.UpdateItem")
+		rec := httptest.NewRecorder()
+		o.next.ServeHTTP(rec, req)
+		if rec.Code != http.StatusOK {
+			panic("overtaking write failed: " + rec.Body.String())
+		}
+	}
+	o.next.ServeHTTP(w, r)
+}
+
+// TestCreate_OvertakenDayCounterStillTakesANumber: a create whose counter call is overtaken
+// by other creates' later stamps several times in a row (as under throttling, when each of its
+// attempts lands seconds late) still gets a sequence number, with the latest stamp as its
+// created_at, rather than failing with a 500.
+func TestCreate_OvertakenDayCounterStillTakesANumber(t *testing.T) {
+	t.Parallel()
+	now := time.Date(2026, 3, 1, 8, 0, 0, 0, time.UTC)
+	o := &ftOvertaker{next: server.NewServer(), n: 4, at: now}
+	srv := httptest.NewServer(o)
+	t.Cleanup(srv.Close)
+	db, err := app.NewDynamoDB(app.Config{Region: "eu-north-1", DynamoDBEndpoint: srv.URL})
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := store.New(db, table, store.WithClock(fixedClock(now)))
+	if err := s.EnsureTable(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	rec, replayed, err := s.Create(context.Background(), newRecord("org-a", "exp-1"))
+	if err != nil || replayed {
+		t.Fatalf("create overtaken 4 times: replayed=%v err=%v", replayed, err)
+	}
+	if want := now.Add(4 * time.Second); !rec.CreatedAt.Equal(want) || rec.RecordID != "rec-20260301-005" {
+		t.Errorf("want the 5th number of the day at the latest stamp %s, got %s at %s", want, rec.RecordID, rec.CreatedAt)
+	}
+}
