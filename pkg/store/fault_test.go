@@ -82,3 +82,61 @@ func TestCreate_OvertakenDayCounterStillTakesANumber(t *testing.T) {
 		t.Errorf("want the 5th number of the day at the latest stamp %s, got %s at %s", want, rec.RecordID, rec.CreatedAt)
 	}
 }
+
+// ftOnGuardRead runs before the first GetItem of an export_id guard reaches the engine.
+type ftOnGuardRead struct {
+	next   http.Handler
+	mu     sync.Mutex
+	before func()
+}
+
+func (o *ftOnGuardRead) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	body, _ := io.ReadAll(r.Body)
+	r.Body = io.NopCloser(bytes.NewReader(body))
+	o.mu.Lock()
+	fn := o.before
+	if fn != nil && strings.HasSuffix(r.Header.Get("X-Amz-Target"), ".GetItem") && bytes.Contains(body, []byte(`"EXP#`)) {
+		o.before = nil
+	} else {
+		fn = nil
+	}
+	o.mu.Unlock()
+	if fn != nil {
+		fn()
+	}
+	o.next.ServeHTTP(w, r)
+}
+
+// TestCreate_GuardFreedWhileReadingItMakesANewRecord: a create meets the export_id's guard,
+// and the record it guards is deleted before the create reads the guard (an engine that sends
+// no item with the cancellation costs that read). The export_id is free now, so the create
+// makes a new record rather than failing.
+func TestCreate_GuardFreedWhileReadingItMakesANewRecord(t *testing.T) {
+	t.Parallel()
+	o := &ftOnGuardRead{next: server.NewServer()}
+	srv := httptest.NewServer(o)
+	t.Cleanup(srv.Close)
+	db, err := app.NewDynamoDB(app.Config{Region: "eu-north-1", DynamoDBEndpoint: srv.URL})
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := store.New(db, table)
+	if err := s.EnsureTable(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	old := mustCreate(t, s, newRecord("org-a", "exp-1"))
+	o.mu.Lock()
+	o.before = func() {
+		if err := s.Delete(context.Background(), "org-a", mustID(t, old.RecordID), "usr-admin"); err != nil {
+			t.Errorf("delete %s: %v", old.RecordID, err)
+		}
+	}
+	o.mu.Unlock()
+	rec, replayed, err := s.Create(context.Background(), newRecord("org-a", "exp-1"))
+	if err != nil || replayed || rec.RecordID == old.RecordID {
+		t.Fatalf("want a new record once the export_id is free, got %s replayed=%v err=%v", rec.RecordID, replayed, err)
+	}
+	if _, err := s.Get(context.Background(), "org-a", mustID(t, rec.RecordID)); err != nil {
+		t.Errorf("want the new record readable: %v", err)
+	}
+}

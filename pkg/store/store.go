@@ -76,8 +76,8 @@ func (s *Store) Get(ctx context.Context, org string, id audit.RecordID) (audit.R
 // answer with the record as it is now; a clash with a different request costs nothing more.
 // The counter's number is spent either way, so sequence numbers may have gaps.
 func (s *Store) Create(ctx context.Context, n audit.NewRecord) (rec audit.Record, replayed bool, err error) {
-	// A record deleted between our failed write and our read frees its export_id; one more try
-	// then writes the new record.
+	// A record deleted between our failed write and our read (of its guard or of itself) frees
+	// its export_id; one more try then writes the new record.
 	for attempt := 0; attempt < 2; attempt++ {
 		id, at, err := s.nextID(ctx)
 		if err != nil {
@@ -85,6 +85,9 @@ func (s *Store) Create(ctx context.Context, n audit.NewRecord) (rec audit.Record
 		}
 		rec := n.Build(id, at)
 		guard, err := s.insert(ctx, n, rec, id)
+		if errors.Is(err, errExportFreed) {
+			continue
+		}
 		if err != nil || guard == nil {
 			return rec, false, err
 		}
@@ -168,6 +171,10 @@ func (s *Store) nextID(ctx context.Context) (audit.RecordID, time.Time, error) {
 // counterPasses bounds nextID's passes at the day counter.
 const counterPasses = 10
 
+// errExportFreed means the guard that refused a create was gone when read: the export_id is
+// free again, and the create may try once more.
+var errExportFreed = errors.New("the export_id's guard was removed")
+
 // insert writes the record, the guard of its export_id and the live count in one transaction.
 // It returns the existing guard when the export_id is taken, and nil when the record was written.
 func (s *Store) insert(ctx context.Context, n audit.NewRecord, rec audit.Record, id audit.RecordID) (*guardItem, error) {
@@ -208,6 +215,10 @@ func (s *Store) insert(ctx context.Context, n audit.NewRecord, rec audit.Record,
 		})
 		if gerr != nil {
 			return nil, wrap("read guard of "+n.ExportID, gerr)
+		}
+		if len(out.Item) == 0 {
+			// A delete freed the export_id between our write and this read.
+			return nil, errExportFreed
 		}
 		item = out.Item
 	}
