@@ -40,9 +40,10 @@ func identify(ev *events.APIGatewayV2HTTPRequest, orgClaim string) (Identity, er
 	return id, nil
 }
 
-// sameOrg refuses an org_id given in a body or query that is not the caller's.
-func (id Identity) sameOrg(given string) error {
-	if given != "" && given != id.OrgID {
+// sameOrg refuses an org_id given in a body or query that is not the caller's; an empty one
+// is not the caller's either.
+func (id Identity) sameOrg(given string, present bool) error {
+	if present && given != id.OrgID {
 		return problem(http.StatusForbidden, "forbidden_organisation", "org_id must be the organisation of the token")
 	}
 	return nil

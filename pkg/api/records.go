@@ -64,8 +64,8 @@ func create(ctx context.Context, d *app.Deps, r *request) (*response, error) {
 	if err != nil {
 		return nil, err
 	}
-	org, _ := b.str("org_id")
-	if err := r.id.sameOrg(org); err != nil {
+	org, given := b.str("org_id")
+	if err := r.id.sameOrg(org, given); err != nil {
 		return nil, err
 	}
 	n := audit.NewRecord{
@@ -84,6 +84,9 @@ func create(ctx context.Context, d *app.Deps, r *request) (*response, error) {
 	}
 	if u, ok := b.str("triggered_by_user_id"); ok {
 		n.TriggeredBy = u
+	} else if !audit.ValidIdentifier(r.id.Sub) {
+		// The default would fail validation under a name the caller never sent.
+		b.errs.Add("triggered_by_user_id", "is required: the token's sub is not an identifier of A-Z a-z 0-9 . _ : -")
 	}
 	if err := b.errs.Err(); err != nil {
 		return nil, merge(err, n.Validate())
@@ -253,7 +256,7 @@ func listFilter(r *request) (audit.ListFilter, error) {
 			e.Add(k, "is given more than once")
 		}
 	}
-	if err := r.id.sameOrg(q.Get("org_id")); err != nil {
+	if err := r.id.sameOrg(q.Get("org_id"), q.Has("org_id")); err != nil {
 		return audit.ListFilter{}, err
 	}
 	f := audit.ListFilter{OrgID: r.id.OrgID, Page: 1, Limit: DefaultLimit}

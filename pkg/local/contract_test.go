@@ -259,6 +259,9 @@ func TestAuth_OrgIDMustBeTheTokens(t *testing.T) {
 		t.Run(p.name, func(t *testing.T) {
 			wantProblem(t, c.post(t, p.path, newRecord(fields{"org_id": "org-bufdir-043"})), http.StatusForbidden, "forbidden_organisation")
 			wantProblem(t, c.get(t, p.path+"?org_id=org-bufdir-043"), http.StatusForbidden, "forbidden_organisation")
+			// An empty org_id names no organisation, so it is not the token's either.
+			wantProblem(t, c.post(t, p.path, newRecord(fields{"org_id": ""})), http.StatusForbidden, "forbidden_organisation")
+			wantProblem(t, c.get(t, p.path+"?org_id="), http.StatusForbidden, "forbidden_organisation")
 
 			own := c.post(t, p.path, newRecord(fields{"org_id": "org-bufdir-042"}))
 			wantStatus(t, own, http.StatusCreated)
@@ -818,4 +821,21 @@ func equalHistory(a, b []historyEntry) bool {
 		}
 	}
 	return true
+}
+
+func TestCreate_SubThatIsNoIdentifierNeedsTriggeredBy(t *testing.T) {
+	t.Parallel()
+	s := startServer(t)
+	c := s.as(t, "org-bufdir-042", "auth0|abc123")
+	r := c.post(t, single, newRecord(nil))
+	wantProblem(t, r, http.StatusBadRequest, "validation_failed")
+	wantFieldError(t, r, "triggered_by_user_id")
+	if !strings.Contains(string(r.body), "sub") {
+		t.Errorf("want the problem to say the token's sub is the cause, got %s", r)
+	}
+	given := c.post(t, single, newRecord(fields{"triggered_by_user_id": "usr-0099"}))
+	wantStatus(t, given, http.StatusCreated)
+	if rec := given.record(t); rec.TriggeredBy != "usr-0099" {
+		t.Errorf("want triggered_by_user_id usr-0099, got %s", given)
+	}
 }
