@@ -187,6 +187,9 @@ func TestAgreement_FunctionsRuntimeAndBuild(t *testing.T) {
 					t.Errorf("%s: template.yaml says %v, the CDK stack %v", k, p[k], cdkProps[k])
 				}
 			}
+			if got, cdkMode := p["Tracing"], path(cdkProps, "TracingConfig", "Mode"); got != "Active" || cdkMode != "Active" {
+				t.Errorf("Tracing: template.yaml says %v, the CDK stack's TracingConfig.Mode %v; want Active in both", got, cdkMode)
+			}
 			if p["Runtime"] != "provided.al2023" || p["Handler"] != "bootstrap" || fmt.Sprint(p["Architectures"]) != "[arm64]" {
 				t.Errorf("runtime %v, handler %v, architectures %v; want provided.al2023, bootstrap, [arm64]", p["Runtime"], p["Handler"], p["Architectures"])
 			}
@@ -322,6 +325,10 @@ func TestAgreement_APIAuthAndThrottling(t *testing.T) {
 	if len(audience) != 1 || path(sam, "Parameters", issuer, "Default") != PlaceholderJWTIssuer ||
 		path(sam, "Parameters", ref(audience[0]), "Default") != PlaceholderJWTAudience {
 		t.Errorf("JWT issuer %v / audience %v: want parameters defaulting to the stack's placeholders", issuer, audience)
+	}
+	// HTTP APIs have no X-Ray tracing; a TracingEnabled here would be SAM's REST API setting.
+	if v := path(httpAPI, "TracingEnabled"); v != nil {
+		t.Errorf("HttpApi TracingEnabled = %v: HTTP APIs cannot trace, the functions do", v)
 	}
 	rs := path(httpAPI, "DefaultRouteSettings")
 	if fmt.Sprint(path(rs, "ThrottlingRateLimit")) != strconv.Itoa(ThrottleRateLimit) ||

@@ -1,7 +1,9 @@
 package main
 
 import (
+	"encoding/json"
 	"path/filepath"
+	"strings"
 	"testing"
 
 	"github.com/aws/aws-cdk-go/awscdk/v2"
@@ -46,4 +48,55 @@ func describe(m *cxapi.SynthesisMessage) interface{} {
 		return nil
 	}
 	return m.Entry.Data
+}
+
+func TestNag_SuppressionsAreOnlyTheXRayWildcard(t *testing.T) {
+	s := defaultStack(t)
+	raw, err := json.Marshal(s.template.ToJSON())
+	if err != nil {
+		t.Fatal(err)
+	}
+	var tmpl struct {
+		Resources map[string]struct {
+			Type     string `json:"Type"`
+			Metadata struct {
+				Nag struct {
+					Rules []struct {
+						ID        string   `json:"id"`
+						Reason    string   `json:"reason"`
+						AppliesTo []string `json:"applies_to"`
+					} `json:"rules_to_suppress"`
+				} `json:"cdk_nag"`
+			} `json:"Metadata"`
+			Properties map[string]any `json:"Properties"`
+		} `json:"Resources"`
+	}
+	if err := json.Unmarshal(raw, &tmpl); err != nil {
+		t.Fatal(err)
+	}
+	suppressed := 0
+	for id, r := range tmpl.Resources {
+		for _, rule := range r.Metadata.Nag.Rules {
+			suppressed++
+			if rule.ID != "AwsSolutions-IAM5" || len(rule.AppliesTo) != 1 || rule.AppliesTo[0] != "Resource::*" {
+				t.Errorf("%s: suppression %s %v, want only AwsSolutions-IAM5 on Resource::*", id, rule.ID, rule.AppliesTo)
+			}
+			if !strings.Contains(rule.Reason, "xray:PutTraceSegments") {
+				t.Errorf("%s: suppression reason %q does not say why", id, rule.Reason)
+			}
+			if r.Type != "AWS::IAM::Policy" {
+				continue
+			}
+			// The policy may hold "*" for the X-Ray actions and nothing else.
+			for _, st := range path(r.Properties, "PolicyDocument", "Statement").([]any) {
+				if path(st, "Resource") == "*" && !sameSet(stringList(path(st, "Action")), []string{"xray:PutTraceSegments", "xray:PutTelemetryRecords"}) {
+					t.Errorf("%s: %v on '*' hides behind the X-Ray suppression", id, path(st, "Action"))
+				}
+			}
+		}
+	}
+	// One on each role, inherited by its default policy.
+	if want := 2 * len(FunctionNames()); suppressed != want {
+		t.Errorf("%d suppressions, want %d (each function's role and its default policy)", suppressed, want)
+	}
 }

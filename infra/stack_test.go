@@ -1,6 +1,7 @@
 package main
 
 import (
+	"encoding/json"
 	"fmt"
 	"strings"
 	"testing"
@@ -186,7 +187,7 @@ func TestIAM_LeastPrivilegePerFunction(t *testing.T) {
 			lc, _ := props["LoggingConfig"].(map[string]any)
 			logGroup := ref(lc["LogGroup"])
 
-			var tableStatements, logStatements int
+			var tableStatements, logStatements, xrayStatements int
 			for id, p := range s.ofType("AWS::IAM::Policy") {
 				attached := false
 				for _, r := range p.Properties["Roles"].([]any) {
@@ -225,13 +226,19 @@ func TestIAM_LeastPrivilegePerFunction(t *testing.T) {
 						if !onlyOn(logGroup) {
 							t.Errorf("%s: log writes on %v, want only the function's own log group %s", id, st["Resource"], logGroup)
 						}
+					case sameSet(actions, []string{"xray:PutTraceSegments", "xray:PutTelemetryRecords"}):
+						// Active tracing; these actions have no resource type, "*" is all IAM takes.
+						xrayStatements++
+						if len(resources) != 1 || resources[0] != "*" {
+							t.Errorf("%s: X-Ray writes on %v, want \"*\"", id, st["Resource"])
+						}
 					default:
-						t.Errorf("%s: statement %v is neither the table's nor the log group's", id, st)
+						t.Errorf("%s: statement %v is neither the table's, the log group's nor X-Ray's", id, st)
 					}
 				}
 			}
-			if tableStatements != 1 || logStatements != 1 {
-				t.Errorf("%d table and %d log statements, want one of each", tableStatements, logStatements)
+			if tableStatements != 1 || logStatements != 1 || xrayStatements != 1 {
+				t.Errorf("%d table, %d log and %d X-Ray statements, want one of each", tableStatements, logStatements, xrayStatements)
 			}
 		})
 	}
@@ -377,4 +384,52 @@ func TestAPI_AuthorizerStageCORSAndOutputs(t *testing.T) {
 			t.Errorf("stack name %s, want BufdirExportAudit-test", got)
 		}
 	})
+}
+
+func TestTracing_ActiveOnEveryFunction(t *testing.T) {
+	s := defaultStack(t)
+	n := float64(len(FunctionNames()))
+	check(t, "every function traces actively", func() {
+		s.template.ResourcePropertiesCountIs(jsii.String("AWS::Lambda::Function"),
+			obj{"TracingConfig": obj{"Mode": "Active"}}, jsii.Number(n))
+	})
+	// The X-Ray statement of each role is checked in TestIAM_LeastPrivilegePerFunction; that the
+	// HTTP API stage has no tracing setting at all is what AWS::ApiGatewayV2::Stage allows.
+	stage := s.cfn.Resources[s.onlyID(t, "AWS::ApiGatewayV2::Stage")].Properties
+	for k := range stage {
+		if strings.Contains(strings.ToLower(k), "trac") {
+			t.Errorf("stage property %s: HTTP API stages have no tracing", k)
+		}
+	}
+}
+
+func TestAccessLogs_JSONLinesWithRetention(t *testing.T) {
+	s := defaultStack(t)
+	stage := s.cfn.Resources[s.onlyID(t, "AWS::ApiGatewayV2::Stage")].Properties
+	als, _ := stage["AccessLogSettings"].(map[string]any)
+	group, attr := getAtt(als["DestinationArn"])
+	if r := s.cfn.Resources[group]; r.Type != "AWS::Logs::LogGroup" || attr != "Arn" {
+		t.Fatalf("access logs go to %v, want a log group of the stack", als["DestinationArn"])
+	}
+	lg := s.cfn.Resources[group]
+	if lg.Properties["RetentionInDays"] != float64(90) || lg.DeletionPolicy != "Retain" {
+		t.Errorf("access log group retention %v, deletion %q; want 90 days, Retain", lg.Properties["RetentionInDays"], lg.DeletionPolicy)
+	}
+	format, _ := als["Format"].(string)
+	// Every $context variable sits inside a JSON string, so any value keeps the line JSON.
+	var line map[string]string
+	if err := json.Unmarshal([]byte(format), &line); err != nil {
+		t.Fatalf("access log format is not a JSON object of strings: %v\n%s", err, format)
+	}
+	want := map[string]string{
+		"requestId": "$context.requestId", "ip": "$context.identity.sourceIp", "requestTime": "$context.requestTime",
+		"routeKey": "$context.routeKey", "status": "$context.status", "latency": "$context.responseLatency",
+		"integrationLatency": "$context.integrationLatency", "integrationError": "$context.integrationErrorMessage",
+		"authorizerError": "$context.authorizer.error", "sub": "$context.authorizer.claims.sub",
+	}
+	for k, v := range want {
+		if line[k] != v {
+			t.Errorf("access log field %s = %q, want %q", k, line[k], v)
+		}
+	}
 }
