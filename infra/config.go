@@ -30,6 +30,7 @@ type Config struct {
 	JWTIssuer            string   // context jwtIssuer
 	JWTAudience          []string // context jwtAudience, comma-separated
 	CORSOrigins          []string // context corsOrigins, comma-separated; none means no CORS at all
+	AlarmEmail           string   // context alarmEmail: subscribed to the alarm topic; "" subscribes no one
 }
 
 // DefaultConfig is the dev configuration: what `make synth` builds with no context given.
@@ -45,10 +46,15 @@ func DefaultConfig() Config {
 		JWTIssuer:            PlaceholderJWTIssuer,
 		JWTAudience:          []string{PlaceholderJWTAudience},
 		CORSOrigins:          nil,
+		AlarmEmail:           "",
 	}
 }
 
 var stagePattern = regexp.MustCompile(`^[a-z][a-z0-9-]{0,19}$`)
+
+// emailPattern is a plausibility check, not RFC 5322: it catches a missing value, a list, or a
+// stray quote before SNS turns it into a subscription nobody can confirm.
+var emailPattern = regexp.MustCompile(`^[^@\s,;"'<>]+@[^@\s,;"'<>]+\.[a-zA-Z]{2,}$`)
 
 // Validate refuses a configuration that would synthesize a stack that cannot work.
 func (c Config) Validate() error {
@@ -86,6 +92,9 @@ func (c Config) Validate() error {
 			}
 		}
 	}
+	if c.AlarmEmail != "" && !emailPattern.MatchString(c.AlarmEmail) {
+		return fmt.Errorf("alarmEmail %q: want one e-mail address", c.AlarmEmail)
+	}
 	for _, o := range c.CORSOrigins {
 		if o == "*" {
 			return fmt.Errorf("corsOrigins: '*' would let any web page call the API with a user's token; list the origins")
@@ -109,6 +118,7 @@ func ConfigFromContext(node constructs.Node) (Config, error) {
 	str("fileUrlAllowedHosts", &c.FileURLAllowedHosts)
 	str("logLevel", &c.LogLevel)
 	str("jwtIssuer", &c.JWTIssuer)
+	str("alarmEmail", &c.AlarmEmail)
 	if v, ok := contextValue(node, "jwtAudience"); ok {
 		c.JWTAudience = splitList(v)
 	}

@@ -34,6 +34,10 @@ func TestConfig_Validate(t *testing.T) {
 		{"prod with the placeholder issuer", func(c *Config) { prod(c); c.JWTIssuer = PlaceholderJWTIssuer }, "jwtIssuer"},
 		{"prod with the placeholder audience", func(c *Config) { prod(c); c.JWTAudience = []string{PlaceholderJWTAudience} }, "jwtAudience"},
 		{"CORS for any origin", func(c *Config) { c.CORSOrigins = []string{"*"} }, "corsOrigins"},
+		{"an alarm e-mail address is valid", func(c *Config) { c.AlarmEmail = "drift@bufdir.example.no" }, ""},
+		{"alarm e-mail without a domain", func(c *Config) { c.AlarmEmail = "drift" }, "alarmEmail"},
+		{"two alarm e-mail addresses", func(c *Config) { c.AlarmEmail = "a@example.no,b@example.no" }, "alarmEmail"},
+		{"alarm e-mail with a space", func(c *Config) { c.AlarmEmail = "drift @example.no" }, "alarmEmail"},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
@@ -64,6 +68,7 @@ func TestConfigFromContext(t *testing.T) {
 	full.JWTIssuer = "https://login.example.no/realms/bufdir"
 	full.JWTAudience = []string{"export-audit", "export-audit-web"}
 	full.CORSOrigins = []string{"https://admin.example.no", "https://admin-test.example.no"}
+	full.AlarmEmail = "drift@example.no"
 
 	cases := []struct {
 		name    string
@@ -78,6 +83,7 @@ func TestConfigFromContext(t *testing.T) {
 			"logLevel": "debug", "jwtIssuer": "https://login.example.no/realms/bufdir",
 			"jwtAudience": "export-audit, export-audit-web",
 			"corsOrigins": "https://admin.example.no,https://admin-test.example.no",
+			"alarmEmail":  "drift@example.no",
 		}, full, ""},
 		{"cdk.json numbers and lists", map[string]interface{}{
 			"stage": "test", "assetRoot": "/tmp/assets", "orgIdClaim": "tenant",
@@ -85,9 +91,11 @@ func TestConfigFromContext(t *testing.T) {
 			"logLevel": "debug", "jwtIssuer": "https://login.example.no/realms/bufdir",
 			"jwtAudience": []interface{}{"export-audit", "export-audit-web"},
 			"corsOrigins": []interface{}{"https://admin.example.no", "https://admin-test.example.no"},
+			"alarmEmail":  "drift@example.no",
 		}, full, ""},
 		{"retention that is not a number", map[string]interface{}{"deletedRetentionDays": "a year"}, Config{}, "deletedRetentionDays"},
 		{"prod without a real issuer", map[string]interface{}{"stage": "prod"}, Config{}, "jwtIssuer"},
+		{"alarm e-mail that is not one", map[string]interface{}{"alarmEmail": "ops team"}, Config{}, "alarmEmail"},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {

@@ -85,6 +85,20 @@ func FunctionEnvironment(cfg Config, tableName *string) map[string]*string {
 	}
 }
 
+// checkCoverage makes sure every function has its table actions and its latency threshold: a
+// route added to api.Routes must say what it may do and how slow it may be.
+func checkCoverage(functions []string, actions map[string][]string, latency map[string]float64) error {
+	for _, fn := range functions {
+		if _, ok := actions[fn]; !ok {
+			return fmt.Errorf("function %s has no entry in TableActions", fn)
+		}
+		if _, ok := latency[fn]; !ok {
+			return fmt.Errorf("function %s has no entry in LatencyP99ThresholdMs", fn)
+		}
+	}
+	return nil
+}
+
 // StackName is the CloudFormation stack name of a stage.
 func StackName(stage string) string { return "BufdirExportAudit-" + stage }
 
@@ -95,10 +109,8 @@ func NewAuditStack(scope constructs.Construct, cfg Config, props *awscdk.StackPr
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
-	for _, fn := range FunctionNames() {
-		if _, ok := TableActions[fn]; !ok {
-			return nil, fmt.Errorf("function %s has no entry in TableActions", fn)
-		}
+	if err := checkCoverage(FunctionNames(), TableActions, LatencyP99ThresholdMs); err != nil {
+		return nil, err
 	}
 	if props == nil {
 		props = &awscdk.StackProps{}
@@ -132,6 +144,7 @@ func NewAuditStack(scope constructs.Construct, cfg Config, props *awscdk.StackPr
 
 	env := FunctionEnvironment(cfg, table.TableName())
 	integrations := map[string]awsapigatewayv2integrations.HttpLambdaIntegration{}
+	functions := map[string]awslambda.Function{}
 	for _, fn := range FunctionNames() {
 		name := LogicalName(fn)
 		logGroup := awslogs.NewLogGroup(stack, jsii.String(name+"LogGroup"), &awslogs.LogGroupProps{
@@ -173,6 +186,7 @@ func NewAuditStack(scope constructs.Construct, cfg Config, props *awscdk.StackPr
 		// A function answering before its table permissions exist would fail with AccessDenied.
 		function.Node().AddDependency(tablePolicy)
 		suppressXRayWildcard(role)
+		functions[fn] = function
 		integrations[fn] = awsapigatewayv2integrations.NewHttpLambdaIntegration(jsii.String(name+"Integration"), function,
 			&awsapigatewayv2integrations.HttpLambdaIntegrationProps{
 				PayloadFormatVersion: awsapigatewayv2.PayloadFormatVersion_VERSION_2_0(),
@@ -232,6 +246,12 @@ func NewAuditStack(scope constructs.Construct, cfg Config, props *awscdk.StackPr
 	awscdk.NewCfnOutput(stack, jsii.String("TableName"), &awscdk.CfnOutputProps{
 		Description: jsii.String("DynamoDB table holding the audit records"),
 		Value:       table.TableName(),
+	})
+
+	addMonitoring(stack, cfg, monitored{
+		table:     table,
+		functions: functions,
+		api:       httpAPI,
 	})
 
 	applyNag(stack)
