@@ -72,6 +72,9 @@ func (a *API) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	case "/healthz":
 		a.health(w, r)
 		return
+	case "/openapi.yaml":
+		serveOpenAPI(w, r)
+		return
 	}
 	start := time.Now()
 	rt, params, allowed := a.match(r)
