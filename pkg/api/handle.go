@@ -90,6 +90,13 @@ func serve(ctx context.Context, d *app.Deps, op Operation, r *request) (*respons
 	if !id.Scopes[op.Route.Scope] {
 		return nil, problem(http.StatusForbidden, "insufficient_scope", "this route needs scope "+op.Route.Scope)
 	}
+	// The contract refuses an org_id in the query that is not the token's on every route, also
+	// where the route reads nothing else from the query.
+	for _, org := range queryOrgIDs(r.ev) {
+		if err := id.sameOrg(org, true); err != nil {
+			return nil, err
+		}
+	}
 	return op.run(ctx, d, r)
 }
 

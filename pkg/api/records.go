@@ -135,6 +135,12 @@ func updateStatus(ctx context.Context, d *app.Deps, r *request) (*response, erro
 	if err != nil {
 		return nil, err
 	}
+	// org_id is no field of this body, but one naming another organisation is refused as such.
+	if org, given := b.str("org_id"); given {
+		if err := r.id.sameOrg(org, given); err != nil {
+			return nil, err
+		}
+	}
 	now := d.Now()
 	c := audit.StatusChange{
 		To:            audit.Status(b.required("status")),
@@ -175,6 +181,12 @@ func attachFileURL(ctx context.Context, d *app.Deps, r *request) (*response, err
 	b, err := readBody(r.ev, "file_url")
 	if err != nil {
 		return nil, err
+	}
+	// org_id is no field of this body, but one naming another organisation is refused as such.
+	if org, given := b.str("org_id"); given {
+		if err := r.id.sameOrg(org, given); err != nil {
+			return nil, err
+		}
 	}
 	u := b.required("file_url")
 	if err := b.errs.Err(); err != nil {
