@@ -116,7 +116,7 @@ func encode(status int, body any, headers map[string]string, contentType string)
 // logRequest writes the request's one log line. It holds no token, body or query string.
 func logRequest(ctx context.Context, log *slog.Logger, op Operation, r *request, status int, p *Problem, took time.Duration) {
 	attrs := []slog.Attr{
-		slog.String("route", op.Route.Method+" "+op.Route.Path),
+		slog.String("route", op.Route.Method+" "+BasePath+op.Route.Path),
 		slog.String("function", op.Route.Function),
 		slog.String("method", r.ev.RequestContext.HTTP.Method),
 		slog.Int("status", status),

@@ -143,7 +143,7 @@ func (a *API) refuse(w http.ResponseWriter, r *http.Request, rt *route, start ti
 		slog.String("code", code),
 	}
 	if rt != nil {
-		attrs = append(attrs, slog.String("route", rt.op.Route.Method+" "+rt.op.Route.Path), slog.String("function", rt.op.Route.Function))
+		attrs = append(attrs, slog.String("route", rt.op.Route.Method+" "+api.BasePath+rt.op.Route.Path), slog.String("function", rt.op.Route.Function))
 	}
 	a.log.LogAttrs(r.Context(), slog.LevelInfo, "gateway", attrs...)
 }
