@@ -494,3 +494,109 @@ func contains(list []string, s string) bool {
 	}
 	return false
 }
+
+// TestAgreement_READMEDeployAndSAM holds the commands of README.md's "Deploy" and "Local
+// development with AWS SAM" sections to the files they name: Makefile targets, context keys,
+// SAM logical ids, template parameters and event files.
+func TestAgreement_READMEDeployAndSAM(t *testing.T) {
+	t.Parallel()
+	raw, err := os.ReadFile(filepath.Join(repoRoot, "README.md"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	section := func(title string) string {
+		text := string(raw)
+		i := strings.Index(text, "\n## "+title+"\n")
+		if i < 0 {
+			t.Fatalf("README.md has no section %q", title)
+		}
+		text = text[i+len(title)+5:]
+		if j := strings.Index(text, "\n## "); j >= 0 {
+			text = text[:j]
+		}
+		return text
+	}
+	deploy, sam := section("Deploy"), section("Local development with AWS SAM")
+
+	makefile, err := os.ReadFile(filepath.Join(repoRoot, "Makefile"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, m := range regexp.MustCompile("make (?:-s )?([a-z][a-z-]*)(<?)").FindAllStringSubmatch(deploy+sam, -1) {
+		if m[2] == "<" {
+			continue // build-<LogicalId>, checked in TestAgreement_FunctionsRuntimeAndBuild
+		}
+		if !regexp.MustCompile(`(?m)^` + regexp.QuoteMeta(m[1]) + `:`).Match(makefile) {
+			t.Errorf("README names make %s, which the Makefile has no target for", m[1])
+		}
+	}
+
+	configSource, err := os.ReadFile("config.go")
+	if err != nil {
+		t.Fatal(err)
+	}
+	known := map[string]bool{}
+	for _, m := range regexp.MustCompile(`(?:str|contextValue)\((?:node, )?"(\w+)"`).FindAllStringSubmatch(string(configSource), -1) {
+		known[m[1]] = true
+	}
+	if len(known) < 10 {
+		t.Fatalf("found only context keys %v in config.go", keys(known))
+	}
+	for _, m := range regexp.MustCompile(`-c (\w+)=`).FindAllStringSubmatch(deploy, -1) {
+		if !known[m[1]] && m[1] != "key" { // "-c key=value" explains the form
+			t.Errorf("README passes -c %s, which ConfigFromContext does not read", m[1])
+		}
+	}
+	documented := map[string]bool{}
+	for _, m := range regexp.MustCompile("(?m)^\\| `(\\w+)` \\|").FindAllStringSubmatch(deploy, -1) {
+		documented[m[1]] = true
+	}
+	if !sameSet(keys(documented), keys(known)) {
+		t.Errorf("README's context table has %v, config.go reads %v", keys(documented), keys(known))
+	}
+
+	template := loadSAM(t)
+	fns := samFunctions(t, template)
+	for _, m := range regexp.MustCompile(`sam local invoke (\w+) -e (\S+)`).FindAllStringSubmatch(sam, -1) {
+		if _, ok := fns[m[1]]; !ok {
+			t.Errorf("README invokes %s, which template.yaml has no function for", m[1])
+		}
+		if want := "events/" + LogicalNameToFunction(m[1]) + ".json"; m[2] != want {
+			t.Errorf("README invokes %s with %s, want %s", m[1], m[2], want)
+		}
+		if _, err := os.Stat(filepath.Join(repoRoot, m[2])); err != nil {
+			t.Errorf("README names %s: %v", m[2], err)
+		}
+	}
+	for _, id := range regexp.MustCompile("`(\\w+Function)`").FindAllStringSubmatch(sam, -1) {
+		if _, ok := fns[id[1]]; !ok {
+			t.Errorf("README names %s, which template.yaml has no function for", id[1])
+		}
+	}
+	overrides := regexp.MustCompile(`--parameter-overrides((?: \w+=\S+)+)`).FindAllStringSubmatch(sam, -1)
+	if len(overrides) == 0 {
+		t.Error("README's SAM section passes no --parameter-overrides")
+	}
+	for _, m := range overrides {
+		for _, kv := range strings.Fields(m[1]) {
+			k, v, _ := strings.Cut(strings.Trim(kv, "`"), "=")
+			if path(template, "Parameters", k) == nil {
+				t.Errorf("README overrides parameter %s, which template.yaml does not have", k)
+			}
+			if k == "TableNameOverride" && v != "bufdir-export-audit-local" {
+				t.Errorf("TableNameOverride=%s, want the table of make run, bufdir-export-audit-local", v)
+			}
+		}
+	}
+}
+
+// LogicalNameToFunction turns a SAM logical id ("ListRecordsFunction") back into the function
+// name of api.Routes ("list-records"), or "" when no function has that id.
+func LogicalNameToFunction(id string) string {
+	for _, fn := range FunctionNames() {
+		if LogicalName(fn)+"Function" == id {
+			return fn
+		}
+	}
+	return ""
+}
