@@ -57,14 +57,34 @@ type Document struct {
 type member struct{ name, value string }
 
 type metric struct {
-	name   string
-	unit   Unit
-	sets   [][]string
-	values []float64
+	name  string
+	unit  Unit
+	sets  [][]string
+	n     int       // values recorded
+	first float64   // the first value, kept inline: most metrics have one
+	more  []float64 // the values after the first
 }
 
-// New returns an empty document timestamped at.
-func New(at time.Time) *Document { return &Document{at: at} }
+func (m *metric) value(i int) float64 {
+	if i == 0 {
+		return m.first
+	}
+	return m.more[i-1]
+}
+
+func (m *metric) put(v float64) {
+	if m.n == 0 {
+		m.first = v
+	} else {
+		m.more = append(m.more, v)
+	}
+	m.n++
+}
+
+// New returns an empty document timestamped at, with room for a request's metrics.
+func New(at time.Time) *Document {
+	return &Document{at: at, dims: make([]member, 0, 8), metrics: make([]metric, 0, 16)}
+}
 
 // Dimension sets the value of the dimension name, replacing an earlier one.
 func (d *Document) Dimension(name, value string) {
@@ -109,10 +129,10 @@ func (d *Document) Add(name string, unit Unit, v float64, sets ...[]string) {
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	if m := d.metric(name, unit, sets); m != nil {
-		if len(m.values) == 0 {
-			m.values = append(m.values, v)
+		if m.n == 0 {
+			m.put(v)
 		} else {
-			m.values[0] += v
+			m.first += v
 		}
 	}
 }
@@ -129,11 +149,11 @@ func (d *Document) Put(name string, unit Unit, v float64, sets ...[]string) {
 	if m == nil {
 		return
 	}
-	if len(m.values) >= MaxValues {
+	if m.n >= MaxValues {
 		d.dropped++
 		return
 	}
-	m.values = append(m.values, v)
+	m.put(v)
 }
 
 // metric finds or makes the metric name; nil when the document is full.
@@ -161,9 +181,13 @@ func (d *Document) Value(name string) []float64 {
 	}
 	d.mu.Lock()
 	defer d.mu.Unlock()
-	for _, m := range d.metrics {
-		if m.name == name {
-			return append([]float64(nil), m.values...)
+	for i := range d.metrics {
+		if m := &d.metrics[i]; m.name == name {
+			out := make([]float64, m.n)
+			for j := range out {
+				out[j] = m.value(j)
+			}
+			return out
 		}
 	}
 	return nil
@@ -248,20 +272,21 @@ func (d *Document) AppendJSON(b []byte) ([]byte, error) {
 		b = append(b, ':')
 		b = appendString(b, m.value)
 	}
-	for _, m := range d.metrics {
+	for i := range d.metrics {
+		m := &d.metrics[i]
 		b = append(b, ',')
 		b = appendString(b, m.name)
 		b = append(b, ':')
-		if len(m.values) == 1 {
-			b = strconv.AppendFloat(b, m.values[0], 'f', -1, 64)
+		if m.n == 1 {
+			b = strconv.AppendFloat(b, m.first, 'f', -1, 64)
 			continue
 		}
 		b = append(b, '[')
-		for j, v := range m.values {
+		for j := range m.n {
 			if j > 0 {
 				b = append(b, ',')
 			}
-			b = strconv.AppendFloat(b, v, 'f', -1, 64)
+			b = strconv.AppendFloat(b, m.value(j), 'f', -1, 64)
 		}
 		b = append(b, ']')
 	}
@@ -269,22 +294,21 @@ func (d *Document) AppendJSON(b []byte) ([]byte, error) {
 }
 
 func (d *Document) check() error {
-	has := make(map[string]bool, len(d.dims))
 	for _, m := range d.dims {
 		if m.name == "" || m.name == "_aws" || m.value == "" {
 			return fmt.Errorf("%w: dimension %q with value %q", ErrInvalid, m.name, m.value)
 		}
-		has[m.name] = true
 	}
-	for _, m := range d.metrics {
-		if m.name == "" || m.name == "_aws" || has[m.name] {
+	for i := range d.metrics {
+		m := &d.metrics[i]
+		if m.name == "" || m.name == "_aws" || d.hasDim(m.name) {
 			return fmt.Errorf("%w: metric name %q", ErrInvalid, m.name)
 		}
-		if len(m.values) == 0 {
+		if m.n == 0 {
 			return fmt.Errorf("%w: metric %s has no value", ErrInvalid, m.name)
 		}
-		for _, v := range m.values {
-			if math.IsNaN(v) || math.IsInf(v, 0) {
+		for j := range m.n {
+			if v := m.value(j); math.IsNaN(v) || math.IsInf(v, 0) {
 				return fmt.Errorf("%w: metric %s has value %v", ErrInvalid, m.name, v)
 			}
 		}
@@ -296,13 +320,24 @@ func (d *Document) check() error {
 				return fmt.Errorf("%w: metric %s has a dimension set of %d keys", ErrInvalid, m.name, len(set))
 			}
 			for _, key := range set {
-				if !has[key] {
+				if !d.hasDim(key) {
 					return fmt.Errorf("%w: metric %s names dimension %q, which has no value", ErrInvalid, m.name, key)
 				}
 			}
 		}
 	}
 	return nil
+}
+
+// hasDim reports whether the dimension name has a value; a document holds a handful, so a scan
+// beats a map.
+func (d *Document) hasDim(name string) bool {
+	for _, m := range d.dims {
+		if m.name == name {
+			return true
+		}
+	}
+	return false
 }
 
 func sameSets(a, b [][]string) bool {
