@@ -1,0 +1,120 @@
+package perf_test
+
+import (
+	"context"
+	"errors"
+	"net/http/httptest"
+	"testing"
+	"time"
+
+	"github.com/bufdir/export-audit/internal/perf"
+	"github.com/bufdir/export-audit/pkg/audit"
+	"github.com/bufdir/export-audit/pkg/store"
+	"github.com/truora/minidyn/server"
+)
+
+const table = "perf-test"
+
+func setup(t *testing.T) (*perf.Raw, *store.Store) {
+	t.Helper()
+	engine := httptest.NewServer(server.NewServer())
+	t.Cleanup(engine.Close)
+	db := perf.NewRawClient(engine.URL)
+	s := store.New(db, table)
+	if err := s.EnsureTable(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	shape, err := perf.LearnShape(context.Background(), db, table)
+	if err != nil {
+		t.Fatalf("learn the shape: %v", err)
+	}
+	return &perf.Raw{DB: db, Table: table, Shape: shape}, s
+}
+
+// Seeded records must be records the store reads as its own: the benchmarks' figures are only
+// worth anything if the items are the store's.
+func TestSeed_StoreReadsSeededRecordsAsItsOwn(t *testing.T) {
+	t.Parallel()
+	raw, s := setup(t)
+	ctx := context.Background()
+	b := perf.Batch{Org: "org-seeded", N: 8, FirstDay: time.Date(2025, 1, 1, 0, 0, 0, 0, time.UTC), PerDay: 3}
+	ids, err := raw.Shape.Seed(ctx, raw.DB, table, b, 2)
+	if err != nil {
+		t.Fatalf("seed: %v", err)
+	}
+	specs := b.Specs()
+	for i, id := range ids {
+		rec, err := s.Get(ctx, b.Org, id)
+		if err != nil {
+			t.Fatalf("get seeded %s: %v", id, err)
+		}
+		sp := specs[i]
+		if rec.RecordID != id.String() || rec.ExportID != sp.ExportID || rec.OrgID != b.Org ||
+			rec.Status != sp.Status || rec.Format != sp.Format || !rec.CreatedAt.Equal(sp.Created) {
+			t.Errorf("seeded record %d reads back as %+v, want %+v", i, rec, sp)
+		}
+		if want := map[audit.Status]int{audit.StatusQueued: 1, audit.StatusProcessing: 2, audit.StatusCompleted: 3, audit.StatusFailed: 2}[sp.Status]; len(rec.History) != want {
+			t.Errorf("seeded %s record has %d history entries, want %d", sp.Status, len(rec.History), want)
+		}
+	}
+	page, err := s.List(ctx, audit.ListFilter{OrgID: b.Org, Page: 1, Limit: 20})
+	if err != nil {
+		t.Fatalf("list: %v", err)
+	}
+	if page.Total != len(ids) || len(page.Records) != len(ids) || page.Records[0].RecordID != ids[len(ids)-1].String() {
+		t.Errorf("list: total %d, %d records, first %v; want %d, newest first", page.Total, len(page.Records), page.Records, len(ids))
+	}
+	// The guard is in place: the same export_id again is a replay, not a second record.
+	_, replayed, err := s.Create(ctx, audit.NewRecord{
+		ExportID: specs[0].ExportID, OrgID: b.Org, TriggeredBy: "usr-0099", Status: audit.StatusQueued,
+		Format: specs[0].Format, PeriodFrom: "2025-01-01", PeriodTo: "2025-12-31", By: "usr-0042",
+	})
+	if err != nil || !replayed {
+		t.Errorf("create with a seeded export_id: replayed=%v err=%v, want a replay", replayed, err)
+	}
+}
+
+// Each baseline makes the route's calls successfully on records the store made.
+func TestRaw_BaselinesSucceedOnSeededRecords(t *testing.T) {
+	t.Parallel()
+	raw, s := setup(t)
+	ctx := context.Background()
+	org := "org-raw"
+	b := perf.Batch{Org: org, N: 4, FirstDay: time.Date(2024, 1, 1, 0, 0, 0, 0, time.UTC),
+		Status: func(int) audit.Status { return audit.StatusQueued }}
+	ids, err := raw.Shape.Seed(ctx, raw.DB, table, b, 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	create := perf.Batch{Org: org, N: 1, FirstDay: time.Date(2024, 2, 1, 0, 0, 0, 0, time.UTC), Prefix: "exp-raw"}.Specs()[0]
+	ops := map[string]perf.Op{
+		"get":      raw.Get(org, ids[0]),
+		"list":     raw.ListPage(org, 20),
+		"filtered": raw.ListByStatus(org, audit.StatusQueued),
+		"status":   raw.Status(org, ids[1], audit.StatusQueued, audit.StatusProcessing, "usr-0042"),
+		"file-url": raw.FileURL(org, ids[2]),
+		"delete":   raw.Delete(org, ids[3], "usr-0042"),
+		"create":   raw.Create(create),
+	}
+	for _, name := range []string{"get", "list", "filtered", "status", "file-url", "delete", "create"} {
+		if err := ops[name](ctx); err != nil {
+			t.Errorf("%s: %v", name, err)
+		}
+	}
+	if rec, err := s.Get(ctx, org, ids[1]); err != nil || rec.Status != audit.StatusProcessing || len(rec.History) != 2 {
+		t.Errorf("after the status baseline: %+v %v, want processing with 2 history entries", rec, err)
+	}
+	if rec, err := s.Get(ctx, org, ids[2]); err != nil || rec.FileURL == nil {
+		t.Errorf("after the file-url baseline: %+v %v, want a file_url", rec, err)
+	}
+	if _, err := s.Get(ctx, org, ids[3]); !errors.Is(err, audit.ErrNotFound) {
+		t.Errorf("after the delete baseline: %v, want not found", err)
+	}
+	if rec, err := s.Get(ctx, org, create.ID); err != nil || rec.ExportID != create.ExportID {
+		t.Errorf("after the create baseline: %+v %v, want the record", rec, err)
+	}
+	page, err := s.List(ctx, audit.ListFilter{OrgID: org, Page: 1, Limit: 20})
+	if err != nil || page.Total != 4 {
+		t.Errorf("list after the baselines: total %d (%v), want 4 (4 seeded, 1 deleted, 1 created)", page.Total, err)
+	}
+}
