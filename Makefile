@@ -67,6 +67,12 @@ build-AttachFileUrlFunction:
 build-DeleteRecordFunction:
 	$(call SAM_BUILD,delete-record)
 
+# Measures binary size, cold start, warm latency, DynamoDB calls and allocations against their
+# baselines in one run and writes docs/performance.md; it builds what it needs. Flags of
+# cmd/bench through BENCH_FLAGS, e.g. make bench BENCH_FLAGS="-n 200 -out=".
+bench:
+	$(GO) run ./cmd/bench $(BENCH_FLAGS)
+
 clean:
 	rm -rf build cdk.out infra/cdk.out .aws-sam
 

@@ -1,0 +1,89 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"runtime"
+
+	"github.com/bufdir/export-audit/pkg/api"
+)
+
+// deployFlags are the Makefile's BUILD_FLAGS: how every function is built for Lambda.
+var deployFlags = []string{"-tags", "lambda.norpc", "-trimpath", "-ldflags=-s -w"}
+
+// helloPkg is the baseline function: the smallest aws-lambda-go HTTP API handler.
+const helloPkg = "./cmd/bench/hello"
+
+const helloName = "hello world"
+
+// binary is one function built for each architecture.
+type binary struct {
+	name string // the function, or helloName
+	pkg  string
+	path map[string]string // by GOARCH
+	size map[string]int64
+}
+
+func (b *binary) hello() bool { return b.name == helloName }
+
+// archs are the architectures sizes are reported for: Lambda's two.
+var archs = []string{"arm64", "amd64"}
+
+// buildAll builds the hello world and every function with the deployment flags for both
+// architectures, and the emulator for this machine.
+func buildAll(ctx context.Context, work string) (bins []*binary, rie string, err error) {
+	bins = append(bins, &binary{name: helloName, pkg: helloPkg})
+	for _, r := range api.Routes {
+		bins = append(bins, &binary{name: r.Function, pkg: "./functions/" + r.Function})
+	}
+	for _, b := range bins {
+		b.path, b.size = map[string]string{}, map[string]int64{}
+		for _, arch := range archs {
+			dir := filepath.Join(work, arch, filepath.Base(b.pkg))
+			out := filepath.Join(dir, "bootstrap")
+			args := append([]string{"build", "-o", out}, deployFlags...)
+			if err := goCmd(ctx, []string{"GOOS=linux", "GOARCH=" + arch, "CGO_ENABLED=0"}, append(args, b.pkg)...); err != nil {
+				return nil, "", err
+			}
+			fi, err := os.Stat(out)
+			if err != nil {
+				return nil, "", err
+			}
+			b.path[arch], b.size[arch] = out, fi.Size()
+		}
+	}
+	rie = filepath.Join(work, "aws-lambda-rie")
+	// The emulator is the go.mod tool; built for this machine, as functions/emulator_test.go does.
+	if err := goCmd(ctx, nil, "build", "-o", rie, "github.com/aws/aws-lambda-runtime-interface-emulator/cmd/aws-lambda-rie"); err != nil {
+		return nil, "", err
+	}
+	return bins, rie, nil
+}
+
+func goCmd(ctx context.Context, env []string, args ...string) error {
+	cmd := exec.CommandContext(ctx, goTool(), args...)
+	cmd.Env = append(os.Environ(), env...)
+	if out, err := cmd.CombinedOutput(); err != nil {
+		return fmt.Errorf("go %v: %w\n%s", args, err, out)
+	}
+	return nil
+}
+
+// goTool is the go command that runs this program's builds: $GO (as the Makefile passes it)
+// or the one on PATH.
+func goTool() string {
+	if g := os.Getenv("GO"); g != "" {
+		return g
+	}
+	return "go"
+}
+
+func execOutput(ctx context.Context, name string, args ...string) (string, error) {
+	out, err := exec.CommandContext(ctx, name, args...).Output()
+	return string(out), err
+}
+
+func numCPU() int { return runtime.NumCPU() }

@@ -1,0 +1,253 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"math/rand/v2"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"runtime"
+	"strconv"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/aws/aws-lambda-go/events"
+	"github.com/bufdir/export-audit/internal/perf"
+	"github.com/bufdir/export-audit/pkg/app"
+	"github.com/bufdir/export-audit/pkg/audit"
+)
+
+// coldRun is one fresh start of a function under the emulator and its first invoke.
+type coldRun struct {
+	wall   time.Duration // the invoke as the caller saw it: emulator, init and first invoke
+	init   float64       // ms: the emulator's INIT REPORT, the function's process start to its first /next
+	invoke float64       // ms: the emulator's first INVOKE RTDONE, the function handling the event
+	report float64       // ms: the REPORT line's Init Duration (see coldNote: not the function's)
+	loadMs float64       // ms: the init_ms of the function's own init log line (app.Load); -1 if none
+}
+
+// part is the function's part of the cold invoke: its init and its first invoke.
+func (c coldRun) part() float64 { return c.init + c.invoke }
+
+type coldResult struct {
+	bin  *binary
+	runs []coldRun
+}
+
+func (r coldResult) median(f func(coldRun) float64) float64 {
+	v := make([]float64, 0, len(r.runs))
+	for _, c := range r.runs {
+		if x := f(c); x >= 0 {
+			v = append(v, x)
+		}
+	}
+	if len(v) == 0 {
+		return -1
+	}
+	return medianf(v)
+}
+
+var (
+	initReport   = regexp.MustCompile(`INIT REPORT\(durationMs: ([0-9.]+)\)`)
+	invokeRTDone = regexp.MustCompile(`INVOKE RTDONE\(status: success[^)]*duration: ([0-9.]+)ms\)`)
+	reportInit   = regexp.MustCompile(`REPORT RequestId: \S+\s+Init Duration: ([0-9.]+) ms`)
+)
+
+// runCold starts each binary (this machine's architecture) fresh under the emulator n times,
+// taking turns in a shuffled order each round after one round that is not counted (it loads
+// the binaries into the page cache), and invokes it once against a local engine.
+func (e *bench) runCold(ctx context.Context, bins []*binary, rie, work string, n int) ([]coldResult, error) {
+	arch := runtime.GOARCH
+	if _, ok := bins[0].path[arch]; !ok {
+		return nil, fmt.Errorf("cold start: no %s build to run on this machine", arch)
+	}
+	s, err := e.stack(ctx, org)
+	if err != nil {
+		return nil, err
+	}
+	defer s.close()
+	// Each function's cold invoke takes its successful path, on records of its own.
+	rounds := n + 1
+	a, b, c, err := pools(ctx, s, rounds)
+	if err != nil {
+		return nil, err
+	}
+	list, err := s.seed(ctx, perf.Batch{Org: org, N: 20, FirstDay: day(2025, 6)})
+	if err != nil {
+		return nil, err
+	}
+	requests := map[string]func(i int) perf.Request{
+		helloName:         func(i int) perf.Request { return perf.Get(list[0]) },
+		"get-record":      func(i int) perf.Request { return perf.Get(list[i%len(list)]) },
+		"list-records":    func(i int) perf.Request { return perf.List("") },
+		"create-record":   func(i int) perf.Request { return perf.Create("exp-cold-" + strconv.Itoa(i)) },
+		"update-status":   func(i int) perf.Request { return perf.Status(a[i], audit.StatusProcessing) },
+		"attach-file-url": func(i int) perf.Request { return perf.FileURL(b[i]) },
+		"delete-record":   func(i int) perf.Request { return perf.Delete(c[i]) },
+	}
+	env := []string{
+		"PATH=" + os.Getenv("PATH"),
+		app.EnvTableName + "=" + tableName,
+		app.EnvRegion + "=eu-north-1",
+		app.EnvDynamoDBEndpoint + "=" + s.run.EngineURL,
+		"AWS_ACCESS_KEY_ID=emulator", "AWS_SECRET_ACCESS_KEY=emulator",
+		"AWS_LAMBDA_FUNCTION_TIMEOUT=10",
+	}
+	results := make([]coldResult, len(bins))
+	for i, b := range bins {
+		results[i].bin = b
+	}
+	order := make([]int, len(bins))
+	for i := range order {
+		order[i] = i
+	}
+	for round := 0; round < rounds; round++ {
+		e.progress(fmt.Sprintf("cold start: round %d of %d", round+1, rounds))
+		rand.Shuffle(len(order), func(i, j int) { order[i], order[j] = order[j], order[i] })
+		for _, k := range order {
+			b := bins[k]
+			ev := requests[b.name](round).Event(s.caller, requestID(), time.Now())
+			want := 200
+			if b.name == "create-record" {
+				want = 201
+			}
+			logPath := filepath.Join(work, fmt.Sprintf("cold-%s-%d.log", filepath.Base(b.pkg), round))
+			r, err := coldStart(ctx, rie, b.path[arch], env, ev, want, logPath)
+			if err != nil {
+				return nil, fmt.Errorf("cold start of %s: %w", b.name, err)
+			}
+			if round > 0 {
+				results[k].runs = append(results[k].runs, r)
+			}
+		}
+	}
+	return results, nil
+}
+
+// coldStart runs one emulator with bootstrap, waits until it listens, invokes it once and reads
+// its report. The emulator starts the function's process only on that first invoke.
+func coldStart(ctx context.Context, rie, bootstrap string, env []string, ev events.APIGatewayV2HTTPRequest, want int, logPath string) (coldRun, error) {
+	addr, err := freeAddr()
+	if err != nil {
+		return coldRun{}, err
+	}
+	apiAddr, err := freeAddr()
+	if err != nil {
+		return coldRun{}, err
+	}
+	// A file, not a pipe: the function's process inherits the emulator's output, and a pipe
+	// would keep Wait from returning.
+	logs, err := os.Create(logPath)
+	if err != nil {
+		return coldRun{}, err
+	}
+	defer logs.Close()
+	// Each emulator also serves the Runtime API to its function; one port each.
+	cmd := exec.Command(rie, "--runtime-interface-emulator-address", addr, "--runtime-api-address", apiAddr, bootstrap)
+	cmd.Stdout, cmd.Stderr = logs, logs
+	cmd.Env = env
+	cmd.Dir = filepath.Dir(bootstrap)
+	// Its own process group, so that the function's process goes with it.
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	if err := cmd.Start(); err != nil {
+		return coldRun{}, err
+	}
+	defer func() {
+		_ = syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL)
+		_ = cmd.Wait()
+	}()
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		c, err := net.Dial("tcp", addr)
+		if err == nil {
+			c.Close()
+			break
+		}
+		if time.Now().After(deadline) {
+			return coldRun{}, fmt.Errorf("the emulator did not listen on %s: %v", addr, err)
+		}
+		time.Sleep(2 * time.Millisecond)
+	}
+	body, err := json.Marshal(ev)
+	if err != nil {
+		return coldRun{}, err
+	}
+	client := &http.Client{Transport: &http.Transport{DisableKeepAlives: true}, Timeout: 30 * time.Second}
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, "http://"+addr+"/2015-03-31/functions/function/invocations", bytes.NewReader(body))
+	if err != nil {
+		return coldRun{}, err
+	}
+	start := time.Now()
+	resp, err := client.Do(req)
+	if err != nil {
+		return coldRun{}, err
+	}
+	out, err := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	wall := time.Since(start)
+	if err != nil {
+		return coldRun{}, err
+	}
+	var answer events.APIGatewayV2HTTPResponse
+	if err := json.Unmarshal(out, &answer); err != nil || answer.StatusCode != want {
+		return coldRun{}, fmt.Errorf("invoke answered %s, want status %d\n%s", out, want, readFile(logPath))
+	}
+	// The emulator prints its REPORT line just after it answers.
+	var text string
+	for wait := time.Now().Add(5 * time.Second); ; {
+		text = readFile(logPath)
+		if strings.Contains(text, "REPORT RequestId") || time.Now().After(wait) {
+			break
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+	r := coldRun{wall: wall, loadMs: -1}
+	var ok [3]bool
+	r.init, ok[0] = matchFloat(initReport, text)
+	r.invoke, ok[1] = matchFloat(invokeRTDone, text)
+	r.report, ok[2] = matchFloat(reportInit, text)
+	if !ok[0] || !ok[1] || !ok[2] {
+		return coldRun{}, fmt.Errorf("the emulator's log lacks INIT REPORT, INVOKE RTDONE or REPORT:\n%s", text)
+	}
+	for _, line := range strings.Split(text, "\n") {
+		var l struct {
+			Msg    string   `json:"msg"`
+			InitMs *float64 `json:"init_ms"`
+		}
+		if json.Unmarshal([]byte(line), &l) == nil && l.Msg == "init" && l.InitMs != nil {
+			r.loadMs = *l.InitMs
+		}
+	}
+	return r, nil
+}
+
+func matchFloat(re *regexp.Regexp, s string) (float64, bool) {
+	m := re.FindStringSubmatch(s)
+	if m == nil {
+		return 0, false
+	}
+	v, err := strconv.ParseFloat(m[1], 64)
+	return v, err == nil
+}
+
+func readFile(p string) string {
+	b, _ := os.ReadFile(p)
+	return string(b)
+}
+
+func freeAddr() (string, error) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return "", err
+	}
+	defer ln.Close()
+	return ln.Addr().String(), nil
+}

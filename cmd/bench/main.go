@@ -1,0 +1,244 @@
+// Command bench measures the service against the limits it is built to: each function's binary
+// size and cold start beside a hello-world aws-lambda-go function built the same way, each
+// route's warm latency beside the bare DynamoDB calls it needs, the DynamoDB calls, items and
+// capacity each route costs (list at growing organisation sizes), and the handlers' allocations.
+// Every figure is measured in the same run, on the same machine, and printed beside its
+// baseline as a ratio; the report goes to stdout and to docs/performance.md.
+//
+// make bench runs it from the module root; it builds what it needs (the functions, the hello
+// world, the Lambda Runtime Interface Emulator from go.mod's tool directive). Take figures on a
+// quiet machine: the report prints the load average seen during the run.
+package main
+
+import (
+	"context"
+	"flag"
+	"fmt"
+	"os"
+	"os/signal"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+)
+
+type options struct {
+	n, warmup    int
+	cold         int
+	listSizes    []int
+	listN        int
+	listFiltered int
+	benchtime    string
+	out          string
+	work         string
+	skip         map[string]bool
+}
+
+func main() {
+	var o options
+	var sizes, skip string
+	flag.IntVar(&o.n, "n", 500, "warm calls measured per route and way of calling")
+	flag.IntVar(&o.warmup, "warmup", 50, "warm calls made first and not measured")
+	flag.IntVar(&o.cold, "cold", 15, "fresh starts per function under the emulator (at least 10 for the report's medians)")
+	flag.StringVar(&sizes, "list-sizes", "20,1000,10000", "organisation sizes the list is measured at")
+	flag.IntVar(&o.listN, "list-n", 200, "list calls measured per size and way of calling, unfiltered")
+	flag.IntVar(&o.listFiltered, "list-filtered-n", 20, "list calls measured per size and way of calling, filtered")
+	flag.StringVar(&o.benchtime, "benchtime", "200x", "go test -benchtime of the allocation benchmarks")
+	flag.StringVar(&o.out, "out", "docs/performance.md", "where to write the report (empty: stdout only)")
+	flag.StringVar(&o.work, "work", "", "directory for builds and emulator logs (default: a temporary one, removed)")
+	flag.StringVar(&skip, "skip", "", "phases to leave out, comma-separated: size,cold,warm,list,allocs (the report is then not written)")
+	flag.Parse()
+	for _, s := range strings.Split(sizes, ",") {
+		v, err := strconv.Atoi(strings.TrimSpace(s))
+		if err != nil || v < 1 {
+			fatalf("-list-sizes: %q is not a size", s)
+		}
+		o.listSizes = append(o.listSizes, v)
+	}
+	o.skip = map[string]bool{}
+	for _, s := range strings.Split(skip, ",") {
+		if s = strings.TrimSpace(s); s != "" {
+			o.skip[s] = true
+		}
+	}
+	if _, err := os.Stat("go.mod"); err != nil {
+		fatalf("run bench from the module root (make bench)")
+	}
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
+	defer stop()
+	if err := run(ctx, o); err != nil {
+		fatalf("%v", err)
+	}
+}
+
+func fatalf(format string, args ...any) {
+	fmt.Fprintf(os.Stderr, "bench: "+format+"\n", args...)
+	os.Exit(1)
+}
+
+// results is everything one run measured.
+type results struct {
+	o         options
+	command   string
+	started   time.Time
+	took      time.Duration
+	phases    []phaseTime
+	loads     []float64 // the 1-minute load average, sampled through the run
+	bins      []*binary
+	cold      []coldResult
+	warm      []warmResult
+	list      []listResult
+	allocs    []allocResult
+	scans     int
+	pageSize  int // the records of a 1 MB Query page, given to the store
+	machine   string
+	toolchain string
+}
+
+type phaseTime struct {
+	name string
+	took time.Duration
+}
+
+func run(ctx context.Context, o options) error {
+	r := &results{o: o, started: time.Now(), command: commandLine(), machine: machine(), toolchain: toolchain(ctx)}
+	stopLoad := sampleLoad(&r.loads)
+	progress := func(s string) { fmt.Fprintf(os.Stderr, "bench: %s (load %.2f)\n", s, loadAvg()) }
+	work := o.work
+	if work == "" {
+		dir, err := os.MkdirTemp("", "bufdir-bench-")
+		if err != nil {
+			return err
+		}
+		defer os.RemoveAll(dir)
+		work = dir
+	}
+	work, _ = filepath.Abs(work)
+	shape, err := learnShape(ctx)
+	if err != nil {
+		return err
+	}
+	e := &bench{all: &tally{n: map[string]int{}}, shape: shape, progress: progress}
+	r.pageSize = int(pageSize(shape))
+	phase := func(name string, f func() error) error {
+		if o.skip[name] {
+			return nil
+		}
+		start := time.Now()
+		err := f()
+		r.phases = append(r.phases, phaseTime{name, time.Since(start)})
+		return err
+	}
+	var rie string
+	err = phase("build", func() (err error) {
+		progress("building the functions, the hello world and the emulator")
+		r.bins, rie, err = buildAll(ctx, work)
+		return err
+	})
+	if err == nil {
+		err = phase("cold", func() (err error) {
+			r.cold, err = e.runCold(ctx, r.bins, rie, work, o.cold)
+			return err
+		})
+	}
+	if err == nil {
+		err = phase("warm", func() (err error) {
+			r.warm, err = e.runWarm(ctx, o.warmup, o.n)
+			return err
+		})
+	}
+	if err == nil {
+		err = phase("list", func() (err error) {
+			r.list, err = e.runList(ctx, o.listSizes, o.listN, o.listFiltered)
+			return err
+		})
+	}
+	if err == nil {
+		err = phase("allocs", func() (err error) {
+			progress("allocations: go " + strings.Join(allocCommand(o.benchtime), " "))
+			r.allocs, err = runAllocs(ctx, o.benchtime)
+			return err
+		})
+	}
+	stopLoad()
+	if err != nil {
+		return err
+	}
+	r.scans = e.all.get("Scan")
+	r.took = time.Since(r.started)
+	report := r.markdown()
+	fmt.Print(report)
+	if o.out != "" && len(o.skip) == 0 {
+		if err := os.MkdirAll(filepath.Dir(o.out), 0o755); err != nil {
+			return err
+		}
+		if err := os.WriteFile(o.out, []byte(report), 0o644); err != nil {
+			return err
+		}
+		fmt.Fprintf(os.Stderr, "bench: wrote %s\n", o.out)
+	}
+	return nil
+}
+
+// sampleLoad records the load average every 5 seconds until the returned func is called.
+func sampleLoad(into *[]float64) func() {
+	var mu sync.Mutex
+	done := make(chan struct{})
+	add := func() {
+		mu.Lock()
+		*into = append(*into, loadAvg())
+		mu.Unlock()
+	}
+	add()
+	var wg sync.WaitGroup
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		t := time.NewTicker(5 * time.Second)
+		defer t.Stop()
+		for {
+			select {
+			case <-done:
+				return
+			case <-t.C:
+				add()
+			}
+		}
+	}()
+	return func() {
+		close(done)
+		wg.Wait()
+		add()
+	}
+}
+
+// commandLine is how this run was asked for: make bench, with any flags given.
+func commandLine() string {
+	args := os.Args[1:]
+	if len(args) == 0 {
+		return "make bench"
+	}
+	return "make bench BENCH_FLAGS='" + strings.Join(args, " ") + "'"
+}
+
+func machine() string {
+	model := "unknown CPU"
+	if b, err := os.ReadFile("/proc/cpuinfo"); err == nil {
+		for _, line := range strings.Split(string(b), "\n") {
+			if k, v, ok := strings.Cut(line, ":"); ok && strings.TrimSpace(k) == "model name" {
+				model = strings.TrimSpace(v)
+				break
+			}
+		}
+	}
+	return fmt.Sprintf("%s, %d logical CPUs", model, numCPU())
+}
+
+func toolchain(ctx context.Context) string {
+	out, err := execOutput(ctx, goTool(), "version")
+	if err != nil {
+		return "go (version unknown)"
+	}
+	return strings.TrimSpace(out)
+}
