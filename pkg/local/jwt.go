@@ -69,14 +69,16 @@ func Verify(secret, token string, now time.Time) (map[string]string, error) {
 	if err := decodePart(parts[1], &claims); err != nil {
 		return nil, errors.New("the token's claims are malformed")
 	}
+	// Compared as numbers, not converted to int64: a time past int64's range (nbf 1e19) would
+	// wrap around and let a token in that is not valid yet.
 	exp, ok := claims["exp"].(float64)
 	if !ok {
 		return nil, errors.New("the token has no exp")
 	}
-	if now.Unix() >= int64(exp) {
+	if float64(now.Unix()) >= exp {
 		return nil, errors.New("the token has expired")
 	}
-	if nbf, ok := claims["nbf"].(float64); ok && now.Unix() < int64(nbf) {
+	if nbf, ok := claims["nbf"].(float64); ok && float64(now.Unix()) < nbf {
 		return nil, errors.New("the token is not valid yet")
 	}
 	flat := make(map[string]string, len(claims))
