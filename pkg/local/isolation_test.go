@@ -70,14 +70,14 @@ func TestIsolation_Matrix(t *testing.T) {
 	}
 	std := `{"alg":"HS256","typ":"JWT"}`
 	badTokens := map[string]string{
-		"no token":            "",
-		"expired":             rsForge(std, claims(alpha, rsAllScopes, now.Add(-time.Minute)), rsSecret),
-		"bad signature":       rsForge(std, claims(alpha, rsAllScopes, now.Add(time.Hour)), "another-secret"),
-		"alg none":            rsForge(`{"alg":"none","typ":"JWT"}`, claims(alpha, rsAllScopes, now.Add(time.Hour)), ""),
-		"alg None, signed":    rsForge(`{"alg":"None","typ":"JWT"}`, claims(alpha, rsAllScopes, now.Add(time.Hour)), rsSecret),
-		"alg HS512":           rsForge(`{"alg":"HS512","typ":"JWT"}`, claims(alpha, rsAllScopes, now.Add(time.Hour)), rsSecret),
-		"no exp":              rsForge(std, map[string]any{"sub": "usr-beta", "org_id": alpha, "scope": strings.Join(rsAllScopes, " ")}, rsSecret),
-		"not a JWT":           "not-a-token",
+		"no token":         "",
+		"expired":          rsForge(std, claims(alpha, rsAllScopes, now.Add(-time.Minute)), rsSecret),
+		"bad signature":    rsForge(std, claims(alpha, rsAllScopes, now.Add(time.Hour)), "another-secret"),
+		"alg none":         rsForge(`{"alg":"none","typ":"JWT"}`, claims(alpha, rsAllScopes, now.Add(time.Hour)), ""),
+		"alg None, signed": rsForge(`{"alg":"None","typ":"JWT"}`, claims(alpha, rsAllScopes, now.Add(time.Hour)), rsSecret),
+		"alg HS512":        rsForge(`{"alg":"HS512","typ":"JWT"}`, claims(alpha, rsAllScopes, now.Add(time.Hour)), rsSecret),
+		"no exp":           rsForge(std, map[string]any{"sub": "usr-beta", "org_id": alpha, "scope": strings.Join(rsAllScopes, " ")}, rsSecret),
+		"not a JWT":        "not-a-token",
 		"claims of alpha, re-signed payload": func() string {
 			good := rsToken(t, beta, "usr-beta")
 			parts := strings.Split(good, ".")
