@@ -15,11 +15,23 @@ run:
 token:
 	@$(GO) run ./cmd/token -org '$(ORG)' -sub '$(SUB)' -scopes '$(SCOPES)'
 
-test: test-unit test-infra
+test: test-unit test-infra fuzz
 
 test-unit:
 	$(GO) vet ./...
 	$(GO) test -count=1 ./...
+
+# Runs every fuzz target (func FuzzXxx in pkg/*) for FUZZTIME; go test fuzzes one target per
+# run. make test keeps it short; fuzz longer with make fuzz FUZZTIME=10m.
+FUZZTIME ?= 5s
+FUZZ_TARGETS = $(shell grep -o '^func Fuzz[A-Za-z0-9_]*' pkg/*/*_test.go | sed -E 's|^(pkg/[^/]+)/[^:]*:func |./\1:|')
+
+.PHONY: fuzz
+fuzz:
+	@set -e; for t in $(FUZZ_TARGETS); do \
+		echo "$(GO) test -run '^$$' -fuzz '^$${t#*:}$$' -fuzztime $(FUZZTIME) $${t%%:*}"; \
+		$(GO) test -run '^$$' -fuzz "^$${t#*:}\$$" -fuzztime $(FUZZTIME) "$${t%%:*}"; \
+	done
 
 # The CDK for Go runs the CDK's JavaScript in Node (jsii); node is all it needs, no npm packages.
 # infra/ is its own module and imports the route table and env names from this one: -mod=mod
