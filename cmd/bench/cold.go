@@ -63,26 +63,27 @@ var (
 
 // runCold starts each binary (this machine's architecture) fresh under the emulator n times,
 // taking turns in a shuffled order each round after one round that is not counted (it loads
-// the binaries into the page cache), and invokes it once against a local engine.
-func (e *bench) runCold(ctx context.Context, bins []*binary, rie, work string, n int) ([]coldResult, error) {
+// the binaries into the page cache), and invokes it once against a local engine. Then it
+// starts each n times more without the emulator, to see where the init goes.
+func (e *bench) runCold(ctx context.Context, bins []*binary, rie, work string, n int) ([]coldResult, []initProbe, error) {
 	arch := runtime.GOARCH
 	if _, ok := bins[0].path[arch]; !ok {
-		return nil, fmt.Errorf("cold start: no %s build to run on this machine", arch)
+		return nil, nil, fmt.Errorf("cold start: no %s build to run on this machine", arch)
 	}
 	s, err := e.stack(ctx, org)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	defer s.close()
 	// Each function's cold invoke takes its successful path, on records of its own.
 	rounds := n + 1
 	a, b, c, err := pools(ctx, s, rounds)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	list, err := s.seed(ctx, perf.Batch{Org: org, N: 20, FirstDay: day(2025, 6)})
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	requests := map[string]func(i int) perf.Request{
 		helloName:         func(i int) perf.Request { return perf.Get(list[0]) },
@@ -122,14 +123,48 @@ func (e *bench) runCold(ctx context.Context, bins []*binary, rie, work string, n
 			logPath := filepath.Join(work, fmt.Sprintf("cold-%s-%d.log", filepath.Base(b.pkg), round))
 			r, err := coldStart(ctx, rie, b.path[arch], env, ev, want, logPath)
 			if err != nil {
-				return nil, fmt.Errorf("cold start of %s: %w", b.name, err)
+				return nil, nil, fmt.Errorf("cold start of %s: %w", b.name, err)
 			}
 			if round > 0 {
 				results[k].runs = append(results[k].runs, r)
 			}
 		}
 	}
-	return results, nil
+	probes, err := probeInits(ctx, bins, env, n, order)
+	return results, probes, err
+}
+
+// probeInits starts each binary 2n times against a stand-in Runtime API, in turns: n times to
+// time its start up to its first /next, n times to read its packages' init times.
+func probeInits(ctx context.Context, bins []*binary, env []string, n int, order []int) ([]initProbe, error) {
+	api, err := startRuntimeAPI()
+	if err != nil {
+		return nil, err
+	}
+	defer api.srv.Close()
+	probes := make([]initProbe, len(bins))
+	for i, b := range bins {
+		probes[i] = initProbe{bin: b, pkgs: map[string][]float64{}}
+	}
+	for round := 0; round < n; round++ {
+		rand.Shuffle(len(order), func(i, j int) { order[i], order[j] = order[j], order[i] })
+		for _, k := range order {
+			p := &probes[k]
+			took, _, err := api.probe(ctx, p.bin.path[runtime.GOARCH], env, false)
+			if err != nil {
+				return nil, err
+			}
+			p.toNext = append(p.toNext, took)
+			_, pkgs, err := api.probe(ctx, p.bin.path[runtime.GOARCH], env, true)
+			if err != nil {
+				return nil, err
+			}
+			for pkg, v := range pkgs {
+				p.pkgs[pkg] = append(p.pkgs[pkg], v)
+			}
+		}
+	}
+	return probes, nil
 }
 
 // coldStart runs one emulator with bootstrap, waits until it listens, invokes it once and reads

@@ -51,7 +51,7 @@ func (e *bench) runList(ctx context.Context, sizes []int, n, filteredN int) ([]l
 			res := listResult{records: size, filter: filter, seedTook: took}
 			s.meter.setDeep(true)
 			s.meter.take()
-			_, err := s.viaAPI(ctx, req, 200)
+			_, _, err := s.viaAPI(ctx, req, 200)
 			res.usage = s.meter.take()
 			s.meter.setDeep(false)
 			if err == nil {

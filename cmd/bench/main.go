@@ -87,6 +87,7 @@ type results struct {
 	loads     []float64 // the 1-minute load average, sampled through the run
 	bins      []*binary
 	cold      []coldResult
+	probes    []initProbe
 	warm      []warmResult
 	list      []listResult
 	allocs    []allocResult
@@ -138,7 +139,7 @@ func run(ctx context.Context, o options) error {
 	})
 	if err == nil {
 		err = phase("cold", func() (err error) {
-			r.cold, err = e.runCold(ctx, r.bins, rie, work, o.cold)
+			r.cold, r.probes, err = e.runCold(ctx, r.bins, rie, work, o.cold)
 			return err
 		})
 	}

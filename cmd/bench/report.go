@@ -76,6 +76,7 @@ func (r *results) markdown() string {
 	r.targets(&b)
 	r.sizes(&b)
 	r.colds(&b)
+	r.probesSection(&b)
 	r.warms(&b)
 	r.trips(&b)
 	r.lists(&b)
@@ -247,6 +248,66 @@ func (r *results) colds(b *strings.Builder) {
 	}
 	b.WriteString(t.String())
 	b.WriteString("\n")
+}
+
+// probesSection breaks the init down, from the starts without the emulator.
+func (r *results) probesSection(b *strings.Builder) {
+	if len(r.probes) == 0 {
+		return
+	}
+	p := func(format string, args ...any) { fmt.Fprintf(b, format, args...) }
+	p("### Where the init goes\n\n")
+	p("Each binary was started %d times more without the emulator, against a stand-in for the Runtime API: **start → /next**\n", r.o.cold)
+	p("is the time from starting the process to its first call of `/next`; in as many other starts, `GODEBUG=inittrace=1`\n")
+	p("printed each package's initialisation time (medians per package, summed by who wrote the package). **app.Load** is\n")
+	p("the function's own `init_ms` from the cold starts above.\n\n")
+	t := &table{head: []string{"function", "start → /next", "÷ hello", "− hello", "package init", "AWS SDK + smithy-go", "aws-lambda-go", "Go standard library", "this service", "app.Load"}}
+	var hello initProbe
+	for _, pr := range r.probes {
+		if pr.bin.hello() {
+			hello = pr
+		}
+	}
+	hNext := medianf(hello.toNext)
+	loads := map[string]string{}
+	for _, c := range r.cold {
+		if l := c.median(func(c coldRun) float64 { return c.loadMs }); l >= 0 {
+			loads[c.bin.name] = msf(l)
+		}
+	}
+	var top initProbe
+	for _, pr := range r.probes {
+		next := medianf(pr.toNext)
+		load := loads[pr.bin.name]
+		if load == "" {
+			load = "–"
+		}
+		t.add(pr.bin.name, msf(next), ratio(next, hNext), msf(next-hNext), msf(pr.group("")), msf(pr.group("sdk")),
+			msf(pr.group("lambda")), msf(pr.group("std")), msf(pr.group("ours")), load)
+		if !pr.bin.hello() && pr.group("sdk") > top.group("sdk") {
+			top = pr
+		}
+	}
+	b.WriteString(t.String())
+	if top.bin != nil {
+		type pkgTime struct {
+			pkg string
+			ms  float64
+		}
+		var sdk []pkgTime
+		for pkg, v := range top.pkgMedians() {
+			if pkgGroup(pkg) == "sdk" {
+				sdk = append(sdk, pkgTime{pkg, v})
+			}
+		}
+		slices.SortFunc(sdk, func(a, b pkgTime) int { return int((b.ms - a.ms) * 1e6) })
+		var parts []string
+		for _, x := range sdk[:min(4, len(sdk))] {
+			parts = append(parts, fmt.Sprintf("`%s` %s", strings.TrimPrefix(x.pkg, "github.com/aws/"), msf(x.ms)))
+		}
+		p("\nThe AWS SDK packages that take longest to initialise (%s): %s.\n", top.bin.name, strings.Join(parts, ", "))
+	}
+	p("\n")
 }
 
 func (r *results) reportInitMedian() float64 {

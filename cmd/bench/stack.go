@@ -134,15 +134,15 @@ func (s *stack) seed(ctx context.Context, b perf.Batch) ([]audit.RecordID, error
 	return s.raw.Shape.Seed(ctx, s.raw.DB, tableName, b, 2)
 }
 
-// viaAPI sends r to the local API and checks the answer's status.
-func (s *stack) viaAPI(ctx context.Context, r perf.Request, want int) (time.Duration, error) {
+// viaAPI sends r to the local API, checks the answer's status and returns its body.
+func (s *stack) viaAPI(ctx context.Context, r perf.Request, want int) (time.Duration, string, error) {
 	var body io.Reader
 	if r.Body != "" {
 		body = strings.NewReader(r.Body)
 	}
 	req, err := http.NewRequestWithContext(ctx, r.Method, s.run.APIURL+r.URL(), body)
 	if err != nil {
-		return 0, err
+		return 0, "", err
 	}
 	req.Header.Set("Authorization", "Bearer "+s.token)
 	if r.Body != "" {
@@ -151,23 +151,23 @@ func (s *stack) viaAPI(ctx context.Context, r perf.Request, want int) (time.Dura
 	start := time.Now()
 	resp, err := s.client.Do(req)
 	if err != nil {
-		return 0, err
+		return 0, "", err
 	}
 	b, err := io.ReadAll(resp.Body)
 	resp.Body.Close()
 	took := time.Since(start)
 	if err != nil {
-		return 0, err
+		return 0, "", err
 	}
 	if resp.StatusCode != want {
-		return 0, fmt.Errorf("%s %s: local API answered %d, want %d: %s", r.Method, r.URL(), resp.StatusCode, want, b)
+		return 0, "", fmt.Errorf("%s %s: local API answered %d, want %d: %s", r.Method, r.URL(), resp.StatusCode, want, b)
 	}
-	return took, nil
+	return took, string(b), nil
 }
 
 // viaHandler calls the route's handler in-process with the event API Gateway would send, as
-// the Lambda runtime would, and checks the answer's status.
-func (s *stack) viaHandler(ctx context.Context, function string, r perf.Request, want int) (time.Duration, error) {
+// the Lambda runtime would, checks the answer's status and returns its body.
+func (s *stack) viaHandler(ctx context.Context, function string, r perf.Request, want int) (time.Duration, string, error) {
 	ev := r.Event(s.caller, requestID(), time.Now())
 	ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
 	defer cancel()
@@ -176,12 +176,12 @@ func (s *stack) viaHandler(ctx context.Context, function string, r perf.Request,
 	resp, err := s.handlers[function](ctx, ev)
 	took := time.Since(start)
 	if err != nil {
-		return 0, err
+		return 0, "", err
 	}
 	if resp.StatusCode != want {
-		return 0, fmt.Errorf("%s %s: handler answered %d, want %d: %s", r.Method, r.URL(), resp.StatusCode, want, resp.Body)
+		return 0, "", fmt.Errorf("%s %s: handler answered %d, want %d: %s", r.Method, r.URL(), resp.StatusCode, want, resp.Body)
 	}
-	return took, nil
+	return took, resp.Body, nil
 }
 
 // viaHop makes an HTTP round trip of r's shape to a server that does nothing: what the local

@@ -2,8 +2,8 @@ package main
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
-	"strconv"
 	"time"
 
 	"github.com/bufdir/export-audit/internal/perf"
@@ -26,6 +26,13 @@ type calls struct {
 	api      func(i int) perf.Request
 	handler  func(i int) perf.Request
 	raw      func(i int) perf.Op // prepared before it is timed
+	// setup runs before the i-th call of every mode and teardown after them, untimed: they
+	// write the records the calls need and remove what the calls left, so that the table
+	// stays as small as it started. The engine copies its whole table for every transaction
+	// (to roll it back), which DynamoDB does not; a growing table would time the engine.
+	// teardown gets the bodies the local API and the handler answered.
+	setup    func(ctx context.Context, i int) error
+	teardown func(ctx context.Context, i int, answers [modes]string) error
 }
 
 // scenario is one route measured warm.
@@ -39,6 +46,23 @@ const org = "org-bench-042"
 
 // day returns a day of its own for each pool of seeded records, away from today.
 func day(y int, m time.Month) time.Time { return time.Date(y, m, 1, 0, 0, 0, 0, time.UTC) }
+
+// pool is n queued records for each mode that changes records, written and removed call by
+// call.
+func pool(s *stack, n int) (c calls, specs [3][]perf.Spec) {
+	queued := func(int) audit.Status { return audit.StatusQueued }
+	for k := range specs {
+		specs[k] = perf.Batch{Org: org, N: n, FirstDay: day(2024, time.Month(k+1)), PerDay: n, Status: queued}.Specs()
+	}
+	at := func(i int) []perf.Spec { return []perf.Spec{specs[0][i], specs[1][i], specs[2][i]} }
+	c.setup = func(ctx context.Context, i int) error {
+		return s.raw.Shape.SeedSpecs(ctx, s.raw.DB, tableName, at(i), 1)
+	}
+	c.teardown = func(ctx context.Context, i int, _ [modes]string) error {
+		return perf.Remove(ctx, s.raw.DB, tableName, at(i))
+	}
+	return c, specs
+}
 
 // pools seeds three pools of n queued records, one for each mode that changes records.
 func pools(ctx context.Context, s *stack, n int) (apiIDs, handlerIDs, rawIDs []audit.RecordID, err error) {
@@ -77,42 +101,63 @@ var scenarios = []scenario{
 		prepare: func(ctx context.Context, s *stack, n int) (calls, error) {
 			specs := perf.Batch{Org: org, N: n, FirstDay: day(2024, 1), PerDay: n,
 				Status: func(int) audit.Status { return audit.StatusQueued }, Prefix: "exp-raw"}.Specs()
+			exportID := func(mode, i int) string { return fmt.Sprintf("exp-%d-%d", mode, i) }
 			return calls{function: "create-record", want: 201,
-				api:     func(i int) perf.Request { return perf.Create("exp-api-" + strconv.Itoa(i)) },
-				handler: func(i int) perf.Request { return perf.Create("exp-handler-" + strconv.Itoa(i)) },
-				raw:     func(i int) perf.Op { return s.raw.Create(specs[i]) }}, nil
+				api:     func(i int) perf.Request { return perf.Create(exportID(modeAPI, i)) },
+				handler: func(i int) perf.Request { return perf.Create(exportID(modeHandler, i)) },
+				raw:     func(i int) perf.Op { return s.raw.Create(specs[i]) },
+				teardown: func(ctx context.Context, i int, answers [modes]string) error {
+					made := []perf.Spec{specs[i]}
+					for _, mode := range []int{modeAPI, modeHandler} {
+						var rec struct {
+							RecordID string `json:"record_id"`
+						}
+						if err := json.Unmarshal([]byte(answers[mode]), &rec); err != nil {
+							return fmt.Errorf("create answered %q: %w", answers[mode], err)
+						}
+						id, err := audit.ParseRecordID(rec.RecordID)
+						if err != nil {
+							return err
+						}
+						made = append(made, perf.Spec{Org: org, ID: id, ExportID: exportID(mode, i)})
+					}
+					return perf.Remove(ctx, s.raw.DB, tableName, made)
+				}}, nil
 		},
 	},
 	{
 		route: "status", baseline: "UpdateItem",
 		prepare: func(ctx context.Context, s *stack, n int) (calls, error) {
-			a, h, r, err := pools(ctx, s, n)
-			return calls{function: "update-status", want: 200,
-				api:     func(i int) perf.Request { return perf.Status(a[i], audit.StatusProcessing) },
-				handler: func(i int) perf.Request { return perf.Status(h[i], audit.StatusProcessing) },
-				raw: func(i int) perf.Op {
-					return s.raw.Status(org, r[i], audit.StatusQueued, audit.StatusProcessing, sub)
-				}}, err
+			c, p := pool(s, n)
+			c.function, c.want = "update-status", 200
+			c.api = func(i int) perf.Request { return perf.Status(p[0][i].ID, audit.StatusProcessing) }
+			c.handler = func(i int) perf.Request { return perf.Status(p[1][i].ID, audit.StatusProcessing) }
+			c.raw = func(i int) perf.Op {
+				return s.raw.Status(org, p[2][i].ID, audit.StatusQueued, audit.StatusProcessing, sub)
+			}
+			return c, nil
 		},
 	},
 	{
 		route: "file-url", baseline: "UpdateItem",
 		prepare: func(ctx context.Context, s *stack, n int) (calls, error) {
-			a, h, r, err := pools(ctx, s, n)
-			return calls{function: "attach-file-url", want: 200,
-				api:     func(i int) perf.Request { return perf.FileURL(a[i]) },
-				handler: func(i int) perf.Request { return perf.FileURL(h[i]) },
-				raw:     func(i int) perf.Op { return s.raw.FileURL(org, r[i]) }}, err
+			c, p := pool(s, n)
+			c.function, c.want = "attach-file-url", 200
+			c.api = func(i int) perf.Request { return perf.FileURL(p[0][i].ID) }
+			c.handler = func(i int) perf.Request { return perf.FileURL(p[1][i].ID) }
+			c.raw = func(i int) perf.Op { return s.raw.FileURL(org, p[2][i].ID) }
+			return c, nil
 		},
 	},
 	{
 		route: "delete", baseline: "GetItem + TransactWriteItems",
 		prepare: func(ctx context.Context, s *stack, n int) (calls, error) {
-			a, h, r, err := pools(ctx, s, n)
-			return calls{function: "delete-record", want: 200,
-				api:     func(i int) perf.Request { return perf.Delete(a[i]) },
-				handler: func(i int) perf.Request { return perf.Delete(h[i]) },
-				raw:     func(i int) perf.Op { return s.raw.Delete(org, r[i], sub) }}, err
+			c, p := pool(s, n)
+			c.function, c.want = "delete-record", 200
+			c.api = func(i int) perf.Request { return perf.Delete(p[0][i].ID) }
+			c.handler = func(i int) perf.Request { return perf.Delete(p[1][i].ID) }
+			c.raw = func(i int) perf.Op { return s.raw.Delete(org, p[2][i].ID, sub) }
+			return c, nil
 		},
 	},
 }
@@ -132,14 +177,20 @@ var allModes = []int{modeAPI, modeHandler, modeRaw, modeHop}
 // rotating order) so that load on the machine falls on each alike, and keeps the last n.
 func measure(ctx context.Context, s *stack, c calls, warmup, n int, ms []int) (lat [modes]dist, err error) {
 	for i := 0; i < warmup+n; i++ {
+		if c.setup != nil {
+			if err := c.setup(ctx, i); err != nil {
+				return lat, fmt.Errorf("set up call %d: %w", i, err)
+			}
+		}
+		var answers [modes]string
 		for k := range ms {
 			mode := ms[(i+k)%len(ms)]
 			var d time.Duration
 			switch mode {
 			case modeAPI:
-				d, err = s.viaAPI(ctx, c.api(i), c.want)
+				d, answers[mode], err = s.viaAPI(ctx, c.api(i), c.want)
 			case modeHandler:
-				d, err = s.viaHandler(ctx, c.function, c.handler(i), c.want)
+				d, answers[mode], err = s.viaHandler(ctx, c.function, c.handler(i), c.want)
 			case modeRaw:
 				d, err = viaRaw(ctx, c.raw(i))
 			case modeHop:
@@ -150,6 +201,11 @@ func measure(ctx context.Context, s *stack, c calls, warmup, n int, ms []int) (l
 			}
 			if i >= warmup {
 				lat[mode] = append(lat[mode], d)
+			}
+		}
+		if c.teardown != nil {
+			if err := c.teardown(ctx, i, answers); err != nil {
+				return lat, fmt.Errorf("tear down call %d: %w", i, err)
 			}
 		}
 	}
@@ -185,16 +241,22 @@ func (e *bench) runScenario(ctx context.Context, sc scenario, warmup, n int) (wa
 	if res.lat, err = measure(ctx, s, c, warmup, n, allModes); err != nil {
 		return res, err
 	}
+	last := warmup + n
+	if c.setup != nil {
+		if err := c.setup(ctx, last); err != nil {
+			return res, err
+		}
+	}
 	s.meter.take()
 	s.meter.setDeep(true)
 	defer s.meter.setDeep(false)
-	if _, err := s.viaAPI(ctx, c.api(warmup+n), c.want); err != nil {
+	if _, _, err := s.viaAPI(ctx, c.api(last), c.want); err != nil {
 		return res, err
 	}
 	res.usage = s.meter.take()
 	if c.function == "create-record" {
-		// The first create again: a retry, answered from the stored record.
-		if _, err := s.viaAPI(ctx, c.api(0), 200); err != nil {
+		// The same create again: a retry, answered from the stored record.
+		if _, _, err := s.viaAPI(ctx, c.api(last), 200); err != nil {
 			return res, err
 		}
 		res.extra = append(res.extra, s.meter.take())

@@ -63,17 +63,55 @@ const batchSize = 25
 // the records' ids, oldest first.
 func (sh *Shape) Seed(ctx context.Context, db *dynamodb.Client, table string, b Batch, workers int) ([]audit.RecordID, error) {
 	specs := b.Specs()
-	var reqs []types.WriteRequest
+	if err := sh.SeedSpecs(ctx, db, table, specs, workers); err != nil {
+		return nil, err
+	}
 	ids := make([]audit.RecordID, len(specs))
 	for i, s := range specs {
+		ids[i] = s.ID
+	}
+	return ids, nil
+}
+
+// SeedSpecs writes the records of specs, all of one organisation, as Seed does.
+func (sh *Shape) SeedSpecs(ctx context.Context, db *dynamodb.Client, table string, specs []Spec, workers int) error {
+	if len(specs) == 0 {
+		return nil
+	}
+	var reqs []types.WriteRequest
+	for _, s := range specs {
 		rec, guard := sh.Items(s)
 		reqs = append(reqs, types.WriteRequest{PutRequest: &types.PutRequest{Item: rec}},
 			types.WriteRequest{PutRequest: &types.PutRequest{Item: guard}})
-		ids[i] = s.ID
 	}
-	if workers < 1 {
-		workers = 1
+	if err := writeAll(ctx, db, table, reqs, workers); err != nil {
+		return err
 	}
+	_, err := db.UpdateItem(ctx, &dynamodb.UpdateItemInput{
+		TableName: &table, Key: key(orgPK(specs[0].Org), statsSK),
+		UpdateExpression:          aws.String("ADD live :n"),
+		ExpressionAttributeValues: map[string]types.AttributeValue{":n": &types.AttributeValueMemberN{Value: strconv.Itoa(len(specs))}},
+	})
+	if err != nil {
+		return fmt.Errorf("seed %s: count: %w", specs[0].Org, err)
+	}
+	return nil
+}
+
+// Remove deletes records and their guards outright, tombstones included, without touching the
+// live count: benchmarks use it to keep the table as small as it started.
+func Remove(ctx context.Context, db *dynamodb.Client, table string, specs []Spec) error {
+	var reqs []types.WriteRequest
+	for _, s := range specs {
+		reqs = append(reqs, types.WriteRequest{DeleteRequest: &types.DeleteRequest{Key: key(orgPK(s.Org), recordSK(s.ID))}},
+			types.WriteRequest{DeleteRequest: &types.DeleteRequest{Key: key(orgPK(s.Org), guardSK(s.ExportID))}})
+	}
+	return writeAll(ctx, db, table, reqs, 1)
+}
+
+// writeAll sends reqs in BatchWriteItem calls, workers at a time.
+func writeAll(ctx context.Context, db *dynamodb.Client, table string, reqs []types.WriteRequest, workers int) error {
+	workers = max(workers, 1)
 	chunks := make(chan []types.WriteRequest)
 	errs := make(chan error, workers)
 	var wg sync.WaitGroup
@@ -97,18 +135,7 @@ func (sh *Shape) Seed(ctx context.Context, db *dynamodb.Client, table string, b 
 	close(chunks)
 	wg.Wait()
 	close(errs)
-	if err := <-errs; err != nil {
-		return nil, err
-	}
-	_, err := db.UpdateItem(ctx, &dynamodb.UpdateItemInput{
-		TableName: &table, Key: key(orgPK(b.Org), statsSK),
-		UpdateExpression:          aws.String("ADD live :n"),
-		ExpressionAttributeValues: map[string]types.AttributeValue{":n": &types.AttributeValueMemberN{Value: strconv.Itoa(len(specs))}},
-	})
-	if err != nil {
-		return nil, fmt.Errorf("seed %s: count: %w", b.Org, err)
-	}
-	return ids, nil
+	return <-errs
 }
 
 func batchWrite(ctx context.Context, db *dynamodb.Client, table string, reqs []types.WriteRequest) error {
