@@ -5,7 +5,6 @@ import (
 	"strconv"
 	"time"
 
-	"github.com/aws/aws-sdk-go-v2/feature/dynamodb/attributevalue"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
 	"github.com/bufdir/export-audit/pkg/audit"
 )
@@ -62,32 +61,32 @@ const timeFormat = time.RFC3339
 // recordItem is a record as stored. Unset optional fields are absent, not NULL, so that
 // attribute_not_exists works on them in conditions.
 type recordItem struct {
-	PK            string        `dynamodbav:"pk"`
-	SK            string        `dynamodbav:"sk"`
-	RecordID      string        `dynamodbav:"record_id"`
-	ExportID      string        `dynamodbav:"export_id"`
-	OrgID         string        `dynamodbav:"org_id"`
-	TriggeredBy   string        `dynamodbav:"triggered_by_user_id"`
-	Status        string        `dynamodbav:"status"`
-	Format        string        `dynamodbav:"format"`
-	PeriodFrom    string        `dynamodbav:"period_from"`
-	PeriodTo      string        `dynamodbav:"period_to"`
-	FileURL       *string       `dynamodbav:"file_url,omitempty"`
-	ActivityCount *int64        `dynamodbav:"activity_count,omitempty"`
-	FailureReason *string       `dynamodbav:"failure_reason,omitempty"`
-	CreatedAt     string        `dynamodbav:"created_at"`
-	UpdatedAt     string        `dynamodbav:"updated_at"`
-	StatusAt      string        `dynamodbav:"status_at"` // the last history entry's time, for conditions
-	History       []historyItem `dynamodbav:"history"`
-	DeletedAt     string        `dynamodbav:"deleted_at,omitempty"`
-	DeletedBy     string        `dynamodbav:"deleted_by,omitempty"`
-	ExpiresAt     int64         `dynamodbav:"expires_at,omitempty"`
+	PK            string
+	SK            string
+	RecordID      string
+	ExportID      string
+	OrgID         string
+	TriggeredBy   string
+	Status        string
+	Format        string
+	PeriodFrom    string
+	PeriodTo      string
+	FileURL       *string
+	ActivityCount *int64
+	FailureReason *string
+	CreatedAt     string
+	UpdatedAt     string
+	StatusAt      string // the last history entry's time, for conditions
+	History       []historyItem
+	DeletedAt     string
+	DeletedBy     string
+	ExpiresAt     int64
 }
 
 type historyItem struct {
-	Status string `dynamodbav:"status"`
-	At     string `dynamodbav:"at"`
-	By     string `dynamodbav:"by"`
+	Status string
+	At     string
+	By     string
 }
 
 func toHistoryItem(h audit.HistoryEntry) historyItem {
@@ -148,8 +147,8 @@ func decodeLive(av map[string]types.AttributeValue) (audit.Record, error) {
 	if _, deleted := av["deleted_at"]; deleted {
 		return audit.Record{}, audit.ErrNotFound
 	}
-	var it recordItem
-	if err := attributevalue.UnmarshalMap(av, &it); err != nil {
+	it, err := decodeRecordItem(av)
+	if err != nil {
 		return audit.Record{}, fmt.Errorf("decode record: %w", err)
 	}
 	return it.record()
@@ -158,17 +157,17 @@ func decodeLive(av map[string]types.AttributeValue) (audit.Record, error) {
 // guardItem reserves an export_id within an organisation for one live record. It keeps what the
 // create asked for, so a retry can be told from a clash without reading the record.
 type guardItem struct {
-	PK            string `dynamodbav:"pk"`
-	SK            string `dynamodbav:"sk"`
-	RecordID      string `dynamodbav:"record_id"`
-	ExportID      string `dynamodbav:"export_id"`
-	OrgID         string `dynamodbav:"org_id"`
-	TriggeredBy   string `dynamodbav:"triggered_by_user_id"`
-	Status        string `dynamodbav:"status"`
-	Format        string `dynamodbav:"format"`
-	PeriodFrom    string `dynamodbav:"period_from"`
-	PeriodTo      string `dynamodbav:"period_to"`
-	ActivityCount *int64 `dynamodbav:"activity_count,omitempty"`
+	PK            string
+	SK            string
+	RecordID      string
+	ExportID      string
+	OrgID         string
+	TriggeredBy   string
+	Status        string
+	Format        string
+	PeriodFrom    string
+	PeriodTo      string
+	ActivityCount *int64
 }
 
 func newGuardItem(n audit.NewRecord, recordID string) guardItem {

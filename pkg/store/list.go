@@ -8,7 +8,6 @@ import (
 	"strings"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
-	"github.com/aws/aws-sdk-go-v2/feature/dynamodb/attributevalue"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
 	"github.com/bufdir/export-audit/pkg/audit"
@@ -48,8 +47,8 @@ func (w *window) offer(av map[string]types.AttributeValue) error {
 	if w.seen <= w.skip || w.seen > w.end {
 		return nil
 	}
-	var it recordItem
-	if err := attributevalue.UnmarshalMap(av, &it); err != nil {
+	it, err := decodeRecordItem(av)
+	if err != nil {
 		return fmt.Errorf("decode record: %w", err)
 	}
 	r, err := it.record()

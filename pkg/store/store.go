@@ -12,7 +12,6 @@ import (
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
-	"github.com/aws/aws-sdk-go-v2/feature/dynamodb/attributevalue"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
 	"github.com/aws/smithy-go"
@@ -136,15 +135,14 @@ func (s *Store) nextID(ctx context.Context) (audit.RecordID, time.Time, error) {
 		})
 		var ccf *types.ConditionalCheckFailedException
 		if errors.As(err, &ccf) {
-			var old struct {
-				LastAt string `dynamodbav:"last_at"`
+			old := fields{av: ccf.Item}
+			lastAt := old.str(attrLastAt)
+			if old.err != nil {
+				return audit.RecordID{}, time.Time{}, fmt.Errorf("read day counter: %w", old.err)
 			}
-			if uerr := attributevalue.UnmarshalMap(ccf.Item, &old); uerr != nil {
-				return audit.RecordID{}, time.Time{}, fmt.Errorf("read day counter: %w", uerr)
-			}
-			later, perr := parseTime(old.LastAt)
+			later, perr := parseTime(lastAt)
 			if perr != nil || !later.After(now) {
-				return audit.RecordID{}, time.Time{}, fmt.Errorf("day counter refused %s, last_at %q", stamp, old.LastAt)
+				return audit.RecordID{}, time.Time{}, fmt.Errorf("day counter refused %s, last_at %q", stamp, lastAt)
 			}
 			now = later
 			if clock := audit.Timestamp(s.now()); clock.After(now) {
@@ -178,16 +176,10 @@ var errExportFreed = errors.New("the export_id's guard was removed")
 // insert writes the record, the guard of its export_id and the live count in one transaction.
 // It returns the existing guard when the export_id is taken, and nil when the record was written.
 func (s *Store) insert(ctx context.Context, n audit.NewRecord, rec audit.Record, id audit.RecordID) (*guardItem, error) {
-	recAV, err := attributevalue.MarshalMap(newRecordItem(rec, id))
-	if err != nil {
-		return nil, fmt.Errorf("encode record %s: %w", rec.RecordID, err)
-	}
-	guardAV, err := attributevalue.MarshalMap(newGuardItem(n, rec.RecordID))
-	if err != nil {
-		return nil, fmt.Errorf("encode guard of %s: %w", n.ExportID, err)
-	}
+	recAV := newRecordItem(rec, id).attributes()
+	guardAV := newGuardItem(n, rec.RecordID).attributes()
 	notExists := aws.String("attribute_not_exists(pk)")
-	err = s.transact(ctx, []types.TransactWriteItem{
+	err := s.transact(ctx, []types.TransactWriteItem{
 		{Put: &types.Put{TableName: &s.table, Item: recAV, ConditionExpression: notExists}},
 		{Put: &types.Put{
 			TableName: &s.table, Item: guardAV, ConditionExpression: notExists,
@@ -222,8 +214,8 @@ func (s *Store) insert(ctx context.Context, n audit.NewRecord, rec audit.Record,
 		}
 		item = out.Item
 	}
-	var g guardItem
-	if err := attributevalue.UnmarshalMap(item, &g); err != nil || g.RecordID == "" {
+	g, err := decodeGuardItem(item)
+	if err != nil || g.RecordID == "" {
 		return nil, fmt.Errorf("decode guard of export_id %s: %v", n.ExportID, err)
 	}
 	return &g, nil
@@ -247,10 +239,7 @@ func (s *Store) UpdateStatus(ctx context.Context, org string, id audit.RecordID,
 		return cur, false, nil
 	}
 	at := c.At.UTC().Format(timeFormat)
-	hist, err := attributevalue.Marshal([]historyItem{toHistoryItem(audit.HistoryEntry{Status: c.To, At: c.At, By: c.By})})
-	if err != nil {
-		return audit.Record{}, false, fmt.Errorf("encode history entry: %w", err)
-	}
+	hist := historyList([]historyItem{toHistoryItem(audit.HistoryEntry{Status: c.To, At: c.At, By: c.By})})
 	names := map[string]string{"#st": "status", "#ua": "updated_at", "#h": "history", "#sa": "status_at", "#del": "deleted_at"}
 	values := map[string]types.AttributeValue{":to": str(string(c.To)), ":at": str(at), ":h": hist}
 	set := "SET #st = :to, #ua = :at, #sa = :at, #h = list_append(#h, :h)"
