@@ -30,6 +30,7 @@ type coldRun struct {
 	wall   time.Duration // the invoke as the caller saw it: emulator, init and first invoke
 	init   float64       // ms: the emulator's INIT REPORT, the function's process start to its first /next
 	invoke float64       // ms: the emulator's first INVOKE RTDONE, the function handling the event
+	second float64       // ms: the second INVOKE RTDONE, another event of the route, warm
 	report float64       // ms: the REPORT line's Init Duration (see coldNote: not the function's)
 	loadMs float64       // ms: the init_ms of the function's own init log line (app.Load); -1 if none
 }
@@ -77,7 +78,8 @@ func (e *bench) runCold(ctx context.Context, bins []*binary, rie, work string, n
 	defer s.close()
 	// Each function's cold invoke takes its successful path, on records of its own.
 	rounds := n + 1
-	a, b, c, err := pools(ctx, s, rounds)
+	// Two invokes per start: the cold one and a warm one, each with a record of its own.
+	a, b, c, err := pools(ctx, s, 2*rounds)
 	if err != nil {
 		return nil, nil, err
 	}
@@ -115,13 +117,16 @@ func (e *bench) runCold(ctx context.Context, bins []*binary, rie, work string, n
 		rand.Shuffle(len(order), func(i, j int) { order[i], order[j] = order[j], order[i] })
 		for _, k := range order {
 			b := bins[k]
-			ev := requests[b.name](round).Event(s.caller, requestID(), time.Now())
+			evs := []events.APIGatewayV2HTTPRequest{
+				requests[b.name](round).Event(s.caller, requestID(), time.Now()),
+				requests[b.name](rounds+round).Event(s.caller, requestID(), time.Now()),
+			}
 			want := 200
 			if b.name == "create-record" {
 				want = 201
 			}
 			logPath := filepath.Join(work, fmt.Sprintf("cold-%s-%d.log", filepath.Base(b.pkg), round))
-			r, err := coldStart(ctx, rie, b.path[arch], env, ev, want, logPath)
+			r, err := coldStart(ctx, rie, b.path[arch], env, evs, want, logPath)
 			if err != nil {
 				return nil, nil, fmt.Errorf("cold start of %s: %w", b.name, err)
 			}
@@ -167,9 +172,10 @@ func probeInits(ctx context.Context, bins []*binary, env []string, n int, order 
 	return probes, nil
 }
 
-// coldStart runs one emulator with bootstrap, waits until it listens, invokes it once and reads
-// its report. The emulator starts the function's process only on that first invoke.
-func coldStart(ctx context.Context, rie, bootstrap string, env []string, ev events.APIGatewayV2HTTPRequest, want int, logPath string) (coldRun, error) {
+// coldStart runs one emulator with bootstrap, waits until it listens, invokes it with each of
+// evs in turn and reads its reports. The emulator starts the function's process only on the
+// first invoke.
+func coldStart(ctx context.Context, rie, bootstrap string, env []string, evs []events.APIGatewayV2HTTPRequest, want int, logPath string) (coldRun, error) {
 	addr, err := freeAddr()
 	if err != nil {
 		return coldRun{}, err
@@ -211,43 +217,50 @@ func coldStart(ctx context.Context, rie, bootstrap string, env []string, ev even
 		}
 		time.Sleep(2 * time.Millisecond)
 	}
-	body, err := json.Marshal(ev)
-	if err != nil {
-		return coldRun{}, err
-	}
 	client := &http.Client{Transport: &http.Transport{DisableKeepAlives: true}, Timeout: 30 * time.Second}
-	req, err := http.NewRequestWithContext(ctx, http.MethodPost, "http://"+addr+"/2015-03-31/functions/function/invocations", bytes.NewReader(body))
-	if err != nil {
-		return coldRun{}, err
-	}
-	start := time.Now()
-	resp, err := client.Do(req)
-	if err != nil {
-		return coldRun{}, err
-	}
-	out, err := io.ReadAll(resp.Body)
-	resp.Body.Close()
-	wall := time.Since(start)
-	if err != nil {
-		return coldRun{}, err
-	}
-	var answer events.APIGatewayV2HTTPResponse
-	if err := json.Unmarshal(out, &answer); err != nil || answer.StatusCode != want {
-		return coldRun{}, fmt.Errorf("invoke answered %s, want status %d\n%s", out, want, readFile(logPath))
-	}
-	// The emulator prints its REPORT line just after it answers.
+	var walls []time.Duration
 	var text string
-	for wait := time.Now().Add(5 * time.Second); ; {
-		text = readFile(logPath)
-		if strings.Contains(text, "REPORT RequestId") || time.Now().After(wait) {
-			break
+	for k, ev := range evs {
+		body, err := json.Marshal(ev)
+		if err != nil {
+			return coldRun{}, err
 		}
-		time.Sleep(5 * time.Millisecond)
+		req, err := http.NewRequestWithContext(ctx, http.MethodPost, "http://"+addr+"/2015-03-31/functions/function/invocations", bytes.NewReader(body))
+		if err != nil {
+			return coldRun{}, err
+		}
+		start := time.Now()
+		resp, err := client.Do(req)
+		if err != nil {
+			return coldRun{}, err
+		}
+		out, err := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		walls = append(walls, time.Since(start))
+		if err != nil {
+			return coldRun{}, err
+		}
+		var answer events.APIGatewayV2HTTPResponse
+		if err := json.Unmarshal(out, &answer); err != nil || answer.StatusCode != want {
+			return coldRun{}, fmt.Errorf("invoke %d answered %s, want status %d\n%s", k+1, out, want, readFile(logPath))
+		}
+		// The emulator prints its REPORT line just after it answers.
+		for wait := time.Now().Add(5 * time.Second); ; {
+			text = readFile(logPath)
+			if strings.Count(text, "REPORT RequestId") > k || time.Now().After(wait) {
+				break
+			}
+			time.Sleep(5 * time.Millisecond)
+		}
 	}
+	wall := walls[0]
 	r := coldRun{wall: wall, loadMs: -1}
 	var ok [3]bool
 	r.init, ok[0] = matchFloat(initReport, text)
 	r.invoke, ok[1] = matchFloat(invokeRTDone, text)
+	if all := invokeRTDone.FindAllStringSubmatch(text, -1); len(all) > 1 {
+		r.second, _ = strconv.ParseFloat(all[1][1], 64)
+	}
 	r.report, ok[2] = matchFloat(reportInit, text)
 	if !ok[0] || !ok[1] || !ok[2] {
 		return coldRun{}, fmt.Errorf("the emulator's log lacks INIT REPORT, INVOKE RTDONE or REPORT:\n%s", text)
