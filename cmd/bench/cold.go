@@ -76,12 +76,14 @@ func (e *bench) runCold(ctx context.Context, bins []*binary, rie, work string, n
 		return nil, nil, err
 	}
 	defer s.close()
-	// Each function's cold invoke takes its successful path, on records of its own.
+	// Each invoke takes its route's successful path, on records of its own: two invokes per
+	// start, the cold one and a warm one. The records a start needs are written just before it
+	// and removed just after, as in the warm runs, so that the engine's table stays small.
 	rounds := n + 1
-	// Two invokes per start: the cold one and a warm one, each with a record of its own.
-	a, b, c, err := pools(ctx, s, 2*rounds)
-	if err != nil {
-		return nil, nil, err
+	queued := func(int) audit.Status { return audit.StatusQueued }
+	specs := map[string][]perf.Spec{}
+	for k, f := range []string{"update-status", "attach-file-url", "delete-record"} {
+		specs[f] = perf.Batch{Org: org, N: 2 * rounds, FirstDay: day(2024, time.Month(k+1)), PerDay: 2 * rounds, Status: queued}.Specs()
 	}
 	list, err := s.seed(ctx, perf.Batch{Org: org, N: 20, FirstDay: day(2025, 6)})
 	if err != nil {
@@ -92,9 +94,9 @@ func (e *bench) runCold(ctx context.Context, bins []*binary, rie, work string, n
 		"get-record":      func(i int) perf.Request { return perf.Get(list[i%len(list)]) },
 		"list-records":    func(i int) perf.Request { return perf.List("") },
 		"create-record":   func(i int) perf.Request { return perf.Create("exp-cold-" + strconv.Itoa(i)) },
-		"update-status":   func(i int) perf.Request { return perf.Status(a[i], audit.StatusProcessing) },
-		"attach-file-url": func(i int) perf.Request { return perf.FileURL(b[i]) },
-		"delete-record":   func(i int) perf.Request { return perf.Delete(c[i]) },
+		"update-status":   func(i int) perf.Request { return perf.Status(specs["update-status"][i].ID, audit.StatusProcessing) },
+		"attach-file-url": func(i int) perf.Request { return perf.FileURL(specs["attach-file-url"][i].ID) },
+		"delete-record":   func(i int) perf.Request { return perf.Delete(specs["delete-record"][i].ID) },
 	}
 	env := []string{
 		"PATH=" + os.Getenv("PATH"),
@@ -125,10 +127,29 @@ func (e *bench) runCold(ctx context.Context, bins []*binary, rie, work string, n
 			if b.name == "create-record" {
 				want = 201
 			}
+			var mine []perf.Spec
+			if sp, ok := specs[b.name]; ok {
+				mine = []perf.Spec{sp[round], sp[rounds+round]}
+			}
+			if err := s.raw.Shape.SeedSpecs(ctx, s.raw.DB, tableName, mine, 1); err != nil {
+				return nil, nil, err
+			}
 			logPath := filepath.Join(work, fmt.Sprintf("cold-%s-%d.log", filepath.Base(b.pkg), round))
-			r, err := coldStart(ctx, rie, b.path[arch], env, evs, want, logPath)
+			r, answers, err := coldStart(ctx, rie, b.path[arch], env, evs, want, logPath)
 			if err != nil {
 				return nil, nil, fmt.Errorf("cold start of %s: %w", b.name, err)
+			}
+			if b.name == "create-record" {
+				for k, body := range answers {
+					id, err := createdID(body)
+					if err != nil {
+						return nil, nil, err
+					}
+					mine = append(mine, perf.Spec{Org: org, ID: id, ExportID: "exp-cold-" + strconv.Itoa(k*rounds+round)})
+				}
+			}
+			if err := perf.Remove(ctx, s.raw.DB, tableName, mine); err != nil {
+				return nil, nil, err
 			}
 			if round > 0 {
 				results[k].runs = append(results[k].runs, r)
@@ -175,20 +196,20 @@ func probeInits(ctx context.Context, bins []*binary, env []string, n int, order 
 // coldStart runs one emulator with bootstrap, waits until it listens, invokes it with each of
 // evs in turn and reads its reports. The emulator starts the function's process only on the
 // first invoke.
-func coldStart(ctx context.Context, rie, bootstrap string, env []string, evs []events.APIGatewayV2HTTPRequest, want int, logPath string) (coldRun, error) {
+func coldStart(ctx context.Context, rie, bootstrap string, env []string, evs []events.APIGatewayV2HTTPRequest, want int, logPath string) (coldRun, []string, error) {
 	addr, err := freeAddr()
 	if err != nil {
-		return coldRun{}, err
+		return coldRun{}, nil, err
 	}
 	apiAddr, err := freeAddr()
 	if err != nil {
-		return coldRun{}, err
+		return coldRun{}, nil, err
 	}
 	// A file, not a pipe: the function's process inherits the emulator's output, and a pipe
 	// would keep Wait from returning.
 	logs, err := os.Create(logPath)
 	if err != nil {
-		return coldRun{}, err
+		return coldRun{}, nil, err
 	}
 	defer logs.Close()
 	// Each emulator also serves the Runtime API to its function; one port each.
@@ -199,7 +220,7 @@ func coldStart(ctx context.Context, rie, bootstrap string, env []string, evs []e
 	// Its own process group, so that the function's process goes with it.
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
 	if err := cmd.Start(); err != nil {
-		return coldRun{}, err
+		return coldRun{}, nil, err
 	}
 	defer func() {
 		_ = syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL)
@@ -213,37 +234,39 @@ func coldStart(ctx context.Context, rie, bootstrap string, env []string, evs []e
 			break
 		}
 		if time.Now().After(deadline) {
-			return coldRun{}, fmt.Errorf("the emulator did not listen on %s: %v", addr, err)
+			return coldRun{}, nil, fmt.Errorf("the emulator did not listen on %s: %v", addr, err)
 		}
 		time.Sleep(2 * time.Millisecond)
 	}
 	client := &http.Client{Transport: &http.Transport{DisableKeepAlives: true}, Timeout: 30 * time.Second}
 	var walls []time.Duration
+	var answers []string
 	var text string
 	for k, ev := range evs {
 		body, err := json.Marshal(ev)
 		if err != nil {
-			return coldRun{}, err
+			return coldRun{}, nil, err
 		}
 		req, err := http.NewRequestWithContext(ctx, http.MethodPost, "http://"+addr+"/2015-03-31/functions/function/invocations", bytes.NewReader(body))
 		if err != nil {
-			return coldRun{}, err
+			return coldRun{}, nil, err
 		}
 		start := time.Now()
 		resp, err := client.Do(req)
 		if err != nil {
-			return coldRun{}, err
+			return coldRun{}, nil, err
 		}
 		out, err := io.ReadAll(resp.Body)
 		resp.Body.Close()
 		walls = append(walls, time.Since(start))
 		if err != nil {
-			return coldRun{}, err
+			return coldRun{}, nil, err
 		}
 		var answer events.APIGatewayV2HTTPResponse
 		if err := json.Unmarshal(out, &answer); err != nil || answer.StatusCode != want {
-			return coldRun{}, fmt.Errorf("invoke %d answered %s, want status %d\n%s", k+1, out, want, readFile(logPath))
+			return coldRun{}, nil, fmt.Errorf("invoke %d answered %s, want status %d\n%s", k+1, out, want, readFile(logPath))
 		}
+		answers = append(answers, answer.Body)
 		// The emulator prints its REPORT line just after it answers.
 		for wait := time.Now().Add(5 * time.Second); ; {
 			text = readFile(logPath)
@@ -263,7 +286,7 @@ func coldStart(ctx context.Context, rie, bootstrap string, env []string, evs []e
 	}
 	r.report, ok[2] = matchFloat(reportInit, text)
 	if !ok[0] || !ok[1] || !ok[2] {
-		return coldRun{}, fmt.Errorf("the emulator's log lacks INIT REPORT, INVOKE RTDONE or REPORT:\n%s", text)
+		return coldRun{}, nil, fmt.Errorf("the emulator's log lacks INIT REPORT, INVOKE RTDONE or REPORT:\n%s", text)
 	}
 	for _, line := range strings.Split(text, "\n") {
 		var l struct {
@@ -274,7 +297,7 @@ func coldStart(ctx context.Context, rie, bootstrap string, env []string, evs []e
 			r.loadMs = *l.InitMs
 		}
 	}
-	return r, nil
+	return r, answers, nil
 }
 
 func matchFloat(re *regexp.Regexp, s string) (float64, bool) {
@@ -298,4 +321,15 @@ func freeAddr() (string, error) {
 	}
 	defer ln.Close()
 	return ln.Addr().String(), nil
+}
+
+// createdID reads the record_id of a create's answer.
+func createdID(body string) (audit.RecordID, error) {
+	var rec struct {
+		RecordID string `json:"record_id"`
+	}
+	if err := json.Unmarshal([]byte(body), &rec); err != nil {
+		return audit.RecordID{}, fmt.Errorf("create answered %q: %w", body, err)
+	}
+	return audit.ParseRecordID(rec.RecordID)
 }

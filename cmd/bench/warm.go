@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
 	"time"
 
@@ -64,19 +63,6 @@ func pool(s *stack, n int) (c calls, specs [3][]perf.Spec) {
 	return c, specs
 }
 
-// pools seeds three pools of n queued records, one for each mode that changes records.
-func pools(ctx context.Context, s *stack, n int) (apiIDs, handlerIDs, rawIDs []audit.RecordID, err error) {
-	queued := func(int) audit.Status { return audit.StatusQueued }
-	var out [3][]audit.RecordID
-	for k := range out {
-		out[k], err = s.seed(ctx, perf.Batch{Org: org, N: n, FirstDay: day(2024, time.Month(k+1)), PerDay: n, Status: queued})
-		if err != nil {
-			return nil, nil, nil, err
-		}
-	}
-	return out[0], out[1], out[2], nil
-}
-
 var scenarios = []scenario{
 	{
 		route: "get", baseline: "GetItem",
@@ -109,13 +95,7 @@ var scenarios = []scenario{
 				teardown: func(ctx context.Context, i int, answers [modes]string) error {
 					made := []perf.Spec{specs[i]}
 					for _, mode := range []int{modeAPI, modeHandler} {
-						var rec struct {
-							RecordID string `json:"record_id"`
-						}
-						if err := json.Unmarshal([]byte(answers[mode]), &rec); err != nil {
-							return fmt.Errorf("create answered %q: %w", answers[mode], err)
-						}
-						id, err := audit.ParseRecordID(rec.RecordID)
+						id, err := createdID(answers[mode])
 						if err != nil {
 							return err
 						}
