@@ -3,6 +3,7 @@ package main
 import (
 	"fmt"
 	"maps"
+	"math"
 	"runtime"
 	"slices"
 	"strings"
@@ -56,6 +57,9 @@ func (t *table) String() string {
 
 // verdict says whether v is within limit, and by how much.
 func verdict(v, limit float64) string {
+	if math.Abs(v-limit) < 0.005 {
+		return "**met**, at the limit"
+	}
 	if v <= limit {
 		return fmt.Sprintf("**met** (%.2f under)", limit-v)
 	}
@@ -64,6 +68,9 @@ func verdict(v, limit float64) string {
 
 // reference says where a figure shown for reference stands against the limit.
 func reference(v, limit float64) string {
+	if math.Abs(v-limit) < 0.005 {
+		return "for reference: at the limit"
+	}
 	if v <= limit {
 		return fmt.Sprintf("for reference: %.2f under", limit-v)
 	}
