@@ -62,6 +62,9 @@ func toProblem(err error) *Problem {
 	case errors.Is(err, store.ErrThrottled):
 		out = problem(http.StatusServiceUnavailable, "throttled", "the service is busy; try again shortly")
 		out.headers = map[string]string{"Retry-After": strconv.Itoa(retryAfter)}
+	case errors.Is(err, store.ErrBusy):
+		out = problem(http.StatusServiceUnavailable, "busy", "the record is busy with other changes; try again shortly")
+		out.headers = map[string]string{"Retry-After": strconv.Itoa(retryAfter)}
 	case errors.Is(err, context.DeadlineExceeded):
 		out = problem(http.StatusServiceUnavailable, "timeout", "the service did not answer in time; try again shortly")
 		out.headers = map[string]string{"Retry-After": strconv.Itoa(retryAfter)}

@@ -355,7 +355,7 @@ func TestFaults_TransactionConflictOnAnItemIsRetried(t *testing.T) {
 
 // TestFaults_StoreRetriesCancelledTransactions: a TransactWriteItems cancelled because another
 // transaction held one of its items is tried again by the store (the SDK does not), up to its
-// limit of 5 attempts; past it the answer is a 500 without internals, and nothing is written.
+// limit of 5 attempts; past it the answer is a 503 "busy" with Retry-After, and nothing is written.
 func TestFaults_StoreRetriesCancelledTransactions(t *testing.T) {
 	t.Parallel()
 	e := rsStart(t, faults.New(41))
@@ -373,9 +373,9 @@ func TestFaults_StoreRetriesCancelledTransactions(t *testing.T) {
 	}
 	e.inj.Set(faults.Rule{Kind: faults.TransactionConflictCanceled, Rate: 1, Limit: 5})
 	r = e.rsMust(t, "POST", rsBase, tok, rsBody("exp-tx-2"))
-	if code, err := rsProblem(r, http.StatusInternalServerError); err != nil || code != "internal_error" ||
-		strings.Contains(string(r.body), "Transaction") {
-		t.Errorf("create after 5 cancelled transactions: want a bare 500, got %s (%v)", r, err)
+	if code, err := rsProblem(r, http.StatusServiceUnavailable); err != nil || code != "busy" ||
+		r.header.Get("Retry-After") == "" || strings.Contains(string(r.body), "Transaction") {
+		t.Errorf("create after 5 cancelled transactions: want a 503 busy with Retry-After, got %s (%v)", r, err)
 	}
 	counts := e.inj.Counts()
 	if counts.Injected[faults.TransactionConflictCanceled] != 13 {
@@ -401,8 +401,8 @@ func TestFaults_EveryKindLosesNothing(t *testing.T) {
 		{faults.Rule{Kind: faults.Throttling, Rate: 0.3}, []int{503}},
 		{faults.Rule{Kind: faults.ProvisionedThroughputExceeded, Rate: 0.3}, []int{503}},
 		{faults.Rule{Kind: faults.InternalServerError, Rate: 0.3}, []int{500}},
-		{faults.Rule{Kind: faults.TransactionConflict, Rate: 0.3, Ops: []string{"UpdateItem", "PutItem", "DeleteItem"}}, []int{500}},
-		{faults.Rule{Kind: faults.TransactionConflictCanceled, Rate: 0.3}, []int{500}},
+		{faults.Rule{Kind: faults.TransactionConflict, Rate: 0.3, Ops: []string{"UpdateItem", "PutItem", "DeleteItem"}}, []int{503}},
+		{faults.Rule{Kind: faults.TransactionConflictCanceled, Rate: 0.3}, []int{503}},
 		{faults.Rule{Kind: faults.Slow, Rate: 0.3, Delay: 30 * time.Millisecond}, nil},
 		{faults.Rule{Kind: faults.Slow, Rate: 0.05, Delay: 2500 * time.Millisecond, Limit: 3}, nil},
 		{faults.Rule{Kind: faults.DropBefore, Rate: 0.2}, []int{500}},

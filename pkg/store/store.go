@@ -22,6 +22,10 @@ import (
 // again later.
 var ErrThrottled = errors.New("dynamodb is throttling")
 
+// ErrBusy means other writes to the same items kept DynamoDB refusing ours (transaction
+// conflicts) after every retry: nothing was written and the caller may try again shortly.
+var ErrBusy = errors.New("dynamodb items are busy with other transactions")
+
 // Store keeps audit records in one DynamoDB table.
 type Store struct {
 	db        *dynamodb.Client
@@ -412,6 +416,9 @@ func wrap(doing string, err error) error {
 	if throttled(err) {
 		return fmt.Errorf("%s: %w: %w", doing, ErrThrottled, err)
 	}
+	if conflicted(err) {
+		return fmt.Errorf("%s: %w: %w", doing, ErrBusy, err)
+	}
 	return fmt.Errorf("%s: %w", doing, err)
 }
 
@@ -425,4 +432,13 @@ func throttled(err error) bool {
 		}
 	}
 	return hasReason(cancellation(err), "ThrottlingError", "ProvisionedThroughputExceeded")
+}
+
+// conflicted reports a write that met another transaction on its items, still after retries.
+func conflicted(err error) bool {
+	var ae smithy.APIError
+	if errors.As(err, &ae) && ae.ErrorCode() == "TransactionConflictException" {
+		return true
+	}
+	return hasReason(cancellation(err), "TransactionConflict")
 }
