@@ -93,6 +93,7 @@ type results struct {
 	allocs    []allocResult
 	scans     int
 	pageSize  int // the records of a 1 MB Query page, given to the store
+	recounted int // DynamoDB counts taken again because the SDK had retried a call
 	machine   string
 	toolchain string
 }
@@ -167,6 +168,7 @@ func run(ctx context.Context, o options) error {
 		return err
 	}
 	r.scans = e.all.get("Scan")
+	r.recounted = e.recounted
 	r.took = time.Since(r.started)
 	report := r.markdown()
 	fmt.Print(report)

@@ -384,7 +384,9 @@ func (r *results) trips(b *strings.Builder) {
 	p("and capacity are worked out as DynamoDB counts them, from the requests and the items involved (the engine reports\n")
 	p("neither): reads strongly consistent, 1 RCU per 4 KiB (per item for GetItem, per call for Query, at least 1); writes\n")
 	p("1 WCU per KiB of the larger of the item before and after, at least 1, twice that inside a transaction; a write\n")
-	p("refused by its condition is charged too. %d `Scan` calls reached any engine in the whole run.\n\n", r.scans)
+	p("refused by its condition is charged too. A count is of a call the SDK made once: when the service's EMF line showed a\n")
+	p("retried attempt, the count was taken again on another call (%d times in this run). %d `Scan` calls reached any engine\n", r.recounted, r.scans)
+	p("in the whole run.\n\n")
 	t := &table{head: []string{"operation", "calls", "as README", "items read", "items written", "est. RCU", "est. WCU"}}
 	for _, w := range r.warm {
 		t.add(w.route, w.usage.String(), yesNo(sameCalls(w.usage.Calls, expected[w.route])),

@@ -5,12 +5,14 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/hex"
+	"encoding/json"
 	"fmt"
 	"io"
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/aws/aws-lambda-go/lambdacontext"
@@ -42,13 +44,45 @@ type stack struct {
 	raw      *perf.Raw
 	handlers map[string]api.Handler // by function
 	hop      *httptest.Server
+	emf      *lastLine // the EMF line of the local API's last request
+}
+
+// lastLine keeps the last line written to it.
+type lastLine struct {
+	mu sync.Mutex
+	b  []byte
+}
+
+func (l *lastLine) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	l.b = append(l.b[:0], p...)
+	l.mu.Unlock()
+	return len(p), nil
+}
+
+func (l *lastLine) String() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return strings.TrimSpace(string(l.b))
+}
+
+// retries reads DynamoDBRetries from the last EMF line: the attempts the SDK made again.
+func (l *lastLine) retries() int {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	var doc struct {
+		Retries float64 `json:"DynamoDBRetries"`
+	}
+	_ = json.Unmarshal(l.b, &doc)
+	return int(doc.Retries)
 }
 
 // bench is what every phase shares.
 type bench struct {
-	all      *tally      // every DynamoDB call of the run, by operation
-	shape    *perf.Shape // the store's items, for seeding
-	progress func(string)
+	all       *tally      // every DynamoDB call of the run, by operation
+	shape     *perf.Shape // the store's items, for seeding
+	progress  func(string)
+	recounted int // calls counted again because the SDK had retried one of theirs
 }
 
 func (e *bench) stack(ctx context.Context, org string) (*stack, error) {
@@ -59,7 +93,7 @@ func (e *bench) stack(ctx context.Context, org string) (*stack, error) {
 // as a function does (JSON lines, here into io.Discard). The store reads at most a megabyte's
 // worth of records per Query call, as DynamoDB does and the engine does not.
 func newStack(ctx context.Context, all *tally, org string, shape *perf.Shape) (*stack, error) {
-	s := &stack{caller: perf.Caller{Org: org, Sub: sub}, handlers: map[string]api.Handler{}}
+	s := &stack{caller: perf.Caller{Org: org, Sub: sub}, handlers: map[string]api.Handler{}, emf: &lastLine{}}
 	run, err := local.Start(ctx, local.Options{
 		Addr: "127.0.0.1:0", EngineAddr: "127.0.0.1:0",
 		Config: app.Config{
@@ -68,7 +102,7 @@ func newStack(ctx context.Context, all *tally, org string, shape *perf.Shape) (*
 		},
 		Secret:  secret,
 		Log:     app.NewLoggerTo(io.Discard, slog.LevelInfo),
-		Metrics: io.Discard,
+		Metrics: s.emf,
 		EngineWrap: func(h http.Handler) http.Handler {
 			s.meter = newMeter(h, all)
 			return s.meter
@@ -132,6 +166,19 @@ func (s *stack) close() {
 // seed writes records straight into the table.
 func (s *stack) seed(ctx context.Context, b perf.Batch) ([]audit.RecordID, error) {
 	return s.raw.Shape.Seed(ctx, s.raw.DB, tableName, b, 2)
+}
+
+// deep sends r to the local API with the meter working out what each DynamoDB call costs, and
+// returns the cost. A call the SDK made again (a retried attempt, which the service's EMF line
+// counts) would count twice at the engine: deep then reports ok false.
+func (s *stack) deep(ctx context.Context, r perf.Request, want int) (u usage, ok bool, err error) {
+	s.meter.take()
+	s.meter.setDeep(true)
+	defer s.meter.setDeep(false)
+	if _, _, err := s.viaAPI(ctx, r, want); err != nil {
+		return usage{}, false, err
+	}
+	return s.meter.take(), s.emf.retries() == 0, nil
 }
 
 // viaAPI sends r to the local API, checks the answer's status and returns its body.
