@@ -561,7 +561,11 @@ func (r *results) reading(b *strings.Builder) {
 		}
 		get := r.warm[0]
 		p("- **Warm latency.** The deployed stack (identity, validation, the repository, the JSON answer, the log line and the\n")
-		p("  EMF line) adds %s (%s) to %s (%s) at p50 to the bare DynamoDB calls. The embedded engine answers a GetItem in %s on\n", ms(lo), loName, ms(hi), hiName, ms(get.lat[modeRaw].p50()))
+		from := fmt.Sprintf("%s (%s)", ms(lo), loName)
+		if lo <= 0 {
+			from = fmt.Sprintf("nothing measurable (%s: %s, within the noise)", loName, ms(lo))
+		}
+		p("  EMF line) adds %s to %s (%s) at p50 to the bare DynamoDB calls. The embedded engine answers a GetItem in %s on\n", from, ms(hi), hiName, ms(get.lat[modeRaw].p50()))
 		p("  loopback; DynamoDB itself takes milliseconds, so the same added time makes a smaller ratio there and these ratios\n")
 		p("  are an upper bound. The local API adds its token check and API Gateway's event on top (local API − handler: %s for\n", ms(get.lat[modeAPI].p50()-get.lat[modeHandler].p50()))
 		p("  get), which API Gateway does in AWS.\n")
