@@ -40,10 +40,16 @@ func main() {
 	if port == "" {
 		port = "8080"
 	}
+	// SAM's containers on Linux reach the host through the Docker bridge, not 127.0.0.1:
+	// ENGINE_ADDR=0.0.0.0:8000 lets them in (and everything else on the network: local use only).
+	engineAddr := os.Getenv("ENGINE_ADDR")
+	if engineAddr == "" {
+		engineAddr = "127.0.0.1:8000"
+	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	run, err := local.Start(ctx, local.Options{
-		Addr: "127.0.0.1:" + port, EngineAddr: "127.0.0.1:8000",
+		Addr: "127.0.0.1:" + port, EngineAddr: engineAddr,
 		Config: cfg, Secret: secret, Log: log, Metrics: os.Stdout,
 	})
 	if err != nil {
