@@ -16,7 +16,6 @@ import (
 	"net/http"
 	"regexp"
 	"sort"
-	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -534,4 +533,3 @@ func rsPercentile(sorted []time.Duration, p float64) time.Duration {
 	return sorted[i]
 }
 
-func rsItoa(n int) string { return strconv.Itoa(n) }
