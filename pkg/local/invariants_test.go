@@ -532,4 +532,3 @@ func rsPercentile(sorted []time.Duration, p float64) time.Duration {
 	i := int(float64(len(sorted)-1) * p / 100)
 	return sorted[i]
 }
-
