@@ -91,8 +91,11 @@ func (s *Store) Create(ctx context.Context, n audit.NewRecord) (rec audit.Record
 		if errors.Is(err, errExportFreed) {
 			continue
 		}
-		if err != nil || guard == nil {
-			return rec, false, err
+		if err != nil {
+			return audit.Record{}, false, err
+		}
+		if guard == nil {
+			return rec, false, nil
 		}
 		if !n.SameRequest(guard.request()) {
 			return audit.Record{}, false, &audit.ConflictError{
