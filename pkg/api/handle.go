@@ -29,6 +29,7 @@ type request struct {
 	ev       *events.APIGatewayV2HTTPRequest
 	id       Identity
 	loggedID string // the record_id for the log line, once known
+	traceID  string // the X-Ray trace id, for the log and metrics lines; "" when there is none
 }
 
 type response struct {
@@ -58,7 +59,7 @@ func Handle(d *app.Deps, op Operation) Handler {
 		// API serves many at once) never share a document.
 		doc := newDocument(start, op)
 		ctx = metrics.NewContext(ctx, doc)
-		r := &request{ev: &ev}
+		r := &request{ev: &ev, traceID: traceID(ctx, &ev)}
 		var p *Problem
 		defer func() {
 			if v := recover(); v != nil {
@@ -126,8 +127,8 @@ func logRequest(ctx context.Context, log *slog.Logger, op Operation, r *request,
 	if lc, ok := lambdacontext.FromContext(ctx); ok {
 		attrs = append(attrs, slog.String("lambda_request_id", lc.AwsRequestID))
 	}
-	if id := traceID(ctx, r.ev); id != "" {
-		attrs = append(attrs, slog.String("trace_id", id))
+	if r.traceID != "" {
+		attrs = append(attrs, slog.String("trace_id", r.traceID))
 	}
 	if r.id.OrgID != "" {
 		attrs = append(attrs, slog.String("org_id", r.id.OrgID))

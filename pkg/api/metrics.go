@@ -52,7 +52,7 @@ func finishDocument(ctx context.Context, doc *metrics.Document, r *request, stat
 	if lc, ok := lambdacontext.FromContext(ctx); ok {
 		doc.Property("lambda_request_id", lc.AwsRequestID)
 	}
-	doc.Property("trace_id", traceID(ctx, r.ev))
+	doc.Property("trace_id", r.traceID)
 	doc.Dimension(DimStatusClass, strconv.Itoa(status/100)+"xx")
 	doc.Add(MetricRequests, metrics.Count, 1, byRouteAndClass, byRoute)
 	doc.Put(MetricLatency, metrics.Milliseconds, float64(took.Microseconds())/1000)
