@@ -134,7 +134,7 @@ func oaToken(t *testing.T, org string, scopes ...string) string {
 // can: a bearer JWT whose scope claim holds the scopes the operation names. The signature and
 // expiry are the server's business.
 func oaAuth(_ context.Context, in *openapi3filter.AuthenticationInput) error {
-	if in.SecuritySchemeName != "bearerJWT" {
+	if in.SecuritySchemeName != "jwt" {
 		return fmt.Errorf("unknown security scheme %q", in.SecuritySchemeName)
 	}
 	tok, ok := strings.CutPrefix(in.RequestValidationInput.Request.Header.Get("Authorization"), "Bearer ")
