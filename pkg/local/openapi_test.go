@@ -452,6 +452,71 @@ func TestOpenAPI_DocumentAndCodeAgreeOnEveryRouteAndError(t *testing.T) {
 	}
 }
 
+// TestOpenAPI_NullInABodyIsWhatTheDocumentSays sends null in every body field: an optional
+// field given as null is the same as one left out (its default applies), a required one is a
+// 400, and the document (nullable, an enum that lists null) says exactly that.
+func TestOpenAPI_NullInABodyIsWhatTheDocumentSays(t *testing.T) {
+	t.Parallel()
+	e := oaStart(t)
+	all := oaToken(t, oaOrg, "audit:read", "audit:write", "audit:delete")
+	exportID := "exp-oa-null-" + fmt.Sprint(time.Now().UnixNano())
+	create := map[string]any{"export_id": exportID, "format": "pdf", "period_from": "2025-01-01", "period_to": "2025-01-31"}
+	jsonWith := func(base map[string]any, nulls ...string) string {
+		m := map[string]any{}
+		for k, v := range base {
+			m[k] = v
+		}
+		for _, k := range nulls {
+			m[k] = nil
+		}
+		b, _ := json.Marshal(m)
+		return string(b)
+	}
+	var rec struct {
+		RecordID      string `json:"record_id"`
+		Status        string `json:"status"`
+		TriggeredBy   string `json:"triggered_by_user_id"`
+		ActivityCount *int64 `json:"activity_count"`
+		History       []struct {
+			At string `json:"at"`
+		} `json:"status_history"`
+	}
+
+	before := time.Now().UTC().Truncate(time.Second)
+	body := e.oaCheck(t, oaCase{name: "create with every optional field null", method: "POST", path: single, token: all, status: 201,
+		body: jsonWith(create, "status", "org_id", "triggered_by_user_id", "activity_count")})
+	if err := json.Unmarshal(body, &rec); err != nil {
+		t.Fatal(err)
+	}
+	if rec.Status != "queued" || rec.TriggeredBy != "usr-oa-1" || rec.ActivityCount != nil {
+		t.Errorf("create with nulls: want the defaults (status queued, triggered_by_user_id the token's sub, no activity_count), got %s", body)
+	}
+	for _, field := range []string{"export_id", "format", "period_from", "period_to"} {
+		body := e.oaCheck(t, oaCase{name: "create with " + field + " null", method: "POST", path: single, token: all,
+			status: 400, code: "validation_failed", docInvalid: true, body: jsonWith(create, field)})
+		if !strings.Contains(string(body), `"field":"`+field+`"`) {
+			t.Errorf("create with %s null: want the error to name %s, got %s", field, field, body)
+		}
+	}
+
+	path := single + "/" + rec.RecordID
+	body = e.oaCheck(t, oaCase{name: "move with every optional field null", method: "PUT", path: path + "/status", token: all, status: 200,
+		body: `{"status":"processing","updated_at":null,"activity_count":null,"failure_reason":null}`})
+	if err := json.Unmarshal(body, &rec); err != nil {
+		t.Fatal(err)
+	}
+	if n := len(rec.History); rec.Status != "processing" || rec.ActivityCount != nil || n != 2 {
+		t.Fatalf("move with nulls: want status processing, no activity_count and two history entries, got %s", body)
+	}
+	if at, err := time.Parse(time.RFC3339, rec.History[1].At); err != nil || at.Before(before) {
+		t.Errorf("move with updated_at null: want the change dated now (not before %s), got %s", before.Format(time.RFC3339), rec.History[1].At)
+	}
+	e.oaCheck(t, oaCase{name: "move with status null", method: "PUT", path: path + "/status", token: all,
+		status: 400, code: "validation_failed", docInvalid: true, body: `{"status":null}`})
+	e.oaCheck(t, oaCase{name: "attach a null file_url", method: "PUT", path: path + "/file-url", token: all,
+		status: 400, code: "validation_failed", docInvalid: true, body: `{"file_url":null}`})
+}
+
 // TestOpenAPI_RefusalsOutsideTheDocumentAreProblems checks what the document cannot list per
 // operation, an unknown path and a method a path does not take: problem documents of its
 // Problem schema.
