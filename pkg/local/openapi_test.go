@@ -517,27 +517,39 @@ func TestOpenAPI_NullInABodyIsWhatTheDocumentSays(t *testing.T) {
 		status: 400, code: "validation_failed", docInvalid: true, body: `{"file_url":null}`})
 }
 
-// TestOpenAPI_RefusalsOutsideTheDocumentAreProblems checks what the document cannot list per
-// operation, an unknown path and a method a path does not take: problem documents of its
-// Problem schema.
-func TestOpenAPI_RefusalsOutsideTheDocumentAreProblems(t *testing.T) {
+// TestOpenAPI_RefusalsOutsideTheDocumentAreItsResponses checks what the document cannot list
+// per operation, an unknown path and a method a listed path does not take: each answer must be
+// the response the document gives for it (RouteNotFound, MethodNotAllowed), headers included,
+// with an Allow header naming exactly the methods the document lists for the path, and both
+// come before the token is checked.
+func TestOpenAPI_RefusalsOutsideTheDocumentAreItsResponses(t *testing.T) {
 	t.Parallel()
 	e := oaStart(t)
 	all := oaToken(t, oaOrg, "audit:read", "audit:write", "audit:delete")
-	problem := e.doc.Components.Schemas["Problem"].Value
+	const id = "/rec-20260301-001"
 	for _, c := range []struct {
 		method, path string
+		token        string
 		status       int
+		response     string // the document's component
+		docPath      string // the path of the document whose methods Allow names
 		code         string
 	}{
-		{"GET", "/api/v1/nothing-here", 404, "route_not_found"},
-		{"PATCH", single + "/rec-20260301-001", 405, "method_not_allowed"},
-		{"POST", single + "/rec-20260301-001", 405, "method_not_allowed"},
+		{"GET", "/api/v1/nothing-here", all, 404, "RouteNotFound", "", "route_not_found"},
+		{"GET", single + id + "/extra", "", 404, "RouteNotFound", "", "route_not_found"},
+		{"PATCH", single + id, all, 405, "MethodNotAllowed", single + "/{record_id}", "method_not_allowed"},
+		{"POST", single + id, "", 405, "MethodNotAllowed", single + "/{record_id}", "method_not_allowed"},
+		{"GET", single + id + "/status", all, 405, "MethodNotAllowed", single + "/{record_id}/status", "method_not_allowed"},
+		{"DELETE", single, all, 405, "MethodNotAllowed", single, "method_not_allowed"},
+		{"PUT", doubled, "", 405, "MethodNotAllowed", single, "method_not_allowed"},
 	} {
+		name := c.method + " " + c.path
 		req, _ := http.NewRequest(c.method, e.url+c.path, nil)
-		req.Header.Set("Authorization", "Bearer "+all)
+		if c.token != "" {
+			req.Header.Set("Authorization", "Bearer "+c.token)
+		}
 		if _, _, err := e.router.FindRoute(req); err == nil {
-			t.Errorf("%s %s: want the document to have no operation for it", c.method, c.path)
+			t.Errorf("%s: want the document to have no operation for it", name)
 		}
 		resp, err := http.DefaultClient.Do(req)
 		if err != nil {
@@ -545,18 +557,51 @@ func TestOpenAPI_RefusalsOutsideTheDocumentAreProblems(t *testing.T) {
 		}
 		body, _ := io.ReadAll(resp.Body)
 		resp.Body.Close()
-		if resp.StatusCode != c.status || resp.Header.Get("Content-Type") != "application/problem+json" {
-			t.Errorf("%s %s: want %d application/problem+json, got %d %q", c.method, c.path, c.status, resp.StatusCode, resp.Header.Get("Content-Type"))
+		if resp.StatusCode != c.status {
+			t.Errorf("%s: want %d, got %d %s", name, c.status, resp.StatusCode, body)
+			continue
 		}
-		var v any
-		if err := json.Unmarshal(body, &v); err != nil {
-			t.Fatalf("%s %s: %v", c.method, c.path, err)
+		var p struct {
+			Code string `json:"code"`
 		}
-		if err := problem.VisitJSON(v); err != nil {
-			t.Errorf("%s %s: want a Problem, got %s: %v", c.method, c.path, body, err)
+		if err := json.Unmarshal(body, &p); err != nil || p.Code != c.code {
+			t.Errorf("%s: want code %s, got %s", name, c.code, body)
 		}
-		if m, _ := v.(map[string]any); m["code"] != c.code {
-			t.Errorf("%s %s: want code %s, got %s", c.method, c.path, c.code, body)
+
+		// The answer against the component, as if it were the operation's own response.
+		documented := e.doc.Components.Responses[c.response]
+		if documented == nil {
+			t.Fatalf("want components.responses.%s in the document", c.response)
+		}
+		op := openapi3.NewOperation()
+		op.Responses = openapi3.NewResponses(openapi3.WithStatus(c.status, documented))
+		in := &openapi3filter.RequestValidationInput{Request: req, Route: &routers.Route{Spec: e.doc, Path: c.path, Method: c.method, Operation: op}}
+		err = openapi3filter.ValidateResponse(context.Background(), &openapi3filter.ResponseValidationInput{
+			RequestValidationInput: in, Status: resp.StatusCode, Header: resp.Header, Body: io.NopCloser(bytes.NewReader(body)),
+			Options: &openapi3filter.Options{IncludeResponseStatus: true, MultiError: true},
+		})
+		if err != nil {
+			t.Errorf("%s: want the document's %s, got %d %s\n%v", name, c.response, resp.StatusCode, body, err)
+		}
+
+		if c.docPath == "" {
+			continue
+		}
+		item := e.doc.Paths.Find(c.docPath)
+		if item == nil {
+			t.Fatalf("want the document to list %s", c.docPath)
+		}
+		var want, got []string
+		for m := range item.Operations() {
+			want = append(want, m)
+		}
+		for _, m := range strings.Split(resp.Header.Get("Allow"), ",") {
+			got = append(got, strings.TrimSpace(m))
+		}
+		slices.Sort(want)
+		slices.Sort(got)
+		if !slices.Equal(got, want) {
+			t.Errorf("%s: want Allow to name the methods the document lists for %s, %v, got %q", name, c.docPath, want, resp.Header.Get("Allow"))
 		}
 	}
 }
