@@ -452,6 +452,57 @@ func TestOpenAPI_DocumentAndCodeAgreeOnEveryRouteAndError(t *testing.T) {
 	}
 }
 
+// TestOpenAPI_RequestExamplesWork sends every request body example of the document as a client
+// would copy it, today: a create example to a fresh API, the others to a record just made. Each
+// must succeed, so no example carries a time or an id that goes stale.
+func TestOpenAPI_RequestExamplesWork(t *testing.T) {
+	t.Parallel()
+	e := oaStart(t)
+	// The examples speak for the contract's organisation.
+	all := oaToken(t, "org-bufdir-042", "audit:read", "audit:write", "audit:delete")
+	sent := 0
+	for path, item := range e.doc.Paths.Map() {
+		for method, op := range item.Operations() {
+			if op.RequestBody == nil {
+				continue
+			}
+			media := op.RequestBody.Value.Content.Get("application/json")
+			if media == nil {
+				t.Fatalf("%s %s: want an application/json request body", method, path)
+			}
+			examples := map[string]any{}
+			if media.Example != nil {
+				examples["example"] = media.Example
+			}
+			for name, ex := range media.Examples {
+				examples[name] = ex.Value.Value
+			}
+			if len(examples) == 0 {
+				t.Errorf("%s %s: want a request body example", method, path)
+			}
+			for name, ex := range examples {
+				body, err := json.Marshal(ex)
+				if err != nil {
+					t.Fatal(err)
+				}
+				target, status := path, http.StatusOK
+				if strings.Contains(path, "{record_id}") {
+					id := e.oaCreate(t, all, fmt.Sprintf("exp-oa-example-%d", sent))
+					target = strings.Replace(path, "{record_id}", id, 1)
+				} else if method == http.MethodPost {
+					status = http.StatusCreated
+				}
+				e.oaCheck(t, oaCase{name: fmt.Sprintf("%s %s, example %s", method, path, name), method: method, path: target,
+					token: all, body: string(body), status: status})
+				sent++
+			}
+		}
+	}
+	if sent < 5 {
+		t.Errorf("want every request body example sent (at least 5), sent %d", sent)
+	}
+}
+
 // TestOpenAPI_NullInABodyIsWhatTheDocumentSays sends null in every body field: an optional
 // field given as null is the same as one left out (its default applies), a required one is a
 // 400, and the document (nullable, an enum that lists null) says exactly that.
