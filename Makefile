@@ -6,7 +6,7 @@ ARCH ?= arm64
 GO ?= go
 BUILD_FLAGS := -tags lambda.norpc -trimpath -ldflags='-s -w'
 
-.PHONY: run token test test-unit test-infra build synth bench clean fmt vet
+.PHONY: run token test test-unit test-infra lint build synth bench clean fmt vet
 
 run:
 	$(GO) run ./cmd/local
@@ -32,6 +32,19 @@ fuzz:
 		echo "$(GO) test -run '^$$' -fuzz '^$${t#*:}$$' -fuzztime $(FUZZTIME) $${t%%:*}"; \
 		$(GO) test -run '^$$' -fuzz "^$${t#*:}\$$" -fuzztime $(FUZZTIME) "$${t%%:*}"; \
 	done
+
+# Lints the API document with Spectral (spectral:oas, .spectral.yaml) and Redocly (recommended,
+# redocly.yaml), pinned, through npx; an error fails the target, warnings are printed. npx
+# fetches each CLI into npm's cache on first use. Redocly CLI needs Node.js 20.19 or later.
+SPECTRAL := npx --yes @stoplight/spectral-cli@6.16.3
+REDOCLY := npx --yes @redocly/cli@2.77.0
+OPENAPI := pkg/api/openapi.yaml
+NEED_LINT_NODE = @command -v npx >/dev/null 2>&1 && node -e 'const [a,b]=process.versions.node.split(".").map(Number); process.exit(a>20||(a==20&&b>=19)?0:1)' 2>/dev/null || { echo "$@: needs Node.js 20.19 or later with npm's npx on PATH (Redocly CLI's minimum); found $$(node --version 2>/dev/null || echo no node)." >&2; exit 1; }
+
+lint:
+	$(NEED_LINT_NODE)
+	$(SPECTRAL) lint --ruleset .spectral.yaml --fail-severity error $(OPENAPI)
+	REDOCLY_TELEMETRY=off REDOCLY_SUPPRESS_UPDATE_NOTICE=true $(REDOCLY) lint --config redocly.yaml $(OPENAPI)
 
 # The CDK for Go runs the CDK's JavaScript in Node (jsii); node is all it needs, no npm packages.
 # infra/ is its own module and imports the route table and env names from this one: -mod=mod

@@ -134,7 +134,7 @@ func oaToken(t *testing.T, org string, scopes ...string) string {
 // can: a bearer JWT whose scope claim holds the scopes the operation names. The signature and
 // expiry are the server's business.
 func oaAuth(_ context.Context, in *openapi3filter.AuthenticationInput) error {
-	if in.SecuritySchemeName != "bearerJWT" {
+	if in.SecuritySchemeName != "jwt" {
 		return fmt.Errorf("unknown security scheme %q", in.SecuritySchemeName)
 	}
 	tok, ok := strings.CutPrefix(in.RequestValidationInput.Request.Header.Get("Authorization"), "Bearer ")
@@ -452,27 +452,155 @@ func TestOpenAPI_DocumentAndCodeAgreeOnEveryRouteAndError(t *testing.T) {
 	}
 }
 
-// TestOpenAPI_RefusalsOutsideTheDocumentAreProblems checks what the document cannot list per
-// operation, an unknown path and a method a path does not take: problem documents of its
-// Problem schema.
-func TestOpenAPI_RefusalsOutsideTheDocumentAreProblems(t *testing.T) {
+// TestOpenAPI_RequestExamplesWork sends every request body example of the document as a client
+// would copy it, today: a create example to a fresh API, the others to a record just made. Each
+// must succeed, so no example carries a time or an id that goes stale.
+func TestOpenAPI_RequestExamplesWork(t *testing.T) {
+	t.Parallel()
+	e := oaStart(t)
+	// The examples speak for the contract's organisation.
+	all := oaToken(t, "org-bufdir-042", "audit:read", "audit:write", "audit:delete")
+	sent := 0
+	for path, item := range e.doc.Paths.Map() {
+		for method, op := range item.Operations() {
+			if op.RequestBody == nil {
+				continue
+			}
+			media := op.RequestBody.Value.Content.Get("application/json")
+			if media == nil {
+				t.Fatalf("%s %s: want an application/json request body", method, path)
+			}
+			examples := map[string]any{}
+			if media.Example != nil {
+				examples["example"] = media.Example
+			}
+			for name, ex := range media.Examples {
+				examples[name] = ex.Value.Value
+			}
+			if len(examples) == 0 {
+				t.Errorf("%s %s: want a request body example", method, path)
+			}
+			for name, ex := range examples {
+				body, err := json.Marshal(ex)
+				if err != nil {
+					t.Fatal(err)
+				}
+				target, status := path, http.StatusOK
+				if strings.Contains(path, "{record_id}") {
+					id := e.oaCreate(t, all, fmt.Sprintf("exp-oa-example-%d", sent))
+					target = strings.Replace(path, "{record_id}", id, 1)
+				} else if method == http.MethodPost {
+					status = http.StatusCreated
+				}
+				e.oaCheck(t, oaCase{name: fmt.Sprintf("%s %s, example %s", method, path, name), method: method, path: target,
+					token: all, body: string(body), status: status})
+				sent++
+			}
+		}
+	}
+	if sent < 5 {
+		t.Errorf("want every request body example sent (at least 5), sent %d", sent)
+	}
+}
+
+// TestOpenAPI_NullInABodyIsWhatTheDocumentSays sends null in every body field: an optional
+// field given as null is the same as one left out (its default applies), a required one is a
+// 400, and the document (nullable, an enum that lists null) says exactly that.
+func TestOpenAPI_NullInABodyIsWhatTheDocumentSays(t *testing.T) {
 	t.Parallel()
 	e := oaStart(t)
 	all := oaToken(t, oaOrg, "audit:read", "audit:write", "audit:delete")
-	problem := e.doc.Components.Schemas["Problem"].Value
+	exportID := "exp-oa-null-" + fmt.Sprint(time.Now().UnixNano())
+	create := map[string]any{"export_id": exportID, "format": "pdf", "period_from": "2025-01-01", "period_to": "2025-01-31"}
+	jsonWith := func(base map[string]any, nulls ...string) string {
+		m := map[string]any{}
+		for k, v := range base {
+			m[k] = v
+		}
+		for _, k := range nulls {
+			m[k] = nil
+		}
+		b, _ := json.Marshal(m)
+		return string(b)
+	}
+	var rec struct {
+		RecordID      string `json:"record_id"`
+		Status        string `json:"status"`
+		TriggeredBy   string `json:"triggered_by_user_id"`
+		ActivityCount *int64 `json:"activity_count"`
+		History       []struct {
+			At string `json:"at"`
+		} `json:"status_history"`
+	}
+
+	before := time.Now().UTC().Truncate(time.Second)
+	body := e.oaCheck(t, oaCase{name: "create with every optional field null", method: "POST", path: single, token: all, status: 201,
+		body: jsonWith(create, "status", "org_id", "triggered_by_user_id", "activity_count")})
+	if err := json.Unmarshal(body, &rec); err != nil {
+		t.Fatal(err)
+	}
+	if rec.Status != "queued" || rec.TriggeredBy != "usr-oa-1" || rec.ActivityCount != nil {
+		t.Errorf("create with nulls: want the defaults (status queued, triggered_by_user_id the token's sub, no activity_count), got %s", body)
+	}
+	for _, field := range []string{"export_id", "format", "period_from", "period_to"} {
+		body := e.oaCheck(t, oaCase{name: "create with " + field + " null", method: "POST", path: single, token: all,
+			status: 400, code: "validation_failed", docInvalid: true, body: jsonWith(create, field)})
+		if !strings.Contains(string(body), `"field":"`+field+`"`) {
+			t.Errorf("create with %s null: want the error to name %s, got %s", field, field, body)
+		}
+	}
+
+	path := single + "/" + rec.RecordID
+	body = e.oaCheck(t, oaCase{name: "move with every optional field null", method: "PUT", path: path + "/status", token: all, status: 200,
+		body: `{"status":"processing","updated_at":null,"activity_count":null,"failure_reason":null}`})
+	if err := json.Unmarshal(body, &rec); err != nil {
+		t.Fatal(err)
+	}
+	if n := len(rec.History); rec.Status != "processing" || rec.ActivityCount != nil || n != 2 {
+		t.Fatalf("move with nulls: want status processing, no activity_count and two history entries, got %s", body)
+	}
+	if at, err := time.Parse(time.RFC3339, rec.History[1].At); err != nil || at.Before(before) {
+		t.Errorf("move with updated_at null: want the change dated now (not before %s), got %s", before.Format(time.RFC3339), rec.History[1].At)
+	}
+	e.oaCheck(t, oaCase{name: "move with status null", method: "PUT", path: path + "/status", token: all,
+		status: 400, code: "validation_failed", docInvalid: true, body: `{"status":null}`})
+	e.oaCheck(t, oaCase{name: "attach a null file_url", method: "PUT", path: path + "/file-url", token: all,
+		status: 400, code: "validation_failed", docInvalid: true, body: `{"file_url":null}`})
+}
+
+// TestOpenAPI_RefusalsOutsideTheDocumentAreItsResponses checks what the document cannot list
+// per operation, an unknown path and a method a listed path does not take: each answer must be
+// the response the document gives for it (RouteNotFound, MethodNotAllowed), headers included,
+// with an Allow header naming exactly the methods the document lists for the path, and both
+// come before the token is checked.
+func TestOpenAPI_RefusalsOutsideTheDocumentAreItsResponses(t *testing.T) {
+	t.Parallel()
+	e := oaStart(t)
+	all := oaToken(t, oaOrg, "audit:read", "audit:write", "audit:delete")
+	const id = "/rec-20260301-001"
 	for _, c := range []struct {
 		method, path string
+		token        string
 		status       int
+		response     string // the document's component
+		docPath      string // the path of the document whose methods Allow names
 		code         string
 	}{
-		{"GET", "/api/v1/nothing-here", 404, "route_not_found"},
-		{"PATCH", single + "/rec-20260301-001", 405, "method_not_allowed"},
-		{"POST", single + "/rec-20260301-001", 405, "method_not_allowed"},
+		{"GET", "/api/v1/nothing-here", all, 404, "RouteNotFound", "", "route_not_found"},
+		{"GET", single + id + "/extra", "", 404, "RouteNotFound", "", "route_not_found"},
+		{"PATCH", single + id, all, 405, "MethodNotAllowed", single + "/{record_id}", "method_not_allowed"},
+		{"POST", single + id, "", 405, "MethodNotAllowed", single + "/{record_id}", "method_not_allowed"},
+		{"GET", single + id + "/status", all, 405, "MethodNotAllowed", single + "/{record_id}/status", "method_not_allowed"},
+		{"DELETE", single, all, 405, "MethodNotAllowed", single, "method_not_allowed"},
+		{"PUT", doubled, "", 405, "MethodNotAllowed", single, "method_not_allowed"},
 	} {
+		name := c.method + " " + c.path
 		req, _ := http.NewRequest(c.method, e.url+c.path, nil)
-		req.Header.Set("Authorization", "Bearer "+all)
+		if c.token != "" {
+			req.Header.Set("Authorization", "Bearer "+c.token)
+		}
 		if _, _, err := e.router.FindRoute(req); err == nil {
-			t.Errorf("%s %s: want the document to have no operation for it", c.method, c.path)
+			t.Errorf("%s: want the document to have no operation for it", name)
 		}
 		resp, err := http.DefaultClient.Do(req)
 		if err != nil {
@@ -480,18 +608,51 @@ func TestOpenAPI_RefusalsOutsideTheDocumentAreProblems(t *testing.T) {
 		}
 		body, _ := io.ReadAll(resp.Body)
 		resp.Body.Close()
-		if resp.StatusCode != c.status || resp.Header.Get("Content-Type") != "application/problem+json" {
-			t.Errorf("%s %s: want %d application/problem+json, got %d %q", c.method, c.path, c.status, resp.StatusCode, resp.Header.Get("Content-Type"))
+		if resp.StatusCode != c.status {
+			t.Errorf("%s: want %d, got %d %s", name, c.status, resp.StatusCode, body)
+			continue
 		}
-		var v any
-		if err := json.Unmarshal(body, &v); err != nil {
-			t.Fatalf("%s %s: %v", c.method, c.path, err)
+		var p struct {
+			Code string `json:"code"`
 		}
-		if err := problem.VisitJSON(v); err != nil {
-			t.Errorf("%s %s: want a Problem, got %s: %v", c.method, c.path, body, err)
+		if err := json.Unmarshal(body, &p); err != nil || p.Code != c.code {
+			t.Errorf("%s: want code %s, got %s", name, c.code, body)
 		}
-		if m, _ := v.(map[string]any); m["code"] != c.code {
-			t.Errorf("%s %s: want code %s, got %s", c.method, c.path, c.code, body)
+
+		// The answer against the component, as if it were the operation's own response.
+		documented := e.doc.Components.Responses[c.response]
+		if documented == nil {
+			t.Fatalf("want components.responses.%s in the document", c.response)
+		}
+		op := openapi3.NewOperation()
+		op.Responses = openapi3.NewResponses(openapi3.WithStatus(c.status, documented))
+		in := &openapi3filter.RequestValidationInput{Request: req, Route: &routers.Route{Spec: e.doc, Path: c.path, Method: c.method, Operation: op}}
+		err = openapi3filter.ValidateResponse(context.Background(), &openapi3filter.ResponseValidationInput{
+			RequestValidationInput: in, Status: resp.StatusCode, Header: resp.Header, Body: io.NopCloser(bytes.NewReader(body)),
+			Options: &openapi3filter.Options{IncludeResponseStatus: true, MultiError: true},
+		})
+		if err != nil {
+			t.Errorf("%s: want the document's %s, got %d %s\n%v", name, c.response, resp.StatusCode, body, err)
+		}
+
+		if c.docPath == "" {
+			continue
+		}
+		item := e.doc.Paths.Find(c.docPath)
+		if item == nil {
+			t.Fatalf("want the document to list %s", c.docPath)
+		}
+		var want, got []string
+		for m := range item.Operations() {
+			want = append(want, m)
+		}
+		for _, m := range strings.Split(resp.Header.Get("Allow"), ",") {
+			got = append(got, strings.TrimSpace(m))
+		}
+		slices.Sort(want)
+		slices.Sort(got)
+		if !slices.Equal(got, want) {
+			t.Errorf("%s: want Allow to name the methods the document lists for %s, %v, got %q", name, c.docPath, want, resp.Header.Get("Allow"))
 		}
 	}
 }
