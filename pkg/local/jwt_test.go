@@ -1,0 +1,107 @@
+package local_test
+
+import (
+	"crypto/hmac"
+	"crypto/sha256"
+	"encoding/base64"
+	"fmt"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/bufdir/export-audit/pkg/local"
+	"github.com/golang-jwt/jwt/v5"
+)
+
+// jwtSecret is the key of the tokens of these tests.
+const jwtSecret = "jwt-test-secret-of-at-least-32-bytes"
+
+// forge signs header and payload, both as written, by HMAC-SHA256 with key, whatever algorithm
+// the header names.
+func forge(header, payload, key string) string {
+	b64 := base64.RawURLEncoding.EncodeToString
+	signing := b64([]byte(header)) + "." + b64([]byte(payload))
+	m := hmac.New(sha256.New, []byte(key))
+	m.Write([]byte(signing))
+	return signing + "." + b64(m.Sum(nil))
+}
+
+// TestAuthorizer_VerifyRefusesWhatAPIGatewayRefuses: a token is accepted only when it is
+// HS256, signed with the key, has an exp after now and no nbf or iat after now. Each refusal
+// says why.
+func TestAuthorizer_VerifyRefusesWhatAPIGatewayRefuses(t *testing.T) {
+	t.Parallel()
+	now := time.Date(2026, 3, 1, 8, 0, 0, 0, time.UTC)
+	sec := now.Unix()
+	hs256 := `{"alg":"HS256","typ":"JWT"}`
+	claims := func(extra string) string {
+		return fmt.Sprintf(`{"sub":"usr-0042","org_id":"org-bufdir-042","scope":"audit:read"%s}`, extra)
+	}
+	exp := fmt.Sprintf(`,"exp":%d`, sec+3600)
+	valid := forge(hs256, claims(exp), jwtSecret)
+	parts := strings.Split(valid, ".")
+	b64 := base64.RawURLEncoding.EncodeToString
+	hs512, err := jwt.NewWithClaims(jwt.SigningMethodHS512, jwt.MapClaims{"sub": "usr-0042", "exp": sec + 3600}).SignedString([]byte(jwtSecret))
+	if err != nil {
+		t.Fatal(err)
+	}
+
+	cases := []struct {
+		name, token string
+		refused     string // part of the reason; empty when the token is accepted
+	}{
+		{"valid", valid, ""},
+		{"nbf and iat now", forge(hs256, claims(exp+fmt.Sprintf(`,"nbf":%d,"iat":%d`, sec, sec)), jwtSecret), ""},
+		{"exp with a fraction of a second to go", forge(hs256, claims(fmt.Sprintf(`,"exp":%d.25`, sec)), jwtSecret), ""},
+
+		{"another key", forge(hs256, claims(exp), "another-key-of-at-least-32-bytes!!"), "signature"},
+		{"payload changed after signing", parts[0] + "." + b64([]byte(claims(exp+`,"admin":true`))) + "." + parts[2], "signature"},
+		{"signature cut short", valid[:len(valid)-3], "signature"},
+		{"alg none, unsigned", b64([]byte(`{"alg":"none"}`)) + "." + parts[1] + ".", "algorithm"},
+		{"alg none, signed with the key", forge(`{"alg":"none"}`, claims(exp), jwtSecret), "algorithm"},
+		{"alg None, signed with the key", forge(`{"alg":"None"}`, claims(exp), jwtSecret), "algorithm"},
+		{"alg HS512 over an HS256 signature", forge(`{"alg":"HS512"}`, claims(exp), jwtSecret), "algorithm"},
+		{"alg HS512, signed as HS512 with the key", hs512, "algorithm"},
+		{"alg RS256", forge(`{"alg":"RS256"}`, claims(exp), jwtSecret), "algorithm"},
+		{"no alg", forge(`{"typ":"JWT"}`, claims(exp), jwtSecret), "algorithm"},
+
+		{"expired", forge(hs256, claims(fmt.Sprintf(`,"exp":%d`, sec-1)), jwtSecret), "expired"},
+		{"exp now", forge(hs256, claims(fmt.Sprintf(`,"exp":%d`, sec)), jwtSecret), "expired"},
+		{"no exp", forge(hs256, claims(""), jwtSecret), "no exp"},
+		{"exp a string", forge(hs256, claims(fmt.Sprintf(`,"exp":"%d"`, sec+3600)), jwtSecret), "malformed"},
+		{"exp past int64's range", forge(hs256, claims(`,"exp":1e19`), jwtSecret), "malformed"},
+		{"exp beyond float64", forge(hs256, claims(`,"exp":1e400`), jwtSecret), "malformed"},
+		{"exp before 1970", forge(hs256, claims(`,"exp":-1`), jwtSecret), "malformed"},
+		{"nbf a minute ahead", forge(hs256, claims(exp+fmt.Sprintf(`,"nbf":%d`, sec+60)), jwtSecret), "not valid yet"},
+		{"nbf half a second ahead", forge(hs256, claims(exp+fmt.Sprintf(`,"nbf":%d.5`, sec)), jwtSecret), "not valid yet"},
+		{"nbf past int64's range", forge(hs256, claims(exp+`,"nbf":1e19`), jwtSecret), "malformed"},
+		{"iat a minute ahead", forge(hs256, claims(exp+fmt.Sprintf(`,"iat":%d`, sec+60)), jwtSecret), "iat"},
+		{"iat past int64's range", forge(hs256, claims(exp+`,"iat":1e19`), jwtSecret), "malformed"},
+
+		{"empty", "", "well-formed"},
+		{"two parts", parts[0] + "." + parts[1], "well-formed"},
+		{"four parts", valid + ".", "well-formed"},
+		{"padded signature", valid + "=", "well-formed"},
+		{"header not base64url", "eyJ!." + parts[1] + "." + parts[2], "well-formed"},
+		{"header not JSON", b64([]byte("HS256")) + "." + parts[1] + "." + parts[2], "well-formed"},
+		{"claims not JSON", forge(hs256, "not json", jwtSecret), "well-formed"},
+		{"claims a JSON array", forge(hs256, `["exp"]`, jwtSecret), "well-formed"},
+		{"claims followed by more JSON", forge(hs256, claims(exp)+" {}", jwtSecret), "well-formed"},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			t.Parallel()
+			got, err := local.Authorizer{Secret: jwtSecret}.Verify(c.token, now)
+			switch {
+			case c.refused == "" && err != nil:
+				t.Fatalf("want the token accepted, got %v", err)
+			case c.refused == "" && got["sub"] != "usr-0042":
+				t.Fatalf("want the token's claims, got %v", got)
+			case c.refused != "" && err == nil:
+				t.Fatalf("want the token refused (%s), got it accepted with %v", c.refused, got)
+			case c.refused != "" && !strings.Contains(err.Error(), c.refused):
+				t.Fatalf("want a refusal that says %q, got %q", c.refused, err)
+			}
+		})
+	}
+}
