@@ -57,12 +57,12 @@ func FuzzVerify(f *testing.F) {
 		f.Add(s)
 	}
 	f.Fuzz(func(t *testing.T, token string) {
-		claims, err := local.Authorizer{Secret: secret}.Verify(token, now)
+		v, err := local.Authorizer{Secret: secret}.Verify(token, now)
 		if _, err2 := (local.Authorizer{Secret: another}).Verify(token, now); err == nil && err2 == nil {
 			t.Fatalf("%q is valid under two secrets", token)
 		}
 		if err != nil {
-			if claims != nil {
+			if v != nil {
 				t.Fatalf("%q: claims returned with the error %v", token, err)
 			}
 			return
@@ -109,8 +109,15 @@ func FuzzVerify(f *testing.F) {
 				t.Fatalf("%q accepted with %s %v at %v", token, name, raw[name], now)
 			}
 		}
-		if len(claims) != len(raw) {
-			t.Fatalf("%q: returned %d claims of %d", token, len(claims), len(raw))
+		// Every claim reaches the handler as a string but those whose value is null.
+		want := 0
+		for _, x := range raw {
+			if x != nil {
+				want++
+			}
+		}
+		if len(v.Claims) != want {
+			t.Fatalf("%q: flattened %d claims of %d", token, len(v.Claims), want)
 		}
 	})
 }

@@ -6,6 +6,8 @@ import (
 	"errors"
 	"fmt"
 	"math"
+	"slices"
+	"strconv"
 	"strings"
 	"time"
 
@@ -39,10 +41,23 @@ type Authorizer struct {
 	Secret string // the HS256 key
 }
 
+// Verified is what API Gateway's JWT authorizer hands a payload 2.0 function for an accepted
+// token, in requestContext.authorizer.jwt.
+type Verified struct {
+	// Claims holds every claim of the token as a string, as the authorizer writes it: a
+	// string as it is, a number as written in the token, true and false as words, an array
+	// as its items between brackets, space-separated ("[a b]"), an object as JSON. A claim
+	// whose value is null is left out.
+	Claims map[string]string
+	// Scopes are the token's scopes, from scope or scp, a space-separated string or an
+	// array. The authorizer hands them over on routes with authorization scopes, and every
+	// route here has one.
+	Scopes []string
+}
+
 // Verify checks token at now: HS256 only, the signature, exp required and after now, nbf and
-// iat, when present, not after now. It returns the token's claims, numbers as written in the
-// token.
-func (a Authorizer) Verify(token string, now time.Time) (map[string]any, error) {
+// iat, when present, not after now.
+func (a Authorizer) Verify(token string, now time.Time) (*Verified, error) {
 	c := &claims{}
 	p := jwt.NewParser(
 		// Only HS256: "none" and every other algorithm are refused before the signature is
@@ -57,7 +72,7 @@ func (a Authorizer) Verify(token string, now time.Time) (map[string]any, error) 
 	if err != nil {
 		return nil, refusal(tok, c, err)
 	}
-	return c.MapClaims, nil
+	return &Verified{Claims: flatten(c.MapClaims), Scopes: scopes(c.MapClaims)}, nil
 }
 
 // refusal says in one sentence why a token was refused.
@@ -128,19 +143,68 @@ func (c *claims) date(name string) (*jwt.NumericDate, error) {
 	return &jwt.NumericDate{Time: time.Unix(int64(sec), int64(math.Ceil(frac*1e9)))}, nil
 }
 
-// flatten writes every claim as a string, as the authorizer hands claims to the function.
+// flatten writes every claim as a string, as the authorizer does: observed in the events
+// API Gateway hands functions, numbers come as written ("exp": "1787996002"), booleans as
+// words, null-valued claims not at all, and a list of strings as "[admin poweruser]". Items
+// of other kinds in a list, and objects, are written as JSON.
 func flatten(claims map[string]any) map[string]string {
 	flat := make(map[string]string, len(claims))
 	for k, v := range claims {
-		switch v := v.(type) {
-		case string:
-			flat[k] = v
-		case json.Number:
-			flat[k] = v.String()
-		default:
-			b, _ := json.Marshal(v)
-			flat[k] = string(b)
+		if v != nil {
+			flat[k] = claimString(v)
 		}
 	}
 	return flat
+}
+
+func claimString(v any) string {
+	switch v := v.(type) {
+	case string:
+		return v
+	case json.Number:
+		return v.String()
+	case bool:
+		return strconv.FormatBool(v)
+	case []any:
+		items := make([]string, len(v))
+		for i, item := range v {
+			if s, ok := item.(string); ok {
+				items[i] = s
+				continue
+			}
+			b, _ := json.Marshal(item)
+			items[i] = string(b)
+		}
+		return "[" + strings.Join(items, " ") + "]"
+	default:
+		b, _ := json.Marshal(v)
+		return string(b)
+	}
+}
+
+// scopes reads the token's scopes as the authorizer does, from scope or scp, each either a
+// space-separated string (Keycloak, Cognito, Azure AD's scp) or an array of strings (Okta's
+// scp). A token that has both counts the scopes of both.
+func scopes(claims map[string]any) []string {
+	var out []string
+	add := func(s string) {
+		if !slices.Contains(out, s) {
+			out = append(out, s)
+		}
+	}
+	for _, name := range []string{"scope", "scp"} {
+		switch v := claims[name].(type) {
+		case string:
+			for _, s := range strings.Fields(v) {
+				add(s)
+			}
+		case []any:
+			for _, item := range v {
+				if s, ok := item.(string); ok && s != "" {
+					add(s)
+				}
+			}
+		}
+	}
+	return out
 }

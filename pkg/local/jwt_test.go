@@ -95,7 +95,7 @@ func TestAuthorizer_VerifyRefusesWhatAPIGatewayRefuses(t *testing.T) {
 			switch {
 			case c.refused == "" && err != nil:
 				t.Fatalf("want the token accepted, got %v", err)
-			case c.refused == "" && got["sub"] != "usr-0042":
+			case c.refused == "" && got.Claims["sub"] != "usr-0042":
 				t.Fatalf("want the token's claims, got %v", got)
 			case c.refused != "" && err == nil:
 				t.Fatalf("want the token refused (%s), got it accepted with %v", c.refused, got)
@@ -103,5 +103,68 @@ func TestAuthorizer_VerifyRefusesWhatAPIGatewayRefuses(t *testing.T) {
 				t.Fatalf("want a refusal that says %q, got %q", c.refused, err)
 			}
 		})
+	}
+}
+
+// TestAuthorizer_HandsClaimsAsAPIGatewayDoes: the claims of an accepted token reach the handler
+// as API Gateway's authorizer writes them into requestContext.authorizer.jwt.claims (a Cognito
+// access token here, as in the events API Gateway hands functions), and its scopes come from
+// scope or scp, a string or an array, as real identity providers send them.
+func TestAuthorizer_HandsClaimsAsAPIGatewayDoes(t *testing.T) {
+	t.Parallel()
+	now := time.Date(2026, 3, 1, 8, 0, 0, 0, time.UTC)
+	cognito := `{"sub":"6418b458-d091-705e-122e-04bf2945fcdf","cognito:groups":["admin","poweruser"],
+		"iss":"https://cognito-idp.eu-north-1.amazonaws.com/eu-north-1_HblcSIjTD","version":2,
+		"client_id":"5kek0i61pgkokoob4fsm9fo9it","origin_jti":"2c496ec9-8d59-4e03-913f-ca934fb3e078",
+		"token_use":"access","scope":"audit:read audit:write","auth_time":1772348400,"exp":1772355600,
+		"iat":1772348400,"jti":"afa8fe33-607e-4fdb-99ac-81c27d1ddc73","username":"google_115112",
+		"email_verified":true,"nickname":null,"address":{"country":"NO"},"org_id":"org-bufdir-042"}`
+	v, err := local.Authorizer{Secret: jwtSecret}.Verify(forge(`{"alg":"HS256","typ":"JWT"}`, cognito, jwtSecret), now)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := map[string]string{
+		"sub":            "6418b458-d091-705e-122e-04bf2945fcdf",
+		"cognito:groups": "[admin poweruser]",
+		"iss":            "https://cognito-idp.eu-north-1.amazonaws.com/eu-north-1_HblcSIjTD",
+		"version":        "2",
+		"client_id":      "5kek0i61pgkokoob4fsm9fo9it",
+		"origin_jti":     "2c496ec9-8d59-4e03-913f-ca934fb3e078",
+		"token_use":      "access",
+		"scope":          "audit:read audit:write",
+		"auth_time":      "1772348400",
+		"exp":            "1772355600",
+		"iat":            "1772348400",
+		"jti":            "afa8fe33-607e-4fdb-99ac-81c27d1ddc73",
+		"username":       "google_115112",
+		"email_verified": "true",
+		"address":        `{"country":"NO"}`,
+		"org_id":         "org-bufdir-042",
+	}
+	if fmt.Sprint(v.Claims) != fmt.Sprint(want) {
+		t.Errorf("want the claims as API Gateway hands them\nwant %v\ngot  %v", want, v.Claims)
+	}
+
+	exp := fmt.Sprintf(`"exp":%d`, now.Unix()+3600)
+	scopes := []struct {
+		name, claims string
+		want         []string
+	}{
+		{"Keycloak, Cognito: scope, a string", `{"scope":"openid profile audit:read",` + exp + `}`, []string{"openid", "profile", "audit:read"}},
+		{"Okta: scp, an array", `{"scp":["audit:read","audit:write"],` + exp + `}`, []string{"audit:read", "audit:write"}},
+		{"Azure AD: scp, a string", `{"scp":"audit:read audit:delete",` + exp + `}`, []string{"audit:read", "audit:delete"}},
+		{"scope an array", `{"scope":["audit:write"],` + exp + `}`, []string{"audit:write"}},
+		{"both", `{"scope":"openid audit:read","scp":["audit:read","audit:write"],` + exp + `}`, []string{"openid", "audit:read", "audit:write"}},
+		{"none", `{` + exp + `}`, nil},
+		{"neither a string nor an array", `{"scope":{"audit:read":true},"scp":7,` + exp + `}`, nil},
+	}
+	for _, c := range scopes {
+		v, err := local.Authorizer{Secret: jwtSecret}.Verify(forge(`{"alg":"HS256"}`, c.claims, jwtSecret), now)
+		if err != nil {
+			t.Fatalf("%s: %v", c.name, err)
+		}
+		if fmt.Sprint(v.Scopes) != fmt.Sprint(c.want) {
+			t.Errorf("%s: want scopes %v, got %v", c.name, c.want, v.Scopes)
+		}
 	}
 }

@@ -206,12 +206,11 @@ func (a *API) authorize(r *http.Request) (map[string]string, []string, error) {
 	if !found || token == "" {
 		return nil, nil, errMissingToken
 	}
-	raw, err := a.auth.Verify(strings.TrimSpace(token), a.now())
+	v, err := a.auth.Verify(strings.TrimSpace(token), a.now())
 	if err != nil {
 		return nil, nil, err
 	}
-	claims := flatten(raw)
-	return claims, strings.Fields(claims["scope"]), nil
+	return v.Claims, v.Scopes, nil
 }
 
 type tokenError string
