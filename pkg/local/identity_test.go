@@ -77,3 +77,66 @@ func TestIdentity_TokensOfRealIdentityProviders(t *testing.T) {
 		})
 	}
 }
+
+// TestIdentity_IssuerAndAudienceCheckedAsAPIGatewayDoes: a local API started with an issuer and
+// audiences (LOCAL_JWT_ISSUER, LOCAL_JWT_AUDIENCE) serves the tokens API Gateway's authorizer
+// would accept with the same settings and refuses the others with 401, writing nothing.
+func TestIdentity_IssuerAndAudienceCheckedAsAPIGatewayDoes(t *testing.T) {
+	t.Parallel()
+	const iss, clientID = "https://login.example.no/realms/bufdir", "5kek0i61pgkokoob4fsm9fo9it"
+	auth := local.Authorizer{Secret: secret, Issuer: iss, Audiences: []string{"export-audit", clientID}}
+	s := startServerWith(t, local.Options{Issuer: auth.Issuer, Audiences: auth.Audiences})
+	const org = "org-idp-checked"
+	sign := func(provider string, change map[string]any) caller {
+		c := idpClaims(provider, org, "usr-checked", time.Now(), "audit:read", "audit:write")
+		for k, v := range change {
+			if v == nil {
+				delete(c, k)
+				continue
+			}
+			c[k] = v
+		}
+		tok, err := local.Sign(secret, c)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return caller{srv: s, org: org, sub: "usr-checked", token: tok}
+	}
+	minted, err := auth.Token(org, "usr-checked", allScopes, time.Hour, time.Now())
+	if err != nil {
+		t.Fatal(err)
+	}
+	plain, err := local.Token(secret, org, "usr-checked", allScopes, time.Hour, time.Now())
+	if err != nil {
+		t.Fatal(err)
+	}
+
+	accepted := map[string]caller{
+		"Keycloak, aud a list naming the API": sign("keycloak", nil),
+		"Cognito, client_id and no aud":       sign("cognito", map[string]any{"iss": iss}),
+		"minted with the same settings":       {srv: s, org: org, sub: "usr-checked", token: minted},
+	}
+	for name, c := range accepted {
+		if r := c.post(t, single, newRecord(nil)); r.status != http.StatusCreated {
+			t.Errorf("%s: want 201, got %s", name, r)
+		}
+	}
+	refused := map[string]caller{
+		"another issuer (Okta's), for the API": sign("okta", map[string]any{"aud": "export-audit"}),
+		"no issuer":                            sign("keycloak", map[string]any{"iss": nil}),
+		"aud naming another API":               sign("keycloak", map[string]any{"aud": []any{"account"}}),
+		"aud another, client_id the API's":     sign("keycloak", map[string]any{"aud": "account", "client_id": clientID}),
+		"no aud, client_id another":            sign("cognito", map[string]any{"iss": iss, "client_id": "someone-else"}),
+		"made without issuer and audience":     {srv: s, org: org, sub: "usr-checked", token: plain},
+		"the issuer's, for another audience":   {srv: s, org: org, sub: "usr-checked", token: sign("azure", map[string]any{"iss": iss}).token},
+	}
+	for name, c := range refused {
+		r := c.post(t, single, newRecord(nil))
+		if r.status != http.StatusUnauthorized || !strings.Contains(string(r.body), `"unauthorized"`) {
+			t.Errorf("%s: want 401 unauthorized, got %s", name, r)
+		}
+	}
+	if total := sign("keycloak", nil).get(t, single).page(t).Pagination.Total; total != len(accepted) {
+		t.Errorf("want only the %d accepted creates stored, got %d", len(accepted), total)
+	}
+}

@@ -27,18 +27,63 @@ func Sign(secret string, claims map[string]any) (string, error) {
 	return tok, nil
 }
 
-// Token makes a token for the local API, valid for ttl.
+// Token makes a token for the local API, valid for ttl, with no audience.
 func Token(secret, org, sub string, scopes []string, ttl time.Duration, now time.Time) (string, error) {
-	return Sign(secret, map[string]any{
-		"sub": sub, "org_id": org, "scope": strings.Join(scopes, " "),
-		"iat": now.Unix(), "exp": now.Add(ttl).Unix(), "iss": "bufdir-audit-local",
-	})
+	return Authorizer{Secret: secret}.Token(org, sub, scopes, ttl, now)
 }
+
+// The variables make run and make token read the authorizer's settings from.
+const (
+	EnvSecret   = "LOCAL_JWT_SECRET"
+	EnvIssuer   = "LOCAL_JWT_ISSUER"
+	EnvAudience = "LOCAL_JWT_AUDIENCE"
+)
+
+// defaultIssuer is the iss of local tokens when no issuer is configured.
+const defaultIssuer = "bufdir-audit-local"
 
 // Authorizer checks tokens as API Gateway's JWT authorizer checks them, with an HS256 key in
 // place of the identity provider's published keys.
 type Authorizer struct {
 	Secret string // the HS256 key
+	// Issuer, when set, is the only iss accepted, compared exactly (the authorizer's issuer).
+	Issuer string
+	// Audiences, when set, are the audiences accepted (the authorizer's audience list): a
+	// token's aud, a string or a list, must name one of them; a token without aud is judged by
+	// its client_id instead, as Cognito's access tokens have none.
+	Audiences []string
+}
+
+// AuthorizerFromEnv reads the authorizer's settings as make run and make token share them:
+// LOCAL_JWT_SECRET (DefaultSecret when unset), LOCAL_JWT_ISSUER and LOCAL_JWT_AUDIENCE
+// (comma-separated), each unset by default.
+func AuthorizerFromEnv(getenv func(string) string) (Authorizer, error) {
+	a := Authorizer{Secret: getenv(EnvSecret), Issuer: strings.TrimSpace(getenv(EnvIssuer))}
+	if a.Secret == "" {
+		a.Secret = DefaultSecret
+	}
+	for _, aud := range strings.Split(getenv(EnvAudience), ",") {
+		if aud = strings.TrimSpace(aud); aud != "" {
+			a.Audiences = append(a.Audiences, aud)
+		}
+	}
+	return a, nil
+}
+
+// Token makes a token the authorizer accepts, valid for ttl: issued by its issuer and for the
+// first of its audiences, when it has them.
+func (a Authorizer) Token(org, sub string, scopes []string, ttl time.Duration, now time.Time) (string, error) {
+	c := map[string]any{
+		"sub": sub, "org_id": org, "scope": strings.Join(scopes, " "),
+		"iat": now.Unix(), "exp": now.Add(ttl).Unix(), "iss": defaultIssuer,
+	}
+	if a.Issuer != "" {
+		c["iss"] = a.Issuer
+	}
+	if len(a.Audiences) > 0 {
+		c["aud"] = a.Audiences[0]
+	}
+	return Sign(a.Secret, c)
 }
 
 // Verified is what API Gateway's JWT authorizer hands a payload 2.0 function for an accepted
@@ -56,10 +101,10 @@ type Verified struct {
 }
 
 // Verify checks token at now: HS256 only, the signature, exp required and after now, nbf and
-// iat, when present, not after now.
+// iat, when present, not after now, and the issuer and audience when they are configured.
 func (a Authorizer) Verify(token string, now time.Time) (*Verified, error) {
-	c := &claims{}
-	p := jwt.NewParser(
+	c := &claims{audiences: a.Audiences}
+	opts := []jwt.ParserOption{
 		// Only HS256: "none" and every other algorithm are refused before the signature is
 		// looked at, whatever key the header asks for.
 		jwt.WithValidMethods([]string{jwt.SigningMethodHS256.Alg()}),
@@ -67,8 +112,11 @@ func (a Authorizer) Verify(token string, now time.Time) (*Verified, error) {
 		jwt.WithExpirationRequired(),
 		jwt.WithIssuedAt(),
 		jwt.WithTimeFunc(func() time.Time { return now }),
-	)
-	tok, err := p.ParseWithClaims(token, c, func(*jwt.Token) (any, error) { return []byte(a.Secret), nil })
+	}
+	if a.Issuer != "" {
+		opts = append(opts, jwt.WithIssuer(a.Issuer))
+	}
+	tok, err := jwt.NewParser(opts...).ParseWithClaims(token, c, func(*jwt.Token) (any, error) { return []byte(a.Secret), nil })
 	if err != nil {
 		return nil, refusal(tok, c, err)
 	}
@@ -89,6 +137,12 @@ func refusal(tok *jwt.Token, c *claims, err error) error {
 		return errors.New("the token's claims are malformed: " + err.Error())
 	case errors.Is(err, jwt.ErrTokenRequiredClaimMissing) && c.MapClaims["exp"] == nil:
 		return errors.New("the token has no exp")
+	case errors.Is(err, jwt.ErrTokenRequiredClaimMissing) && c.MapClaims["iss"] == nil:
+		return errors.New("the token has no iss")
+	case errors.Is(err, jwt.ErrTokenInvalidIssuer):
+		return errors.New("the token's issuer is not accepted")
+	case errors.Is(err, jwt.ErrTokenInvalidAudience):
+		return errors.New("the token's audience is not accepted")
 	case errors.Is(err, jwt.ErrTokenExpired):
 		return errors.New("the token has expired")
 	case errors.Is(err, jwt.ErrTokenNotValidYet):
@@ -103,6 +157,30 @@ func refusal(tok *jwt.Token, c *claims, err error) error {
 // handlers as the token has them.
 type claims struct {
 	jwt.MapClaims
+	audiences []string // the audiences accepted; none: any
+}
+
+// Validate applies API Gateway's audience rule, which the library's WithAudience does not have:
+// the token's aud, a string or a list, must name an accepted audience; only a token without
+// aud is judged by its client_id.
+func (c *claims) Validate() error {
+	if len(c.audiences) == 0 {
+		return nil
+	}
+	if _, ok := c.MapClaims["aud"]; ok {
+		aud, err := c.GetAudience()
+		if err != nil {
+			return err
+		}
+		if slices.ContainsFunc(aud, func(a string) bool { return slices.Contains(c.audiences, a) }) {
+			return nil
+		}
+		return jwt.ErrTokenInvalidAudience
+	}
+	if id, ok := c.MapClaims["client_id"].(string); ok && slices.Contains(c.audiences, id) {
+		return nil
+	}
+	return jwt.ErrTokenInvalidAudience
 }
 
 // UnmarshalJSON keeps numbers as json.Number. The parser decodes the claims with

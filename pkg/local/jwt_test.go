@@ -168,3 +168,87 @@ func TestAuthorizer_HandsClaimsAsAPIGatewayDoes(t *testing.T) {
 		}
 	}
 }
+
+// TestAuthorizer_ChecksIssuerAndAudienceAsAPIGatewayDoes: with an issuer configured, iss must
+// be exactly it; with audiences configured, aud (a string or a list) must name one of them,
+// and only a token without aud is judged by its client_id. Without either configured, any
+// issuer and audience pass.
+func TestAuthorizer_ChecksIssuerAndAudienceAsAPIGatewayDoes(t *testing.T) {
+	t.Parallel()
+	now := time.Date(2026, 3, 1, 8, 0, 0, 0, time.UTC)
+	const iss = "https://login.example.no/realms/bufdir"
+	configured := local.Authorizer{Secret: jwtSecret, Issuer: iss, Audiences: []string{"export-audit", "5kek0i61pgkokoob4fsm9fo9it"}}
+	token := func(extra string) string {
+		return forge(`{"alg":"HS256"}`, fmt.Sprintf(`{"sub":"usr-0042","exp":%d%s}`, now.Unix()+3600, extra), jwtSecret)
+	}
+	cases := []struct {
+		name, token string
+		refused     string // part of the reason; empty when the token is accepted
+	}{
+		{"aud a string", token(`,"iss":"` + iss + `","aud":"export-audit"`), ""},
+		{"aud a list naming one", token(`,"iss":"` + iss + `","aud":["account","export-audit"]`), ""},
+		{"no aud, client_id an audience (Cognito)", token(`,"iss":"` + iss + `","client_id":"5kek0i61pgkokoob4fsm9fo9it"`), ""},
+		{"aud another", token(`,"iss":"` + iss + `","aud":"account"`), "audience"},
+		{"aud a list naming none", token(`,"iss":"` + iss + `","aud":["account","broker"]`), "audience"},
+		{"aud an empty list", token(`,"iss":"` + iss + `","aud":[],"client_id":"5kek0i61pgkokoob4fsm9fo9it"`), "audience"},
+		{"aud another beside a client_id that is an audience", token(`,"iss":"` + iss + `","aud":"account","client_id":"5kek0i61pgkokoob4fsm9fo9it"`), "audience"},
+		{"no aud, client_id another", token(`,"iss":"` + iss + `","client_id":"someone-else"`), "audience"},
+		{"neither aud nor client_id", token(`,"iss":"` + iss + `"`), "audience"},
+		{"aud a number", token(`,"iss":"` + iss + `","aud":7`), "audience"},
+		{"aud a list with a number", token(`,"iss":"` + iss + `","aud":["export-audit",7]`), "malformed"},
+		{"iss another", token(`,"iss":"https://login.example.no/realms/other","aud":"export-audit"`), "issuer"},
+		{"iss with a trailing slash", token(`,"iss":"` + iss + `/","aud":"export-audit"`), "issuer"},
+		{"no iss", token(`,"aud":"export-audit"`), "no iss"},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			t.Parallel()
+			_, err := configured.Verify(c.token, now)
+			switch {
+			case c.refused == "" && err != nil:
+				t.Fatalf("want the token accepted, got %v", err)
+			case c.refused != "" && err == nil:
+				t.Fatalf("want the token refused (%s), got it accepted", c.refused)
+			case c.refused != "" && !strings.Contains(err.Error(), c.refused):
+				t.Fatalf("want a refusal that says %q, got %q", c.refused, err)
+			}
+			if _, err := (local.Authorizer{Secret: jwtSecret}).Verify(c.token, now); c.refused != "malformed" && err != nil {
+				t.Errorf("want any issuer and audience accepted when none is configured, got %v", err)
+			}
+		})
+	}
+
+	minted, err := configured.Token("org-bufdir-042", "usr-0042", []string{"audit:read"}, time.Hour, now)
+	if err != nil {
+		t.Fatal(err)
+	}
+	v, err := configured.Verify(minted, now)
+	if err != nil || v.Claims["iss"] != iss || v.Claims["aud"] != "export-audit" {
+		t.Errorf("want a token the authorizer accepts, issued by %s for export-audit, got %v %v", iss, v, err)
+	}
+	if _, err := (local.Authorizer{Secret: jwtSecret, Issuer: "https://login.example.no/realms/other"}).Verify(minted, now); err == nil {
+		t.Error("want the minted token refused by another issuer")
+	}
+	if _, err := (local.Authorizer{Secret: jwtSecret, Audiences: []string{"another-api"}}).Verify(minted, now); err == nil {
+		t.Error("want the minted token refused for another audience")
+	}
+}
+
+// TestAuthorizerFromEnv reads the variables make run and make token share.
+func TestAuthorizerFromEnv(t *testing.T) {
+	t.Parallel()
+	env := func(m map[string]string) func(string) string { return func(k string) string { return m[k] } }
+	a, err := local.AuthorizerFromEnv(env(nil))
+	if err != nil || a.Secret != local.DefaultSecret || a.Issuer != "" || a.Audiences != nil {
+		t.Errorf("want the development key and no issuer or audience when nothing is set, got %+v %v", a, err)
+	}
+	a, err = local.AuthorizerFromEnv(env(map[string]string{
+		"LOCAL_JWT_SECRET":   jwtSecret,
+		"LOCAL_JWT_ISSUER":   " https://login.example.no/realms/bufdir ",
+		"LOCAL_JWT_AUDIENCE": "export-audit, 5kek0i61pgkokoob4fsm9fo9it,,",
+	}))
+	if err != nil || a.Secret != jwtSecret || a.Issuer != "https://login.example.no/realms/bufdir" ||
+		fmt.Sprint(a.Audiences) != "[export-audit 5kek0i61pgkokoob4fsm9fo9it]" {
+		t.Errorf("want the key, the issuer and two audiences, got %+v %v", a, err)
+	}
+}

@@ -22,7 +22,11 @@ type Options struct {
 	EngineAddr string // the embedded engine, e.g. 127.0.0.1:8000; unused when Config.DynamoDBEndpoint is set
 	Config     app.Config
 	Secret     string // HS256 key of the tokens the API accepts
-	Log        *slog.Logger
+	// Issuer and Audiences, when set, are checked as API Gateway's JWT authorizer checks its
+	// own (see Authorizer).
+	Issuer    string
+	Audiences []string
+	Log       *slog.Logger
 	// Metrics receives each request's EMF line (cmd/local: os.Stdout, as in Lambda); nil
 	// writes none.
 	Metrics io.Writer
@@ -72,7 +76,7 @@ func Start(ctx context.Context, o Options) (*Running, error) {
 		run.Close()
 		return nil, err
 	}
-	url, srv, err := serve(o.Addr, NewAPI(deps, o.Secret, deps.Store.EnsureTable))
+	url, srv, err := serve(o.Addr, NewAPI(deps, Authorizer{Secret: o.Secret, Issuer: o.Issuer, Audiences: o.Audiences}, deps.Store.EnsureTable))
 	if err != nil {
 		run.Close()
 		return nil, fmt.Errorf("start the API: %w", err)

@@ -49,10 +49,10 @@ type API struct {
 	now    func() time.Time
 }
 
-// NewAPI serves every operation under both prefixes with deps, verifying tokens with secret.
+// NewAPI serves every operation under both prefixes with deps, verifying tokens with auth.
 // ready, called by /healthz, says whether the storage answers.
-func NewAPI(deps *app.Deps, secret string, ready func(context.Context) error) *API {
-	a := &API{log: deps.Log, auth: Authorizer{Secret: secret}, ready: ready, now: time.Now}
+func NewAPI(deps *app.Deps, auth Authorizer, ready func(context.Context) error) *API {
+	a := &API{log: deps.Log, auth: auth, ready: ready, now: time.Now}
 	for _, prefix := range api.Prefixes {
 		for _, op := range api.Operations {
 			path := prefix + op.Route.Path
