@@ -68,3 +68,16 @@ func TestRun_PrintsATokenTheLocalAPIAcceptsWithTheSameVariables(t *testing.T) {
 		})
 	}
 }
+
+// TestRun_RefusesAShortKey: a LOCAL_JWT_SECRET the local API would refuse gives no token, and
+// one line on stderr that names the variable.
+func TestRun_RefusesAShortKey(t *testing.T) {
+	t.Parallel()
+	var out, errOut bytes.Buffer
+	getenv := func(k string) string { return map[string]string{"LOCAL_JWT_SECRET": "changeme"}[k] }
+	code := run(nil, getenv, &out, &errOut, time.Now())
+	msg := errOut.String()
+	if code != 1 || out.Len() != 0 || strings.Count(msg, "\n") != 1 || !strings.Contains(msg, "LOCAL_JWT_SECRET") || strings.Contains(msg, "changeme") {
+		t.Errorf("want exit 1, no token and one line naming LOCAL_JWT_SECRET, got %d %q %q", code, out.String(), msg)
+	}
+}

@@ -16,7 +16,11 @@ import (
 
 // DefaultSecret signs local tokens when LOCAL_JWT_SECRET is unset. It is public, like the
 // local API it protects: never use it for anything deployed.
-const DefaultSecret = "bufdir-local-development-secret"
+const DefaultSecret = "bufdir-export-audit-local-development-key"
+
+// MinSecretLen is the shortest HS256 key accepted, in bytes: RFC 7518 (3.2) asks for a key at
+// least as long as the hash, 256 bits.
+const MinSecretLen = 32
 
 // Sign makes an HS256 JWT of claims.
 func Sign(secret string, claims map[string]any) (string, error) {
@@ -67,7 +71,15 @@ func AuthorizerFromEnv(getenv func(string) string) (Authorizer, error) {
 			a.Audiences = append(a.Audiences, aud)
 		}
 	}
-	return a, nil
+	return a, a.Check()
+}
+
+// Check refuses a key shorter than MinSecretLen, naming the variable it comes from.
+func (a Authorizer) Check() error {
+	if len(a.Secret) < MinSecretLen {
+		return fmt.Errorf("%s must be at least %d bytes (HS256 needs a key as long as its hash); it has %d", EnvSecret, MinSecretLen, len(a.Secret))
+	}
+	return nil
 }
 
 // Token makes a token the authorizer accepts, valid for ttl: issued by its issuer and for the

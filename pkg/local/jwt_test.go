@@ -1,6 +1,7 @@
 package local_test
 
 import (
+	"context"
 	"crypto/hmac"
 	"crypto/sha256"
 	"encoding/base64"
@@ -9,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/bufdir/export-audit/pkg/app"
 	"github.com/bufdir/export-audit/pkg/local"
 	"github.com/golang-jwt/jwt/v5"
 )
@@ -250,5 +252,36 @@ func TestAuthorizerFromEnv(t *testing.T) {
 	if err != nil || a.Secret != jwtSecret || a.Issuer != "https://login.example.no/realms/bufdir" ||
 		fmt.Sprint(a.Audiences) != "[export-audit 5kek0i61pgkokoob4fsm9fo9it]" {
 		t.Errorf("want the key, the issuer and two audiences, got %+v %v", a, err)
+	}
+	if _, err := local.AuthorizerFromEnv(env(map[string]string{"LOCAL_JWT_SECRET": strings.Repeat("k", 32)})); err != nil {
+		t.Errorf("want a key of 32 bytes accepted, got %v", err)
+	}
+	for _, short := range []string{strings.Repeat("k", 31), "changeme", " "} {
+		_, err := local.AuthorizerFromEnv(env(map[string]string{"LOCAL_JWT_SECRET": short}))
+		if err == nil {
+			t.Errorf("want a key of %d bytes refused, got it accepted", len(short))
+			continue
+		}
+		msg := err.Error()
+		leaks := len(short) > 1 && strings.Contains(msg, short)
+		if !strings.Contains(msg, "LOCAL_JWT_SECRET") || !strings.Contains(msg, "32 bytes") || strings.Contains(msg, "\n") || leaks {
+			t.Errorf("want a key of %d bytes refused in one line that names LOCAL_JWT_SECRET and not the key, got %v", len(short), err)
+		}
+	}
+}
+
+// TestStart_RefusesAShortKey: the local API does not start with a key shorter than 32 bytes.
+func TestStart_RefusesAShortKey(t *testing.T) {
+	t.Parallel()
+	run, err := local.Start(context.Background(), local.Options{
+		Addr: "127.0.0.1:0", EngineAddr: "127.0.0.1:0", Secret: "bufdir-local-development-secret",
+		Config: app.Config{TableName: "audit-short-key", Region: "eu-north-1", OrgIDClaim: "org_id"},
+	})
+	if err == nil {
+		run.Close()
+		t.Fatal("want the local API refused with a 31-byte key, it started")
+	}
+	if run != nil || !strings.Contains(err.Error(), "LOCAL_JWT_SECRET") {
+		t.Errorf("want no API and an error naming LOCAL_JWT_SECRET, got %v %v", run, err)
 	}
 }
