@@ -137,6 +137,7 @@ func (a Authorizer) Verify(token string, now time.Time) (*Verified, error) {
 
 // refusal says in one sentence why a token was refused.
 func refusal(tok *jwt.Token, c *claims, err error) error {
+	var te timeClaimError
 	switch {
 	case errors.Is(err, jwt.ErrTokenMalformed):
 		return errors.New("the token is not a well-formed JWT")
@@ -145,8 +146,10 @@ func refusal(tok *jwt.Token, c *claims, err error) error {
 		return fmt.Errorf("the token's algorithm %q is not accepted", alg)
 	case errors.Is(err, jwt.ErrTokenSignatureInvalid):
 		return errors.New("the token's signature is not valid")
+	case errors.As(err, &te):
+		return fmt.Errorf("the token's claims are malformed: %s", te)
 	case errors.Is(err, jwt.ErrInvalidType):
-		return errors.New("the token's claims are malformed: " + err.Error())
+		return errors.New("the token's claims are malformed")
 	case errors.Is(err, jwt.ErrTokenRequiredClaimMissing) && c.MapClaims["exp"] == nil:
 		return errors.New("the token has no exp")
 	case errors.Is(err, jwt.ErrTokenRequiredClaimMissing) && c.MapClaims["iss"] == nil:
@@ -222,11 +225,11 @@ func (c *claims) date(name string) (*jwt.NumericDate, error) {
 	}
 	n, ok := v.(json.Number)
 	if !ok {
-		return nil, fmt.Errorf("%w: %s is not a number", jwt.ErrInvalidType, name)
+		return nil, timeClaimError(name + " is not a number")
 	}
 	f, err := n.Float64()
 	if err != nil || f < 0 || f > maxNumericDate {
-		return nil, fmt.Errorf("%w: %s %s is not a time between 1970 and 9999", jwt.ErrInvalidType, name, n)
+		return nil, timeClaimError(fmt.Sprintf("%s %s is not a time between 1970 and 9999", name, n))
 	}
 	sec, frac := math.Modf(f)
 	// Rounded up, so that a time is never taken for earlier than it is.
@@ -298,3 +301,9 @@ func scopes(claims map[string]any) []string {
 	}
 	return out
 }
+
+// timeClaimError says what is wrong with a time claim; to the library it is ErrInvalidType.
+type timeClaimError string
+
+func (e timeClaimError) Error() string        { return string(e) }
+func (e timeClaimError) Is(target error) bool { return target == jwt.ErrInvalidType }
