@@ -27,7 +27,7 @@ import (
 
 const (
 	tableName = "bufdir-export-audit-bench"
-	secret    = "bufdir-bench-secret"
+	secret    = "bufdir-bench-secret-of-at-least-32-bytes"
 	sub       = "usr-0042"
 )
 

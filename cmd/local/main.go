@@ -32,9 +32,10 @@ func main() {
 		log.Error("configuration is incomplete", "error", err.Error())
 		os.Exit(1)
 	}
-	secret := os.Getenv("LOCAL_JWT_SECRET")
-	if secret == "" {
-		secret = local.DefaultSecret
+	auth, err := local.AuthorizerFromEnv(os.Getenv)
+	if err != nil {
+		log.Error("configuration is incomplete", "error", err.Error())
+		os.Exit(1)
 	}
 	port := os.Getenv("PORT")
 	if port == "" {
@@ -50,20 +51,21 @@ func main() {
 	defer stop()
 	run, err := local.Start(ctx, local.Options{
 		Addr: "127.0.0.1:" + port, EngineAddr: engineAddr,
-		Config: cfg, Secret: secret, Log: log, Metrics: os.Stdout,
+		Config: cfg, Secret: auth.Secret, Issuer: auth.Issuer, Audiences: auth.Audiences, Log: log, Metrics: os.Stdout,
 	})
 	if err != nil {
 		log.Error("cannot start the local API", "error", err.Error())
 		os.Exit(1)
 	}
 	defer run.Close()
-	token, err := local.Token(secret, "org-bufdir-042", "usr-0042",
+	token, err := auth.Token("org-bufdir-042", "usr-0042",
 		[]string{"audit:read", "audit:write", "audit:delete"}, 12*time.Hour, time.Now())
 	if err != nil {
 		log.Error("cannot sign a token", "error", err.Error())
 		os.Exit(1)
 	}
-	log.Info("ready", slog.String("api", run.APIURL), slog.String("dynamodb_endpoint", run.EngineURL), slog.String("table", cfg.TableName))
+	log.Info("ready", slog.String("api", run.APIURL), slog.String("dynamodb_endpoint", run.EngineURL), slog.String("table", cfg.TableName),
+		slog.String("jwt_issuer", auth.Issuer), slog.Any("jwt_audience", auth.Audiences))
 	fmt.Fprintf(os.Stderr, "\nThe API is ready on %s (DynamoDB endpoint %s).\n"+
 		"A token for org-bufdir-042, valid 12 hours, with every scope:\n\n  export TOKEN=%s\n\n"+
 		"  curl -s -H \"Authorization: Bearer $TOKEN\" %s/api/v1/bufdir-audit-records\n\n"+

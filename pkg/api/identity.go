@@ -32,13 +32,29 @@ func identify(ev *events.APIGatewayV2HTTPRequest, orgClaim string) (Identity, er
 	if !audit.ValidIdentifier(id.OrgID) {
 		return Identity{}, problem(http.StatusForbidden, "no_organisation", "the token names no valid organisation in claim "+orgClaim)
 	}
-	for _, s := range strings.Fields(claims["scope"]) {
-		id.Scopes[s] = true
+	// API Gateway's authorizer reads scopes from scope or scp, whichever the identity provider
+	// sends (Keycloak and Cognito: scope; Okta and Azure AD: scp), so the handler reads both, and
+	// the authorizer's own list when it hands one over.
+	for _, name := range []string{"scope", "scp"} {
+		for _, s := range claimItems(claims[name]) {
+			id.Scopes[s] = true
+		}
 	}
 	for _, s := range auth.JWT.Scopes {
 		id.Scopes[s] = true
 	}
 	return id, nil
+}
+
+// claimItems reads a claim that holds a list. A token's claim may be a space-separated string
+// (scope, Azure AD's scp) or a JSON array (Okta's scp); API Gateway hands a function every
+// claim as a string and writes an array as its items between brackets, space-separated:
+// ["audit:read","audit:write"] arrives as "[audit:read audit:write]".
+func claimItems(v string) []string {
+	if len(v) >= 2 && v[0] == '[' && v[len(v)-1] == ']' {
+		v = v[1 : len(v)-1]
+	}
+	return strings.Fields(v)
 }
 
 // sameOrg refuses an org_id given in a body or query that is not the caller's; an empty one

@@ -33,7 +33,7 @@ var prefixes = []struct{ name, path string }{
 	{"doubled prefix", doubled},
 }
 
-const secret = "contract-test-secret"
+const secret = "contract-test-secret-of-at-least-32-bytes"
 
 var allScopes = []string{"audit:read", "audit:write", "audit:delete"}
 

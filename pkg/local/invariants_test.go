@@ -32,7 +32,7 @@ import (
 )
 
 const (
-	rsSecret = "resilience-test-secret"
+	rsSecret = "resilience-test-secret-of-at-least-32-bytes"
 	rsTable  = "audit-resilience-test"
 	rsBase   = "/api/v1/bufdir-audit-records"
 )

@@ -21,8 +21,12 @@ type Options struct {
 	Addr       string // the API, e.g. 127.0.0.1:8080; port 0 picks a free one
 	EngineAddr string // the embedded engine, e.g. 127.0.0.1:8000; unused when Config.DynamoDBEndpoint is set
 	Config     app.Config
-	Secret     string // HS256 key of the tokens the API accepts
-	Log        *slog.Logger
+	Secret     string // HS256 key of the tokens the API accepts, at least MinSecretLen bytes
+	// Issuer and Audiences, when set, are checked as API Gateway's JWT authorizer checks its
+	// own (see Authorizer).
+	Issuer    string
+	Audiences []string
+	Log       *slog.Logger
 	// Metrics receives each request's EMF line (cmd/local: os.Stdout, as in Lambda); nil
 	// writes none.
 	Metrics io.Writer
@@ -41,8 +45,13 @@ type Running struct {
 }
 
 // Start starts the engine (unless an endpoint is configured), creates the table if it is
-// missing and starts the API. It returns once both accept connections.
+// missing and starts the API. It returns once both accept connections. A key shorter than
+// MinSecretLen is refused before anything starts.
 func Start(ctx context.Context, o Options) (*Running, error) {
+	auth := Authorizer{Secret: o.Secret, Issuer: o.Issuer, Audiences: o.Audiences}
+	if err := auth.Check(); err != nil {
+		return nil, err
+	}
 	run := &Running{}
 	cfg := o.Config
 	if cfg.DynamoDBEndpoint == "" {
@@ -72,7 +81,7 @@ func Start(ctx context.Context, o Options) (*Running, error) {
 		run.Close()
 		return nil, err
 	}
-	url, srv, err := serve(o.Addr, NewAPI(deps, o.Secret, deps.Store.EnsureTable))
+	url, srv, err := serve(o.Addr, NewAPI(deps, auth, deps.Store.EnsureTable))
 	if err != nil {
 		run.Close()
 		return nil, fmt.Errorf("start the API: %w", err)

@@ -43,16 +43,16 @@ type route struct {
 // API is the local stand-in for API Gateway in front of the six handlers.
 type API struct {
 	log    *slog.Logger
-	secret string
+	auth   Authorizer
 	routes []route
 	ready  func(context.Context) error
 	now    func() time.Time
 }
 
-// NewAPI serves every operation under both prefixes with deps, verifying tokens with secret.
+// NewAPI serves every operation under both prefixes with deps, verifying tokens with auth.
 // ready, called by /healthz, says whether the storage answers.
-func NewAPI(deps *app.Deps, secret string, ready func(context.Context) error) *API {
-	a := &API{log: deps.Log, secret: secret, ready: ready, now: time.Now}
+func NewAPI(deps *app.Deps, auth Authorizer, ready func(context.Context) error) *API {
+	a := &API{log: deps.Log, auth: auth, ready: ready, now: time.Now}
 	for _, prefix := range api.Prefixes {
 		for _, op := range api.Operations {
 			path := prefix + op.Route.Path
@@ -206,11 +206,11 @@ func (a *API) authorize(r *http.Request) (map[string]string, []string, error) {
 	if !found || token == "" {
 		return nil, nil, errMissingToken
 	}
-	claims, err := Verify(a.secret, strings.TrimSpace(token), a.now())
+	v, err := a.auth.Verify(strings.TrimSpace(token), a.now())
 	if err != nil {
 		return nil, nil, err
 	}
-	return claims, strings.Fields(claims["scope"]), nil
+	return v.Claims, v.Scopes, nil
 }
 
 type tokenError string
