@@ -314,6 +314,7 @@ func TestAPI_AuthorizerStageCORSAndOutputs(t *testing.T) {
 	cfg.Stage = "test"
 	cfg.JWTIssuer = "https://login.example.no/realms/bufdir"
 	cfg.JWTAudience = []string{"export-audit", "export-audit-web"}
+	cfg.FileURLAllowedHosts = "storage.example.no"
 	cfg.CORSOrigins = []string{"https://admin.example.no", "https://admin-test.example.no"}
 	configured := synthStack(t, cfg)
 
@@ -323,12 +324,12 @@ func TestAPI_AuthorizerStageCORSAndOutputs(t *testing.T) {
 		typ   string
 		props obj
 	}{
-		{"dev: JWT authorizer with placeholder issuer and audience", dev, "AWS::ApiGatewayV2::Authorizer", obj{
+		{"dev: JWT authorizer with the issuer and audience given", dev, "AWS::ApiGatewayV2::Authorizer", obj{
 			"AuthorizerType": "JWT",
 			"IdentitySource": arr{"$request.header.Authorization"},
 			"JwtConfiguration": obj{
-				"Issuer":   PlaceholderJWTIssuer,
-				"Audience": arr{PlaceholderJWTAudience},
+				"Issuer":   testJWTIssuer,
+				"Audience": arr{testJWTAudience},
 			},
 		}},
 		{"configured: issuer and audience from context", configured, "AWS::ApiGatewayV2::Authorizer", obj{
