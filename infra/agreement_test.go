@@ -202,12 +202,21 @@ func TestAgreement_FunctionsRuntimeAndBuild(t *testing.T) {
 			}
 		})
 	}
-	t.Run("SAM_BUILD builds an arm64 bootstrap into ARTIFACTS_DIR", func(t *testing.T) {
+	t.Run("STACK_ARCH is the stack's architecture", func(t *testing.T) {
+		arch := regexp.MustCompile(`(?m)^STACK_ARCH := (\S+)$`).FindSubmatch(makefile)
+		if arch == nil || string(arch[1]) != StackGOARCH {
+			t.Errorf("Makefile STACK_ARCH = %q, want %s (StackGOARCH)", arch, StackGOARCH)
+		}
+		if got := *StackArchitecture().Name(); got != StackGOARCH {
+			t.Errorf("StackArchitecture() = %s, want %s", got, StackGOARCH)
+		}
+	})
+	t.Run("SAM_BUILD builds a bootstrap of the stack's architecture into ARTIFACTS_DIR", func(t *testing.T) {
 		line := regexp.MustCompile(`(?m)^SAM_BUILD = (.*)$`).FindSubmatch(makefile)
 		if line == nil {
 			t.Fatal("Makefile defines no SAM_BUILD")
 		}
-		for _, want := range []string{"GOOS=linux", "GOARCH=arm64", "CGO_ENABLED=0", "$(BUILD_FLAGS)", "-o $(ARTIFACTS_DIR)/bootstrap", "./functions/$(1)"} {
+		for _, want := range []string{"GOOS=linux", "GOARCH=$(STACK_ARCH)", "CGO_ENABLED=0", "$(BUILD_FLAGS)", "-o $(ARTIFACTS_DIR)/bootstrap", "./functions/$(1)"} {
 			if !bytes.Contains(line[1], []byte(want)) {
 				t.Errorf("SAM_BUILD lacks %q: %s", want, line[1])
 			}

@@ -192,7 +192,7 @@ func NewAuditStack(scope constructs.Construct, cfg Config, props *awscdk.StackPr
 		function := awslambda.NewFunction(stack, jsii.String(name+"Function"), &awslambda.FunctionProps{
 			Description:  jsii.String("Bufdir export audit: " + fn),
 			Runtime:      awslambda.Runtime_PROVIDED_AL2023(),
-			Architecture: awslambda.Architecture_ARM_64(),
+			Architecture: StackArchitecture(),
 			Handler:      jsii.String("bootstrap"),
 			Code:         awslambda.Code_FromAsset(jsii.String(filepath.Join(cfg.AssetRoot, fn)), nil),
 			MemorySize:   jsii.Number(FunctionMemoryMB),
