@@ -501,4 +501,10 @@ func TestFunctions_ResourcePolicyAdmitsOnlyThisAPI(t *testing.T) {
 	if n := len(s.ofType("AWS::Lambda::Url")); n != 0 {
 		t.Errorf("%d function URLs: the functions must be reachable through the API only", n)
 	}
+	// The README's service control policy finds the functions by this tag.
+	check(t, "every function tagged project=bufdir-export-audit", func() {
+		s.template.ResourcePropertiesCountIs(jsii.String("AWS::Lambda::Function"), obj{
+			"Tags": assertions.Match_ArrayWith(&arr{obj{"Key": "project", "Value": "bufdir-export-audit"}}),
+		}, jsii.Number(float64(len(FunctionNames()))))
+	})
 }
