@@ -49,7 +49,8 @@ type Document struct {
 	mu       sync.Mutex
 	at       time.Time
 	dims     []member
-	always   []string // dimensions every set carries, ahead of its own keys
+	always   []string  // dimensions every set carries, ahead of its own keys
+	alwaysAt [2]string // always's first backing array, inside the document: no allocation per request
 	defaults [][]string
 	metrics  []metric
 	dropped  int
@@ -84,7 +85,9 @@ func (m *metric) put(v float64) {
 
 // New returns an empty document timestamped at, with room for a request's metrics.
 func New(at time.Time) *Document {
-	return &Document{at: at, dims: make([]member, 0, 8), metrics: make([]metric, 0, 16)}
+	d := &Document{at: at, dims: make([]member, 0, 8), metrics: make([]metric, 0, 16)}
+	d.always = d.alwaysAt[:0]
+	return d
 }
 
 // Dimension sets the value of the dimension name, replacing an earlier one.
