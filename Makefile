@@ -2,11 +2,14 @@
 # machine needs; both install what they use through the Go module proxy.
 SHELL := /bin/bash
 FUNCTIONS := list-records get-record create-record update-status attach-file-url delete-record
-ARCH ?= arm64
+# The functions' architecture in the CDK stack (infra/assets.go, StackGOARCH) and template.yaml.
+# make synth, make deploy and cdk.json's app command build with it, whatever ARCH says.
+STACK_ARCH := arm64
+ARCH ?= $(STACK_ARCH)
 GO ?= go
 BUILD_FLAGS := -tags lambda.norpc -trimpath -ldflags='-s -w'
 
-.PHONY: run token test test-unit test-infra lint build synth bench clean fmt vet
+.PHONY: run token test test-unit test-infra lint build build-stack synth deploy bootstrap bench clean fmt vet
 
 run:
 	$(GO) run ./cmd/local
@@ -65,17 +68,44 @@ build: $(addprefix build/,$(addsuffix /bootstrap,$(FUNCTIONS)))
 build/%/bootstrap: FORCE
 	GOOS=linux GOARCH=$(ARCH) CGO_ENABLED=0 $(GO) build $(BUILD_FLAGS) -o $@ ./functions/$*
 
+# Builds every function for the stack's architecture. A sub-make with ARCH on its command line:
+# that beats an exported ARCH=amd64 and ARCH given to this make, and rebuilds even when this
+# make has built build/ for another ARCH already.
+build-stack:
+	@$(MAKE) --no-print-directory build ARCH=$(STACK_ARCH)
+
 # Writes infra/cdk.out without the CDK CLI: the Go app synthesizes itself. Context as with
-# cdk -c: make synth CONTEXT="-c stage=test -c jwtIssuer=https://...". Deploy with the CLI:
-# cd infra && npx aws-cdk@2 deploy -c stage=... (after make build).
-synth: build
+# cdk -c: make synth CONTEXT="-c stage=test -c jwtIssuer=https://... -c jwtAudience=...".
+synth: build-stack
 	$(NEED_NODE)
 	rm -rf infra/cdk.out
 	cd infra && $(JSII_QUIET) $(GO) run -mod=mod . $(CONTEXT)
 
+# The CDK CLI, pinned (a CLI release reads the cloud assemblies of every library release before
+# it). Through npx: nothing to install but Node.js; npx fetches it once into its cache.
+CDK_VERSION := 2.1148.1
+CDK = npx --yes aws-cdk@$(CDK_VERSION)
+NEED_NPX = @command -v npx >/dev/null 2>&1 || { echo "$@: npx not found on PATH. It comes with npm, with Node.js 20 or later." >&2; exit 1; }
+
+# Builds, synthesizes and deploys one stage: make deploy CONTEXT="-c stage=prod -c jwtIssuer=...
+# -c jwtAudience=... -c fileUrlAllowedHosts=...". The CLI runs infra/cdk.json's app command,
+# which builds for the stack too; CDK_FLAGS go to the CLI (e.g. --require-approval never).
+deploy: build-stack
+	$(NEED_NODE)
+	$(NEED_NPX)
+	cd infra && $(JSII_QUIET) $(CDK) deploy $(CONTEXT) $(CDK_FLAGS)
+
+# Once per account and region, before the first deploy: the bucket and roles deployments use.
+# Run here, beside no cdk.json, the CLI bootstraps the credentials' account and region without
+# running the app; name others in CDK_FLAGS (aws://123456789012/eu-north-1).
+bootstrap:
+	$(NEED_NODE)
+	$(NEED_NPX)
+	$(CDK) bootstrap $(CDK_FLAGS)
+
 # sam build (template.yaml, BuildMethod: makefile) runs `make build-<LogicalId>` with
-# ARTIFACTS_DIR set. The template's functions are arm64 whatever ARCH says.
-SAM_BUILD = GOOS=linux GOARCH=arm64 CGO_ENABLED=0 $(GO) build $(BUILD_FLAGS) -o $(ARTIFACTS_DIR)/bootstrap ./functions/$(1)
+# ARTIFACTS_DIR set. The template's functions are STACK_ARCH whatever ARCH says.
+SAM_BUILD = GOOS=linux GOARCH=$(STACK_ARCH) CGO_ENABLED=0 $(GO) build $(BUILD_FLAGS) -o $(ARTIFACTS_DIR)/bootstrap ./functions/$(1)
 .PHONY: build-ListRecordsFunction build-GetRecordFunction build-CreateRecordFunction \
 	build-UpdateStatusFunction build-AttachFileUrlFunction build-DeleteRecordFunction
 

@@ -171,6 +171,7 @@ func TestShippedBinariesUnderEmulator(t *testing.T) {
 		"PATH=" + os.Getenv("PATH"),
 		app.EnvTableName + "=" + table,
 		app.EnvRegion + "=eu-north-1",
+		app.EnvStage + "=" + app.LocalStage,
 		app.EnvDynamoDBEndpoint + "=" + engine.URL,
 		"AWS_ACCESS_KEY_ID=emulator", "AWS_SECRET_ACCESS_KEY=emulator",
 		"AWS_LAMBDA_FUNCTION_TIMEOUT=10",

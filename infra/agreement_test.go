@@ -202,12 +202,21 @@ func TestAgreement_FunctionsRuntimeAndBuild(t *testing.T) {
 			}
 		})
 	}
-	t.Run("SAM_BUILD builds an arm64 bootstrap into ARTIFACTS_DIR", func(t *testing.T) {
+	t.Run("STACK_ARCH is the stack's architecture", func(t *testing.T) {
+		arch := regexp.MustCompile(`(?m)^STACK_ARCH := (\S+)$`).FindSubmatch(makefile)
+		if arch == nil || string(arch[1]) != StackGOARCH {
+			t.Errorf("Makefile STACK_ARCH = %q, want %s (StackGOARCH)", arch, StackGOARCH)
+		}
+		if got := *StackArchitecture().Name(); got != StackGOARCH {
+			t.Errorf("StackArchitecture() = %s, want %s", got, StackGOARCH)
+		}
+	})
+	t.Run("SAM_BUILD builds a bootstrap of the stack's architecture into ARTIFACTS_DIR", func(t *testing.T) {
 		line := regexp.MustCompile(`(?m)^SAM_BUILD = (.*)$`).FindSubmatch(makefile)
 		if line == nil {
 			t.Fatal("Makefile defines no SAM_BUILD")
 		}
-		for _, want := range []string{"GOOS=linux", "GOARCH=arm64", "CGO_ENABLED=0", "$(BUILD_FLAGS)", "-o $(ARTIFACTS_DIR)/bootstrap", "./functions/$(1)"} {
+		for _, want := range []string{"GOOS=linux", "GOARCH=$(STACK_ARCH)", "CGO_ENABLED=0", "$(BUILD_FLAGS)", "-o $(ARTIFACTS_DIR)/bootstrap", "./functions/$(1)"} {
 			if !bytes.Contains(line[1], []byte(want)) {
 				t.Errorf("SAM_BUILD lacks %q: %s", want, line[1])
 			}
@@ -225,6 +234,7 @@ func TestAgreement_EnvironmentNames(t *testing.T) {
 	known := map[string]bool{
 		app.EnvTableName: true, app.EnvDynamoDBEndpoint: true, app.EnvOrgIDClaim: true,
 		app.EnvFileURLAllowedHosts: true, app.EnvDeletedRetentionDays: true, app.EnvLogLevel: true,
+		app.EnvStage: true,
 	}
 	for id, p := range samFunctions(t, sam) {
 		fn := ""
@@ -244,6 +254,15 @@ func TestAgreement_EnvironmentNames(t *testing.T) {
 		}
 		if ref(vars[app.EnvDynamoDBEndpoint]) == "" || path(sam, "Parameters", ref(vars[app.EnvDynamoDBEndpoint]), "Default") != "" {
 			t.Errorf("%s: DYNAMODB_ENDPOINT = %v, want a parameter that defaults to empty", id, vars[app.EnvDynamoDBEndpoint])
+		}
+		// SAM is for local work: its metrics are make run's stage.
+		if ref(vars[app.EnvStage]) == "" || path(sam, "Parameters", ref(vars[app.EnvStage]), "Default") != app.LocalStage {
+			t.Errorf("%s: STAGE = %v, want a parameter that defaults to %s", id, vars[app.EnvStage], app.LocalStage)
+		}
+		// sam local resolves !Ref AuditTable to this logical id; pkg/app refuses it at init.
+		branches, _ := path(vars[app.EnvTableName], "Fn::If").([]any)
+		if len(branches) != 3 || ref(branches[2]) != app.SAMTableLogicalID || path(sam, "Resources", app.SAMTableLogicalID, "Type") != "AWS::DynamoDB::Table" {
+			t.Errorf("%s: TABLE_NAME = %v, want TableNameOverride or else !Ref %s, the table", id, vars[app.EnvTableName], app.SAMTableLogicalID)
 		}
 	}
 }
@@ -331,9 +350,9 @@ func TestAgreement_APIAuthAndThrottling(t *testing.T) {
 		t.Errorf("HttpApi TracingEnabled = %v: HTTP APIs cannot trace, the functions do", v)
 	}
 	rs := path(httpAPI, "DefaultRouteSettings")
-	if fmt.Sprint(path(rs, "ThrottlingRateLimit")) != strconv.Itoa(ThrottleRateLimit) ||
-		fmt.Sprint(path(rs, "ThrottlingBurstLimit")) != strconv.Itoa(ThrottleBurstLimit) {
-		t.Errorf("throttling %v, want rate %d burst %d as in the stack", rs, ThrottleRateLimit, ThrottleBurstLimit)
+	if fmt.Sprint(path(rs, "ThrottlingRateLimit")) != strconv.Itoa(RouteThrottleRateLimit) ||
+		fmt.Sprint(path(rs, "ThrottlingBurstLimit")) != strconv.Itoa(RouteThrottleBurstLimit) {
+		t.Errorf("throttling %v, want rate %d burst %d per route key as in the stack", rs, RouteThrottleRateLimit, RouteThrottleBurstLimit)
 	}
 }
 

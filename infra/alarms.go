@@ -44,9 +44,11 @@ const (
 	// runtime crashed or ran out of memory, or the function hit its timeout. One is a bug.
 	FunctionErrorsThreshold = 1
 
-	// No function has reserved concurrency and the stage allows 50 requests/s of ~50 ms each,
-	// a handful of concurrent executions: a throttle means something else in the account has
-	// used up its concurrency, and the throttled request failed. One is worth knowing.
+	// No function has reserved concurrency, and the stage admits at most StageThrottleBurst
+	// (240) requests at once and StageThrottleRate (120) a second, of ~50 ms each: a few
+	// concurrent executions, 240 at the very most, against the account's default 1,000. A
+	// throttle means something else in the account has used up its concurrency, and the
+	// throttled request failed. One is worth knowing.
 	FunctionThrottlesThreshold = 1
 
 	// p99 of a function's Duration, for 3 periods in a row. Duration leaves out the cold
@@ -59,11 +61,14 @@ const (
 	// request: three periods keep a single slow request from alarming.
 	LatencyP99EvaluationPeriods = 3
 
-	// On-demand capacity at this traffic (at most 100 requests/s by the stage's throttling,
-	// each a few item operations, and the day's counter item far below a partition's 1000
-	// writes/s) should never throttle. The SDK retries hide a few throttles from callers, so
-	// the first one is an early warning of a hot key or a runaway client, before anyone gets a
-	// 503.
+	// On-demand capacity at this traffic should never throttle: the stage admits at most
+	// StageThrottleRate (120) requests a second, each at most a handful of item operations
+	// (a create, the most, writes 7 units: the day counter and a transaction of three items),
+	// a few hundred units a second against the 4,000 writes and 12,000 reads a new on-demand
+	// table serves; the day's counter item takes one write per create, at most
+	// FunctionThrottleRate (20) a second, far below a partition's 1,000. The SDK retries hide a
+	// few throttles from callers, so the first one is an early warning of a hot key or a
+	// runaway client, before anyone gets a 503.
 	TableThrottledRequestsThreshold = 1
 
 	// DynamoDB's internal errors (HTTP 500) are retried by the SDK, and a lone one is the
@@ -94,7 +99,9 @@ var LatencyP99ThresholdMs = map[string]float64{
 }
 
 // The service's own metrics, written by each function in the Embedded Metric Format
-// (pkg/metrics, pkg/api/metrics.go): names and dimensions come from the code.
+// (pkg/metrics, pkg/api/metrics.go): names and dimensions come from the code. Every one carries
+// the Stage dimension (the functions' STAGE), and the alarms and the dashboard read their own
+// stage's only: stages in one account and region share the namespace.
 var (
 	EMFNamespace         = metrics.Namespace
 	EMFDynamoDBRetries   = api.MetricDynamoDBPrefix + metrics.SDKRetries
@@ -102,6 +109,7 @@ var (
 	EMFRecordsCreated    = api.MetricRecordsCreated
 	EMFIdempotentReplays = api.MetricIdempotentReplays
 	EMFStatusMoves       = api.MetricStatusMoves
+	EMFStageDimension    = api.DimStage
 	EMFRouteDimension    = api.DimRoute
 	EMFToStatusDimension = api.DimToStatus
 )
@@ -194,7 +202,7 @@ func addMonitoring(stack awscdk.Stack, cfg Config, m monitored) {
 		id: "DynamoDBRetriesAlarm", name: "DynamoDBRetries",
 		description: fmt.Sprintf("The functions retried DynamoDB calls %d times or more in %d minutes (%s %s, all routes).",
 			DynamoDBRetriesThreshold, AlarmPeriodMinutes, EMFNamespace, EMFDynamoDBRetries),
-		metric:    sumOverRoutes(EMFDynamoDBRetries, "DynamoDB retries (all routes)"),
+		metric:    sumOverRoutes(cfg.Stage, EMFDynamoDBRetries, "DynamoDB retries (all routes)"),
 		threshold: DynamoDBRetriesThreshold, evaluation: 1, datapoint: 1,
 	})
 
@@ -342,9 +350,10 @@ func tableSum(table awsdynamodb.Table, metricName, label string) awscloudwatch.M
 	})
 }
 
-// emfMetric is one of the service's own metrics.
-func emfMetric(name string, dimensions map[string]string, statistic, label string) awscloudwatch.Metric {
-	dims := map[string]*string{}
+// emfMetric is one of the service's own metrics, the stage's own: the functions write every
+// metric with the Stage dimension ahead of the others.
+func emfMetric(stage, name string, dimensions map[string]string, statistic, label string) awscloudwatch.Metric {
+	dims := map[string]*string{EMFStageDimension: jsii.String(stage)}
 	for k, v := range dimensions {
 		dims[k] = jsii.String(v)
 	}
@@ -358,13 +367,13 @@ func emfMetric(name string, dimensions map[string]string, statistic, label strin
 	})
 }
 
-// sumOverRoutes adds up one of the service's per-route counters over every route.
-func sumOverRoutes(name, label string) awscloudwatch.MathExpression {
+// sumOverRoutes adds up one of the service's per-route counters over every route of the stage.
+func sumOverRoutes(stage, name, label string) awscloudwatch.MathExpression {
 	using := map[string]awscloudwatch.IMetric{}
 	var terms []string
 	for i, fn := range FunctionNames() {
 		id := fmt.Sprintf("%s_%d", strings.ToLower(name), i)
-		using[id] = emfMetric(name, map[string]string{EMFRouteDimension: fn}, "Sum", fn)
+		using[id] = emfMetric(stage, name, map[string]string{EMFRouteDimension: fn}, "Sum", fn)
 		terms = append(terms, "FILL("+id+", 0)")
 	}
 	return awscloudwatch.NewMathExpression(&awscloudwatch.MathExpressionProps{

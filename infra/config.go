@@ -2,6 +2,7 @@ package main
 
 import (
 	"fmt"
+	"net/url"
 	"regexp"
 	"strconv"
 	"strings"
@@ -10,9 +11,10 @@ import (
 	"github.com/aws/jsii-runtime-go"
 )
 
-// Placeholders for the JWT authorizer. They let `make synth` and the tests run without a real
-// identity provider, and are refused for any stage other than dev so that nothing is ever
-// deployed that no real token could pass.
+// Placeholders of template.yaml's JwtIssuer and JwtAudience parameters and of the events'
+// claims: sam local does not run the JWT authorizer, so nothing there needs a real identity
+// provider. The stack refuses them in every stage, dev included: an authorizer configured with
+// them refuses every token.
 const (
 	PlaceholderJWTIssuer   = "https://issuer.example.invalid/"
 	PlaceholderJWTAudience = "bufdir-export-audit-placeholder"
@@ -33,7 +35,8 @@ type Config struct {
 	AlarmEmail           string   // context alarmEmail: subscribed to the alarm topic; "" subscribes no one
 }
 
-// DefaultConfig is the dev configuration: what `make synth` builds with no context given.
+// DefaultConfig is the dev configuration without the JWT authorizer's settings, which have no
+// default: a synth needs jwtIssuer and jwtAudience in every stage.
 func DefaultConfig() Config {
 	return Config{
 		Stage: "dev",
@@ -43,8 +46,8 @@ func DefaultConfig() Config {
 		FileURLAllowedHosts:  "",
 		DeletedRetentionDays: 365,
 		LogLevel:             "info",
-		JWTIssuer:            PlaceholderJWTIssuer,
-		JWTAudience:          []string{PlaceholderJWTAudience},
+		JWTIssuer:            "",
+		JWTAudience:          nil,
 		CORSOrigins:          nil,
 		AlarmEmail:           "",
 	}
@@ -75,21 +78,18 @@ func (c Config) Validate() error {
 	default:
 		return fmt.Errorf("logLevel %q: want debug, info, warn or error", c.LogLevel)
 	}
-	// API Gateway fetches the issuer's OIDC discovery document, which only works over https.
-	if !strings.HasPrefix(c.JWTIssuer, "https://") {
-		return fmt.Errorf("jwtIssuer %q: want an https URL", c.JWTIssuer)
+	if err := c.validateJWT(); err != nil {
+		return err
 	}
-	if len(c.JWTAudience) == 0 {
-		return fmt.Errorf("jwtAudience is empty")
+	// Without a list, any holder of audit:write could store a link to any site for
+	// administrators to open. dev may leave it open for trying things out.
+	if c.Stage != "dev" && len(splitList(c.FileURLAllowedHosts)) == 0 {
+		return fmt.Errorf("stage %s: set context fileUrlAllowedHosts, the host suffixes a file_url may name "+
+			"(e.g. -c fileUrlAllowedHosts=storage.example.no); only dev may allow any host", c.Stage)
 	}
-	if c.Stage != "dev" {
-		if c.JWTIssuer == PlaceholderJWTIssuer {
-			return fmt.Errorf("stage %s: set context jwtIssuer, the placeholder only serves dev", c.Stage)
-		}
-		for _, a := range c.JWTAudience {
-			if a == PlaceholderJWTAudience {
-				return fmt.Errorf("stage %s: set context jwtAudience, the placeholder only serves dev", c.Stage)
-			}
+	for _, h := range splitList(c.FileURLAllowedHosts) {
+		if strings.ContainsAny(h, "/:@ *") {
+			return fmt.Errorf("fileUrlAllowedHosts %q: want host suffixes such as storage.example.no, not URLs or patterns", h)
 		}
 	}
 	if c.AlarmEmail != "" && !emailPattern.MatchString(c.AlarmEmail) {
@@ -101,6 +101,52 @@ func (c Config) Validate() error {
 		}
 	}
 	return nil
+}
+
+// validateJWT refuses a missing or placeholder issuer or audience, naming the context keys: an
+// authorizer configured with either refuses every token, or trusts a name nobody controls.
+func (c Config) validateJWT() error {
+	var missing []string
+	if c.JWTIssuer == "" {
+		missing = append(missing, "jwtIssuer (the https issuer, iss, of the tokens, e.g. -c jwtIssuer=https://login.example.no/realms/bufdir)")
+	}
+	if len(c.JWTAudience) == 0 {
+		missing = append(missing, "jwtAudience (the audiences, aud, the tokens carry, comma-separated, e.g. -c jwtAudience=export-audit)")
+	}
+	if len(missing) > 0 {
+		return fmt.Errorf("stage %s: set context %s; the JWT authorizer has no default in any stage", c.Stage, strings.Join(missing, " and "))
+	}
+	// API Gateway fetches the issuer's OIDC discovery document, which only works over https.
+	u, err := url.Parse(c.JWTIssuer)
+	if err != nil || u.Scheme != "https" || u.Hostname() == "" {
+		return fmt.Errorf("jwtIssuer %q: want an https URL", c.JWTIssuer)
+	}
+	if reservedHost(u.Hostname()) {
+		return fmt.Errorf("jwtIssuer %q: a placeholder (%s can never issue tokens); set context jwtIssuer to your identity provider's issuer", c.JWTIssuer, u.Hostname())
+	}
+	for _, a := range c.JWTAudience {
+		if a == PlaceholderJWTAudience {
+			return fmt.Errorf("jwtAudience %q: a placeholder; set context jwtAudience to the audience your identity provider puts in the tokens", a)
+		}
+	}
+	return nil
+}
+
+// reservedHost reports whether host is a name reserved for documentation and testing (RFC 2606,
+// RFC 6761), which no identity provider can have.
+func reservedHost(host string) bool {
+	host = strings.ToLower(strings.TrimSuffix(host, "."))
+	for _, tld := range []string{"invalid", "example", "test", "localhost"} {
+		if host == tld || strings.HasSuffix(host, "."+tld) {
+			return true
+		}
+	}
+	for _, d := range []string{"example.com", "example.net", "example.org"} {
+		if host == d || strings.HasSuffix(host, "."+d) {
+			return true
+		}
+	}
+	return false
 }
 
 // ConfigFromContext reads the configuration from CDK context, falling back to DefaultConfig for

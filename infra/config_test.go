@@ -11,33 +11,55 @@ import (
 
 func TestConfig_Validate(t *testing.T) {
 	t.Parallel()
-	prod := func(c *Config) {
-		c.Stage = "prod"
+	dev := func(c *Config) {
 		c.JWTIssuer = "https://login.example.no/realms/bufdir"
 		c.JWTAudience = []string{"export-audit"}
+	}
+	prod := func(c *Config) {
+		dev(c)
+		c.Stage = "prod"
+		c.FileURLAllowedHosts = "storage.example.no"
+	}
+	both := func(changes ...func(*Config)) func(*Config) {
+		return func(c *Config) {
+			for _, f := range changes {
+				f(c)
+			}
+		}
 	}
 	cases := []struct {
 		name    string
 		change  func(*Config)
 		wantErr string // "" for valid
 	}{
-		{"dev defaults are valid", func(*Config) {}, ""},
-		{"prod with a real issuer and audience is valid", prod, ""},
+		{"dev with an issuer and an audience is valid", dev, ""},
+		{"dev may allow a file_url on any host", both(dev, func(c *Config) { c.FileURLAllowedHosts = "" }), ""},
+		{"prod with an issuer, an audience and file hosts is valid", prod, ""},
+		{"dev without issuer and audience names both keys", func(*Config) {}, "jwtIssuer (the https issuer, iss, of the tokens, e.g. -c jwtIssuer=https://login.example.no/realms/bufdir) and jwtAudience"},
+		{"dev without an issuer", both(dev, func(c *Config) { c.JWTIssuer = "" }), "set context jwtIssuer"},
+		{"dev without an audience", both(dev, func(c *Config) { c.JWTAudience = nil }), "set context jwtAudience"},
+		{"dev with the placeholder issuer", both(dev, func(c *Config) { c.JWTIssuer = PlaceholderJWTIssuer }), "jwtIssuer"},
+		{"dev with the placeholder audience", both(dev, func(c *Config) { c.JWTAudience = []string{"a", PlaceholderJWTAudience} }), "jwtAudience"},
+		{"issuer on a documentation domain", both(dev, func(c *Config) { c.JWTIssuer = "https://login.example.com/realms/x" }), "placeholder"},
+		{"issuer on a .test domain", both(dev, func(c *Config) { c.JWTIssuer = "https://idp.bufdir.test/" }), "placeholder"},
+		{"issuer without a host", both(dev, func(c *Config) { c.JWTIssuer = "https:///realms/x" }), "jwtIssuer"},
+		{"prod without file hosts", both(prod, func(c *Config) { c.FileURLAllowedHosts = "" }), "fileUrlAllowedHosts"},
+		{"prod with blank file hosts", both(prod, func(c *Config) { c.FileURLAllowedHosts = " , " }), "fileUrlAllowedHosts"},
+		{"a file host given as a URL", both(dev, func(c *Config) { c.FileURLAllowedHosts = "https://storage.example.no" }), "fileUrlAllowedHosts"},
 		{"stage with capitals", func(c *Config) { c.Stage = "Prod" }, "stage"},
 		{"stage too long for resource names", func(c *Config) { c.Stage = strings.Repeat("a", 21) }, "stage"},
 		{"no asset root", func(c *Config) { c.AssetRoot = "" }, "assetRoot"},
 		{"no org claim", func(c *Config) { c.OrgIDClaim = "" }, "orgIdClaim"},
 		{"retention of zero days", func(c *Config) { c.DeletedRetentionDays = 0 }, "deletedRetentionDays"},
 		{"unknown log level", func(c *Config) { c.LogLevel = "verbose" }, "logLevel"},
-		{"issuer over http", func(c *Config) { c.JWTIssuer = "http://login.example.no" }, "jwtIssuer"},
-		{"no audience", func(c *Config) { c.JWTAudience = nil }, "jwtAudience"},
-		{"prod with the placeholder issuer", func(c *Config) { prod(c); c.JWTIssuer = PlaceholderJWTIssuer }, "jwtIssuer"},
-		{"prod with the placeholder audience", func(c *Config) { prod(c); c.JWTAudience = []string{PlaceholderJWTAudience} }, "jwtAudience"},
-		{"CORS for any origin", func(c *Config) { c.CORSOrigins = []string{"*"} }, "corsOrigins"},
-		{"an alarm e-mail address is valid", func(c *Config) { c.AlarmEmail = "drift@bufdir.example.no" }, ""},
-		{"alarm e-mail without a domain", func(c *Config) { c.AlarmEmail = "drift" }, "alarmEmail"},
-		{"two alarm e-mail addresses", func(c *Config) { c.AlarmEmail = "a@example.no,b@example.no" }, "alarmEmail"},
-		{"alarm e-mail with a space", func(c *Config) { c.AlarmEmail = "drift @example.no" }, "alarmEmail"},
+		{"issuer over http", both(dev, func(c *Config) { c.JWTIssuer = "http://login.example.no" }), "jwtIssuer"},
+		{"prod with the placeholder issuer", both(prod, func(c *Config) { c.JWTIssuer = PlaceholderJWTIssuer }), "jwtIssuer"},
+		{"prod with the placeholder audience", both(prod, func(c *Config) { c.JWTAudience = []string{PlaceholderJWTAudience} }), "jwtAudience"},
+		{"CORS for any origin", both(dev, func(c *Config) { c.CORSOrigins = []string{"*"} }), "corsOrigins"},
+		{"an alarm e-mail address is valid", both(dev, func(c *Config) { c.AlarmEmail = "drift@bufdir.example.no" }), ""},
+		{"alarm e-mail without a domain", both(dev, func(c *Config) { c.AlarmEmail = "drift" }), "alarmEmail"},
+		{"two alarm e-mail addresses", both(dev, func(c *Config) { c.AlarmEmail = "a@example.no,b@example.no" }), "alarmEmail"},
+		{"alarm e-mail with a space", both(dev, func(c *Config) { c.AlarmEmail = "drift @example.no" }), "alarmEmail"},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
@@ -69,6 +91,9 @@ func TestConfigFromContext(t *testing.T) {
 	full.JWTAudience = []string{"export-audit", "export-audit-web"}
 	full.CORSOrigins = []string{"https://admin.example.no", "https://admin-test.example.no"}
 	full.AlarmEmail = "drift@example.no"
+	devWithJWT := DefaultConfig()
+	devWithJWT.JWTIssuer = testJWTIssuer
+	devWithJWT.JWTAudience = []string{testJWTAudience}
 
 	cases := []struct {
 		name    string
@@ -76,7 +101,10 @@ func TestConfigFromContext(t *testing.T) {
 		want    Config
 		wantErr string
 	}{
-		{"nothing set gives the dev defaults", nil, DefaultConfig(), ""},
+		{"nothing set is refused, naming the JWT keys", nil, Config{}, "set context jwtIssuer (the https issuer"},
+		{"the JWT keys alone give the dev defaults", map[string]interface{}{
+			"jwtIssuer": testJWTIssuer, "jwtAudience": testJWTAudience,
+		}, devWithJWT, ""},
 		{"every key as -c strings", map[string]interface{}{
 			"stage": "test", "assetRoot": "/tmp/assets", "orgIdClaim": "tenant",
 			"fileUrlAllowedHosts": "storage.example.no,files.example.no", "deletedRetentionDays": "30",
@@ -94,8 +122,9 @@ func TestConfigFromContext(t *testing.T) {
 			"alarmEmail":  "drift@example.no",
 		}, full, ""},
 		{"retention that is not a number", map[string]interface{}{"deletedRetentionDays": "a year"}, Config{}, "deletedRetentionDays"},
-		{"prod without a real issuer", map[string]interface{}{"stage": "prod"}, Config{}, "jwtIssuer"},
-		{"alarm e-mail that is not one", map[string]interface{}{"alarmEmail": "ops team"}, Config{}, "alarmEmail"},
+		{"prod without a real issuer", map[string]interface{}{"stage": "prod", "jwtAudience": "export-audit", "fileUrlAllowedHosts": "storage.example.no"}, Config{}, "jwtIssuer"},
+		{"prod without file hosts", map[string]interface{}{"stage": "prod", "jwtIssuer": testJWTIssuer, "jwtAudience": testJWTAudience}, Config{}, "fileUrlAllowedHosts"},
+		{"alarm e-mail that is not one", map[string]interface{}{"alarmEmail": "ops team", "jwtIssuer": testJWTIssuer, "jwtAudience": testJWTAudience}, Config{}, "alarmEmail"},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {

@@ -79,7 +79,7 @@ func addDashboard(stack awscdk.Stack, cfg Config, m monitored, rate awscloudwatc
 	var moves []awscloudwatch.IMetric
 	for _, s := range audit.Statuses {
 		if len(audit.Sources(s)) > 0 {
-			moves = append(moves, emfMetric(EMFStatusMoves, map[string]string{EMFToStatusDimension: string(s)}, "Sum", string(s)))
+			moves = append(moves, emfMetric(cfg.Stage, EMFStatusMoves, map[string]string{EMFToStatusDimension: string(s)}, "Sum", string(s)))
 		}
 	}
 
@@ -122,15 +122,15 @@ func addDashboard(stack awscdk.Stack, cfg Config, m monitored, rate awscloudwatc
 					tableSum(m.table, "SystemErrors", "system errors"),
 				}),
 				graph(WidgetServiceDynamoDB, 8, &[]awscloudwatch.IMetric{
-					sumOverRoutes(EMFDynamoDBRetries, "retries"),
-					sumOverRoutes(EMFDynamoDBThrottles, "throttled attempts"),
+					sumOverRoutes(cfg.Stage, EMFDynamoDBRetries, "retries"),
+					sumOverRoutes(cfg.Stage, EMFDynamoDBThrottles, "throttled attempts"),
 				}, threshold(DynamoDBRetriesThreshold, "retries alarm")),
 				graph(WidgetTableLatency, 8, &tableLatency),
 			},
 			{
 				graph(WidgetRecordsCreated, 12, &[]awscloudwatch.IMetric{
-					emfMetric(EMFRecordsCreated, map[string]string{EMFRouteDimension: "create-record"}, "Sum", "created"),
-					emfMetric(EMFIdempotentReplays, map[string]string{EMFRouteDimension: "create-record"}, "Sum", "replayed (no new record)"),
+					emfMetric(cfg.Stage, EMFRecordsCreated, map[string]string{EMFRouteDimension: "create-record"}, "Sum", "created"),
+					emfMetric(cfg.Stage, EMFIdempotentReplays, map[string]string{EMFRouteDimension: "create-record"}, "Sum", "replayed (no new record)"),
 				}),
 				graph(WidgetStatusMoves, 12, &moves),
 			},

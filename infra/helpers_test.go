@@ -42,10 +42,18 @@ func TestMain(m *testing.M) {
 	os.Exit(code)
 }
 
+// Real-looking JWT settings: the stack has no default for them in any stage.
+const (
+	testJWTIssuer   = "https://login.bufdir.no/realms/export-audit"
+	testJWTAudience = "export-audit"
+)
+
 // testConfig is the dev configuration pointed at the placeholder assets.
 func testConfig() Config {
 	c := DefaultConfig()
 	c.AssetRoot = filepath.Join(testRoot, "assets")
+	c.JWTIssuer = testJWTIssuer
+	c.JWTAudience = []string{testJWTAudience}
 	return c
 }
 

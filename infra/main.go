@@ -1,7 +1,9 @@
 // Command infra synthesizes the CloudFormation stack of the Bufdir export audit service.
 //
 // Run by `make synth` (`go run .`, writing infra/cdk.out) or by the CDK CLI through cdk.json,
-// which sets CDK_OUTDIR and passes context. Context given directly: `go run . -c stage=test`.
+// which sets CDK_OUTDIR and passes context; both build the functions for the stack first. Context
+// given directly: `go run . -c stage=test`. It refuses to package a bootstrap that is missing or
+// of another architecture than the stack's (checkAssets).
 package main
 
 import (
@@ -38,6 +40,9 @@ func synth(context contextFlags) error {
 	app := awscdk.NewApp(&awscdk.AppProps{Outdir: jsii.String(outdir), Context: &ctx})
 	cfg, err := ConfigFromContext(app.Node())
 	if err != nil {
+		return err
+	}
+	if err := checkAssets(cfg.AssetRoot, FunctionNames()); err != nil {
 		return err
 	}
 	env := &awscdk.Environment{}

@@ -145,7 +145,7 @@ func TestAlarms_ThresholdsAndMetrics(t *testing.T) {
 		var out []alarmMetric
 		for _, fn := range FunctionNames() {
 			out = append(out, alarmMetric{Namespace: "BufdirExportAudit", Name: "DynamoDBRetries", Stat: "Sum", Period: 300,
-				Dimensions: map[string]any{"Route": fn}})
+				Dimensions: map[string]any{"Stage": "dev", "Route": fn}})
 		}
 		return out
 	}}
@@ -424,11 +424,11 @@ func TestDashboard_Widgets(t *testing.T) {
 			"AWS/DynamoDB ThrottledRequests Operation=TransactWriteItems TableName=" + table + " Sum",
 			"AWS/DynamoDB SystemErrors Operation=GetItem TableName=" + table + " Sum"}},
 		{"DynamoDB: the service's retries and throttled attempts", []string{
-			"BufdirExportAudit DynamoDBRetries Route=create-record Sum", "BufdirExportAudit DynamoDBThrottles Route=list-records Sum"}},
+			"BufdirExportAudit DynamoDBRetries Route=create-record Stage=dev Sum", "BufdirExportAudit DynamoDBThrottles Route=list-records Stage=dev Sum"}},
 		{"DynamoDB: request latency (ms)", tableLatency},
-		{"Records created", []string{"BufdirExportAudit RecordsCreated Route=create-record Sum", "BufdirExportAudit IdempotentReplays Route=create-record Sum"}},
-		{"Records moved, by new status", []string{"BufdirExportAudit StatusMoves ToStatus=processing Sum",
-			"BufdirExportAudit StatusMoves ToStatus=completed Sum", "BufdirExportAudit StatusMoves ToStatus=failed Sum"}},
+		{"Records created", []string{"BufdirExportAudit RecordsCreated Route=create-record Stage=dev Sum", "BufdirExportAudit IdempotentReplays Route=create-record Stage=dev Sum"}},
+		{"Records moved, by new status", []string{"BufdirExportAudit StatusMoves Stage=dev ToStatus=processing Sum",
+			"BufdirExportAudit StatusMoves Stage=dev ToStatus=completed Sum", "BufdirExportAudit StatusMoves Stage=dev ToStatus=failed Sum"}},
 	}
 	for _, c := range cases {
 		t.Run(c.title, func(t *testing.T) {
@@ -455,5 +455,63 @@ func TestDashboard_Widgets(t *testing.T) {
 	})
 	if len(widgets) != len(cases)+1 {
 		t.Errorf("%d widgets %v, want the %d tested here", len(widgets), keys(widgets), len(cases)+1)
+	}
+}
+
+// Two stages in one account and region share the BufdirExportAudit namespace: every one of the
+// service's own metrics that a stage's alarms or dashboard read carries that stage, so that a
+// load test in dev cannot fire prod's alarms.
+func TestMonitoring_ReadsOnlyItsOwnStagesMetrics(t *testing.T) {
+	cfg := testConfig()
+	cfg.Stage = "prod"
+	cfg.FileURLAllowedHosts = "storage.example.no"
+	for _, c := range []struct {
+		stage string
+		s     *synthesized
+	}{{"dev", defaultStack(t)}, {"prod", synthStack(t, cfg)}} {
+		t.Run(c.stage, func(t *testing.T) {
+			var read []string
+			for id, r := range c.s.ofType("AWS::CloudWatch::Alarm") {
+				for _, m := range queryOf(t, r.Properties).Metrics {
+					if m.Namespace != "BufdirExportAudit" {
+						continue
+					}
+					read = append(read, id+" "+m.String())
+					if m.Dimensions["Stage"] != c.stage {
+						t.Errorf("alarm %s reads %s, want Stage=%s", id, m, c.stage)
+					}
+				}
+			}
+			for _, w := range dashboardBody(t, c.s)["widgets"].([]any) {
+				rows, _ := path(w, "properties", "metrics").([]any)
+				for _, r := range rows {
+					row, _ := r.([]any)
+					if len(row) == 0 || row[0] != "BufdirExportAudit" {
+						continue
+					}
+					dims := map[string]any{}
+					for i := 2; i+1 < len(row); i += 2 {
+						if k, ok := row[i].(string); ok {
+							dims[k] = row[i+1]
+						}
+					}
+					read = append(read, fmt.Sprint(row[:2]))
+					if dims["Stage"] != c.stage {
+						t.Errorf("dashboard widget %v reads %v, want Stage=%s", path(w, "properties", "title"), row, c.stage)
+					}
+				}
+			}
+			// The retries alarm (6 routes), and on the dashboard retries and throttles (6 each),
+			// records created and replays, and three status moves.
+			if len(read) != 6+12+2+3 {
+				t.Errorf("read %d of the service's own metrics, want 23: %v", len(read), read)
+			}
+			group := c.s.cfn.Resources[c.s.onlyID(t, "AWS::ApiGatewayV2::Stage")].Properties
+			als, _ := group["AccessLogSettings"].(map[string]any)
+			lg, _ := getAtt(als["DestinationArn"])
+			if name := c.s.cfn.Resources[lg].Properties["LogGroupName"]; name != "/aws/vendedlogs/apigateway/BufdirExportAudit-"+c.stage+"/access" {
+				t.Errorf("access log group %v, want the stage's own under /aws/vendedlogs/", name)
+			}
+		})
 	}
 }

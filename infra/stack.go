@@ -42,12 +42,34 @@ const (
 	// Logs carry user ids and source addresses: keep them long enough to investigate an
 	// incident reported after a quarterly export round, and no longer.
 	LogRetention = awslogs.RetentionDays_THREE_MONTHS
-	// The callers are one export service and a handful of administrators per organisation;
-	// 50 requests/s sustained with bursts of 100 is far above that and keeps a runaway client
-	// from exhausting the account's Lambda concurrency or running up the on-demand table bill.
-	ThrottleRateLimit  = 50
-	ThrottleBurstLimit = 100
+	// Throttling, per route key: an HTTP API stage's default route throttling applies its rate
+	// and burst to each route key on its own, not to the stage as a whole. The callers are one
+	// export service and a handful of administrators per organisation, in bursts of an export
+	// round: 10 requests/s and bursts of 20 on each route key is far above that, and the
+	// stage's ceiling (StageThrottleRate) keeps a runaway client from exhausting the account's
+	// Lambda concurrency or running up the on-demand table bill.
+	RouteThrottleRateLimit  = 10
+	RouteThrottleBurstLimit = 20
 )
+
+// RouteKeys is the number of route keys the HTTP API has: every route under both prefixes (12).
+func RouteKeys() int { return len(api.Routes) * len(api.Prefixes) }
+
+// The ceilings that follow from the per-route-key limits, which the alarms reason from: the
+// whole stage (12 route keys: 120 requests/s, 240 at once) and one function, which serves its
+// route under both prefixes (20 requests/s, 40 at once). The test spells them out.
+func StageThrottleRate() int     { return RouteKeys() * RouteThrottleRateLimit }
+func StageThrottleBurst() int    { return RouteKeys() * RouteThrottleBurstLimit }
+func FunctionThrottleRate() int  { return len(api.Prefixes) * RouteThrottleRateLimit }
+func FunctionThrottleBurst() int { return len(api.Prefixes) * RouteThrottleBurstLimit }
+
+// AccessLogGroupName is the HTTP API's access log group of a stage. API Gateway delivers access
+// logs as vended logs: for a group outside /aws/vendedlogs/ it adds the group to the account's
+// CloudWatch Logs resource policy, capped at 5,120 characters, and creating a stage then fails
+// in an account with many such groups. Groups under /aws/vendedlogs/ are covered without it.
+func AccessLogGroupName(stage string) string {
+	return "/aws/vendedlogs/apigateway/" + StackName(stage) + "/access"
+}
 
 // JWTIdentitySource is where API Gateway looks for the bearer token.
 const JWTIdentitySource = "$request.header.Authorization"
@@ -77,6 +99,7 @@ func FunctionNames() []string {
 // DYNAMODB_ENDPOINT is for local runs only, so neither appears here.
 func FunctionEnvironment(cfg Config, tableName *string) map[string]*string {
 	return map[string]*string{
+		app.EnvStage:                jsii.String(cfg.Stage),
 		app.EnvTableName:            tableName,
 		app.EnvOrgIDClaim:           jsii.String(cfg.OrgIDClaim),
 		app.EnvFileURLAllowedHosts:  jsii.String(cfg.FileURLAllowedHosts),
@@ -169,7 +192,7 @@ func NewAuditStack(scope constructs.Construct, cfg Config, props *awscdk.StackPr
 		function := awslambda.NewFunction(stack, jsii.String(name+"Function"), &awslambda.FunctionProps{
 			Description:  jsii.String("Bufdir export audit: " + fn),
 			Runtime:      awslambda.Runtime_PROVIDED_AL2023(),
-			Architecture: awslambda.Architecture_ARM_64(),
+			Architecture: StackArchitecture(),
 			Handler:      jsii.String("bootstrap"),
 			Code:         awslambda.Code_FromAsset(jsii.String(filepath.Join(cfg.AssetRoot, fn)), nil),
 			MemorySize:   jsii.Number(FunctionMemoryMB),
@@ -201,7 +224,10 @@ func NewAuditStack(scope constructs.Construct, cfg Config, props *awscdk.StackPr
 		CorsPreflight:      corsOptions(cfg.CORSOrigins),
 	})
 	accessLogs := awslogs.NewLogGroup(stack, jsii.String("ApiAccessLogGroup"), &awslogs.LogGroupProps{
-		Retention:     LogRetention,
+		LogGroupName: jsii.String(AccessLogGroupName(cfg.Stage)),
+		Retention:    LogRetention,
+		// Kept, like the functions' groups. Being named, a kept group must be deleted (or
+		// imported) before the stage's stack is created again.
 		RemovalPolicy: awscdk.RemovalPolicy_RETAIN,
 	})
 	// No X-Ray on the stage: API Gateway traces REST APIs only. AWS::ApiGatewayV2::Stage has no
@@ -211,9 +237,11 @@ func NewAuditStack(scope constructs.Construct, cfg Config, props *awscdk.StackPr
 	stage := httpAPI.AddStage(jsii.String("DefaultStage"), &awsapigatewayv2.HttpStageOptions{
 		StageName:  jsii.String("$default"),
 		AutoDeploy: jsii.Bool(true),
+		// Default route throttling: these limits hold for each route key (see
+		// RouteThrottleRateLimit); the stage admits up to StageThrottleRate in all.
 		Throttle: &awsapigatewayv2.ThrottleSettings{
-			RateLimit:  jsii.Number(ThrottleRateLimit),
-			BurstLimit: jsii.Number(ThrottleBurstLimit),
+			RateLimit:  jsii.Number(RouteThrottleRateLimit),
+			BurstLimit: jsii.Number(RouteThrottleBurstLimit),
 		},
 		AccessLogSettings: &accessLogSettings{
 			destination: awsapigatewayv2.NewLogGroupLogDestination(accessLogs),

@@ -78,8 +78,6 @@ func TestFunctions_RuntimeAndSizing(t *testing.T) {
 func TestFunctions_Environment(t *testing.T) {
 	cfg := testConfig()
 	cfg.Stage = "test"
-	cfg.JWTIssuer = "https://login.example.no/realms/bufdir"
-	cfg.JWTAudience = []string{"export-audit"}
 	cfg.OrgIDClaim = "tenant"
 	cfg.FileURLAllowedHosts = "storage.example.no"
 	cfg.DeletedRetentionDays = 30
@@ -90,10 +88,10 @@ func TestFunctions_Environment(t *testing.T) {
 		want obj
 	}{
 		{"dev defaults", defaultStack(t), obj{
-			"ORG_ID_CLAIM": "org_id", "FILE_URL_ALLOWED_HOSTS": "", "DELETED_RETENTION_DAYS": "365", "LOG_LEVEL": "info",
+			"STAGE": "dev", "ORG_ID_CLAIM": "org_id", "FILE_URL_ALLOWED_HOSTS": "", "DELETED_RETENTION_DAYS": "365", "LOG_LEVEL": "info",
 		}},
 		{"from context", synthStack(t, cfg), obj{
-			"ORG_ID_CLAIM": "tenant", "FILE_URL_ALLOWED_HOSTS": "storage.example.no", "DELETED_RETENTION_DAYS": "30", "LOG_LEVEL": "debug",
+			"STAGE": "test", "ORG_ID_CLAIM": "tenant", "FILE_URL_ALLOWED_HOSTS": "storage.example.no", "DELETED_RETENTION_DAYS": "30", "LOG_LEVEL": "debug",
 		}},
 	}
 	for _, c := range cases {
@@ -314,6 +312,7 @@ func TestAPI_AuthorizerStageCORSAndOutputs(t *testing.T) {
 	cfg.Stage = "test"
 	cfg.JWTIssuer = "https://login.example.no/realms/bufdir"
 	cfg.JWTAudience = []string{"export-audit", "export-audit-web"}
+	cfg.FileURLAllowedHosts = "storage.example.no"
 	cfg.CORSOrigins = []string{"https://admin.example.no", "https://admin-test.example.no"}
 	configured := synthStack(t, cfg)
 
@@ -323,12 +322,12 @@ func TestAPI_AuthorizerStageCORSAndOutputs(t *testing.T) {
 		typ   string
 		props obj
 	}{
-		{"dev: JWT authorizer with placeholder issuer and audience", dev, "AWS::ApiGatewayV2::Authorizer", obj{
+		{"dev: JWT authorizer with the issuer and audience given", dev, "AWS::ApiGatewayV2::Authorizer", obj{
 			"AuthorizerType": "JWT",
 			"IdentitySource": arr{"$request.header.Authorization"},
 			"JwtConfiguration": obj{
-				"Issuer":   PlaceholderJWTIssuer,
-				"Audience": arr{PlaceholderJWTAudience},
+				"Issuer":   testJWTIssuer,
+				"Audience": arr{testJWTAudience},
 			},
 		}},
 		{"configured: issuer and audience from context", configured, "AWS::ApiGatewayV2::Authorizer", obj{
@@ -339,13 +338,14 @@ func TestAPI_AuthorizerStageCORSAndOutputs(t *testing.T) {
 				"Audience": arr{"export-audit", "export-audit-web"},
 			},
 		}},
-		{"default stage auto-deploys, throttled, with access logs", dev, "AWS::ApiGatewayV2::Stage", obj{
+		{"default stage auto-deploys, throttled per route key, with access logs", dev, "AWS::ApiGatewayV2::Stage", obj{
 			"StageName":  "$default",
 			"AutoDeploy": true,
 			"DefaultRouteSettings": obj{
-				"ThrottlingRateLimit":  50,
-				"ThrottlingBurstLimit": 100,
+				"ThrottlingRateLimit":  10,
+				"ThrottlingBurstLimit": 20,
 			},
+			"RouteSettings": assertions.Match_Absent(),
 			"AccessLogSettings": obj{
 				"DestinationArn": assertions.Match_AnyValue(),
 				"Format":         assertions.Match_StringLikeRegexp(jsii.String(`\$context\.requestId.*\$context\.routeKey.*\$context\.status`)),
@@ -415,6 +415,11 @@ func TestAccessLogs_JSONLinesWithRetention(t *testing.T) {
 	if lg.Properties["RetentionInDays"] != float64(90) || lg.DeletionPolicy != "Retain" {
 		t.Errorf("access log group retention %v, deletion %q; want 90 days, Retain", lg.Properties["RetentionInDays"], lg.DeletionPolicy)
 	}
+	// Under /aws/vendedlogs/, API Gateway's log delivery needs no entry in the account's
+	// CloudWatch Logs resource policy (5,120 characters in all); each stage has its own group.
+	if name := lg.Properties["LogGroupName"]; name != "/aws/vendedlogs/apigateway/BufdirExportAudit-dev/access" {
+		t.Errorf("access log group name %v, want /aws/vendedlogs/apigateway/BufdirExportAudit-dev/access", name)
+	}
 	format, _ := als["Format"].(string)
 	// Every $context variable sits inside a JSON string, so any value keeps the line JSON.
 	var line map[string]string
@@ -432,4 +437,74 @@ func TestAccessLogs_JSONLinesWithRetention(t *testing.T) {
 			t.Errorf("access log field %s = %q, want %q", k, line[k], v)
 		}
 	}
+}
+
+// The stage's default route throttling holds for each route key on its own: the alarms' and the
+// README's arithmetic reasons from these ceilings, written out again here.
+func TestThrottling_CeilingsOfThePerRouteKeyLimits(t *testing.T) {
+	t.Parallel()
+	if RouteKeys() != 12 {
+		t.Errorf("%d route keys, want 12 (six routes under two prefixes)", RouteKeys())
+	}
+	for name, c := range map[string][2]int{
+		"per route key": {RouteThrottleRateLimit, RouteThrottleBurstLimit},
+		"per function":  {FunctionThrottleRate(), FunctionThrottleBurst()},
+		"stage":         {StageThrottleRate(), StageThrottleBurst()},
+	} {
+		want := map[string][2]int{"per route key": {10, 20}, "per function": {20, 40}, "stage": {120, 240}}[name]
+		if c != want {
+			t.Errorf("%s: rate %d, burst %d; want %d, %d", name, c[0], c[1], want[0], want[1])
+		}
+	}
+}
+
+// Who may invoke the functions through their resource policies: API Gateway, for this API's
+// routes only. (IAM principals of the account with lambda:InvokeFunction need no resource
+// policy; the README's security section says how an account closes that.)
+func TestFunctions_ResourcePolicyAdmitsOnlyThisAPI(t *testing.T) {
+	s := defaultStack(t)
+	apiID := s.onlyID(t, "AWS::ApiGatewayV2::Api")
+	functions := map[string]bool{}
+	for _, fn := range FunctionNames() {
+		functions[s.functionID(t, fn)] = true
+	}
+	perms := s.ofType("AWS::Lambda::Permission")
+	if len(perms) != RouteKeys() {
+		t.Errorf("%d Lambda permissions, want one per route key (%d)", len(perms), RouteKeys())
+	}
+	for id, p := range perms {
+		props := p.Properties
+		fnID, _ := getAtt(props["FunctionName"])
+		if props["Action"] != "lambda:InvokeFunction" || props["Principal"] != "apigateway.amazonaws.com" || !functions[fnID] {
+			t.Errorf("%s: %v for %v on %v, want lambda:InvokeFunction for apigateway.amazonaws.com on a function", id, props["Action"], props["Principal"], props["FunctionName"])
+		}
+		if props["SourceAccount"] != nil || props["FunctionUrlAuthType"] != nil || props["PrincipalOrgID"] != nil {
+			t.Errorf("%s: unexpected %v", id, props)
+		}
+		// arn:<partition>:execute-api:<region>:<account>:<api>/*/*/<route path>
+		join, _ := path(props["SourceArn"], "Fn::Join").([]any)
+		var parts []any
+		if len(join) == 2 {
+			parts, _ = join[1].([]any)
+		}
+		var api, route bool
+		for _, part := range parts {
+			api = api || ref(part) == apiID
+			if s, ok := part.(string); ok && strings.HasPrefix(s, "/*/*/api/v1/") {
+				route = true
+			}
+		}
+		if !api || !route || len(parts) == 0 || parts[0] != "arn:" {
+			t.Errorf("%s: SourceArn %v, want this API's execute-api ARN for one route", id, props["SourceArn"])
+		}
+	}
+	if n := len(s.ofType("AWS::Lambda::Url")); n != 0 {
+		t.Errorf("%d function URLs: the functions must be reachable through the API only", n)
+	}
+	// The README's service control policy finds the functions by this tag.
+	check(t, "every function tagged project=bufdir-export-audit", func() {
+		s.template.ResourcePropertiesCountIs(jsii.String("AWS::Lambda::Function"), obj{
+			"Tags": assertions.Match_ArrayWith(&arr{obj{"Key": "project", "Value": "bufdir-export-audit"}}),
+		}, jsii.Number(float64(len(FunctionNames()))))
+	})
 }

@@ -102,6 +102,7 @@ func (e *bench) runCold(ctx context.Context, bins []*binary, rie, work string, n
 		"PATH=" + os.Getenv("PATH"),
 		app.EnvTableName + "=" + tableName,
 		app.EnvRegion + "=eu-north-1",
+		app.EnvStage + "=" + app.LocalStage,
 		app.EnvDynamoDBEndpoint + "=" + s.run.EngineURL,
 		"AWS_ACCESS_KEY_ID=emulator", "AWS_SECRET_ACCESS_KEY=emulator",
 		"AWS_LAMBDA_FUNCTION_TIMEOUT=10",

@@ -21,6 +21,7 @@ func main() {
 	for k, v := range map[string]string{
 		app.EnvTableName: "bufdir-export-audit-local",
 		app.EnvRegion:    "eu-north-1",
+		app.EnvStage:     app.LocalStage,
 	} {
 		if os.Getenv(k) == "" {
 			os.Setenv(k, v)

@@ -57,7 +57,7 @@ func Handle(d *app.Deps, op Operation) Handler {
 		}
 		// The request's metrics travel in its context, so that concurrent requests (the local
 		// API serves many at once) never share a document.
-		doc := newDocument(start, op)
+		doc := newDocument(start, op, d.Config.Stage)
 		ctx = metrics.NewContext(ctx, doc)
 		r := &request{ev: &ev, traceID: traceID(ctx, &ev)}
 		var p *Problem

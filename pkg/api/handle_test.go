@@ -20,8 +20,14 @@ import (
 // touching the store.
 func invokeAsLambda(t *testing.T, lambdaTrace string, headers map[string]string) (logLine, emfLine map[string]any) {
 	t.Helper()
+	return invokeStage(t, "", lambdaTrace, headers)
+}
+
+// invokeStage is invokeAsLambda for a function configured with the given stage.
+func invokeStage(t *testing.T, stage, lambdaTrace string, headers map[string]string) (logLine, emfLine map[string]any) {
+	t.Helper()
 	var log, emf bytes.Buffer
-	d := &app.Deps{Config: app.Config{OrgIDClaim: "org_id"}, Log: app.NewLoggerTo(&log, slog.LevelInfo), Metrics: metrics.NewEmitter(&emf)}
+	d := &app.Deps{Config: app.Config{Stage: stage, OrgIDClaim: "org_id"}, Log: app.NewLoggerTo(&log, slog.LevelInfo), Metrics: metrics.NewEmitter(&emf)}
 	ctx := lambdacontext.NewContext(context.Background(), &lambdacontext.LambdaContext{AwsRequestID: "8476a536-e9f4-11e8-9739-2dfe598c3fcd"})
 	if lambdaTrace != "" {
 		ctx = context.WithValue(ctx, "x-amzn-trace-id", lambdaTrace) //nolint:staticcheck // aws-lambda-go's key
@@ -75,5 +81,30 @@ func TestHandle_LogsLambdasRequestAndTraceIDs(t *testing.T) {
 				t.Errorf("want a 401 line and 4xx metrics of get-record, got %v and %v", l, m)
 			}
 		})
+	}
+}
+
+// Two stages in one account and region share the namespace: every dimension set of every
+// metric carries the function's stage, so that one stage's alarms never read another's.
+func TestHandle_MetricsCarryTheStageOnEveryDimensionSet(t *testing.T) {
+	t.Parallel()
+	for stage, want := range map[string]string{"prod": "prod", "dev": "dev", "": app.LocalStage} {
+		_, m := invokeStage(t, stage, "", nil)
+		if m["Stage"] != want {
+			t.Errorf("stage %q: want Stage %q in the metrics line, got %v", stage, want, m["Stage"])
+		}
+		directives, _ := m["_aws"].(map[string]any)["CloudWatchMetrics"].([]any)
+		sets := 0
+		for _, d := range directives {
+			for _, set := range d.(map[string]any)["Dimensions"].([]any) {
+				sets++
+				if keys, _ := set.([]any); len(keys) == 0 || keys[0] != "Stage" {
+					t.Errorf("stage %q: dimension set %v does not start with Stage", stage, set)
+				}
+			}
+		}
+		if sets < 2 {
+			t.Errorf("stage %q: want the request's dimension sets, got %d in %v", stage, sets, m["_aws"])
+		}
 	}
 }

@@ -6,25 +6,30 @@ import (
 	"time"
 
 	"github.com/aws/aws-lambda-go/lambdacontext"
+	"github.com/bufdir/export-audit/pkg/app"
 	"github.com/bufdir/export-audit/pkg/audit"
 	"github.com/bufdir/export-audit/pkg/metrics"
 )
 
 // The metrics of one request, in namespace metrics.Namespace. The README ("Operating it") lists
 // them with their dimensions; the DynamoDB ones are recorded by metrics.InstrumentSDK on the
-// client (app.NewDynamoDB), under the document's default dimension set, [Route].
+// client (app.NewDynamoDB), under the document's default dimension set, [Route]. Every
+// dimension set below also carries DimStage, first (metrics.Document.AlwaysDimension): two
+// stages in one account and region share the namespace, and each stage's alarms must read its
+// own requests only.
 const (
-	MetricRequests          = "Requests"          // Count, [Route, StatusClass] and [Route]
-	MetricLatency           = "Latency"           // Milliseconds, [Route]
-	MetricRecordsCreated    = "RecordsCreated"    // Count, [Route]; create only, 0 on a replay
-	MetricIdempotentReplays = "IdempotentReplays" // Count, [Route]; create only
-	MetricStatusMoves       = "StatusMoves"       // Count, [ToStatus]; a status that changed
-	MetricNoopUpdates       = "NoopUpdates"       // Count, [Route]; status and file-url, 1 when nothing changed
+	MetricRequests          = "Requests"          // Count, [Stage, Route, StatusClass] and [Stage, Route]
+	MetricLatency           = "Latency"           // Milliseconds, [Stage, Route]
+	MetricRecordsCreated    = "RecordsCreated"    // Count, [Stage, Route]; create only, 0 on a replay
+	MetricIdempotentReplays = "IdempotentReplays" // Count, [Stage, Route]; create only
+	MetricStatusMoves       = "StatusMoves"       // Count, [Stage, ToStatus]; a status that changed
+	MetricNoopUpdates       = "NoopUpdates"       // Count, [Stage, Route]; status and file-url, 1 when nothing changed
 	MetricDynamoDBPrefix    = "DynamoDB"          // + Calls, Latency (one value per call), Retries, Throttles
 )
 
 // Dimension names.
 const (
+	DimStage       = "Stage"       // the deployment's stage (app.Config.Stage, STAGE), on every set
 	DimRoute       = "Route"       // the route's function name, e.g. get-record
 	DimStatusClass = "StatusClass" // 2xx, 4xx, 5xx
 	DimToStatus    = "ToStatus"    // the status a record moved to
@@ -36,9 +41,15 @@ var (
 	byToStatus      = []string{DimToStatus}
 )
 
-// newDocument starts a request's metrics.
-func newDocument(start time.Time, op Operation) *metrics.Document {
+// newDocument starts a request's metrics for the deployment stage.
+func newDocument(start time.Time, op Operation, stage string) *metrics.Document {
 	doc := metrics.New(start)
+	if stage == "" {
+		// Only a Config built in code (tests, the bench) has no stage: LoadConfig, which every
+		// function and make run read theirs with, requires STAGE.
+		stage = app.LocalStage
+	}
+	doc.AlwaysDimension(DimStage, stage)
 	doc.Dimension(DimRoute, op.Route.Function)
 	doc.DefaultDimensions(byRoute)
 	return doc

@@ -51,7 +51,7 @@ func TestLoad_LogsOneInitLineWithTheConfigurationAndNoSecret(t *testing.T) {
 	t.Setenv("AWS_SESSION_TOKEN", sessionToken)
 	var out bytes.Buffer
 	_, err := app.Load(context.Background(), env(map[string]string{
-		"TABLE_NAME": "audit", "AWS_REGION": "eu-north-1", "ORG_ID_CLAIM": "custom:org",
+		"TABLE_NAME": "audit", "AWS_REGION": "eu-north-1", "STAGE": "prod", "ORG_ID_CLAIM": "custom:org",
 		"FILE_URL_ALLOWED_HOSTS": "storage.example.no", "DELETED_RETENTION_DAYS": "30",
 		"LOG_LEVEL": "debug", "LOCAL_JWT_SECRET": jwtSecret,
 		"AWS_SECRET_ACCESS_KEY": secretKey, "AWS_SESSION_TOKEN": sessionToken,
@@ -65,7 +65,7 @@ func TestLoad_LogsOneInitLineWithTheConfigurationAndNoSecret(t *testing.T) {
 	}
 	l := lines[0]
 	want := map[string]any{
-		"msg": "init", "level": "INFO", "table": "audit", "region": "eu-north-1",
+		"msg": "init", "level": "INFO", "stage": "prod", "table": "audit", "region": "eu-north-1",
 		"dynamodb_endpoint": "", "org_id_claim": "custom:org", "file_url_allowed_hosts": "storage.example.no",
 		"deleted_retention_days": 30.0, "log_level": "DEBUG",
 	}
@@ -100,7 +100,7 @@ func TestLoad_LogLevelSetsTheLevel(t *testing.T) {
 	t.Parallel()
 	var out bytes.Buffer
 	_, err := app.Load(context.Background(), env(map[string]string{
-		"TABLE_NAME": "audit", "AWS_REGION": "eu-north-1", "DYNAMODB_ENDPOINT": "http://127.0.0.1:1",
+		"TABLE_NAME": "audit", "AWS_REGION": "eu-north-1", "STAGE": "dev", "DYNAMODB_ENDPOINT": "http://127.0.0.1:1",
 		"LOG_LEVEL": "warn",
 	}), &out)
 	if err != nil {

@@ -14,6 +14,11 @@ import (
 
 // Config is the service's configuration, read from the environment.
 type Config struct {
+	// Stage is the deployment's stage (dev, prod, local...): the Stage dimension of every
+	// metric, so that each stage's alarms and dashboard read only its own. A Config built in
+	// code rather than by LoadConfig (tests, the bench) may leave it empty; its metrics then
+	// carry LocalStage.
+	Stage               string
 	TableName           string
 	Region              string
 	DynamoDBEndpoint    string // empty in AWS
@@ -31,11 +36,22 @@ func LoadConfig(getenv func(string) string) (Config, error) {
 		Region:           strings.TrimSpace(getenv(EnvRegion)),
 		DynamoDBEndpoint: strings.TrimSpace(getenv(EnvDynamoDBEndpoint)),
 		OrgIDClaim:       strings.TrimSpace(getenv(EnvOrgIDClaim)),
+		Stage:            strings.TrimSpace(getenv(EnvStage)),
 		DeletedRetention: 365 * 24 * time.Hour,
 	}
 	var errs []error
 	if c.TableName == "" {
 		errs = append(errs, fmt.Errorf("%s is required", EnvTableName))
+	} else if c.TableName == SAMTableLogicalID && getenv(EnvSAMLocal) == "true" {
+		// sam local hands a function the logical id for `!Ref AuditTable`; failing here names
+		// the fix, where the first call would end in a 500 from ResourceNotFound.
+		errs = append(errs, fmt.Errorf("%s is %q, the logical id that sam local passes for !Ref %s, not a table: "+
+			"run sam local with --parameter-overrides TableNameOverride=<table> DynamoDbEndpoint=<engine> "+
+			"(make run's table is bufdir-export-audit-local; see the README, Local development with AWS SAM)",
+			EnvTableName, c.TableName, SAMTableLogicalID))
+	}
+	if c.Stage == "" {
+		errs = append(errs, fmt.Errorf("%s is required (the deployment's stage, which every metric carries)", EnvStage))
 	}
 	if c.Region == "" {
 		errs = append(errs, fmt.Errorf("%s is required", EnvRegion))
@@ -67,6 +83,7 @@ func LoadConfig(getenv func(string) string) (Config, error) {
 // Attrs describes the configuration for the start-up log line; it holds no secret.
 func (c Config) Attrs() []slog.Attr {
 	return []slog.Attr{
+		slog.String("stage", c.Stage),
 		slog.String("table", c.TableName),
 		slog.String("region", c.Region),
 		slog.String("dynamodb_endpoint", c.DynamoDBEndpoint),

@@ -13,21 +13,21 @@ func fromMap(m map[string]string) func(string) string { return func(k string) st
 
 func TestLoadConfig_DefaultsAndValues(t *testing.T) {
 	t.Parallel()
-	cfg, err := app.LoadConfig(fromMap(map[string]string{"TABLE_NAME": "t", "AWS_REGION": "eu-north-1"}))
+	cfg, err := app.LoadConfig(fromMap(map[string]string{"TABLE_NAME": "t", "AWS_REGION": "eu-north-1", "STAGE": "dev"}))
 	if err != nil {
 		t.Fatalf("minimal configuration: %v", err)
 	}
-	if cfg.OrgIDClaim != "org_id" || cfg.DeletedRetention != 365*24*time.Hour || cfg.LogLevel != slog.LevelInfo || cfg.FileURLAllowedHosts != nil {
+	if cfg.Stage != "dev" || cfg.OrgIDClaim != "org_id" || cfg.DeletedRetention != 365*24*time.Hour || cfg.LogLevel != slog.LevelInfo || cfg.FileURLAllowedHosts != nil {
 		t.Errorf("defaults: %+v", cfg)
 	}
 	cfg, err = app.LoadConfig(fromMap(map[string]string{
-		"TABLE_NAME": "t", "AWS_REGION": "eu-north-1", "ORG_ID_CLAIM": "custom:org",
+		"TABLE_NAME": "t", "AWS_REGION": "eu-north-1", "STAGE": " prod ", "ORG_ID_CLAIM": "custom:org",
 		"FILE_URL_ALLOWED_HOSTS": " storage.example.no, ,files.bufdir.no ", "DELETED_RETENTION_DAYS": "30", "LOG_LEVEL": "debug",
 	}))
 	if err != nil {
 		t.Fatal(err)
 	}
-	if cfg.OrgIDClaim != "custom:org" || cfg.DeletedRetention != 30*24*time.Hour || cfg.LogLevel != slog.LevelDebug ||
+	if cfg.Stage != "prod" || cfg.OrgIDClaim != "custom:org" || cfg.DeletedRetention != 30*24*time.Hour || cfg.LogLevel != slog.LevelDebug ||
 		strings.Join(cfg.FileURLAllowedHosts, "|") != "storage.example.no|files.bufdir.no" {
 		t.Errorf("values: %+v", cfg)
 	}
@@ -39,9 +39,38 @@ func TestLoadConfig_ReportsEveryProblem(t *testing.T) {
 	if err == nil {
 		t.Fatal("missing and malformed settings were accepted")
 	}
-	for _, want := range []string{"TABLE_NAME is required", "AWS_REGION is required", "DELETED_RETENTION_DAYS", "LOG_LEVEL"} {
+	for _, want := range []string{"TABLE_NAME is required", "AWS_REGION is required", "STAGE is required", "DELETED_RETENTION_DAYS", "LOG_LEVEL"} {
 		if !strings.Contains(err.Error(), want) {
 			t.Errorf("error %q does not mention %s", err, want)
 		}
+	}
+}
+
+// Under sam local, `!Ref AuditTable` reaches the function as the logical id; without
+// TableNameOverride every call would end in a 500 from ResourceNotFound, so init refuses it and
+// says what to pass.
+func TestLoadConfig_SAMLocalWithoutTableNameOverride(t *testing.T) {
+	t.Parallel()
+	base := map[string]string{"TABLE_NAME": "AuditTable", "AWS_REGION": "eu-north-1", "STAGE": "local"}
+	sam := map[string]string{"AWS_SAM_LOCAL": "true"}
+	for k, v := range base {
+		sam[k] = v
+	}
+	_, err := app.LoadConfig(fromMap(sam))
+	if err == nil {
+		t.Fatal("sam local with TABLE_NAME=AuditTable was accepted")
+	}
+	for _, want := range []string{"TABLE_NAME", "AuditTable", "TableNameOverride", "DynamoDbEndpoint", "bufdir-export-audit-local"} {
+		if !strings.Contains(err.Error(), want) {
+			t.Errorf("error %q does not mention %s", err, want)
+		}
+	}
+	// Outside sam local a table may well be called AuditTable.
+	if _, err := app.LoadConfig(fromMap(base)); err != nil {
+		t.Errorf("TABLE_NAME=AuditTable outside sam local: %v", err)
+	}
+	sam["TABLE_NAME"] = "bufdir-export-audit-local"
+	if _, err := app.LoadConfig(fromMap(sam)); err != nil {
+		t.Errorf("sam local with TableNameOverride: %v", err)
 	}
 }

@@ -9,4 +9,16 @@ const (
 	EnvFileURLAllowedHosts  = "FILE_URL_ALLOWED_HOSTS" // comma-separated host suffixes; empty allows any host
 	EnvDeletedRetentionDays = "DELETED_RETENTION_DAYS" // default 365
 	EnvLogLevel             = "LOG_LEVEL"              // debug, info, warn, error; default info
+	EnvStage                = "STAGE"                  // required: the deployment's stage, the Stage dimension of every metric
 )
+
+// Set by the SAM CLI in the containers of `sam local invoke` and `sam local start-api`.
+const EnvSAMLocal = "AWS_SAM_LOCAL"
+
+// LocalStage is the stage of runs on a developer's machine: `make run` sets STAGE to it.
+const LocalStage = "local"
+
+// SAMTableLogicalID is the table's logical id in template.yaml. `sam local` resolves
+// `!Ref AuditTable` to this id rather than to a table's name, so a function given it as
+// TABLE_NAME would fail every call with ResourceNotFound.
+const SAMTableLogicalID = "AuditTable"

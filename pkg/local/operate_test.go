@@ -88,7 +88,8 @@ func obsStart(t *testing.T, level slog.Level) *obsEnv {
 	}
 	run, err := local.Start(t.Context(), local.Options{
 		Addr: "127.0.0.1:0", EngineAddr: "127.0.0.1:0",
-		Config: app.Config{TableName: "audit-observe", Region: "eu-north-1", OrgIDClaim: "org_id", DeletedRetention: 24 * time.Hour, LogLevel: level},
+		// make run's stage (cmd/local sets STAGE=local).
+		Config: app.Config{Stage: app.LocalStage, TableName: "audit-observe", Region: "eu-north-1", OrgIDClaim: "org_id", DeletedRetention: 24 * time.Hour, LogLevel: level},
 		Secret: secret, Log: app.NewLoggerTo(e.log, level), Metrics: e.emf, EngineWrap: door,
 	})
 	if err != nil {
@@ -357,10 +358,13 @@ func TestOperate_OneLogLineAndOneMetricsLinePerRequest(t *testing.T) {
 }
 
 // obsCheckEMF checks the shape of an EMF line as CloudWatch reads it (pkg/metrics tests it
-// against the whole specification): namespace, every dimension a string member, every metric a
-// number or array of numbers.
+// against the whole specification): namespace, every dimension a string member, every
+// dimension set led by Stage, which is local, every metric a number or array of numbers.
 func obsCheckEMF(t *testing.T, name string, m map[string]any) {
 	t.Helper()
+	if m["Stage"] != app.LocalStage {
+		t.Errorf("%s: want Stage %q, got %v", name, app.LocalStage, m["Stage"])
+	}
 	aws, _ := m["_aws"].(map[string]any)
 	if _, ok := aws["Timestamp"].(json.Number); !ok {
 		t.Errorf("%s: want _aws.Timestamp a number, got %v", name, m)
@@ -377,6 +381,9 @@ func obsCheckEMF(t *testing.T, name string, m map[string]any) {
 		sets, _ := dir["Dimensions"].([]any)
 		for _, s := range sets {
 			keys, _ := s.([]any)
+			if len(keys) == 0 || keys[0] != "Stage" {
+				t.Errorf("%s: want every dimension set to start with Stage, got %v", name, keys)
+			}
 			for _, k := range keys {
 				if v, ok := m[k.(string)].(string); !ok || v == "" {
 					t.Errorf("%s: want dimension %v a string member, got %v", name, k, m[k.(string)])

@@ -49,6 +49,8 @@ type Document struct {
 	mu       sync.Mutex
 	at       time.Time
 	dims     []member
+	always   []string  // dimensions every set carries, ahead of its own keys
+	alwaysAt [2]string // always's first backing array, inside the document: no allocation per request
 	defaults [][]string
 	metrics  []metric
 	dropped  int
@@ -83,7 +85,9 @@ func (m *metric) put(v float64) {
 
 // New returns an empty document timestamped at, with room for a request's metrics.
 func New(at time.Time) *Document {
-	return &Document{at: at, dims: make([]member, 0, 8), metrics: make([]metric, 0, 16)}
+	d := &Document{at: at, dims: make([]member, 0, 8), metrics: make([]metric, 0, 16)}
+	d.always = d.alwaysAt[:0]
+	return d
 }
 
 // Dimension sets the value of the dimension name, replacing an earlier one.
@@ -100,6 +104,25 @@ func (d *Document) Dimension(name, value string) {
 		}
 	}
 	d.dims = append(d.dims, member{name, value})
+}
+
+// AlwaysDimension sets the value of the dimension name and adds it to every dimension set of
+// the document, ahead of the set's own keys: the dimension that keeps apart deployments
+// sharing an account, region and namespace, which no metric may go without. A set that already
+// names it is left as it is.
+func (d *Document) AlwaysDimension(name, value string) {
+	if d == nil {
+		return
+	}
+	d.Dimension(name, value)
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	for _, a := range d.always {
+		if a == name {
+			return
+		}
+	}
+	d.always = append(d.always, name)
 }
 
 // Property sets a string member that no dimension set names: context for someone reading the
@@ -238,10 +261,21 @@ func (d *Document) AppendJSON(b []byte) ([]byte, error) {
 				b = append(b, ',')
 			}
 			b = append(b, '[')
-			for k, key := range set {
+			k := 0
+			for _, key := range d.always {
+				if !contains(set, key) {
+					if k > 0 {
+						b = append(b, ',')
+					}
+					k++
+					b = appendString(b, key)
+				}
+			}
+			for _, key := range set {
 				if k > 0 {
 					b = append(b, ',')
 				}
+				k++
 				b = appendString(b, key)
 			}
 			b = append(b, ']')
@@ -316,8 +350,8 @@ func (d *Document) check() error {
 			return fmt.Errorf("%w: metric %s has no dimension set", ErrInvalid, m.name)
 		}
 		for _, set := range m.sets {
-			if len(set) > MaxDimensions {
-				return fmt.Errorf("%w: metric %s has a dimension set of %d keys", ErrInvalid, m.name, len(set))
+			if n := d.setSize(set); n > MaxDimensions {
+				return fmt.Errorf("%w: metric %s has a dimension set of %d keys", ErrInvalid, m.name, n)
 			}
 			for _, key := range set {
 				if !d.hasDim(key) {
@@ -327,6 +361,27 @@ func (d *Document) check() error {
 		}
 	}
 	return nil
+}
+
+// setSize is the number of keys of set as written: its own and the always dimensions it does
+// not name. (The always dimensions have values: AlwaysDimension sets them.)
+func (d *Document) setSize(set []string) int {
+	n := len(set)
+	for _, a := range d.always {
+		if !contains(set, a) {
+			n++
+		}
+	}
+	return n
+}
+
+func contains(set []string, key string) bool {
+	for _, k := range set {
+		if k == key {
+			return true
+		}
+	}
+	return false
 }
 
 // hasDim reports whether the dimension name has a value; a document holds a handful, so a scan

@@ -203,6 +203,69 @@ func TestDocument_FollowsTheSpecification(t *testing.T) {
 	}
 }
 
+func TestDocument_AlwaysDimensionIsOnEverySet(t *testing.T) {
+	t.Parallel()
+	d := metrics.New(time.Now())
+	d.AlwaysDimension("Stage", "prod")
+	d.AlwaysDimension("Stage", "dev") // a second call changes the value, not the sets
+	d.Dimension("Route", "update-status")
+	d.Dimension("StatusClass", "2xx")
+	d.Dimension("ToStatus", "completed")
+	d.DefaultDimensions([]string{"Route"})
+	d.Add("Requests", metrics.Count, 1, []string{"Route", "StatusClass"}, []string{"Route"})
+	d.Put("Latency", metrics.Milliseconds, 3)
+	d.Add("StatusMoves", metrics.Count, 1, []string{"ToStatus"})
+	d.Add("Everything", metrics.Count, 1, []string{})
+	d.Add("Named", metrics.Count, 1, []string{"Route", "Stage"})
+
+	root := checkEMF(t, encodeDoc(t, d))
+	want := map[string]string{
+		"Requests":    `BufdirExportAudit [["Stage","Route","StatusClass"],["Stage","Route"]] Count`,
+		"Latency":     `BufdirExportAudit [["Stage","Route"]] Milliseconds`,
+		"StatusMoves": `BufdirExportAudit [["Stage","ToStatus"]] Count`,
+		"Everything":  `BufdirExportAudit [["Stage"]] Count`,
+		"Named":       `BufdirExportAudit [["Route","Stage"]] Count`,
+	}
+	got := directives(root)
+	for name, w := range want {
+		if got[name] != w {
+			t.Errorf("want %s in directive %s, got %q", name, w, got[name])
+		}
+	}
+	if root["Stage"] != "dev" {
+		t.Errorf("want Stage = dev, got %v", root["Stage"])
+	}
+
+	t.Run("it counts towards a set's 30 keys", func(t *testing.T) {
+		t.Parallel()
+		fill := func(n int) *metrics.Document {
+			d := metrics.New(time.Now())
+			d.AlwaysDimension("Stage", "prod")
+			var set []string
+			for i := range n {
+				name := fmt.Sprintf("D%02d", i)
+				d.Dimension(name, "v")
+				set = append(set, name)
+			}
+			d.Add("Requests", metrics.Count, 1, set)
+			return d
+		}
+		checkEMF(t, encodeDoc(t, fill(metrics.MaxDimensions-1)))
+		if b, err := fill(metrics.MaxDimensions).AppendJSON(nil); !errors.Is(err, metrics.ErrInvalid) {
+			t.Errorf("want ErrInvalid for 30 keys and Stage, got %v and %s", err, b)
+		}
+	})
+	t.Run("an empty value is refused", func(t *testing.T) {
+		t.Parallel()
+		d := metrics.New(time.Now())
+		d.AlwaysDimension("Stage", "")
+		d.Add("Requests", metrics.Count, 1, []string{})
+		if b, err := d.AppendJSON(nil); !errors.Is(err, metrics.ErrInvalid) {
+			t.Errorf("want ErrInvalid, got %v and %s", err, b)
+		}
+	})
+}
+
 func TestDocument_EscapesStrings(t *testing.T) {
 	t.Parallel()
 	d := metrics.New(time.Now())
@@ -317,6 +380,7 @@ func TestDocument_NilRecordsNothing(t *testing.T) {
 	t.Parallel()
 	var d *metrics.Document
 	d.Dimension("Route", "x")
+	d.AlwaysDimension("Stage", "x")
 	d.DefaultDimensions([]string{"Route"})
 	d.Add("Requests", metrics.Count, 1)
 	d.Put("Latency", metrics.Milliseconds, 1)
