@@ -174,6 +174,13 @@ func run(ctx context.Context, o options) error {
 	r.took = time.Since(r.started)
 	report := r.markdown()
 	fmt.Print(report)
+	// The ratio targets once more, at the end of the progress lines, where a run is watched.
+	checks := r.ratioChecks()
+	for _, t := range ratioTargets {
+		if w, met, of, ok := worst(checks, t); ok {
+			fmt.Fprintf(os.Stderr, "bench: %s ≤ %.2f×: %s met it; worst %.2f× (%s), %s\n", t.name, t.limit, countMet(met, of), w.v, w.fn, strings.ReplaceAll(verdict(w.v, t.limit), "*", ""))
+		}
+	}
 	if o.out != "" && len(o.skip) == 0 {
 		if err := os.MkdirAll(filepath.Dir(o.out), 0o755); err != nil {
 			return err
