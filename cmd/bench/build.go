@@ -14,14 +14,19 @@ import (
 // deployFlags are the Makefile's BUILD_FLAGS: how every function is built for Lambda.
 var deployFlags = []string{"-tags", "lambda.norpc", "-trimpath", "-ldflags=-s -w"}
 
-// helloPkg is the baseline function: the smallest aws-lambda-go HTTP API handler.
-const helloPkg = "./cmd/bench/hello"
-
-const helloName = "hello world"
+// The baselines. helloPkg is the smallest aws-lambda-go HTTP API handler; peerPkg is the
+// get-one-item function a user would write without this project (config.LoadDefaultConfig and
+// one GetItem).
+const (
+	helloPkg  = "./cmd/bench/hello"
+	helloName = "hello world"
+	peerPkg   = "./cmd/bench/peer"
+	peerName  = "peer"
+)
 
 // binary is one function built for each architecture.
 type binary struct {
-	name string // the function, or helloName
+	name string // the function, helloName or peerName
 	pkg  string
 	path map[string]string // by GOARCH
 	size map[string]int64
@@ -29,13 +34,18 @@ type binary struct {
 
 func (b *binary) hello() bool { return b.name == helloName }
 
+func (b *binary) peer() bool { return b.name == peerName }
+
+// baseline reports whether b is one of the baselines rather than a function of the service.
+func (b *binary) baseline() bool { return b.hello() || b.peer() }
+
 // archs are the architectures sizes are reported for: Lambda's two.
 var archs = []string{"arm64", "amd64"}
 
-// buildAll builds the hello world and every function with the deployment flags for both
+// buildAll builds the baselines and every function with the deployment flags for both
 // architectures, and the emulator for this machine.
 func buildAll(ctx context.Context, work string) (bins []*binary, rie string, err error) {
-	bins = append(bins, &binary{name: helloName, pkg: helloPkg})
+	bins = append(bins, &binary{name: helloName, pkg: helloPkg}, &binary{name: peerName, pkg: peerPkg})
 	for _, r := range api.Routes {
 		bins = append(bins, &binary{name: r.Function, pkg: "./functions/" + r.Function})
 	}
