@@ -367,11 +367,18 @@ func (s *Store) Delete(ctx context.Context, org string, id audit.RecordID, by st
 // another transaction held one of its items; the SDK does not retry those cancellations.
 const conflictAttempts = 5
 
-// transact runs one TransactWriteItems, again when another transaction got in its way. The SDK
-// gives the call an idempotency token, so its own retries cannot apply the writes twice.
+// transact runs one TransactWriteItems, again when another transaction got in its way.
+//
+// The SDK writes a ClientRequestToken into the input before its first attempt and keeps it for
+// its own retries of that call (after a timeout or a lost answer), so DynamoDB runs the writes
+// at most once however many of them arrive. Our retries are new requests: a cancelled
+// transaction wrote nothing, and DynamoDB answers a token it has seen in the last 10 minutes
+// with that request's outcome, the cancellation, without trying again. So each of our calls
+// starts without a token and the SDK makes a fresh one.
 func (s *Store) transact(ctx context.Context, items []types.TransactWriteItem) error {
 	in := &dynamodb.TransactWriteItemsInput{TransactItems: items}
 	for attempt := 1; ; attempt++ {
+		in.ClientRequestToken = nil
 		_, err := s.db.TransactWriteItems(ctx, in)
 		if attempt >= conflictAttempts || !hasReason(cancellation(err), "TransactionConflict") {
 			return err
