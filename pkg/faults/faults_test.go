@@ -9,6 +9,7 @@ import (
 	"net/http/httptest"
 	"reflect"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -28,7 +29,13 @@ var ctx = context.Background()
 // attempt per call, so that each call meets the injector once. inj must have no rules yet.
 func fxEngine(t *testing.T, inj *faults.Injector, timeout time.Duration) *dynamodb.Client {
 	t.Helper()
-	srv := httptest.NewServer(inj.Wrap(server.NewServer()))
+	return fxEngineOn(t, inj, server.NewServer(), timeout)
+}
+
+// fxEngineOn is fxEngine with engine behind the injector.
+func fxEngineOn(t *testing.T, inj *faults.Injector, engine http.Handler, timeout time.Duration) *dynamodb.Client {
+	t.Helper()
+	srv := httptest.NewServer(inj.Wrap(engine))
 	t.Cleanup(srv.Close)
 	db := dynamodb.New(dynamodb.Options{
 		Region:       "eu-north-1",
@@ -284,5 +291,233 @@ func TestInjector_SameSeedSameDecisions(t *testing.T) {
 	// The seed makes this exact; the bounds only say the rate is about right.
 	if failed < n*2/10 || failed > n*4/10 {
 		t.Errorf("want about 30%% of %d calls failed, got %d", n, failed)
+	}
+}
+
+// bump is a TransactWriteItems that adds one to the counter item pk, with token as its
+// ClientRequestToken: running it twice shows in the count.
+func bump(db *dynamodb.Client, token, pk string) error {
+	_, err := db.TransactWriteItems(ctx, &dynamodb.TransactWriteItemsInput{
+		ClientRequestToken: aws.String(token),
+		TransactItems: []types.TransactWriteItem{{Update: &types.Update{
+			TableName:                 aws.String(table),
+			Key:                       map[string]types.AttributeValue{"pk": &types.AttributeValueMemberS{Value: pk}},
+			UpdateExpression:          aws.String("ADD n :one"),
+			ExpressionAttributeValues: map[string]types.AttributeValue{":one": &types.AttributeValueMemberN{Value: "1"}},
+		}}},
+	})
+	return err
+}
+
+// count reads the counter item pk; 0 when it is absent.
+func count(t *testing.T, db *dynamodb.Client, pk string) string {
+	t.Helper()
+	out, err := db.GetItem(ctx, &dynamodb.GetItemInput{
+		TableName: aws.String(table), ConsistentRead: aws.Bool(true),
+		Key: map[string]types.AttributeValue{"pk": &types.AttributeValueMemberS{Value: pk}},
+	})
+	if err != nil {
+		t.Fatalf("get %s: %v", pk, err)
+	}
+	if n, ok := out.Item["n"].(*types.AttributeValueMemberN); ok {
+		return n.Value
+	}
+	return "0"
+}
+
+func TestInjector_TokenRepeatIsAnsweredWithTheFirstOutcome(t *testing.T) {
+	t.Parallel()
+	inj := faults.New(1)
+	db := fxEngine(t, inj, 5*time.Second)
+	for i := 0; i < 3; i++ {
+		if err := bump(db, "tok-1", "c"); err != nil {
+			t.Fatalf("call %d with the token of a transaction that succeeded: want success, got %v", i+1, err)
+		}
+	}
+	if got := count(t, db, "c"); got != "1" {
+		t.Errorf("want the transaction run once for its three calls, counter is %s", got)
+	}
+	if err := bump(db, "tok-2", "c"); err != nil || count(t, db, "c") != "2" {
+		t.Errorf("want a new token to run the transaction again: %v, counter %s", err, count(t, db, "c"))
+	}
+	if c := inj.Counts(); c.Forwarded["TransactWriteItems"] != 2 || c.Repeats["outcome"] != 2 {
+		t.Errorf("want 2 transactions forwarded and 2 repeats answered from the token, got %+v", c)
+	}
+}
+
+func TestInjector_TokenOfACancelledTransactionKeepsTheCancellation(t *testing.T) {
+	t.Parallel()
+	t.Run("injected", func(t *testing.T) {
+		t.Parallel()
+		inj := faults.New(1)
+		db := fxEngine(t, inj, 5*time.Second)
+		inj.Set(faults.Rule{Kind: faults.TransactionConflictCanceled, Rate: 1, Limit: 1})
+		var tce *types.TransactionCanceledException
+		if err := bump(db, "tok-c", "c"); !errors.As(err, &tce) {
+			t.Fatalf("want the injected cancellation, got %v", err)
+		}
+		inj.Set()
+		err := bump(db, "tok-c", "c")
+		if !errors.As(err, &tce) || len(tce.CancellationReasons) != 1 || aws.ToString(tce.CancellationReasons[0].Code) != "TransactionConflict" {
+			t.Errorf("want the repeat of the token answered with the same cancellation, not run, got %v", err)
+		}
+		if got := count(t, db, "c"); got != "0" {
+			t.Errorf("want nothing written, counter is %s", got)
+		}
+		if err := bump(db, "tok-d", "c"); err != nil || count(t, db, "c") != "1" {
+			t.Errorf("want a new token to run: %v", err)
+		}
+	})
+	t.Run("by the engine", func(t *testing.T) {
+		t.Parallel()
+		inj := faults.New(1)
+		db := fxEngine(t, inj, 5*time.Second)
+		if err := put(db, "taken"); err != nil {
+			t.Fatal(err)
+		}
+		create := func(token string) error {
+			_, err := db.TransactWriteItems(ctx, &dynamodb.TransactWriteItemsInput{
+				ClientRequestToken: aws.String(token),
+				TransactItems: []types.TransactWriteItem{{Put: &types.Put{
+					TableName: aws.String(table), ConditionExpression: aws.String("attribute_not_exists(pk)"),
+					Item: map[string]types.AttributeValue{"pk": &types.AttributeValueMemberS{Value: "taken"}},
+				}}},
+			})
+			return err
+		}
+		var tce *types.TransactionCanceledException
+		if err := create("tok-e"); !errors.As(err, &tce) {
+			t.Fatalf("want the engine's cancellation on the condition, got %v", err)
+		}
+		if _, err := db.DeleteItem(ctx, &dynamodb.DeleteItemInput{TableName: aws.String(table),
+			Key: map[string]types.AttributeValue{"pk": &types.AttributeValueMemberS{Value: "taken"}}}); err != nil {
+			t.Fatal(err)
+		}
+		if err := create("tok-e"); !errors.As(err, &tce) {
+			t.Errorf("want the token's cancellation again although the condition holds now, got %v", err)
+		}
+		if exists(t, db, "taken") {
+			t.Error("want the repeat not run")
+		}
+		if err := create("tok-f"); err != nil || !exists(t, db, "taken") {
+			t.Errorf("want a new token to run: %v", err)
+		}
+	})
+}
+
+func TestInjector_TokenWithOtherParametersIsRefused(t *testing.T) {
+	t.Parallel()
+	inj := faults.New(1)
+	db := fxEngine(t, inj, 5*time.Second)
+	if err := bump(db, "tok-m", "a"); err != nil {
+		t.Fatal(err)
+	}
+	var mismatch *types.IdempotentParameterMismatchException
+	if err := bump(db, "tok-m", "b"); !errors.As(err, &mismatch) {
+		t.Errorf("want IdempotentParameterMismatchException for the token with another item, got %v", err)
+	}
+	if count(t, db, "a") != "1" || count(t, db, "b") != "0" {
+		t.Errorf("want only the first run: a=%s b=%s", count(t, db, "a"), count(t, db, "b"))
+	}
+	if c := inj.Counts(); c.Repeats["IdempotentParameterMismatchException"] != 1 || c.Forwarded["TransactWriteItems"] != 1 {
+		t.Errorf("counts: %+v", c)
+	}
+}
+
+func TestInjector_TokenIsForgottenAfterTenMinutes(t *testing.T) {
+	t.Parallel()
+	inj := faults.New(1)
+	db := fxEngine(t, inj, 5*time.Second)
+	var mu sync.Mutex
+	now := time.Date(2026, 3, 1, 8, 0, 0, 0, time.UTC)
+	inj.SetClock(func() time.Time { mu.Lock(); defer mu.Unlock(); return now })
+	advance := func(d time.Duration) { mu.Lock(); defer mu.Unlock(); now = now.Add(d) }
+	if err := bump(db, "tok-w", "c"); err != nil {
+		t.Fatal(err)
+	}
+	advance(faults.TokenWindow - time.Second)
+	if err := bump(db, "tok-w", "c"); err != nil || count(t, db, "c") != "1" {
+		t.Errorf("want a repeat within the window answered, not run: %v, counter %s", err, count(t, db, "c"))
+	}
+	advance(time.Second)
+	if err := bump(db, "tok-w", "c"); err != nil || count(t, db, "c") != "2" {
+		t.Errorf("want the token treated as new after %s: %v, counter %s", faults.TokenWindow, err, count(t, db, "c"))
+	}
+}
+
+// A request refused before it ran leaves its token unused: the SDK's retry with it runs.
+func TestInjector_RefusedRequestLeavesTheTokenUnused(t *testing.T) {
+	t.Parallel()
+	for _, kind := range []faults.Kind{faults.Throttling, faults.InternalServerError, faults.DropBefore} {
+		t.Run(string(kind), func(t *testing.T) {
+			t.Parallel()
+			inj := faults.New(1)
+			db := fxEngine(t, inj, 5*time.Second)
+			inj.Set(faults.Rule{Kind: kind, Rate: 1, Limit: 1})
+			if err := bump(db, "tok-r", "c"); err == nil {
+				t.Fatal("want the first attempt refused")
+			}
+			if err := bump(db, "tok-r", "c"); err != nil || count(t, db, "c") != "1" {
+				t.Errorf("want the retry with the token run once: %v, counter %s", err, count(t, db, "c"))
+			}
+		})
+	}
+}
+
+// The engine applied the transaction and the answer was lost: the SDK's retry with the same
+// token gets the first success, and the transaction ran once.
+func TestInjector_DroppedAnswerRetriedWithTheTokenGetsTheOutcome(t *testing.T) {
+	t.Parallel()
+	inj := faults.New(1)
+	db := fxEngine(t, inj, 5*time.Second)
+	inj.Set(faults.Rule{Kind: faults.DropAfter, Rate: 1, Limit: 1, Ops: []string{"TransactWriteItems"}})
+	var se interface{ ConnectionError() bool }
+	if err := bump(db, "tok-d", "c"); !errors.As(err, &se) || !se.ConnectionError() {
+		t.Fatalf("want a broken connection, got %v", err)
+	}
+	if err := bump(db, "tok-d", "c"); err != nil {
+		t.Errorf("want the retry answered with the first success, got %v", err)
+	}
+	if got := count(t, db, "c"); got != "1" {
+		t.Errorf("want the transaction run once, counter is %s", got)
+	}
+}
+
+// fxHold holds the first TransactWriteItems at the engine until release is closed.
+type fxHold struct {
+	next    http.Handler
+	once    sync.Once
+	entered chan struct{}
+	release chan struct{}
+}
+
+func (h *fxHold) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	if faults.Operation(r) == "TransactWriteItems" {
+		h.once.Do(func() {
+			close(h.entered)
+			<-h.release
+		})
+	}
+	h.next.ServeHTTP(w, r)
+}
+
+func TestInjector_TokenWhileItsTransactionRunsIsInProgress(t *testing.T) {
+	t.Parallel()
+	inj := faults.New(1)
+	hold := &fxHold{next: server.NewServer(), entered: make(chan struct{}), release: make(chan struct{})}
+	db := fxEngineOn(t, inj, hold, 5*time.Second)
+	first := make(chan error, 1)
+	go func() { first <- bump(db, "tok-p", "c") }()
+	<-hold.entered
+	var ae smithy.APIError
+	if err := bump(db, "tok-p", "c"); !errors.As(err, &ae) || ae.ErrorCode() != "TransactionInProgressException" {
+		t.Errorf("want TransactionInProgressException while the first runs, got %v", err)
+	}
+	close(hold.release)
+	if err := <-first; err != nil {
+		t.Fatalf("first: %v", err)
+	}
+	if err := bump(db, "tok-p", "c"); err != nil || count(t, db, "c") != "1" {
+		t.Errorf("want the repeat after it finished answered with its success: %v, counter %s", err, count(t, db, "c"))
 	}
 }

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"net/http"
@@ -14,6 +15,8 @@ import (
 	"time"
 
 	"github.com/bufdir/export-audit/pkg/app"
+	"github.com/bufdir/export-audit/pkg/audit"
+	"github.com/bufdir/export-audit/pkg/faults"
 	"github.com/bufdir/export-audit/pkg/store"
 	"github.com/truora/minidyn/server"
 )
@@ -138,5 +141,81 @@ func TestCreate_GuardFreedWhileReadingItMakesANewRecord(t *testing.T) {
 	}
 	if _, err := s.Get(context.Background(), "org-a", mustID(t, rec.RecordID)); err != nil {
 		t.Errorf("want the new record readable: %v", err)
+	}
+}
+
+// ftFaulty returns a store on a fresh engine behind inj, with the client the functions use.
+func ftFaulty(t *testing.T, inj *faults.Injector) *store.Store {
+	t.Helper()
+	srv := httptest.NewServer(inj.Wrap(server.NewServer()))
+	t.Cleanup(srv.Close)
+	db, err := app.NewDynamoDB(app.Config{Region: "eu-north-1", DynamoDBEndpoint: srv.URL})
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := store.New(db, table)
+	if err := s.EnsureTable(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	return s
+}
+
+// TestTransact_RetryOfACancelledTransactionRunsAgain: DynamoDB cancels a create's and a
+// delete's transaction twice because other transactions held their items. The fault layer
+// keeps ClientRequestTokens as DynamoDB does, so a retry that carried the cancelled call's
+// token would be answered with the same cancellation, five times over, and end in ErrBusy.
+// The store's retries are new requests: the third runs, and the write is made once.
+func TestTransact_RetryOfACancelledTransactionRunsAgain(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	inj := faults.New(1)
+	s := ftFaulty(t, inj)
+
+	inj.Set(faults.Rule{Kind: faults.TransactionConflictCanceled, Rate: 1, Limit: 2})
+	rec, replayed, err := s.Create(ctx, newRecord("org-a", "exp-1"))
+	if err != nil || replayed {
+		t.Fatalf("create after 2 cancellations: want the record made, got replayed=%v err=%v", replayed, err)
+	}
+	id := mustID(t, rec.RecordID)
+	if _, err := s.Get(ctx, "org-a", id); err != nil {
+		t.Errorf("want the record readable: %v", err)
+	}
+
+	inj.Set(faults.Rule{Kind: faults.TransactionConflictCanceled, Rate: 1, Limit: 2})
+	if err := s.Delete(ctx, "org-a", id, "usr-admin"); err != nil {
+		t.Fatalf("delete after 2 cancellations: want it applied, got %v", err)
+	}
+	if _, err := s.Get(ctx, "org-a", id); !errors.Is(err, audit.ErrNotFound) {
+		t.Errorf("want the deleted record gone, got %v", err)
+	}
+
+	c := inj.Counts()
+	if c.Injected[faults.TransactionConflictCanceled] != 4 || c.Forwarded["TransactWriteItems"] != 2 || c.Repeats["outcome"] != 0 {
+		t.Errorf("want 4 cancellations, then each transaction run once with a token of its own, got %+v", c)
+	}
+}
+
+// TestTransact_SDKRetryOfALostAnswerKeepsTheToken: the engine applied a create's and a
+// delete's transaction but the answer was lost. The SDK sends the same call again with its
+// token, and DynamoDB answers it with the first success instead of running it again (which
+// would meet its own write). The store sees a success: a new record, not a replay; a delete,
+// not ErrNotFound.
+func TestTransact_SDKRetryOfALostAnswerKeepsTheToken(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	inj := faults.New(1)
+	s := ftFaulty(t, inj)
+
+	inj.Set(faults.Rule{Kind: faults.DropAfter, Rate: 1, Limit: 1, Ops: []string{"TransactWriteItems"}})
+	rec, replayed, err := s.Create(ctx, newRecord("org-a", "exp-1"))
+	if err != nil || replayed {
+		t.Fatalf("create whose answer was lost: want the record made, got replayed=%v err=%v", replayed, err)
+	}
+	inj.Set(faults.Rule{Kind: faults.DropAfter, Rate: 1, Limit: 1, Ops: []string{"TransactWriteItems"}})
+	if err := s.Delete(ctx, "org-a", mustID(t, rec.RecordID), "usr-admin"); err != nil {
+		t.Fatalf("delete whose answer was lost: want it applied, got %v", err)
+	}
+	if c := inj.Counts(); c.Forwarded["TransactWriteItems"] != 2 || c.Repeats["outcome"] != 2 {
+		t.Errorf("want each transaction run once and the SDK's retry answered from its token, got %+v", c)
 	}
 }

@@ -12,6 +12,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 	"github.com/bufdir/export-audit/pkg/app"
 	"github.com/bufdir/export-audit/pkg/audit"
+	"github.com/bufdir/export-audit/pkg/faults"
 	"github.com/bufdir/export-audit/pkg/store"
 	"github.com/truora/minidyn/server"
 )
@@ -51,10 +52,15 @@ type env struct {
 
 // newEnv starts a fresh embedded engine over HTTP and returns a real SDK client for it, with
 // the table created.
+//
+// The engine keeps no ClientRequestToken, so when an attempt outlives the SDK's 2 s attempt
+// timeout (on a loaded machine) and the SDK sends the transaction again, the engine runs it a
+// second time and cancels it on its own write, where DynamoDB answers the first outcome. A fault
+// injector without rules in front of it keeps the tokens as DynamoDB does.
 func newEnv(t *testing.T) *env {
 	t.Helper()
 	c := &calls{n: map[string]int{}}
-	srv := httptest.NewServer(c.wrap(server.NewServer()))
+	srv := httptest.NewServer(c.wrap(faults.New(1).Wrap(server.NewServer())))
 	t.Cleanup(srv.Close)
 	db, err := app.NewDynamoDB(app.Config{Region: "eu-north-1", DynamoDBEndpoint: srv.URL})
 	if err != nil {

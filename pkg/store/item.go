@@ -5,6 +5,7 @@ import (
 	"strconv"
 	"time"
 
+	"github.com/aws/aws-sdk-go-v2/feature/dynamodb/attributevalue"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
 	"github.com/bufdir/export-audit/pkg/audit"
 )
@@ -58,35 +59,64 @@ func num(n int64) types.AttributeValue {
 // timeFormat keeps times sortable as strings, so conditions can compare them.
 const timeFormat = time.RFC3339
 
+// The items are encoded and decoded by the SDK's attributevalue package, from the structs'
+// dynamodbav tags. Its encoder and decoder are built once, here, with their defaults: strings as
+// S, integers as N, slices as L and structs as M; an omitempty field that is unset (nil pointer,
+// empty string, zero) is left out of the item, never written as NULL. Times are strings the
+// store formats itself (timeFormat), not time.Time, so the encoder's time format never applies.
+var (
+	itemEncoder = attributevalue.NewEncoder()
+	itemDecoder = attributevalue.NewDecoder()
+)
+
+// encodeItem turns an item struct into the attribute map DynamoDB stores.
+func encodeItem(v any) (map[string]types.AttributeValue, error) {
+	av, err := itemEncoder.Encode(v)
+	if err != nil {
+		return nil, err
+	}
+	m, ok := av.(*types.AttributeValueMemberM)
+	if !ok {
+		return nil, fmt.Errorf("%T encoded as %T, not a map", v, av)
+	}
+	return m.Value, nil
+}
+
+// decodeItem reads a stored attribute map into the item struct out points to. An attribute of
+// another type than its field's is an error.
+func decodeItem(av map[string]types.AttributeValue, out any) error {
+	return itemDecoder.Decode(&types.AttributeValueMemberM{Value: av}, out)
+}
+
 // recordItem is a record as stored. Unset optional fields are absent, not NULL, so that
 // attribute_not_exists works on them in conditions.
 type recordItem struct {
-	PK            string
-	SK            string
-	RecordID      string
-	ExportID      string
-	OrgID         string
-	TriggeredBy   string
-	Status        string
-	Format        string
-	PeriodFrom    string
-	PeriodTo      string
-	FileURL       *string
-	ActivityCount *int64
-	FailureReason *string
-	CreatedAt     string
-	UpdatedAt     string
-	StatusAt      string // the last history entry's time, for conditions
-	History       []historyItem
-	DeletedAt     string
-	DeletedBy     string
-	ExpiresAt     int64
+	PK            string        `dynamodbav:"pk"`
+	SK            string        `dynamodbav:"sk"`
+	RecordID      string        `dynamodbav:"record_id"`
+	ExportID      string        `dynamodbav:"export_id"`
+	OrgID         string        `dynamodbav:"org_id"`
+	TriggeredBy   string        `dynamodbav:"triggered_by_user_id"`
+	Status        string        `dynamodbav:"status"`
+	Format        string        `dynamodbav:"format"`
+	PeriodFrom    string        `dynamodbav:"period_from"`
+	PeriodTo      string        `dynamodbav:"period_to"`
+	FileURL       *string       `dynamodbav:"file_url,omitempty"`
+	ActivityCount *int64        `dynamodbav:"activity_count,omitempty"`
+	FailureReason *string       `dynamodbav:"failure_reason,omitempty"`
+	CreatedAt     string        `dynamodbav:"created_at"`
+	UpdatedAt     string        `dynamodbav:"updated_at"`
+	StatusAt      string        `dynamodbav:"status_at"` // the last history entry's time, for conditions
+	History       []historyItem `dynamodbav:"history"`   // oldest first; a record has at least one entry
+	DeletedAt     string        `dynamodbav:"deleted_at,omitempty"`
+	DeletedBy     string        `dynamodbav:"deleted_by,omitempty"`
+	ExpiresAt     int64         `dynamodbav:"expires_at,omitempty"` // the table's TTL attribute
 }
 
 type historyItem struct {
-	Status string
-	At     string
-	By     string
+	Status string `dynamodbav:"status"`
+	At     string `dynamodbav:"at"`
+	By     string `dynamodbav:"by"`
 }
 
 func toHistoryItem(h audit.HistoryEntry) historyItem {
@@ -147,8 +177,8 @@ func decodeLive(av map[string]types.AttributeValue) (audit.Record, error) {
 	if _, deleted := av["deleted_at"]; deleted {
 		return audit.Record{}, audit.ErrNotFound
 	}
-	it, err := decodeRecordItem(av)
-	if err != nil {
+	var it recordItem
+	if err := decodeItem(av, &it); err != nil {
 		return audit.Record{}, fmt.Errorf("decode record: %w", err)
 	}
 	return it.record()
@@ -157,17 +187,29 @@ func decodeLive(av map[string]types.AttributeValue) (audit.Record, error) {
 // guardItem reserves an export_id within an organisation for one live record. It keeps what the
 // create asked for, so a retry can be told from a clash without reading the record.
 type guardItem struct {
-	PK            string
-	SK            string
-	RecordID      string
-	ExportID      string
-	OrgID         string
-	TriggeredBy   string
-	Status        string
-	Format        string
-	PeriodFrom    string
-	PeriodTo      string
-	ActivityCount *int64
+	PK            string `dynamodbav:"pk"`
+	SK            string `dynamodbav:"sk"`
+	RecordID      string `dynamodbav:"record_id"`
+	ExportID      string `dynamodbav:"export_id"`
+	OrgID         string `dynamodbav:"org_id"`
+	TriggeredBy   string `dynamodbav:"triggered_by_user_id"`
+	Status        string `dynamodbav:"status"`
+	Format        string `dynamodbav:"format"`
+	PeriodFrom    string `dynamodbav:"period_from"`
+	PeriodTo      string `dynamodbav:"period_to"`
+	ActivityCount *int64 `dynamodbav:"activity_count,omitempty"`
+}
+
+// statsItem is an organisation's live record count; absent until its first record.
+type statsItem struct {
+	Live int `dynamodbav:"live"`
+}
+
+// counterItem is a day's counter: the last sequence number taken and the latest created_at
+// handed out with one.
+type counterItem struct {
+	Seq    int64  `dynamodbav:"seq"`
+	LastAt string `dynamodbav:"last_at"`
 }
 
 func newGuardItem(n audit.NewRecord, recordID string) guardItem {

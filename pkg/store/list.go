@@ -47,8 +47,8 @@ func (w *window) offer(av map[string]types.AttributeValue) error {
 	if w.seen <= w.skip || w.seen > w.end {
 		return nil
 	}
-	it, err := decodeRecordItem(av)
-	if err != nil {
+	var it recordItem
+	if err := decodeItem(av, &it); err != nil {
 		return fmt.Errorf("decode record: %w", err)
 	}
 	r, err := it.record()
@@ -123,15 +123,14 @@ func skValue(sk *types.AttributeValueMemberS) string {
 }
 
 func liveCount(av map[string]types.AttributeValue) (int, error) {
-	n, ok := av["live"].(*types.AttributeValueMemberN)
-	if !ok {
-		return 0, nil
+	var st statsItem
+	if err := decodeItem(av, &st); err != nil {
+		return 0, fmt.Errorf("read stats item: %w", err)
 	}
-	v, err := strconv.Atoi(n.Value)
-	if err != nil || v < 0 {
-		return 0, fmt.Errorf("stats item holds live count %q", n.Value)
+	if st.Live < 0 {
+		return 0, fmt.Errorf("stats item holds live count %d", st.Live)
 	}
-	return v, nil
+	return st.Live, nil
 }
 
 func (s *Store) listFiltered(ctx context.Context, f audit.ListFilter) (audit.Page, error) {

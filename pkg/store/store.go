@@ -1,6 +1,9 @@
 // Package store is the DynamoDB repository of audit records: the only package that speaks
 // DynamoDB. Every operation is written for real DynamoDB and makes the fewest calls it can;
-// the call counts are part of each method's comment.
+// the call counts are part of each method's comment. Items are encoded and decoded by the
+// SDK's attributevalue package from the dynamodbav tags of the item structs (item.go), with one
+// encoder and one decoder for the package; an unset optional attribute is left out of an item,
+// never written as NULL.
 package store
 
 import (
@@ -142,14 +145,13 @@ func (s *Store) nextID(ctx context.Context) (audit.RecordID, time.Time, error) {
 		})
 		var ccf *types.ConditionalCheckFailedException
 		if errors.As(err, &ccf) {
-			old := fields{av: ccf.Item}
-			lastAt := old.str(attrLastAt)
-			if old.err != nil {
-				return audit.RecordID{}, time.Time{}, fmt.Errorf("read day counter: %w", old.err)
+			var old counterItem
+			if derr := decodeItem(ccf.Item, &old); derr != nil {
+				return audit.RecordID{}, time.Time{}, fmt.Errorf("read day counter: %w", derr)
 			}
-			later, perr := parseTime(lastAt)
+			later, perr := parseTime(old.LastAt)
 			if perr != nil || !later.After(now) {
-				return audit.RecordID{}, time.Time{}, fmt.Errorf("day counter refused %s, last_at %q", stamp, lastAt)
+				return audit.RecordID{}, time.Time{}, fmt.Errorf("day counter refused %s, last_at %q", stamp, old.LastAt)
 			}
 			now = later
 			if clock := audit.Timestamp(s.now()); clock.After(now) {
@@ -160,15 +162,14 @@ func (s *Store) nextID(ctx context.Context) (audit.RecordID, time.Time, error) {
 		if err != nil {
 			return audit.RecordID{}, time.Time{}, wrap("take the day's sequence number", err)
 		}
-		seqAV, ok := out.Attributes["seq"].(*types.AttributeValueMemberN)
-		if !ok {
-			return audit.RecordID{}, time.Time{}, errors.New("day counter returned no sequence number")
+		var counter counterItem
+		if err := decodeItem(out.Attributes, &counter); err != nil {
+			return audit.RecordID{}, time.Time{}, fmt.Errorf("read day counter: %w", err)
 		}
-		seq, err := strconv.ParseInt(seqAV.Value, 10, 64)
-		if err != nil || seq < 1 || seq > audit.MaxSequence {
-			return audit.RecordID{}, time.Time{}, fmt.Errorf("day counter returned sequence number %q", seqAV.Value)
+		if seq := counter.Seq; seq < 1 || seq > audit.MaxSequence {
+			return audit.RecordID{}, time.Time{}, fmt.Errorf("day counter returned sequence number %d", seq)
 		}
-		return audit.NewRecordID(now, seq), now, nil
+		return audit.NewRecordID(now, counter.Seq), now, nil
 	}
 	return audit.RecordID{}, time.Time{}, errors.New("day counter kept moving ahead of this clock")
 }
@@ -183,10 +184,16 @@ var errExportFreed = errors.New("the export_id's guard was removed")
 // insert writes the record, the guard of its export_id and the live count in one transaction.
 // It returns the existing guard when the export_id is taken, and nil when the record was written.
 func (s *Store) insert(ctx context.Context, n audit.NewRecord, rec audit.Record, id audit.RecordID) (*guardItem, error) {
-	recAV := newRecordItem(rec, id).attributes()
-	guardAV := newGuardItem(n, rec.RecordID).attributes()
+	recAV, err := encodeItem(newRecordItem(rec, id))
+	if err != nil {
+		return nil, fmt.Errorf("encode record %s: %w", rec.RecordID, err)
+	}
+	guardAV, err := encodeItem(newGuardItem(n, rec.RecordID))
+	if err != nil {
+		return nil, fmt.Errorf("encode guard of %s: %w", n.ExportID, err)
+	}
 	notExists := aws.String("attribute_not_exists(pk)")
-	err := s.transact(ctx, []types.TransactWriteItem{
+	err = s.transact(ctx, []types.TransactWriteItem{
 		{Put: &types.Put{TableName: &s.table, Item: recAV, ConditionExpression: notExists}},
 		{Put: &types.Put{
 			TableName: &s.table, Item: guardAV, ConditionExpression: notExists,
@@ -221,8 +228,8 @@ func (s *Store) insert(ctx context.Context, n audit.NewRecord, rec audit.Record,
 		}
 		item = out.Item
 	}
-	g, err := decodeGuardItem(item)
-	if err != nil || g.RecordID == "" {
+	var g guardItem
+	if err := decodeItem(item, &g); err != nil || g.RecordID == "" {
 		return nil, fmt.Errorf("decode guard of export_id %s: %v", n.ExportID, err)
 	}
 	return &g, nil
@@ -246,7 +253,10 @@ func (s *Store) UpdateStatus(ctx context.Context, org string, id audit.RecordID,
 		return cur, false, nil
 	}
 	at := c.At.UTC().Format(timeFormat)
-	hist := historyList([]historyItem{toHistoryItem(audit.HistoryEntry{Status: c.To, At: c.At, By: c.By})})
+	hist, err := itemEncoder.Encode([]historyItem{toHistoryItem(audit.HistoryEntry{Status: c.To, At: c.At, By: c.By})})
+	if err != nil {
+		return audit.Record{}, false, fmt.Errorf("encode history entry: %w", err)
+	}
 	names := map[string]string{"#st": "status", "#ua": "updated_at", "#h": "history", "#sa": "status_at", "#del": "deleted_at"}
 	values := map[string]types.AttributeValue{":to": str(string(c.To)), ":at": str(at), ":h": hist}
 	set := "SET #st = :to, #ua = :at, #sa = :at, #h = list_append(#h, :h)"
@@ -367,11 +377,18 @@ func (s *Store) Delete(ctx context.Context, org string, id audit.RecordID, by st
 // another transaction held one of its items; the SDK does not retry those cancellations.
 const conflictAttempts = 5
 
-// transact runs one TransactWriteItems, again when another transaction got in its way. The SDK
-// gives the call an idempotency token, so its own retries cannot apply the writes twice.
+// transact runs one TransactWriteItems, again when another transaction got in its way.
+//
+// The SDK writes a ClientRequestToken into the input before its first attempt and keeps it for
+// its own retries of that call (after a timeout or a lost answer), so DynamoDB runs the writes
+// at most once however many of them arrive. Our retries are new requests: a cancelled
+// transaction wrote nothing, and DynamoDB answers a token it has seen in the last 10 minutes
+// with that request's outcome, the cancellation, without trying again. So each of our calls
+// starts without a token and the SDK makes a fresh one.
 func (s *Store) transact(ctx context.Context, items []types.TransactWriteItem) error {
 	in := &dynamodb.TransactWriteItemsInput{TransactItems: items}
 	for attempt := 1; ; attempt++ {
+		in.ClientRequestToken = nil
 		_, err := s.db.TransactWriteItems(ctx, in)
 		if attempt >= conflictAttempts || !hasReason(cancellation(err), "TransactionConflict") {
 			return err
