@@ -143,7 +143,8 @@ func (l *Layer) Subscribe(s Subscriber) (*Subscription, error) {
 	return sub, nil
 }
 
-// Close stops the subscriber and waits for it; a batch in flight is not checkpointed.
+// Close stops the subscriber and waits for the invocation in flight, if any, to return; its
+// outcome is dropped (no retry, no OnFailure).
 func (sub *Subscription) Close() {
 	sub.cancel()
 	<-sub.done

@@ -26,9 +26,10 @@
 //   - No 24-hour retention: a record is kept until every reader has passed it (or for ever with
 //     Options.KeepAll), so a reader that starts at the trim horizon after others have passed
 //     records does not see them, and a stuck reader keeps everything behind it in memory.
-//   - Delivery is exactly once per successful invocation, in process; Lambda's rare duplicate
-//     deliveries, the 6 MB invocation payload limit, MaximumRecordAgeInSeconds,
-//     ParallelizationFactor, tumbling windows and event filtering are not modelled.
+//   - A record reaches a handler again only through the retries described here; Lambda's rare
+//     duplicate deliveries, the 6 MB invocation payload limit, MaximumRecordAgeInSeconds,
+//     ParallelizationFactor, tumbling windows and event filtering are not modelled, and the
+//     handler runs in process, without a deadline.
 //   - The TTL runs when asked (Expire) or on a fixed interval (Sweep), not within DynamoDB's
 //     few days; as in DynamoDB, it skips items whose TTL value is not a number or lies more
 //     than five years in the past.
