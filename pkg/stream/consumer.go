@@ -242,10 +242,12 @@ func (sub *Subscription) fetch(ctx context.Context) ([]entry, bool) {
 		l.mu.Lock()
 		from := sub.next
 		var batch []entry
-		for _, e := range l.recs {
-			if e.idx < sub.next {
-				continue
-			}
+		// The log's indexes are consecutive, so the reader's place in it is a subtraction.
+		skip := 0
+		if len(l.recs) > 0 && sub.next > l.recs[0].idx {
+			skip = int(min(sub.next-l.recs[0].idx, uint64(len(l.recs))))
+		}
+		for _, e := range l.recs[skip:] {
 			if e.table != sub.s.Table {
 				if len(batch) == 0 {
 					sub.next = e.idx + 1

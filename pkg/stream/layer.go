@@ -158,13 +158,17 @@ type change struct {
 func (l *Layer) write(ctx context.Context, op string, body []byte, h http.Header, who *events.DynamoDBUserIdentity) *recorder {
 	l.writes.Lock()
 	defer l.writes.Unlock()
-	changes := l.affected(ctx, op, body)
+	changes, unknown := l.affected(ctx, op, body)
 	for _, c := range changes {
 		c.old, c.unread = l.image(ctx, c)
 	}
 	answer := l.call(ctx, op, body, h)
 	if answer.status != http.StatusOK {
 		return answer
+	}
+	for _, name := range unknown {
+		l.log.Error("stream: a write succeeded on a table whose key schema the stream could not read; its changes are not streamed",
+			"op", op, "table", name)
 	}
 	at := time.Now().Truncate(time.Second)
 	var out []entry
@@ -188,8 +192,10 @@ func (l *Layer) write(ctx context.Context, op string, body []byte, h http.Header
 
 // affected lists the items a write names, in the request's order, with their keys as the
 // table's key schema has them. Items of tables that are not streamed, and items whose key
-// cannot be made (the engine will refuse those), are left out.
-func (l *Layer) affected(ctx context.Context, op string, body []byte) []*change {
+// cannot be made (the engine will refuse those), are left out; so are the items of streamed
+// tables that the engine could not describe, which are listed in unknown (the engine will
+// refuse those too, unless something is wrong).
+func (l *Layer) affected(ctx context.Context, op string, body []byte) (out []*change, unknown []string) {
 	type named struct {
 		TableName string
 		Item, Key map[string]json.RawMessage
@@ -200,7 +206,7 @@ func (l *Layer) affected(ctx context.Context, op string, body []byte) []*change 
 		RequestItems  map[string][]struct{ PutRequest, DeleteRequest *named }
 	}
 	if json.Unmarshal(body, &in) != nil {
-		return nil
+		return nil, nil
 	}
 	var items []named
 	switch op {
@@ -230,13 +236,15 @@ func (l *Layer) affected(ctx context.Context, op string, body []byte) []*change 
 			}
 		}
 	}
-	var out []*change
 	for _, it := range items {
 		if !l.streamed(it.TableName) {
 			continue
 		}
 		t, err := l.describe(ctx, it.TableName)
 		if err != nil {
+			if !slices.Contains(unknown, it.TableName) {
+				unknown = append(unknown, it.TableName)
+			}
 			continue
 		}
 		attrs := it.Key
@@ -253,7 +261,7 @@ func (l *Layer) affected(ctx context.Context, op string, body []byte) []*change 
 			out = append(out, &change{table: t, key: key})
 		}
 	}
-	return out
+	return out, unknown
 }
 
 func (l *Layer) streamed(name string) bool {
