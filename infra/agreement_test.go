@@ -15,12 +15,11 @@ import (
 	"github.com/aws/aws-lambda-go/events"
 	"gopkg.in/yaml.v3"
 
-	"github.com/bufdir/export-audit/pkg/api"
-	"github.com/bufdir/export-audit/pkg/app"
+	"github.com/bufdir/export-audit/pkg/config"
 )
 
 // The agreement tests hold template.yaml (SAM, local work), the CDK stack (deployments),
-// events/ (sam local invoke and the emulator tests) and api.Routes (the code) to one truth.
+// events/ (sam local invoke and the emulator tests) and config.Routes (the code) to one truth.
 
 const repoRoot = ".."
 
@@ -35,8 +34,8 @@ func (r routeLine) String() string {
 
 func codeRoutes() map[string]routeLine {
 	out := map[string]routeLine{}
-	for _, prefix := range api.Prefixes {
-		for _, r := range api.Routes {
+	for _, prefix := range config.Prefixes {
+		for _, r := range config.Routes {
 			out[r.Method+" "+prefix+r.Path] = routeLine{r.Function, r.Method, prefix + r.Path, r.Scope}
 		}
 	}
@@ -170,7 +169,7 @@ func TestAgreement_FunctionsRuntimeAndBuild(t *testing.T) {
 		want = append(want, LogicalName(fn)+"Function")
 	}
 	if !sameSet(keys(fns), want) {
-		t.Fatalf("template.yaml functions %v, want one per api.Routes function: %v", keys(fns), sorted(want))
+		t.Fatalf("template.yaml functions %v, want one per config.Routes function: %v", keys(fns), sorted(want))
 	}
 	makefile, err := os.ReadFile(filepath.Join(repoRoot, "Makefile"))
 	if err != nil {
@@ -232,9 +231,9 @@ func TestAgreement_EnvironmentNames(t *testing.T) {
 	sam := loadSAM(t)
 	cdk := defaultStack(t)
 	known := map[string]bool{
-		app.EnvTableName: true, app.EnvDynamoDBEndpoint: true, app.EnvOrgIDClaim: true,
-		app.EnvFileURLAllowedHosts: true, app.EnvDeletedRetentionDays: true, app.EnvLogLevel: true,
-		app.EnvStage: true,
+		config.EnvTableName: true, config.EnvDynamoDBEndpoint: true, config.EnvOrgIDClaim: true,
+		config.EnvFileURLAllowedHosts: true, config.EnvDeletedRetentionDays: true, config.EnvLogLevel: true,
+		config.EnvStage: true,
 	}
 	for id, p := range samFunctions(t, sam) {
 		fn := ""
@@ -246,23 +245,23 @@ func TestAgreement_EnvironmentNames(t *testing.T) {
 		vars, _ := path(p, "Environment", "Variables").(map[string]any)
 		cdkVars, _ := path(cdk.cfn.Resources[cdk.functionID(t, fn)].Properties, "Environment", "Variables").(map[string]any)
 		// DYNAMODB_ENDPOINT exists for local runs only; AWS_REGION is Lambda's to set.
-		if want := append(keys(cdkVars), app.EnvDynamoDBEndpoint); !sameSet(keys(vars), want) {
+		if want := append(keys(cdkVars), config.EnvDynamoDBEndpoint); !sameSet(keys(vars), want) {
 			t.Errorf("%s: template.yaml variables %v, want the CDK stack's plus DYNAMODB_ENDPOINT: %v", id, keys(vars), sorted(want))
 		}
 		if !sameSet(keys(vars), keys(known)) {
 			t.Errorf("%s: variables %v, want exactly the names of pkg/app/env.go (less AWS_REGION): %v", id, keys(vars), keys(known))
 		}
-		if ref(vars[app.EnvDynamoDBEndpoint]) == "" || path(sam, "Parameters", ref(vars[app.EnvDynamoDBEndpoint]), "Default") != "" {
-			t.Errorf("%s: DYNAMODB_ENDPOINT = %v, want a parameter that defaults to empty", id, vars[app.EnvDynamoDBEndpoint])
+		if ref(vars[config.EnvDynamoDBEndpoint]) == "" || path(sam, "Parameters", ref(vars[config.EnvDynamoDBEndpoint]), "Default") != "" {
+			t.Errorf("%s: DYNAMODB_ENDPOINT = %v, want a parameter that defaults to empty", id, vars[config.EnvDynamoDBEndpoint])
 		}
 		// SAM is for local work: its metrics are make run's stage.
-		if ref(vars[app.EnvStage]) == "" || path(sam, "Parameters", ref(vars[app.EnvStage]), "Default") != app.LocalStage {
-			t.Errorf("%s: STAGE = %v, want a parameter that defaults to %s", id, vars[app.EnvStage], app.LocalStage)
+		if ref(vars[config.EnvStage]) == "" || path(sam, "Parameters", ref(vars[config.EnvStage]), "Default") != config.LocalStage {
+			t.Errorf("%s: STAGE = %v, want a parameter that defaults to %s", id, vars[config.EnvStage], config.LocalStage)
 		}
 		// sam local resolves !Ref AuditTable to this logical id; pkg/app refuses it at init.
-		branches, _ := path(vars[app.EnvTableName], "Fn::If").([]any)
-		if len(branches) != 3 || ref(branches[2]) != app.SAMTableLogicalID || path(sam, "Resources", app.SAMTableLogicalID, "Type") != "AWS::DynamoDB::Table" {
-			t.Errorf("%s: TABLE_NAME = %v, want TableNameOverride or else !Ref %s, the table", id, vars[app.EnvTableName], app.SAMTableLogicalID)
+		branches, _ := path(vars[config.EnvTableName], "Fn::If").([]any)
+		if len(branches) != 3 || ref(branches[2]) != config.SAMTableLogicalID || path(sam, "Resources", config.SAMTableLogicalID, "Type") != "AWS::DynamoDB::Table" {
+			t.Errorf("%s: TABLE_NAME = %v, want TableNameOverride or else !Ref %s, the table", id, vars[config.EnvTableName], config.SAMTableLogicalID)
 		}
 	}
 }
@@ -322,12 +321,12 @@ func TestAgreement_Routes(t *testing.T) {
 	}
 	for key := range samRoutes {
 		if _, ok := want[key]; !ok {
-			t.Errorf("template.yaml serves %s, which api.Routes does not have", key)
+			t.Errorf("template.yaml serves %s, which config.Routes does not have", key)
 		}
 	}
 	for key := range cdkRoutes {
 		if _, ok := want[key]; !ok {
-			t.Errorf("CDK stack serves %s, which api.Routes does not have", key)
+			t.Errorf("CDK stack serves %s, which config.Routes does not have", key)
 		}
 	}
 }
@@ -439,7 +438,7 @@ func TestAgreement_Events(t *testing.T) {
 			}
 			route, ok := routes[ev.RouteKey]
 			if !ok {
-				t.Fatalf("routeKey %q is not a route of api.Routes under either prefix", ev.RouteKey)
+				t.Fatalf("routeKey %q is not a route of config.Routes under either prefix", ev.RouteKey)
 			}
 			if route.Function != name {
 				t.Errorf("events/%s.json invokes %s's route", name, route.Function)
@@ -610,7 +609,7 @@ func TestAgreement_READMEDeployAndSAM(t *testing.T) {
 }
 
 // LogicalNameToFunction turns a SAM logical id ("ListRecordsFunction") back into the function
-// name of api.Routes ("list-records"), or "" when no function has that id.
+// name of config.Routes ("list-records"), or "" when no function has that id.
 func LogicalNameToFunction(id string) string {
 	for _, fn := range FunctionNames() {
 		if LogicalName(fn)+"Function" == id {

@@ -17,8 +17,7 @@ import (
 	"github.com/aws/aws-cdk-go/awscdk/v2/awssnssubscriptions"
 	"github.com/aws/jsii-runtime-go"
 
-	"github.com/bufdir/export-audit/pkg/api"
-	"github.com/bufdir/export-audit/pkg/metrics"
+	"github.com/bufdir/export-audit/pkg/config"
 )
 
 // AlarmPeriodMinutes is the period every alarm evaluates. Lambda, API Gateway and DynamoDB
@@ -103,21 +102,21 @@ var LatencyP99ThresholdMs = map[string]float64{
 // the Stage dimension (the functions' STAGE), and the alarms and the dashboard read their own
 // stage's only: stages in one account and region share the namespace.
 var (
-	EMFNamespace         = metrics.Namespace
-	EMFDynamoDBRetries   = api.MetricDynamoDBPrefix + metrics.SDKRetries
-	EMFDynamoDBThrottles = api.MetricDynamoDBPrefix + metrics.SDKThrottles
-	EMFRecordsCreated    = api.MetricRecordsCreated
-	EMFIdempotentReplays = api.MetricIdempotentReplays
-	EMFStatusMoves       = api.MetricStatusMoves
-	EMFStageDimension    = api.DimStage
-	EMFRouteDimension    = api.DimRoute
-	EMFToStatusDimension = api.DimToStatus
+	EMFNamespace         = config.MetricNamespace
+	EMFDynamoDBRetries   = config.MetricDynamoDBRetries
+	EMFDynamoDBThrottles = config.MetricDynamoDBThrottles
+	EMFRecordsCreated    = config.MetricRecordsCreated
+	EMFIdempotentReplays = config.MetricIdempotentReplays
+	EMFStatusMoves       = config.MetricStatusMoves
+	EMFStageDimension    = config.DimStage
+	EMFRouteDimension    = config.DimRoute
+	EMFToStatusDimension = config.DimToStatus
 )
 
 // monitored is what the alarms and the dashboard watch.
 type monitored struct {
 	table     awsdynamodb.Table
-	functions map[string]awslambda.Function // by api.Routes function name
+	functions map[string]awslambda.Function // by config.Routes function name
 	api       awsapigatewayv2.HttpApi
 }
 

@@ -17,8 +17,7 @@ import (
 	"github.com/aws/constructs-go/constructs/v10"
 	"github.com/aws/jsii-runtime-go"
 
-	"github.com/bufdir/export-audit/pkg/api"
-	"github.com/bufdir/export-audit/pkg/app"
+	"github.com/bufdir/export-audit/pkg/config"
 )
 
 // Table layout the repository code relies on.
@@ -53,15 +52,15 @@ const (
 )
 
 // RouteKeys is the number of route keys the HTTP API has: every route under both prefixes (12).
-func RouteKeys() int { return len(api.Routes) * len(api.Prefixes) }
+func RouteKeys() int { return len(config.Routes) * len(config.Prefixes) }
 
 // The ceilings that follow from the per-route-key limits, which the alarms reason from: the
 // whole stage (12 route keys: 120 requests/s, 240 at once) and one function, which serves its
 // route under both prefixes (20 requests/s, 40 at once). The test spells them out.
 func StageThrottleRate() int     { return RouteKeys() * RouteThrottleRateLimit }
 func StageThrottleBurst() int    { return RouteKeys() * RouteThrottleBurstLimit }
-func FunctionThrottleRate() int  { return len(api.Prefixes) * RouteThrottleRateLimit }
-func FunctionThrottleBurst() int { return len(api.Prefixes) * RouteThrottleBurstLimit }
+func FunctionThrottleRate() int  { return len(config.Prefixes) * RouteThrottleRateLimit }
+func FunctionThrottleBurst() int { return len(config.Prefixes) * RouteThrottleBurstLimit }
 
 // AccessLogGroupName is the HTTP API's access log group of a stage. API Gateway delivers access
 // logs as vended logs: for a group outside /aws/vendedlogs/ it adds the group to the account's
@@ -82,11 +81,11 @@ const accessLogFormat = `{"requestId":"$context.requestId","ip":"$context.identi
 	`"integrationError":"$context.integrationErrorMessage","authorizerError":"$context.authorizer.error",` +
 	`"sub":"$context.authorizer.claims.sub"}`
 
-// FunctionNames lists the functions in api.Routes order, each once.
+// FunctionNames lists the functions in config.Routes order, each once.
 func FunctionNames() []string {
 	var names []string
 	seen := map[string]bool{}
-	for _, r := range api.Routes {
+	for _, r := range config.Routes {
 		if !seen[r.Function] {
 			seen[r.Function] = true
 			names = append(names, r.Function)
@@ -99,17 +98,17 @@ func FunctionNames() []string {
 // DYNAMODB_ENDPOINT is for local runs only, so neither appears here.
 func FunctionEnvironment(cfg Config, tableName *string) map[string]*string {
 	return map[string]*string{
-		app.EnvStage:                jsii.String(cfg.Stage),
-		app.EnvTableName:            tableName,
-		app.EnvOrgIDClaim:           jsii.String(cfg.OrgIDClaim),
-		app.EnvFileURLAllowedHosts:  jsii.String(cfg.FileURLAllowedHosts),
-		app.EnvDeletedRetentionDays: jsii.String(strconv.Itoa(cfg.DeletedRetentionDays)),
-		app.EnvLogLevel:             jsii.String(cfg.LogLevel),
+		config.EnvStage:                jsii.String(cfg.Stage),
+		config.EnvTableName:            tableName,
+		config.EnvOrgIDClaim:           jsii.String(cfg.OrgIDClaim),
+		config.EnvFileURLAllowedHosts:  jsii.String(cfg.FileURLAllowedHosts),
+		config.EnvDeletedRetentionDays: jsii.String(strconv.Itoa(cfg.DeletedRetentionDays)),
+		config.EnvLogLevel:             jsii.String(cfg.LogLevel),
 	}
 }
 
 // checkCoverage makes sure every function has its table actions and its latency threshold: a
-// route added to api.Routes must say what it may do and how slow it may be.
+// route added to config.Routes must say what it may do and how slow it may be.
 func checkCoverage(functions []string, actions map[string][]string, latency map[string]float64) error {
 	for _, fn := range functions {
 		if _, ok := actions[fn]; !ok {
@@ -126,7 +125,7 @@ func checkCoverage(functions []string, actions map[string][]string, latency map[
 func StackName(stage string) string { return "BufdirExportAudit-" + stage }
 
 // NewAuditStack builds the whole service for one stage: the table, one function per entry of
-// api.Routes, and the HTTP API serving every route under both prefixes. It also applies the
+// config.Routes, and the HTTP API serving every route under both prefixes. It also applies the
 // cdk-nag AwsSolutions checks, so every synth (and every test) is checked.
 func NewAuditStack(scope constructs.Construct, cfg Config, props *awscdk.StackProps) (awscdk.Stack, error) {
 	if err := cfg.Validate(); err != nil {
@@ -255,8 +254,8 @@ func NewAuditStack(scope constructs.Construct, cfg Config, props *awscdk.StackPr
 			JwtAudience:    jsii.Strings(cfg.JWTAudience...),
 			IdentitySource: jsii.Strings(JWTIdentitySource),
 		})
-	for _, prefix := range api.Prefixes {
-		for _, r := range api.Routes {
+	for _, prefix := range config.Prefixes {
+		for _, r := range config.Routes {
 			httpAPI.AddRoutes(&awsapigatewayv2.AddRoutesOptions{
 				Path:                jsii.String(prefix + r.Path),
 				Methods:             &[]awsapigatewayv2.HttpMethod{awsapigatewayv2.HttpMethod(r.Method)},

@@ -9,7 +9,7 @@ import (
 	"github.com/aws/aws-cdk-go/awscdk/v2/assertions"
 	"github.com/aws/jsii-runtime-go"
 
-	"github.com/bufdir/export-audit/pkg/api"
+	"github.com/bufdir/export-audit/pkg/config"
 )
 
 type obj = map[string]interface{}
@@ -61,7 +61,7 @@ func TestFunctions_RuntimeAndSizing(t *testing.T) {
 	s := defaultStack(t)
 	n := float64(len(FunctionNames()))
 	if n != 6 {
-		t.Errorf("api.Routes names %d functions, want 6", int(n))
+		t.Errorf("config.Routes names %d functions, want 6", int(n))
 	}
 	check(t, "function count", func() { s.template.ResourceCountIs(jsii.String("AWS::Lambda::Function"), jsii.Number(n)) })
 	check(t, "every function on provided.al2023/arm64, handler bootstrap, 256 MB, 10 s", func() {
@@ -162,7 +162,7 @@ func TestIAM_LeastPrivilegePerFunction(t *testing.T) {
 	s := defaultStack(t)
 	table := s.onlyID(t, "AWS::DynamoDB::Table")
 	if !sameSet(keys(TableActions), FunctionNames()) {
-		t.Errorf("TableActions covers %v, api.Routes names %v", keys(TableActions), sorted(FunctionNames()))
+		t.Errorf("TableActions covers %v, config.Routes names %v", keys(TableActions), sorted(FunctionNames()))
 	}
 	roles := s.ofType("AWS::IAM::Role")
 	if len(roles) != len(FunctionNames()) {
@@ -250,7 +250,7 @@ func TestRoutes_EveryRouteUnderBothPrefixes(t *testing.T) {
 		key, _ := r.Properties["RouteKey"].(string)
 		routes[key] = r
 	}
-	if want := len(api.Routes) * len(api.Prefixes); len(routes) != want || len(api.Prefixes) != 2 {
+	if want := len(config.Routes) * len(config.Prefixes); len(routes) != want || len(config.Prefixes) != 2 {
 		t.Errorf("%d routes %v, want %d (every route under both prefixes)", len(routes), keys(routes), want)
 	}
 	permissions := map[string]int{}
@@ -261,8 +261,8 @@ func TestRoutes_EveryRouteUnderBothPrefixes(t *testing.T) {
 		}
 	}
 	perFunction := map[string]int{}
-	for _, prefix := range api.Prefixes {
-		for _, r := range api.Routes {
+	for _, prefix := range config.Prefixes {
+		for _, r := range config.Routes {
 			key := r.Method + " " + prefix + r.Path
 			perFunction[r.Function]++
 			t.Run(key, func(t *testing.T) {

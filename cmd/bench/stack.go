@@ -20,6 +20,7 @@ import (
 	"github.com/bufdir/export-audit/pkg/api"
 	"github.com/bufdir/export-audit/pkg/app"
 	"github.com/bufdir/export-audit/pkg/audit"
+	"github.com/bufdir/export-audit/pkg/config"
 	"github.com/bufdir/export-audit/pkg/local"
 	"github.com/bufdir/export-audit/pkg/store"
 	"github.com/truora/minidyn/server"
@@ -96,7 +97,7 @@ func newStack(ctx context.Context, all *tally, org string, shape *perf.Shape) (*
 	s := &stack{caller: perf.Caller{Org: org, Sub: sub}, handlers: map[string]api.Handler{}, emf: &lastLine{}}
 	run, err := local.Start(ctx, local.Options{
 		Addr: "127.0.0.1:0", EngineAddr: "127.0.0.1:0",
-		Config: app.Config{
+		Config: config.Config{
 			TableName: tableName, Region: "eu-north-1", OrgIDClaim: "org_id",
 			DeletedRetention: 365 * 24 * time.Hour, LogLevel: slog.LevelInfo,
 		},
@@ -120,7 +121,7 @@ func newStack(ctx context.Context, all *tally, org string, shape *perf.Shape) (*
 		w.Header().Set("Content-Type", "application/json")
 		_, _ = io.WriteString(w, `{"ok":true}`)
 	}))
-	s.token, err = local.Token(secret, org, sub, []string{api.ScopeRead, api.ScopeWrite, api.ScopeDelete}, 2*time.Hour, time.Now())
+	s.token, err = local.Token(secret, org, sub, []string{config.ScopeRead, config.ScopeWrite, config.ScopeDelete}, 2*time.Hour, time.Now())
 	if err != nil {
 		s.close()
 		return nil, err

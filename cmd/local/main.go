@@ -13,21 +13,22 @@ import (
 	"time"
 
 	"github.com/bufdir/export-audit/pkg/app"
+	"github.com/bufdir/export-audit/pkg/config"
 	"github.com/bufdir/export-audit/pkg/local"
 )
 
 func main() {
 	// Local defaults for what Lambda and the stack set in AWS.
 	for k, v := range map[string]string{
-		app.EnvTableName: "bufdir-export-audit-local",
-		app.EnvRegion:    "eu-north-1",
-		app.EnvStage:     app.LocalStage,
+		config.EnvTableName: "bufdir-export-audit-local",
+		config.EnvRegion:    "eu-north-1",
+		config.EnvStage:     config.LocalStage,
 	} {
 		if os.Getenv(k) == "" {
 			os.Setenv(k, v)
 		}
 	}
-	cfg, err := app.LoadConfig(os.Getenv)
+	cfg, err := config.Load(os.Getenv)
 	log := app.NewLogger(cfg.LogLevel)
 	if err != nil {
 		log.Error("configuration is incomplete", "error", err.Error())

@@ -18,6 +18,7 @@ import (
 	"github.com/bufdir/export-audit/pkg/api"
 	"github.com/bufdir/export-audit/pkg/app"
 	"github.com/bufdir/export-audit/pkg/audit"
+	"github.com/bufdir/export-audit/pkg/config"
 	"github.com/bufdir/export-audit/pkg/metrics"
 	"github.com/truora/minidyn/server"
 )
@@ -98,7 +99,7 @@ func newBenchEnv(b *testing.B) *benchEnv {
 		}
 	}
 	ctx := context.Background()
-	cfg := app.Config{TableName: benchTable, Region: "eu-north-1", DynamoDBEndpoint: "http://" + addr,
+	cfg := config.Config{TableName: benchTable, Region: "eu-north-1", DynamoDBEndpoint: "http://" + addr,
 		OrgIDClaim: "org_id", DeletedRetention: 365 * 24 * time.Hour}
 	deps, err := app.New(ctx, cfg, app.NewLoggerTo(io.Discard, slog.LevelInfo))
 	if err != nil {

@@ -16,6 +16,7 @@ import (
 	"github.com/aws/aws-lambda-go/events"
 	"github.com/bufdir/export-audit/pkg/app"
 	"github.com/bufdir/export-audit/pkg/audit"
+	"github.com/bufdir/export-audit/pkg/config"
 	"github.com/bufdir/export-audit/pkg/store"
 	"github.com/truora/minidyn/server"
 )
@@ -42,7 +43,7 @@ func fzSetup(t testing.TB) *app.Deps {
 	t.Helper()
 	fzOnce.Do(func() {
 		srv := httptest.NewServer(server.NewServer())
-		cfg := app.Config{TableName: "audit-fuzz", Region: "eu-north-1", DynamoDBEndpoint: srv.URL,
+		cfg := config.Config{TableName: "audit-fuzz", Region: "eu-north-1", DynamoDBEndpoint: srv.URL,
 			OrgIDClaim: "org_id", DeletedRetention: 24 * time.Hour}
 		db, err := app.NewDynamoDB(cfg)
 		if err != nil {
@@ -89,8 +90,8 @@ func fzSetup(t testing.TB) *app.Deps {
 func fzEvent(op Operation, recordID, rawQuery, contentType, body string, b64 bool) events.APIGatewayV2HTTPRequest {
 	ev := events.APIGatewayV2HTTPRequest{
 		Version:         "2.0",
-		RouteKey:        op.Route.Method + " " + BasePath + op.Route.Path,
-		RawPath:         BasePath + strings.ReplaceAll(op.Route.Path, "{record_id}", recordID),
+		RouteKey:        op.Route.Method + " " + config.BasePath + op.Route.Path,
+		RawPath:         config.BasePath + strings.ReplaceAll(op.Route.Path, "{record_id}", recordID),
 		RawQueryString:  rawQuery,
 		Headers:         map[string]string{"content-type": contentType},
 		Body:            body,

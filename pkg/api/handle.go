@@ -15,12 +15,13 @@ import (
 	"github.com/aws/aws-lambda-go/events"
 	"github.com/aws/aws-lambda-go/lambdacontext"
 	"github.com/bufdir/export-audit/pkg/app"
+	"github.com/bufdir/export-audit/pkg/config"
 	"github.com/bufdir/export-audit/pkg/metrics"
 )
 
 // Operation is one endpoint's behaviour and the route it serves.
 type Operation struct {
-	Route Route
+	Route config.Route
 	run   func(ctx context.Context, d *app.Deps, r *request) (*response, error)
 }
 
@@ -117,7 +118,7 @@ func encode(status int, body any, headers map[string]string, contentType string)
 // logRequest writes the request's one log line. It holds no token, body or query string.
 func logRequest(ctx context.Context, log *slog.Logger, op Operation, r *request, status int, p *Problem, took time.Duration) {
 	attrs := []slog.Attr{
-		slog.String("route", op.Route.Method+" "+BasePath+op.Route.Path),
+		slog.String("route", op.Route.Method+" "+config.BasePath+op.Route.Path),
 		slog.String("function", op.Route.Function),
 		slog.String("method", r.ev.RequestContext.HTTP.Method),
 		slog.Int("status", status),

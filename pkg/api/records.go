@@ -10,6 +10,7 @@ import (
 
 	"github.com/bufdir/export-audit/pkg/app"
 	"github.com/bufdir/export-audit/pkg/audit"
+	"github.com/bufdir/export-audit/pkg/config"
 )
 
 // The six operations, one per Lambda function.
@@ -22,11 +23,11 @@ var (
 	DeleteRecord  = operation("delete-record", deleteRecord)
 )
 
-// Operations lists every operation, in the order of Routes.
+// Operations lists every operation, in the order of config.Routes.
 var Operations = []Operation{ListRecords, GetRecord, CreateRecord, UpdateStatus, AttachFileURL, DeleteRecord}
 
 func operation(function string, run func(context.Context, *app.Deps, *request) (*response, error)) Operation {
-	for _, r := range Routes {
+	for _, r := range config.Routes {
 		if r.Function == function {
 			return Operation{Route: r, run: run}
 		}
@@ -109,7 +110,7 @@ func create(ctx context.Context, d *app.Deps, r *request) (*response, error) {
 	if replayed {
 		return &response{status: http.StatusOK, body: rec, headers: map[string]string{"Idempotent-Replayed": "true"}}, nil
 	}
-	return &response{status: http.StatusCreated, body: rec, headers: map[string]string{"Location": BasePath + "/" + rec.RecordID}}, nil
+	return &response{status: http.StatusCreated, body: rec, headers: map[string]string{"Location": config.BasePath + "/" + rec.RecordID}}, nil
 }
 
 // merge reports the body's shape problems together with the fields' own, skipping fields

@@ -14,13 +14,14 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws/retry"
 	awshttp "github.com/aws/aws-sdk-go-v2/aws/transport/http"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
+	"github.com/bufdir/export-audit/pkg/config"
 	"github.com/bufdir/export-audit/pkg/metrics"
 	"github.com/bufdir/export-audit/pkg/store"
 )
 
 // Deps is what every handler of a container shares.
 type Deps struct {
-	Config Config
+	Config config.Config
 	Store  *store.Store
 	Log    *slog.Logger
 	// Metrics writes each request's EMF document: to stdout, apart from the log, so that
@@ -46,7 +47,7 @@ func MustLoad(ctx context.Context) *Deps {
 // Go runtime's own start comes before it and is not counted); or the reason it cannot start.
 func Load(ctx context.Context, getenv func(string) string, w io.Writer) (*Deps, error) {
 	start := time.Now()
-	cfg, err := LoadConfig(getenv)
+	cfg, err := config.Load(getenv)
 	log := NewLoggerTo(w, cfg.LogLevel)
 	if err != nil {
 		log.Error("configuration is incomplete; the function cannot start", "error", err.Error())
@@ -71,7 +72,7 @@ func NewLoggerTo(w io.Writer, level slog.Level) *slog.Logger {
 }
 
 // New builds the dependencies from cfg.
-func New(ctx context.Context, cfg Config, log *slog.Logger, opts ...store.Option) (*Deps, error) {
+func New(ctx context.Context, cfg config.Config, log *slog.Logger, opts ...store.Option) (*Deps, error) {
 	db, err := NewDynamoDB(cfg)
 	if err != nil {
 		return nil, err
@@ -103,7 +104,7 @@ const (
 // It does not use config.LoadDefaultConfig: that resolves shared files, SSO, STS and IMDS,
 // none of which a Lambda container uses, and links their code into every binary. Lambda
 // hands the execution role's credentials to the process in the environment.
-func NewDynamoDB(cfg Config) (*dynamodb.Client, error) {
+func NewDynamoDB(cfg config.Config) (*dynamodb.Client, error) {
 	creds, err := envCredentials(cfg.DynamoDBEndpoint != "")
 	if err != nil {
 		return nil, err
@@ -134,7 +135,10 @@ func NewDynamoDB(cfg Config) (*dynamodb.Client, error) {
 		},
 	}
 	return dynamodb.NewFromConfig(awsCfg, func(o *dynamodb.Options) {
-		o.APIOptions = append(o.APIOptions, metrics.InstrumentSDK("DynamoDB"))
+		o.APIOptions = append(o.APIOptions, metrics.InstrumentSDK(metrics.SDKNames{
+			Calls: config.MetricDynamoDBCalls, Latency: config.MetricDynamoDBLatency,
+			Retries: config.MetricDynamoDBRetries, Throttles: config.MetricDynamoDBThrottles,
+		}))
 		if cfg.DynamoDBEndpoint != "" {
 			o.BaseEndpoint = aws.String(cfg.DynamoDBEndpoint)
 			// Local engines send no CRC32 of their answers.

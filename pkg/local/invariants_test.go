@@ -26,6 +26,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 	"github.com/bufdir/export-audit/pkg/app"
 	"github.com/bufdir/export-audit/pkg/audit"
+	"github.com/bufdir/export-audit/pkg/config"
 	"github.com/bufdir/export-audit/pkg/faults"
 	"github.com/bufdir/export-audit/pkg/local"
 	"github.com/bufdir/export-audit/pkg/store"
@@ -77,7 +78,7 @@ func rsStart(t testing.TB, inj *faults.Injector, opts ...func(*local.Options)) *
 	logs := &rsLogs{}
 	o := local.Options{
 		Addr: "127.0.0.1:0", EngineAddr: "127.0.0.1:0",
-		Config: app.Config{
+		Config: config.Config{
 			TableName: rsTable, Region: "eu-north-1", OrgIDClaim: "org_id",
 			DeletedRetention: 365 * 24 * time.Hour,
 		},
@@ -93,7 +94,7 @@ func rsStart(t testing.TB, inj *faults.Injector, opts ...func(*local.Options)) *
 		t.Fatalf("start the local API: %v", err)
 	}
 	t.Cleanup(run.Close)
-	raw, err := app.NewDynamoDB(app.Config{Region: "eu-north-1", DynamoDBEndpoint: run.EngineURL})
+	raw, err := app.NewDynamoDB(config.Config{Region: "eu-north-1", DynamoDBEndpoint: run.EngineURL})
 	if err != nil {
 		t.Fatalf("raw client: %v", err)
 	}

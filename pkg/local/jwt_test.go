@@ -10,7 +10,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/bufdir/export-audit/pkg/app"
+	"github.com/bufdir/export-audit/pkg/config"
 	"github.com/bufdir/export-audit/pkg/local"
 	"github.com/golang-jwt/jwt/v5"
 )
@@ -275,7 +275,7 @@ func TestStart_RefusesAShortKey(t *testing.T) {
 	t.Parallel()
 	run, err := local.Start(context.Background(), local.Options{
 		Addr: "127.0.0.1:0", EngineAddr: "127.0.0.1:0", Secret: "bufdir-local-development-secret",
-		Config: app.Config{TableName: "audit-short-key", Region: "eu-north-1", OrgIDClaim: "org_id"},
+		Config: config.Config{TableName: "audit-short-key", Region: "eu-north-1", OrgIDClaim: "org_id"},
 	})
 	if err == nil {
 		run.Close()

@@ -25,7 +25,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/bufdir/export-audit/pkg/app"
+	"github.com/bufdir/export-audit/pkg/config"
 	"github.com/bufdir/export-audit/pkg/local"
 	"github.com/getkin/kin-openapi/openapi3"
 	"github.com/getkin/kin-openapi/openapi3filter"
@@ -81,7 +81,7 @@ func oaStart(t *testing.T) *oaEnv {
 	e := &oaEnv{seen: map[string]bool{}}
 	run, err := local.Start(context.Background(), local.Options{
 		Addr: "127.0.0.1:0", EngineAddr: "127.0.0.1:0",
-		Config: app.Config{TableName: "audit-openapi", Region: "eu-north-1", OrgIDClaim: "org_id", DeletedRetention: 24 * time.Hour},
+		Config: config.Config{TableName: "audit-openapi", Region: "eu-north-1", OrgIDClaim: "org_id", DeletedRetention: 24 * time.Hour},
 		Secret: secret, Log: slog.New(slog.DiscardHandler), EngineWrap: e.door.wrap,
 	})
 	if err != nil {

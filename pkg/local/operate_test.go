@@ -19,6 +19,7 @@ import (
 	"time"
 
 	"github.com/bufdir/export-audit/pkg/app"
+	"github.com/bufdir/export-audit/pkg/config"
 	"github.com/bufdir/export-audit/pkg/local"
 )
 
@@ -89,7 +90,7 @@ func obsStart(t *testing.T, level slog.Level) *obsEnv {
 	run, err := local.Start(t.Context(), local.Options{
 		Addr: "127.0.0.1:0", EngineAddr: "127.0.0.1:0",
 		// make run's stage (cmd/local sets STAGE=local).
-		Config: app.Config{Stage: app.LocalStage, TableName: "audit-observe", Region: "eu-north-1", OrgIDClaim: "org_id", DeletedRetention: 24 * time.Hour, LogLevel: level},
+		Config: config.Config{Stage: config.LocalStage, TableName: "audit-observe", Region: "eu-north-1", OrgIDClaim: "org_id", DeletedRetention: 24 * time.Hour, LogLevel: level},
 		Secret: secret, Log: app.NewLoggerTo(e.log, level), Metrics: e.emf, EngineWrap: door,
 	})
 	if err != nil {
@@ -362,8 +363,8 @@ func TestOperate_OneLogLineAndOneMetricsLinePerRequest(t *testing.T) {
 // dimension set led by Stage, which is local, every metric a number or array of numbers.
 func obsCheckEMF(t *testing.T, name string, m map[string]any) {
 	t.Helper()
-	if m["Stage"] != app.LocalStage {
-		t.Errorf("%s: want Stage %q, got %v", name, app.LocalStage, m["Stage"])
+	if m["Stage"] != config.LocalStage {
+		t.Errorf("%s: want Stage %q, got %v", name, config.LocalStage, m["Stage"])
 	}
 	aws, _ := m["_aws"].(map[string]any)
 	if _, ok := aws["Timestamp"].(json.Number); !ok {

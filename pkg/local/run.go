@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/bufdir/export-audit/pkg/app"
+	"github.com/bufdir/export-audit/pkg/config"
 	"github.com/bufdir/export-audit/pkg/metrics"
 	"github.com/bufdir/export-audit/pkg/store"
 	"github.com/truora/minidyn/server"
@@ -20,7 +21,7 @@ import (
 type Options struct {
 	Addr       string // the API, e.g. 127.0.0.1:8080; port 0 picks a free one
 	EngineAddr string // the embedded engine, e.g. 127.0.0.1:8000; unused when Config.DynamoDBEndpoint is set
-	Config     app.Config
+	Config     config.Config
 	Secret     string // HS256 key of the tokens the API accepts, at least MinSecretLen bytes
 	// Issuer and Audiences, when set, are checked as API Gateway's JWT authorizer checks its
 	// own (see Authorizer).

@@ -23,6 +23,7 @@ import (
 	"github.com/aws/aws-lambda-go/lambdacontext"
 	"github.com/bufdir/export-audit/pkg/api"
 	"github.com/bufdir/export-audit/pkg/app"
+	"github.com/bufdir/export-audit/pkg/config"
 )
 
 // maxPayload is API Gateway's own limit on a request body; the handlers' smaller limit
@@ -53,7 +54,7 @@ type API struct {
 // ready, called by /healthz, says whether the storage answers.
 func NewAPI(deps *app.Deps, auth Authorizer, ready func(context.Context) error) *API {
 	a := &API{log: deps.Log, auth: auth, ready: ready, now: time.Now}
-	for _, prefix := range api.Prefixes {
+	for _, prefix := range config.Prefixes {
 		for _, op := range api.Operations {
 			path := prefix + op.Route.Path
 			a.routes = append(a.routes, route{
@@ -143,7 +144,7 @@ func (a *API) refuse(w http.ResponseWriter, r *http.Request, rt *route, start ti
 		slog.String("code", code),
 	}
 	if rt != nil {
-		attrs = append(attrs, slog.String("route", rt.op.Route.Method+" "+api.BasePath+rt.op.Route.Path), slog.String("function", rt.op.Route.Function))
+		attrs = append(attrs, slog.String("route", rt.op.Route.Method+" "+config.BasePath+rt.op.Route.Path), slog.String("function", rt.op.Route.Function))
 	}
 	a.log.LogAttrs(r.Context(), slog.LevelInfo, "gateway", attrs...)
 }

@@ -16,6 +16,7 @@ import (
 
 	"github.com/bufdir/export-audit/pkg/app"
 	"github.com/bufdir/export-audit/pkg/audit"
+	"github.com/bufdir/export-audit/pkg/config"
 	"github.com/bufdir/export-audit/pkg/faults"
 	"github.com/bufdir/export-audit/pkg/store"
 	"github.com/truora/minidyn/server"
@@ -69,7 +70,7 @@ func TestCreate_OvertakenDayCounterStillTakesANumber(t *testing.T) {
 	o := &ftOvertaker{next: server.NewServer(), n: 4, at: now}
 	srv := httptest.NewServer(o)
 	t.Cleanup(srv.Close)
-	db, err := app.NewDynamoDB(app.Config{Region: "eu-north-1", DynamoDBEndpoint: srv.URL})
+	db, err := app.NewDynamoDB(config.Config{Region: "eu-north-1", DynamoDBEndpoint: srv.URL})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -119,7 +120,7 @@ func TestCreate_GuardFreedWhileReadingItMakesANewRecord(t *testing.T) {
 	o := &ftOnGuardRead{next: server.NewServer()}
 	srv := httptest.NewServer(o)
 	t.Cleanup(srv.Close)
-	db, err := app.NewDynamoDB(app.Config{Region: "eu-north-1", DynamoDBEndpoint: srv.URL})
+	db, err := app.NewDynamoDB(config.Config{Region: "eu-north-1", DynamoDBEndpoint: srv.URL})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -149,7 +150,7 @@ func ftFaulty(t *testing.T, inj *faults.Injector) *store.Store {
 	t.Helper()
 	srv := httptest.NewServer(inj.Wrap(server.NewServer()))
 	t.Cleanup(srv.Close)
-	db, err := app.NewDynamoDB(app.Config{Region: "eu-north-1", DynamoDBEndpoint: srv.URL})
+	db, err := app.NewDynamoDB(config.Config{Region: "eu-north-1", DynamoDBEndpoint: srv.URL})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -1,4 +1,4 @@
-package app
+package config
 
 // Environment variable names, read once per container at init.
 const (
