@@ -249,7 +249,7 @@ func TestAgreement_EnvironmentNames(t *testing.T) {
 			t.Errorf("%s: template.yaml variables %v, want the CDK stack's plus DYNAMODB_ENDPOINT: %v", id, keys(vars), sorted(want))
 		}
 		if !sameSet(keys(vars), keys(known)) {
-			t.Errorf("%s: variables %v, want exactly the names of pkg/app/env.go (less AWS_REGION): %v", id, keys(vars), keys(known))
+			t.Errorf("%s: variables %v, want exactly the names of pkg/config/env.go (less AWS_REGION): %v", id, keys(vars), keys(known))
 		}
 		if ref(vars[config.EnvDynamoDBEndpoint]) == "" || path(sam, "Parameters", ref(vars[config.EnvDynamoDBEndpoint]), "Default") != "" {
 			t.Errorf("%s: DYNAMODB_ENDPOINT = %v, want a parameter that defaults to empty", id, vars[config.EnvDynamoDBEndpoint])
@@ -258,7 +258,7 @@ func TestAgreement_EnvironmentNames(t *testing.T) {
 		if ref(vars[config.EnvStage]) == "" || path(sam, "Parameters", ref(vars[config.EnvStage]), "Default") != config.LocalStage {
 			t.Errorf("%s: STAGE = %v, want a parameter that defaults to %s", id, vars[config.EnvStage], config.LocalStage)
 		}
-		// sam local resolves !Ref AuditTable to this logical id; pkg/app refuses it at init.
+		// sam local resolves !Ref AuditTable to this logical id; config.Load refuses it at init.
 		branches, _ := path(vars[config.EnvTableName], "Fn::If").([]any)
 		if len(branches) != 3 || ref(branches[2]) != config.SAMTableLogicalID || path(sam, "Resources", config.SAMTableLogicalID, "Type") != "AWS::DynamoDB::Table" {
 			t.Errorf("%s: TABLE_NAME = %v, want TableNameOverride or else !Ref %s, the table", id, vars[config.EnvTableName], config.SAMTableLogicalID)

@@ -53,7 +53,7 @@ const (
 	// p99 of a function's Duration, for 3 periods in a row. Duration leaves out the cold
 	// start's init, so it is the handler's own time: a few DynamoDB calls of single-digit
 	// milliseconds. One retry costs up to a second of backoff and a lost attempt two (the
-	// SDK's settings in pkg/app), so a p99 past LatencyP99ThresholdMs means at least one
+	// SDK's settings in internal/app), so a p99 past LatencyP99ThresholdMs means at least one
 	// request in a hundred is waiting on retries, well before the handler's deadline (the 10 s
 	// timeout less a margin) turns that into 503s. At this traffic a period holds far fewer
 	// than the 1000 samples CloudWatch calls enough for a p99, so p99 is close to the slowest

@@ -12,7 +12,8 @@ import (
 	"syscall"
 	"time"
 
-	"github.com/bufdir/export-audit/pkg/app"
+	"github.com/bufdir/export-audit/internal/app"
+	"github.com/bufdir/export-audit/internal/app/localrun"
 	"github.com/bufdir/export-audit/pkg/config"
 	"github.com/bufdir/export-audit/pkg/local"
 )
@@ -29,7 +30,7 @@ func main() {
 		}
 	}
 	cfg, err := config.Load(os.Getenv)
-	log := app.NewLogger(cfg.LogLevel)
+	log := app.NewLogger(os.Stdout, cfg.LogLevel)
 	if err != nil {
 		log.Error("configuration is incomplete", "error", err.Error())
 		os.Exit(1)
@@ -51,9 +52,9 @@ func main() {
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
-	run, err := local.Start(ctx, local.Options{
+	run, err := localrun.Start(ctx, localrun.Options{
 		Addr: "127.0.0.1:" + port, EngineAddr: engineAddr,
-		Config: cfg, Secret: auth.Secret, Issuer: auth.Issuer, Audiences: auth.Audiences, Log: log, Metrics: os.Stdout,
+		Config: cfg, Auth: auth, Log: log, Metrics: os.Stdout,
 	})
 	if err != nil {
 		log.Error("cannot start the local API", "error", err.Error())

@@ -14,12 +14,11 @@ import (
 
 	"github.com/aws/aws-lambda-go/events"
 	"github.com/aws/aws-lambda-go/lambdacontext"
+	"github.com/bufdir/export-audit/internal/app"
 	"github.com/bufdir/export-audit/internal/perf"
 	"github.com/bufdir/export-audit/pkg/api"
-	"github.com/bufdir/export-audit/pkg/app"
 	"github.com/bufdir/export-audit/pkg/audit"
 	"github.com/bufdir/export-audit/pkg/config"
-	"github.com/bufdir/export-audit/pkg/metrics"
 	"github.com/truora/minidyn/server"
 )
 
@@ -65,7 +64,7 @@ const (
 )
 
 type benchEnv struct {
-	deps   *app.Deps
+	deps   *api.Deps
 	raw    *perf.Raw
 	caller perf.Caller
 }
@@ -101,12 +100,11 @@ func newBenchEnv(b *testing.B) *benchEnv {
 	ctx := context.Background()
 	cfg := config.Config{TableName: benchTable, Region: "eu-north-1", DynamoDBEndpoint: "http://" + addr,
 		OrgIDClaim: "org_id", DeletedRetention: 365 * 24 * time.Hour}
-	deps, err := app.New(ctx, cfg, app.NewLoggerTo(io.Discard, slog.LevelInfo))
+	deps, s, err := app.New(cfg, app.NewLogger(io.Discard, slog.LevelInfo), io.Discard)
 	if err != nil {
 		b.Fatal(err)
 	}
-	deps.Metrics = metrics.NewEmitter(io.Discard)
-	if err := deps.Store.EnsureTable(ctx); err != nil {
+	if err := s.EnsureTable(ctx); err != nil {
 		b.Fatal(err)
 	}
 	db := perf.NewRawClient(cfg.DynamoDBEndpoint)

@@ -14,7 +14,6 @@ import (
 
 	"github.com/aws/aws-lambda-go/events"
 	"github.com/aws/aws-lambda-go/lambdacontext"
-	"github.com/bufdir/export-audit/pkg/app"
 	"github.com/bufdir/export-audit/pkg/config"
 	"github.com/bufdir/export-audit/pkg/metrics"
 )
@@ -22,7 +21,7 @@ import (
 // Operation is one endpoint's behaviour and the route it serves.
 type Operation struct {
 	Route config.Route
-	run   func(ctx context.Context, d *app.Deps, r *request) (*response, error)
+	run   func(ctx context.Context, d *Deps, r *request) (*response, error)
 }
 
 // request is what an operation sees of a call.
@@ -48,7 +47,7 @@ const deadlineMargin = 500 * time.Millisecond
 
 // Handle returns the Lambda handler for op. It never returns an error to the runtime: every
 // failure is answered as a problem document, so API Gateway never turns one into its own 500.
-func Handle(d *app.Deps, op Operation) Handler {
+func Handle(d *Deps, op Operation) Handler {
 	return func(ctx context.Context, ev events.APIGatewayV2HTTPRequest) (resp events.APIGatewayV2HTTPResponse, _ error) {
 		start := time.Now()
 		if dl, ok := ctx.Deadline(); ok {
@@ -58,7 +57,7 @@ func Handle(d *app.Deps, op Operation) Handler {
 		}
 		// The request's metrics travel in its context, so that concurrent requests (the local
 		// API serves many at once) never share a document.
-		doc := newDocument(start, op, d.Config.Stage)
+		doc := newDocument(start, op, d.Settings.Stage)
 		ctx = metrics.NewContext(ctx, doc)
 		r := &request{ev: &ev, traceID: traceID(ctx, &ev)}
 		var p *Problem
@@ -83,8 +82,8 @@ func Handle(d *app.Deps, op Operation) Handler {
 	}
 }
 
-func serve(ctx context.Context, d *app.Deps, op Operation, r *request) (*response, error) {
-	id, err := identify(r.ev, d.Config.OrgIDClaim)
+func serve(ctx context.Context, d *Deps, op Operation, r *request) (*response, error) {
+	id, err := identify(r.ev, d.Settings.OrgIDClaim)
 	if err != nil {
 		return nil, err
 	}

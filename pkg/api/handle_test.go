@@ -9,8 +9,8 @@ import (
 
 	"github.com/aws/aws-lambda-go/events"
 	"github.com/aws/aws-lambda-go/lambdacontext"
+	"github.com/bufdir/export-audit/internal/app"
 	"github.com/bufdir/export-audit/pkg/api"
-	"github.com/bufdir/export-audit/pkg/app"
 	"github.com/bufdir/export-audit/pkg/config"
 	"github.com/bufdir/export-audit/pkg/metrics"
 )
@@ -28,7 +28,7 @@ func invokeAsLambda(t *testing.T, lambdaTrace string, headers map[string]string)
 func invokeStage(t *testing.T, stage, lambdaTrace string, headers map[string]string) (logLine, emfLine map[string]any) {
 	t.Helper()
 	var log, emf bytes.Buffer
-	d := &app.Deps{Config: config.Config{Stage: stage, OrgIDClaim: "org_id"}, Log: app.NewLoggerTo(&log, slog.LevelInfo), Metrics: metrics.NewEmitter(&emf)}
+	d := &api.Deps{Settings: api.Settings{Stage: stage, OrgIDClaim: "org_id"}, Log: app.NewLogger(&log, slog.LevelInfo), Metrics: metrics.NewEmitter(&emf)}
 	ctx := lambdacontext.NewContext(context.Background(), &lambdacontext.LambdaContext{AwsRequestID: "8476a536-e9f4-11e8-9739-2dfe598c3fcd"})
 	if lambdaTrace != "" {
 		ctx = context.WithValue(ctx, "x-amzn-trace-id", lambdaTrace) //nolint:staticcheck // aws-lambda-go's key

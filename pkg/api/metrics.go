@@ -25,7 +25,7 @@ var (
 func newDocument(start time.Time, op Operation, stage string) *metrics.Document {
 	doc := metrics.New(start)
 	if stage == "" {
-		// Only a Config built in code (tests, the bench) has no stage: LoadConfig, which every
+		// Only Settings built in code (tests, the bench) have no stage: config.Load, which every
 		// function and make run read theirs with, requires STAGE.
 		stage = config.LocalStage
 	}

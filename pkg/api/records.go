@@ -8,7 +8,6 @@ import (
 	"strings"
 	"time"
 
-	"github.com/bufdir/export-audit/pkg/app"
 	"github.com/bufdir/export-audit/pkg/audit"
 	"github.com/bufdir/export-audit/pkg/config"
 )
@@ -26,7 +25,7 @@ var (
 // Operations lists every operation, in the order of config.Routes.
 var Operations = []Operation{ListRecords, GetRecord, CreateRecord, UpdateStatus, AttachFileURL, DeleteRecord}
 
-func operation(function string, run func(context.Context, *app.Deps, *request) (*response, error)) Operation {
+func operation(function string, run func(context.Context, *Deps, *request) (*response, error)) Operation {
 	for _, r := range config.Routes {
 		if r.Function == function {
 			return Operation{Route: r, run: run}
@@ -55,19 +54,19 @@ func (r *request) bodyOrg(b *body) error {
 
 func ok(body any) *response { return &response{status: http.StatusOK, body: body} }
 
-func get(ctx context.Context, d *app.Deps, r *request) (*response, error) {
+func get(ctx context.Context, d *Deps, r *request) (*response, error) {
 	id, err := r.recordID()
 	if err != nil {
 		return nil, err
 	}
-	rec, err := d.Store.Get(ctx, r.id.OrgID, id)
+	rec, err := d.Records.Get(ctx, r.id.OrgID, id)
 	if err != nil {
 		return nil, err
 	}
 	return ok(rec), nil
 }
 
-func create(ctx context.Context, d *app.Deps, r *request) (*response, error) {
+func create(ctx context.Context, d *Deps, r *request) (*response, error) {
 	b, err := readBody(r.ev, "export_id", "format", "period_from", "period_to", "status", "org_id", "triggered_by_user_id", "activity_count")
 	if err != nil {
 		return nil, err
@@ -101,7 +100,7 @@ func create(ctx context.Context, d *app.Deps, r *request) (*response, error) {
 	if err := n.Validate(); err != nil {
 		return nil, err
 	}
-	rec, replayed, err := d.Store.Create(ctx, n)
+	rec, replayed, err := d.Records.Create(ctx, n)
 	if err != nil {
 		return nil, err
 	}
@@ -133,7 +132,7 @@ func merge(shape error, values error) error {
 	return se
 }
 
-func updateStatus(ctx context.Context, d *app.Deps, r *request) (*response, error) {
+func updateStatus(ctx context.Context, d *Deps, r *request) (*response, error) {
 	id, err := r.recordID()
 	if err != nil {
 		return nil, err
@@ -169,7 +168,7 @@ func updateStatus(ctx context.Context, d *app.Deps, r *request) (*response, erro
 	if err := c.Validate(now); err != nil {
 		return nil, err
 	}
-	rec, changed, err := d.Store.UpdateStatus(ctx, r.id.OrgID, id, c)
+	rec, changed, err := d.Records.UpdateStatus(ctx, r.id.OrgID, id, c)
 	if err != nil {
 		return nil, err
 	}
@@ -177,7 +176,7 @@ func updateStatus(ctx context.Context, d *app.Deps, r *request) (*response, erro
 	return ok(rec), nil
 }
 
-func attachFileURL(ctx context.Context, d *app.Deps, r *request) (*response, error) {
+func attachFileURL(ctx context.Context, d *Deps, r *request) (*response, error) {
 	id, err := r.recordID()
 	if err != nil {
 		return nil, err
@@ -193,10 +192,10 @@ func attachFileURL(ctx context.Context, d *app.Deps, r *request) (*response, err
 	if err := b.errs.Err(); err != nil {
 		return nil, err
 	}
-	if err := audit.ValidateFileURL(u, d.Config.FileURLAllowedHosts); err != nil {
+	if err := audit.ValidateFileURL(u, d.Settings.FileURLAllowedHosts); err != nil {
 		return nil, err
 	}
-	rec, changed, err := d.Store.AttachFileURL(ctx, r.id.OrgID, id, u)
+	rec, changed, err := d.Records.AttachFileURL(ctx, r.id.OrgID, id, u)
 	if err != nil {
 		return nil, err
 	}
@@ -204,12 +203,12 @@ func attachFileURL(ctx context.Context, d *app.Deps, r *request) (*response, err
 	return ok(rec), nil
 }
 
-func deleteRecord(ctx context.Context, d *app.Deps, r *request) (*response, error) {
+func deleteRecord(ctx context.Context, d *Deps, r *request) (*response, error) {
 	id, err := r.recordID()
 	if err != nil {
 		return nil, err
 	}
-	if err := d.Store.Delete(ctx, r.id.OrgID, id, r.id.Sub); err != nil {
+	if err := d.Records.Delete(ctx, r.id.OrgID, id, r.id.Sub); err != nil {
 		return nil, err
 	}
 	return ok(map[string]any{"deleted": true, "record_id": id.String()}), nil
@@ -221,12 +220,12 @@ const (
 	MaxLimit     = 100
 )
 
-func list(ctx context.Context, d *app.Deps, r *request) (*response, error) {
+func list(ctx context.Context, d *Deps, r *request) (*response, error) {
 	f, err := listFilter(r)
 	if err != nil {
 		return nil, err
 	}
-	page, err := d.Store.List(ctx, f)
+	page, err := d.Records.List(ctx, f)
 	if err != nil {
 		return nil, err
 	}

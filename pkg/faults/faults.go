@@ -163,7 +163,7 @@ func (i *Injector) SetClock(now func() time.Time) {
 }
 
 // Wrap puts the injector in front of next and returns it; its signature is what
-// local.Options.EngineWrap takes.
+// localrun.Options.EngineWrap takes.
 func (i *Injector) Wrap(next http.Handler) http.Handler {
 	i.mu.Lock()
 	defer i.mu.Unlock()

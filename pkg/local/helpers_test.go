@@ -16,6 +16,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/bufdir/export-audit/internal/app/localrun"
 	"github.com/bufdir/export-audit/pkg/config"
 	"github.com/bufdir/export-audit/pkg/local"
 )
@@ -47,11 +48,11 @@ type server struct {
 // configure changes the configuration it starts with.
 func startServer(t *testing.T, configure ...func(*config.Config)) *server {
 	t.Helper()
-	return startServerWith(t, local.Options{}, configure...)
+	return startServerWith(t, localrun.Options{}, configure...)
 }
 
 // startServerWith starts the local API with o's engine wrapper and store options.
-func startServerWith(t *testing.T, o local.Options, configure ...func(*config.Config)) *server {
+func startServerWith(t *testing.T, o localrun.Options, configure ...func(*config.Config)) *server {
 	t.Helper()
 	cfg := config.Config{
 		TableName:        "audit-contract-test",
@@ -63,8 +64,8 @@ func startServerWith(t *testing.T, o local.Options, configure ...func(*config.Co
 		c(&cfg)
 	}
 	o.Addr, o.EngineAddr = "127.0.0.1:0", "127.0.0.1:0"
-	o.Config, o.Secret, o.Log = cfg, secret, slog.New(slog.DiscardHandler)
-	run, err := local.Start(context.Background(), o)
+	o.Config, o.Auth.Secret, o.Log = cfg, secret, slog.New(slog.DiscardHandler)
+	run, err := localrun.Start(context.Background(), o)
 	if err != nil {
 		t.Fatalf("start the local API: %v", err)
 	}

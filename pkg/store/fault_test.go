@@ -14,7 +14,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/bufdir/export-audit/pkg/app"
+	"github.com/bufdir/export-audit/internal/app"
 	"github.com/bufdir/export-audit/pkg/audit"
 	"github.com/bufdir/export-audit/pkg/config"
 	"github.com/bufdir/export-audit/pkg/faults"
@@ -164,7 +164,7 @@ func ftFaulty(t *testing.T, inj *faults.Injector) *store.Store {
 // TestTransact_RetryOfACancelledTransactionRunsAgain: DynamoDB cancels a create's and a
 // delete's transaction twice because other transactions held their items. The fault layer
 // keeps ClientRequestTokens as DynamoDB does, so a retry that carried the cancelled call's
-// token would be answered with the same cancellation, five times over, and end in ErrBusy.
+// token would be answered with the same cancellation, five times over, and end in audit.ErrBusy.
 // The store's retries are new requests: the third runs, and the write is made once.
 func TestTransact_RetryOfACancelledTransactionRunsAgain(t *testing.T) {
 	t.Parallel()

@@ -21,14 +21,6 @@ import (
 	"github.com/bufdir/export-audit/pkg/audit"
 )
 
-// ErrThrottled means DynamoDB was still throttling after the SDK's retries: the caller may try
-// again later.
-var ErrThrottled = errors.New("dynamodb is throttling")
-
-// ErrBusy means other writes to the same items kept DynamoDB refusing ours (transaction
-// conflicts) after every retry: nothing was written and the caller may try again shortly.
-var ErrBusy = errors.New("dynamodb items are busy with other transactions")
-
 // Store keeps audit records in one DynamoDB table.
 type Store struct {
 	db        *dynamodb.Client
@@ -428,16 +420,18 @@ var throttleCodes = []string{
 	"ThrottlingException", "ProvisionedThroughputExceededException", "RequestLimitExceeded",
 }
 
-// wrap adds what was being done to err, and marks throttling so the API layer can tell it.
+// wrap adds what was being done to err, and marks throttling (audit.ErrThrottled) and
+// transaction conflicts that outlived every retry (audit.ErrBusy) so the API layer can tell
+// them.
 func wrap(doing string, err error) error {
 	if err == nil {
 		return nil
 	}
 	if throttled(err) {
-		return fmt.Errorf("%s: %w: %w", doing, ErrThrottled, err)
+		return fmt.Errorf("%s: %w: %w", doing, audit.ErrThrottled, err)
 	}
 	if conflicted(err) {
-		return fmt.Errorf("%s: %w: %w", doing, ErrBusy, err)
+		return fmt.Errorf("%s: %w: %w", doing, audit.ErrBusy, err)
 	}
 	return fmt.Errorf("%s: %w", doing, err)
 }

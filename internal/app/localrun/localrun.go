@@ -1,20 +1,23 @@
-package local
+// Package localrun starts the whole API on one machine, built as the functions build it
+// (package app): the embedded DynamoDB-compatible engine, the handlers' dependencies on it, the
+// table, and pkg/local's stand-in for API Gateway in front of the handlers. make run (cmd/local),
+// the end-to-end tests and make bench start it. It is apart from package app so that the
+// functions, which import app, link none of it.
+package localrun
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"io"
 	"log/slog"
-	"net"
 	"net/http"
 	"time"
 
-	"github.com/bufdir/export-audit/pkg/app"
+	"github.com/bufdir/export-audit/internal/app"
+	"github.com/bufdir/export-audit/pkg/api"
 	"github.com/bufdir/export-audit/pkg/config"
-	"github.com/bufdir/export-audit/pkg/metrics"
+	"github.com/bufdir/export-audit/pkg/local"
 	"github.com/bufdir/export-audit/pkg/store"
-	"github.com/truora/minidyn/server"
 )
 
 // Options say where the local API listens and what it serves.
@@ -22,12 +25,10 @@ type Options struct {
 	Addr       string // the API, e.g. 127.0.0.1:8080; port 0 picks a free one
 	EngineAddr string // the embedded engine, e.g. 127.0.0.1:8000; unused when Config.DynamoDBEndpoint is set
 	Config     config.Config
-	Secret     string // HS256 key of the tokens the API accepts, at least MinSecretLen bytes
-	// Issuer and Audiences, when set, are checked as API Gateway's JWT authorizer checks its
-	// own (see Authorizer).
-	Issuer    string
-	Audiences []string
-	Log       *slog.Logger
+	// Auth checks the tokens: its Secret (at least local.MinSecretLen bytes) and, when set, the
+	// Issuer and Audiences API Gateway's JWT authorizer would check.
+	Auth local.Authorizer
+	Log  *slog.Logger
 	// Metrics receives each request's EMF line (cmd/local: os.Stdout, as in Lambda); nil
 	// writes none.
 	Metrics io.Writer
@@ -36,59 +37,51 @@ type Options struct {
 	StoreOptions []store.Option
 }
 
-// Running is a started local API.
-type Running struct {
+// Run is a started local API.
+type Run struct {
 	APIURL    string // e.g. http://127.0.0.1:8080
 	EngineURL string // the DynamoDB endpoint in use
-	Deps      *app.Deps
-	api       *http.Server
-	engine    *http.Server // nil when Config.DynamoDBEndpoint names an external engine
+	Deps      *api.Deps
+	Store     *store.Store
+	api       *local.Server
+	engine    *local.Server // nil when Config.DynamoDBEndpoint names an external engine
 }
 
-// Start starts the engine (unless an endpoint is configured), creates the table if it is
-// missing and starts the API. It returns once both accept connections. A key shorter than
-// MinSecretLen is refused before anything starts.
-func Start(ctx context.Context, o Options) (*Running, error) {
-	auth := Authorizer{Secret: o.Secret, Issuer: o.Issuer, Audiences: o.Audiences}
-	if err := auth.Check(); err != nil {
+// Start starts the engine (unless an endpoint is configured), builds the service on it as a
+// function would, creates the table if it is missing and starts the API. It returns once both
+// accept connections. A key shorter than local.MinSecretLen is refused before anything starts.
+func Start(ctx context.Context, o Options) (*Run, error) {
+	if err := o.Auth.Check(); err != nil {
 		return nil, err
 	}
-	run := &Running{}
+	run := &Run{}
 	cfg := o.Config
 	if cfg.DynamoDBEndpoint == "" {
-		var h http.Handler = server.NewServer()
-		if o.EngineWrap != nil {
-			h = o.EngineWrap(h)
-		}
-		url, srv, err := serve(o.EngineAddr, h)
+		engine, err := local.StartEngine(o.EngineAddr, o.EngineWrap)
 		if err != nil {
 			return nil, fmt.Errorf("start the embedded DynamoDB engine: %w", err)
 		}
-		run.engine = srv
-		cfg.DynamoDBEndpoint = url
+		run.engine = engine
+		cfg.DynamoDBEndpoint = engine.URL
 	}
 	run.EngineURL = cfg.DynamoDBEndpoint
-	deps, err := app.New(ctx, cfg, o.Log, o.StoreOptions...)
+	deps, s, err := app.New(cfg, o.Log, o.Metrics, o.StoreOptions...)
 	if err != nil {
 		run.Close()
 		return nil, err
 	}
-	deps.Metrics = nil
-	if o.Metrics != nil {
-		deps.Metrics = metrics.NewEmitter(o.Metrics)
-	}
-	run.Deps = deps
-	if err := ensureTable(ctx, deps.Store); err != nil {
+	run.Deps, run.Store = deps, s
+	if err := ensureTable(ctx, s); err != nil {
 		run.Close()
 		return nil, err
 	}
-	url, srv, err := serve(o.Addr, NewAPI(deps, auth, deps.Store.EnsureTable))
+	srv, err := local.Serve(o.Addr, local.NewAPI(deps, o.Auth, s.EnsureTable))
 	if err != nil {
 		run.Close()
 		return nil, fmt.Errorf("start the API: %w", err)
 	}
 	run.api = srv
-	run.APIURL = url
+	run.APIURL = srv.URL
 	return run, nil
 }
 
@@ -108,23 +101,9 @@ func ensureTable(ctx context.Context, s *store.Store) error {
 	return err
 }
 
-func serve(addr string, h http.Handler) (string, *http.Server, error) {
-	ln, err := net.Listen("tcp", addr)
-	if err != nil {
-		return "", nil, err
-	}
-	srv := &http.Server{Handler: h, ReadHeaderTimeout: 10 * time.Second}
-	go func() {
-		if err := srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
-			slog.Error("server stopped", "addr", addr, "error", err.Error())
-		}
-	}()
-	return "http://" + ln.Addr().String(), srv, nil
-}
-
 // Close stops the API, letting calls in flight finish, and then the engine; the engine's data
 // is gone with it.
-func (r *Running) Close() {
+func (r *Run) Close() {
 	if r.api != nil {
 		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 		defer cancel()
