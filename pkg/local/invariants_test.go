@@ -84,9 +84,9 @@ func rsStart(t testing.TB, inj *faults.Injector, opts ...func(*localrun.Options)
 			TableName: rsTable, Region: "eu-north-1", OrgIDClaim: "org_id",
 			DeletedRetention: 365 * 24 * time.Hour,
 		},
-		Auth:       local.Authorizer{Secret: rsSecret},
-		Log:        slog.New(slog.NewJSONHandler(logs, &slog.HandlerOptions{Level: slog.LevelError})),
-		EngineWrap: inj.Wrap,
+		Auth:   local.Authorizer{Secret: rsSecret},
+		Log:    slog.New(slog.NewJSONHandler(logs, &slog.HandlerOptions{Level: slog.LevelError})),
+		Faults: inj,
 	}
 	for _, f := range opts {
 		f(&o)

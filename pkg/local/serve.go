@@ -8,6 +8,7 @@ import (
 	"net/http"
 	"time"
 
+	"github.com/bufdir/export-audit/pkg/clienttoken"
 	"github.com/truora/minidyn/server"
 )
 
@@ -39,10 +40,15 @@ func (s *Server) Shutdown(ctx context.Context) error { return s.srv.Shutdown(ctx
 // Close stops the server at once, closing every connection.
 func (s *Server) Close() error { return s.srv.Close() }
 
-// StartEngine serves the embedded DynamoDB-compatible engine (minidyn) on addr, with wrap, when
-// set, in front of it. Its data lives as long as the server.
-func StartEngine(addr string, wrap func(http.Handler) http.Handler) (*Server, error) {
-	var h http.Handler = server.NewServer()
+// StartEngine serves the embedded DynamoDB-compatible engine (minidyn) on addr; its data lives
+// as long as the server. The engine keeps no ClientRequestToken, so front stands in front of it
+// to keep them as DynamoDB does: nil puts a clienttoken.Keeper there; a front of its own must
+// keep them too (faults.Injector's Wrap does). wrap, when set, goes in front of both.
+func StartEngine(addr string, front, wrap func(http.Handler) http.Handler) (*Server, error) {
+	if front == nil {
+		front = clienttoken.New().Wrap
+	}
+	h := front(server.NewServer())
 	if wrap != nil {
 		h = wrap(h)
 	}

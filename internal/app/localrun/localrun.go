@@ -16,6 +16,7 @@ import (
 	"github.com/bufdir/export-audit/internal/app"
 	"github.com/bufdir/export-audit/pkg/api"
 	"github.com/bufdir/export-audit/pkg/config"
+	"github.com/bufdir/export-audit/pkg/faults"
 	"github.com/bufdir/export-audit/pkg/local"
 	"github.com/bufdir/export-audit/pkg/store"
 )
@@ -32,7 +33,11 @@ type Options struct {
 	// Metrics receives each request's EMF line (cmd/local: os.Stdout, as in Lambda); nil
 	// writes none.
 	Metrics io.Writer
-	// EngineWrap, when set, wraps the embedded engine's handler: tests put fault injection there.
+	// Faults, when set, stands in front of the embedded engine in place of its plain
+	// clienttoken.Keeper, injecting faults and keeping ClientRequestTokens itself.
+	Faults *faults.Injector
+	// EngineWrap, when set, wraps the embedded engine's handler, in front of Faults or the
+	// keeper: tests and make bench watch or answer the engine's calls there.
 	EngineWrap   func(http.Handler) http.Handler
 	StoreOptions []store.Option
 }
@@ -57,7 +62,11 @@ func Start(ctx context.Context, o Options) (*Run, error) {
 	run := &Run{}
 	cfg := o.Config
 	if cfg.DynamoDBEndpoint == "" {
-		engine, err := local.StartEngine(o.EngineAddr, o.EngineWrap)
+		var front func(http.Handler) http.Handler
+		if o.Faults != nil {
+			front = o.Faults.Wrap
+		}
+		engine, err := local.StartEngine(o.EngineAddr, front, o.EngineWrap)
 		if err != nil {
 			return nil, fmt.Errorf("start the embedded DynamoDB engine: %w", err)
 		}
