@@ -160,7 +160,7 @@ var benchRoutes = []benchRoute{
 		ids := e.seed(b, firstDay, n, queued)
 		return func(i int) perf.Request { return perf.Status(ids[i], audit.StatusProcessing) },
 			func(i int) perf.Op {
-				return e.raw.Status(benchOrg, ids[i], audit.StatusQueued, audit.StatusProcessing, benchSub)
+				return e.raw.Status(benchOrg, ids[i], audit.StatusProcessing, benchSub)
 			}
 	}},
 	{"file-url", api.AttachFileURL, 200, func(b *testing.B, e *benchEnv, n int) (func(int) perf.Request, func(int) perf.Op) {
