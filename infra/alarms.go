@@ -168,7 +168,7 @@ func addMonitoring(stack awscdk.Stack, cfg Config, m monitored) {
 		metric: rate, threshold: API5xxRatePercent, strict: true,
 		evaluation: API5xxEvaluationPeriods, datapoint: API5xxDatapoints,
 	}}
-	for _, fn := range FunctionNames() {
+	for _, fn := range config.FunctionNames() {
 		f, name := m.functions[fn], LogicalName(fn)
 		sum := &awscloudwatch.MetricOptions{Period: period(), Statistic: jsii.String("Sum")}
 		specs = append(specs, alarmSpec{
@@ -370,7 +370,7 @@ func emfMetric(stage, name string, dimensions map[string]string, statistic, labe
 func sumOverRoutes(stage, name, label string) awscloudwatch.MathExpression {
 	using := map[string]awscloudwatch.IMetric{}
 	var terms []string
-	for i, fn := range FunctionNames() {
+	for i, fn := range config.FunctionNames() {
 		id := fmt.Sprintf("%s_%d", strings.ToLower(name), i)
 		using[id] = emfMetric(stage, name, map[string]string{EMFRouteDimension: fn}, "Sum", fn)
 		terms = append(terms, "FILL("+id+", 0)")
