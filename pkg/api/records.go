@@ -3,9 +3,6 @@ package api
 import (
 	"context"
 	"net/http"
-	"net/url"
-	"strconv"
-	"strings"
 	"time"
 
 	"github.com/bufdir/export-audit/pkg/audit"
@@ -48,8 +45,10 @@ func (r *request) recordID() (audit.RecordID, error) {
 // bodyOrg refuses an org_id in the body that is not the caller's. Only create takes the field;
 // on the other routes it is also an unknown field, but naming another organisation is a 403.
 func (r *request) bodyOrg(b *body) error {
-	org, given := b.str("org_id")
-	return r.id.sameOrg(org, given)
+	if org, given := b.str("org_id"); given {
+		return r.id.sameOrg(org)
+	}
+	return nil
 }
 
 func ok(body any) *response { return &response{status: http.StatusOK, body: body} }
@@ -214,12 +213,6 @@ func deleteRecord(ctx context.Context, d *Deps, r *request) (*response, error) {
 	return ok(map[string]any{"deleted": true, "record_id": id.String()}), nil
 }
 
-// Default and largest page sizes of a list.
-const (
-	DefaultLimit = 20
-	MaxLimit     = 100
-)
-
 func list(ctx context.Context, d *Deps, r *request) (*response, error) {
 	f, err := listFilter(r)
 	if err != nil {
@@ -237,113 +230,4 @@ func list(ctx context.Context, d *Deps, r *request) (*response, error) {
 		"data":       data,
 		"pagination": map[string]int{"page": f.Page, "limit": f.Limit, "total": page.Total},
 	}), nil
-}
-
-var listParams = []string{"page", "limit", "org_id", "status", "format", "triggered_by_user_id", "export_id", "created_from", "created_to"}
-
-// listFilter reads the list's query. Parameters come from the raw query string when there is
-// one, so that a parameter given twice is refused rather than joined with a comma.
-func listFilter(r *request) (audit.ListFilter, error) {
-	q := url.Values{}
-	if r.ev.RawQueryString != "" {
-		var err error
-		if q, err = url.ParseQuery(r.ev.RawQueryString); err != nil {
-			return audit.ListFilter{}, audit.Invalid("query", "is not a valid query string")
-		}
-	} else {
-		for k, v := range r.ev.QueryStringParameters {
-			q.Set(k, v)
-		}
-	}
-	e := &audit.ValidationError{}
-	known := map[string]bool{}
-	for _, p := range listParams {
-		known[p] = true
-	}
-	for k, vs := range q {
-		switch {
-		case !known[k]:
-			e.Add(k, "is not a known query parameter")
-		case len(vs) > 1:
-			e.Add(k, "is given more than once")
-		}
-	}
-	// An org_id in the query was checked against the token's for every route in serve.
-	f := audit.ListFilter{OrgID: r.id.OrgID, Page: 1, Limit: DefaultLimit}
-	if v := q.Get("page"); q.Has("page") {
-		if n, err := strconv.Atoi(v); err != nil || n < 1 || n > 1_000_000 {
-			e.Add("page", "must be a whole number from 1")
-		} else {
-			f.Page = n
-		}
-	}
-	if v := q.Get("limit"); q.Has("limit") {
-		if n, err := strconv.Atoi(v); err != nil || n < 1 || n > MaxLimit {
-			e.Add("limit", "must be a whole number from 1 to 100")
-		} else {
-			f.Limit = n
-		}
-	}
-	if q.Has("status") {
-		if f.Status = audit.Status(q.Get("status")); !f.Status.Valid() {
-			e.Add("status", "must be one of queued, processing, completed, failed")
-		}
-	}
-	if q.Has("format") {
-		if f.Format = audit.Format(q.Get("format")); !f.Format.Valid() {
-			e.Add("format", "must be one of excel, pdf, csv")
-		}
-	}
-	if q.Has("triggered_by_user_id") {
-		f.TriggeredBy = q.Get("triggered_by_user_id")
-		audit.CheckIdentifier(e, "triggered_by_user_id", f.TriggeredBy)
-	}
-	if q.Has("export_id") {
-		f.ExportID = q.Get("export_id")
-		audit.CheckIdentifier(e, "export_id", f.ExportID)
-	}
-	if q.Has("created_from") {
-		t, ok := queryTime(q.Get("created_from"), false)
-		if !ok {
-			e.Add("created_from", "must be an RFC 3339 time or a date written YYYY-MM-DD")
-		}
-		f.CreatedFrom = t
-	}
-	if q.Has("created_to") {
-		t, ok := queryTime(q.Get("created_to"), true)
-		if !ok {
-			e.Add("created_to", "must be an RFC 3339 time or a date written YYYY-MM-DD")
-		}
-		f.CreatedTo = t
-	}
-	if !f.CreatedFrom.IsZero() && !f.CreatedTo.IsZero() && f.CreatedTo.Before(f.CreatedFrom) {
-		e.Add("created_to", "must not be before created_from")
-	}
-	return f, e.Err()
-}
-
-// queryTime reads an inclusive bound on created_at, which holds whole seconds: a date means the
-// whole day, and a bound between two seconds is moved to the second it includes.
-func queryTime(s string, upper bool) (time.Time, bool) {
-	if d, ok := audit.ParseDate(s); ok {
-		if upper {
-			return d.Add(24*time.Hour - time.Second), true
-		}
-		return d, true
-	}
-	if strings.ContainsAny(s, " ") {
-		return time.Time{}, false
-	}
-	t, err := time.Parse(time.RFC3339, s)
-	if err != nil {
-		return time.Time{}, false
-	}
-	t = t.UTC()
-	if upper {
-		return t.Truncate(time.Second), true
-	}
-	if t2 := t.Truncate(time.Second); !t2.Equal(t) {
-		return t2.Add(time.Second), true
-	}
-	return t, true
 }

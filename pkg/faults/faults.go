@@ -251,7 +251,7 @@ func (i *Injector) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	rule, fault := i.decide(op)
 	if !fault {
-		i.forward(w, r, op, tx, next, false)
+		i.forward(w, r, op, tx, next)
 		return
 	}
 	switch rule.Kind {
@@ -275,34 +275,39 @@ func (i *Injector) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			return
 		case <-time.After(rule.Delay):
 		}
-		i.forward(w, r, op, tx, next, false)
+		i.forward(w, r, op, tx, next)
 	case DropBefore:
 		drop(w)
 	case DropAfter:
-		i.forward(w, r, op, tx, next, true)
+		i.forwardAndDrop(w, r, op, tx, next)
 	default:
 		writeError(w, http.StatusInternalServerError, "InternalServerError", "unknown fault "+string(rule.Kind), nil)
 	}
 }
 
-// forward hands the request to the engine through the token keeper; with dropAnswer it then
-// closes the connection instead of answering, once the engine has run it.
-func (i *Injector) forward(w http.ResponseWriter, r *http.Request, op string, tx *clienttoken.Request, next http.Handler, dropAnswer bool) {
-	engine := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		i.forwarded(op)
-		next.ServeHTTP(w, r)
-	})
-	if !dropAnswer {
-		i.tokens.Serve(w, r, tx, engine)
-		return
-	}
+// forward hands the request to the engine through the token keeper.
+func (i *Injector) forward(w http.ResponseWriter, r *http.Request, op string, tx *clienttoken.Request, next http.Handler) {
+	i.tokens.Serve(w, r, tx, i.engine(op, next))
+}
+
+// forwardAndDrop hands the request to the engine through the token keeper and then closes the
+// connection instead of answering, once the engine has run it.
+func (i *Injector) forwardAndDrop(w http.ResponseWriter, r *http.Request, op string, tx *clienttoken.Request, next http.Handler) {
 	rec := clienttoken.NewRecorder()
-	if !i.tokens.Serve(rec, r, tx, engine) {
+	if !i.tokens.Serve(rec, r, tx, i.engine(op, next)) {
 		// Answered from its token without reaching the engine: nothing to lose.
 		rec.Replay(w)
 		return
 	}
 	drop(w)
+}
+
+// engine is next, counting the requests that reach it.
+func (i *Injector) engine(op string, next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		i.forwarded(op)
+		next.ServeHTTP(w, r)
+	})
 }
 
 var messages = map[Kind]string{

@@ -279,7 +279,7 @@ func (s *Store) UpdateStatus(ctx context.Context, org string, id audit.RecordID,
 		if err != nil {
 			return audit.Record{}, false, err
 		}
-		if _, err := c.Check(cur); err != nil {
+		if _, err := c.Decide(cur); err != nil {
 			return audit.Record{}, false, err
 		}
 		return cur, false, nil
@@ -288,7 +288,7 @@ func (s *Store) UpdateStatus(ctx context.Context, org string, id audit.RecordID,
 	if err != nil {
 		return audit.Record{}, false, err
 	}
-	return s.update(ctx, id, in, c.Check)
+	return s.update(ctx, id, in, c.Decide)
 }
 
 // UpdateStatusInput is UpdateStatus's conditional UpdateItem, for a move to a status that some
@@ -339,7 +339,7 @@ func (s *Store) UpdateStatusInput(org string, id audit.RecordID, c audit.StatusC
 // no-op from a refusal. The bool reports whether anything changed.
 func (s *Store) AttachFileURL(ctx context.Context, org string, id audit.RecordID, url string) (audit.Record, bool, error) {
 	in := s.AttachFileURLInput(org, id, url, audit.Timestamp(s.now()))
-	return s.update(ctx, id, in, func(cur audit.Record) (bool, error) { return audit.CheckFileURL(cur, url) })
+	return s.update(ctx, id, in, func(cur audit.Record) (audit.Outcome, error) { return audit.DecideFileURL(cur, url) })
 }
 
 // AttachFileURLInput is AttachFileURL's conditional UpdateItem, made at at.
@@ -361,9 +361,9 @@ func (s *Store) AttachFileURLInput(org string, id audit.RecordID, url string, at
 }
 
 // update runs a conditional UpdateItem that returns the item, as it is after the write or as it
-// was when the condition failed, and in the latter case asks check what the record means: a
+// was when the condition failed, and in the latter case asks decide what the record means: a
 // no-op answered with the record, or the caller's error.
-func (s *Store) update(ctx context.Context, id audit.RecordID, in *dynamodb.UpdateItemInput, check func(audit.Record) (bool, error)) (audit.Record, bool, error) {
+func (s *Store) update(ctx context.Context, id audit.RecordID, in *dynamodb.UpdateItemInput, decide func(audit.Record) (audit.Outcome, error)) (audit.Record, bool, error) {
 	out, err := s.db.UpdateItem(ctx, in)
 	var ccf *types.ConditionalCheckFailedException
 	if errors.As(err, &ccf) {
@@ -371,11 +371,11 @@ func (s *Store) update(ctx context.Context, id audit.RecordID, in *dynamodb.Upda
 		if derr != nil {
 			return audit.Record{}, false, derr
 		}
-		noop, cerr := check(cur)
-		if cerr != nil {
-			return audit.Record{}, false, cerr
+		outcome, derr := decide(cur)
+		if derr != nil {
+			return audit.Record{}, false, derr
 		}
-		if !noop {
+		if outcome != audit.Unchanged {
 			return audit.Record{}, false, fmt.Errorf("update %s: condition failed on a record that allows the change", id)
 		}
 		return cur, false, nil

@@ -56,7 +56,7 @@ type Run struct {
 // function would, creates the table if it is missing and starts the API. It returns once both
 // accept connections. A key shorter than local.MinSecretLen is refused before anything starts.
 func Start(ctx context.Context, o Options) (*Run, error) {
-	if err := o.Auth.Check(); err != nil {
+	if err := o.Auth.CheckKey(); err != nil {
 		return nil, err
 	}
 	run := &Run{}
