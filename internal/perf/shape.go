@@ -1,7 +1,8 @@
 // Package perf holds what make bench (cmd/bench) and the handler benchmarks (pkg/api) share:
 // records written straight into the table in the shape the store writes them, the events API
 // Gateway hands each route, and the bare DynamoDB calls each route needs, which are the
-// baselines the service is measured against.
+// baselines the service is measured against. The keys and the requests are the store's own
+// (store.RecordKey, store.GetInput and the others): nothing here spells the table's layout.
 package perf
 
 import (

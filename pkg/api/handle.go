@@ -1,6 +1,8 @@
 // Package api turns API Gateway HTTP API (payload 2.0) events into calls on the repository and
 // answers with JSON records or RFC 9457 problem documents. Each Lambda function serves one
-// Operation; the local API serves all of them through the same Handle.
+// Operation; the local API serves all of them through the same Handle. It declares what its
+// handlers need (Deps, with the Records interface the repository satisfies) and builds none of
+// it: the composition root, internal/app, does.
 package api
 
 import (
