@@ -50,9 +50,11 @@ lint:
 	REDOCLY_TELEMETRY=off REDOCLY_SUPPRESS_UPDATE_NOTICE=true $(REDOCLY) lint --config redocly.yaml $(OPENAPI)
 
 # The CDK for Go runs the CDK's JavaScript in Node (jsii); node is all it needs, no npm packages.
-# infra/ is its own module and imports the route table and env names from this one: -mod=mod
-# lets it take up go.sum entries for whatever the service code imports since infra/go.sum was
-# last tidied. Tests pass a directory of placeholder assets, so they need no `make build`.
+# infra/ is its own module and imports only pkg/config (and the domain, pkg/audit) from this
+# one, both standard library only, so its go.mod names none of the service's modules. Should a
+# change here raise a module infra/ shares (golang.org/x/sys, yaml), go says "updates to go.mod
+# needed": run go mod tidy in infra/. Tests pass a directory of placeholder assets, so they need
+# no `make build`.
 JSII_QUIET := JSII_SILENCE_WARNING_DEPRECATED_NODE_VERSION=1 JSII_SILENCE_WARNING_UNTESTED_NODE_VERSION=1 \
 	JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION=18,20
 NEED_NODE = @command -v node >/dev/null 2>&1 || { echo "$@: node not found on PATH. The CDK for Go runs its engine (jsii) in Node.js; install Node.js 20 or later (no npm packages are needed)." >&2; exit 1; }
@@ -60,8 +62,8 @@ NEED_NODE = @command -v node >/dev/null 2>&1 || { echo "$@: node not found on PA
 test-infra:
 	$(NEED_NODE)
 	@test -z "$$(gofmt -l infra)" || { echo "gofmt needed in:" >&2; gofmt -l infra >&2; exit 1; }
-	cd infra && $(GO) vet -mod=mod ./...
-	cd infra && $(JSII_QUIET) $(GO) test -mod=mod -count=1 ./...
+	cd infra && $(GO) vet ./...
+	cd infra && $(JSII_QUIET) $(GO) test -count=1 ./...
 
 build: $(addprefix build/,$(addsuffix /bootstrap,$(FUNCTIONS)))
 
@@ -79,7 +81,7 @@ build-stack:
 synth: build-stack
 	$(NEED_NODE)
 	rm -rf infra/cdk.out
-	cd infra && $(JSII_QUIET) $(GO) run -mod=mod . $(CONTEXT)
+	cd infra && $(JSII_QUIET) $(GO) run . $(CONTEXT)
 
 # The CDK CLI, pinned (a CLI release reads the cloud assemblies of every library release before
 # it). Through npx: nothing to install but Node.js; npx fetches it once into its cache.

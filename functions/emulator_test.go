@@ -23,8 +23,8 @@ import (
 	"time"
 
 	"github.com/aws/aws-lambda-go/events"
-	"github.com/bufdir/export-audit/pkg/api"
-	"github.com/bufdir/export-audit/pkg/app"
+	"github.com/bufdir/export-audit/internal/app"
+	"github.com/bufdir/export-audit/pkg/config"
 	"github.com/bufdir/export-audit/pkg/store"
 	"github.com/truora/minidyn/server"
 )
@@ -159,7 +159,7 @@ func TestShippedBinariesUnderEmulator(t *testing.T) {
 
 	engine := httptest.NewServer(server.NewServer())
 	t.Cleanup(engine.Close)
-	cfg := app.Config{TableName: table, Region: "eu-north-1", DynamoDBEndpoint: engine.URL}
+	cfg := config.Config{TableName: table, Region: "eu-north-1", DynamoDBEndpoint: engine.URL}
 	db, err := app.NewDynamoDB(cfg)
 	if err != nil {
 		t.Fatal(err)
@@ -169,16 +169,16 @@ func TestShippedBinariesUnderEmulator(t *testing.T) {
 	}
 	env := []string{
 		"PATH=" + os.Getenv("PATH"),
-		app.EnvTableName + "=" + table,
-		app.EnvRegion + "=eu-north-1",
-		app.EnvStage + "=" + app.LocalStage,
-		app.EnvDynamoDBEndpoint + "=" + engine.URL,
+		config.EnvTableName + "=" + table,
+		config.EnvRegion + "=eu-north-1",
+		config.EnvStage + "=" + config.LocalStage,
+		config.EnvDynamoDBEndpoint + "=" + engine.URL,
 		"AWS_ACCESS_KEY_ID=emulator", "AWS_SECRET_ACCESS_KEY=emulator",
 		"AWS_LAMBDA_FUNCTION_TIMEOUT=10",
 	}
 
 	emulators := map[string]*emulator{}
-	for _, r := range api.Routes {
+	for _, r := range config.Routes {
 		bin := build(t, filepath.Join(dir, r.Function), "bootstrap", "github.com/bufdir/export-audit/functions/"+r.Function, true)
 		emulators[r.Function] = start(t, rie, bin, env)
 	}
@@ -195,8 +195,8 @@ func TestShippedBinariesUnderEmulator(t *testing.T) {
 	if err := json.Unmarshal([]byte(create.Body), &rec); err != nil || !strings.HasPrefix(rec.RecordID, "rec-") {
 		t.Fatalf("create-record body %s: %v", create.Body, err)
 	}
-	if loc := create.Headers["Location"]; loc != api.BasePath+"/"+rec.RecordID {
-		t.Errorf("create-record Location %q, want %s/%s", loc, api.BasePath, rec.RecordID)
+	if loc := create.Headers["Location"]; loc != config.BasePath+"/"+rec.RecordID {
+		t.Errorf("create-record Location %q, want %s/%s", loc, config.BasePath, rec.RecordID)
 	}
 	replay := emulators["create-record"].invoke(t, event(t, "create-record", ""))
 	if replay.StatusCode != http.StatusOK || replay.Headers["Idempotent-Replayed"] != "true" {
@@ -242,7 +242,7 @@ func TestShippedBinaryStopsAtInitWithoutConfiguration(t *testing.T) {
 	t.Parallel()
 	bin := build(t, t.TempDir(), "bootstrap", "github.com/bufdir/export-audit/functions/get-record", true)
 	cmd := exec.Command(bin)
-	cmd.Env = []string{"PATH=" + os.Getenv("PATH"), app.EnvRegion + "=eu-north-1"}
+	cmd.Env = []string{"PATH=" + os.Getenv("PATH"), config.EnvRegion + "=eu-north-1"}
 	out, err := cmd.CombinedOutput()
 	var exit *exec.ExitError
 	if !errors.As(err, &exit) || exit.ExitCode() != 1 {

@@ -17,8 +17,7 @@ import (
 	"github.com/aws/aws-cdk-go/awscdk/v2/awssnssubscriptions"
 	"github.com/aws/jsii-runtime-go"
 
-	"github.com/bufdir/export-audit/pkg/api"
-	"github.com/bufdir/export-audit/pkg/metrics"
+	"github.com/bufdir/export-audit/pkg/config"
 )
 
 // AlarmPeriodMinutes is the period every alarm evaluates. Lambda, API Gateway and DynamoDB
@@ -54,7 +53,7 @@ const (
 	// p99 of a function's Duration, for 3 periods in a row. Duration leaves out the cold
 	// start's init, so it is the handler's own time: a few DynamoDB calls of single-digit
 	// milliseconds. One retry costs up to a second of backoff and a lost attempt two (the
-	// SDK's settings in pkg/app), so a p99 past LatencyP99ThresholdMs means at least one
+	// SDK's settings in internal/app), so a p99 past LatencyP99ThresholdMs means at least one
 	// request in a hundred is waiting on retries, well before the handler's deadline (the 10 s
 	// timeout less a margin) turns that into 503s. At this traffic a period holds far fewer
 	// than the 1000 samples CloudWatch calls enough for a p99, so p99 is close to the slowest
@@ -103,21 +102,21 @@ var LatencyP99ThresholdMs = map[string]float64{
 // the Stage dimension (the functions' STAGE), and the alarms and the dashboard read their own
 // stage's only: stages in one account and region share the namespace.
 var (
-	EMFNamespace         = metrics.Namespace
-	EMFDynamoDBRetries   = api.MetricDynamoDBPrefix + metrics.SDKRetries
-	EMFDynamoDBThrottles = api.MetricDynamoDBPrefix + metrics.SDKThrottles
-	EMFRecordsCreated    = api.MetricRecordsCreated
-	EMFIdempotentReplays = api.MetricIdempotentReplays
-	EMFStatusMoves       = api.MetricStatusMoves
-	EMFStageDimension    = api.DimStage
-	EMFRouteDimension    = api.DimRoute
-	EMFToStatusDimension = api.DimToStatus
+	EMFNamespace         = config.MetricNamespace
+	EMFDynamoDBRetries   = config.MetricDynamoDBRetries
+	EMFDynamoDBThrottles = config.MetricDynamoDBThrottles
+	EMFRecordsCreated    = config.MetricRecordsCreated
+	EMFIdempotentReplays = config.MetricIdempotentReplays
+	EMFStatusMoves       = config.MetricStatusMoves
+	EMFStageDimension    = config.DimStage
+	EMFRouteDimension    = config.DimRoute
+	EMFToStatusDimension = config.DimToStatus
 )
 
 // monitored is what the alarms and the dashboard watch.
 type monitored struct {
 	table     awsdynamodb.Table
-	functions map[string]awslambda.Function // by api.Routes function name
+	functions map[string]awslambda.Function // by config.Routes function name
 	api       awsapigatewayv2.HttpApi
 }
 
@@ -169,7 +168,7 @@ func addMonitoring(stack awscdk.Stack, cfg Config, m monitored) {
 		metric: rate, threshold: API5xxRatePercent, strict: true,
 		evaluation: API5xxEvaluationPeriods, datapoint: API5xxDatapoints,
 	}}
-	for _, fn := range FunctionNames() {
+	for _, fn := range config.FunctionNames() {
 		f, name := m.functions[fn], LogicalName(fn)
 		sum := &awscloudwatch.MetricOptions{Period: period(), Statistic: jsii.String("Sum")}
 		specs = append(specs, alarmSpec{
@@ -371,7 +370,7 @@ func emfMetric(stage, name string, dimensions map[string]string, statistic, labe
 func sumOverRoutes(stage, name, label string) awscloudwatch.MathExpression {
 	using := map[string]awscloudwatch.IMetric{}
 	var terms []string
-	for i, fn := range FunctionNames() {
+	for i, fn := range config.FunctionNames() {
 		id := fmt.Sprintf("%s_%d", strings.ToLower(name), i)
 		using[id] = emfMetric(stage, name, map[string]string{EMFRouteDimension: fn}, "Sum", fn)
 		terms = append(terms, "FILL("+id+", 0)")

@@ -7,6 +7,8 @@ import (
 
 	"github.com/aws/aws-cdk-go/awscdk/v2"
 	"github.com/aws/jsii-runtime-go"
+
+	"github.com/bufdir/export-audit/pkg/config"
 )
 
 func TestConfig_Validate(t *testing.T) {
@@ -152,8 +154,8 @@ func TestConfigFromContext(t *testing.T) {
 
 func TestNames(t *testing.T) {
 	t.Parallel()
-	if got := FunctionNames(); !reflect.DeepEqual(got, []string{"list-records", "get-record", "create-record", "update-status", "attach-file-url", "delete-record"}) {
-		t.Errorf("FunctionNames() = %v", got)
+	if got := config.FunctionNames(); !reflect.DeepEqual(got, []string{"list-records", "get-record", "create-record", "update-status", "attach-file-url", "delete-record"}) {
+		t.Errorf("config.FunctionNames() = %v", got)
 	}
 	for in, want := range map[string]string{"list-records": "ListRecords", "attach-file-url": "AttachFileUrl", "x": "X"} {
 		if got := LogicalName(in); got != want {

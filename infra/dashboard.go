@@ -9,6 +9,7 @@ import (
 	"github.com/aws/jsii-runtime-go"
 
 	"github.com/bufdir/export-audit/pkg/audit"
+	"github.com/bufdir/export-audit/pkg/config"
 )
 
 // Dashboard widget titles; the tests look the widgets up by them.
@@ -38,7 +39,7 @@ func addDashboard(stack awscdk.Stack, cfg Config, m monitored, rate awscloudwatc
 	}
 	perFunction := func(metric func(fn string) awscloudwatch.IMetric) *[]awscloudwatch.IMetric {
 		var out []awscloudwatch.IMetric
-		for _, fn := range FunctionNames() {
+		for _, fn := range config.FunctionNames() {
 			out = append(out, metric(fn))
 		}
 		return &out
@@ -55,7 +56,7 @@ func addDashboard(stack awscdk.Stack, cfg Config, m monitored, rate awscloudwatc
 	}
 
 	var errorsAndThrottles []awscloudwatch.IMetric
-	for _, fn := range FunctionNames() {
+	for _, fn := range config.FunctionNames() {
 		f := m.functions[fn]
 		errorsAndThrottles = append(errorsAndThrottles,
 			f.MetricErrors(opts("Sum", fn+" errors")), f.MetricThrottles(opts("Sum", fn+" throttles")))

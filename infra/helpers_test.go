@@ -13,6 +13,8 @@ import (
 	"github.com/aws/aws-cdk-go/awscdk/v2"
 	"github.com/aws/aws-cdk-go/awscdk/v2/assertions"
 	"github.com/aws/jsii-runtime-go"
+
+	"github.com/bufdir/export-audit/pkg/config"
 )
 
 // testRoot holds placeholder function assets and the cloud assemblies of the test runs. The
@@ -27,7 +29,7 @@ func TestMain(m *testing.M) {
 		os.Exit(1)
 	}
 	testRoot = dir
-	for _, fn := range FunctionNames() {
+	for _, fn := range config.FunctionNames() {
 		if err := os.MkdirAll(filepath.Join(dir, "assets", fn), 0o755); err == nil {
 			err = os.WriteFile(filepath.Join(dir, "assets", fn, "bootstrap"), []byte("placeholder for "+fn+"\n"), 0o755)
 		}

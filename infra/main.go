@@ -14,6 +14,8 @@ import (
 
 	"github.com/aws/aws-cdk-go/awscdk/v2"
 	"github.com/aws/jsii-runtime-go"
+
+	"github.com/bufdir/export-audit/pkg/config"
 )
 
 func main() {
@@ -42,7 +44,7 @@ func synth(context contextFlags) error {
 	if err != nil {
 		return err
 	}
-	if err := checkAssets(cfg.AssetRoot, FunctionNames()); err != nil {
+	if err := checkAssets(cfg.AssetRoot, config.FunctionNames()); err != nil {
 		return err
 	}
 	env := &awscdk.Environment{}

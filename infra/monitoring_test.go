@@ -10,6 +10,8 @@ import (
 
 	"github.com/aws/aws-cdk-go/awscdk/v2/assertions"
 	"github.com/aws/jsii-runtime-go"
+
+	"github.com/bufdir/export-audit/pkg/config"
 )
 
 // alarmMetric is one metric of an alarm, in either of the template's two forms.
@@ -110,7 +112,7 @@ func TestAlarms_ThresholdsAndMetrics(t *testing.T) {
 	}
 	latency := map[string]float64{"list-records": 3000, "get-record": 1000, "create-record": 1000,
 		"update-status": 1000, "attach-file-url": 1000, "delete-record": 1000}
-	for _, fn := range FunctionNames() {
+	for _, fn := range config.FunctionNames() {
 		fnID := "Ref:" + s.functionID(t, fn)
 		lambda := func(name, stat string) func() []alarmMetric {
 			return func() []alarmMetric {
@@ -141,9 +143,9 @@ func TestAlarms_ThresholdsAndMetrics(t *testing.T) {
 	}
 	want["TableThrottledRequests"] = wantAlarm{"GreaterThanOrEqualToThreshold", 1, 1, 1, sumOf(len(operations)), perOperation("ThrottledRequests")}
 	want["TableSystemErrors"] = wantAlarm{"GreaterThanOrEqualToThreshold", 1, 2, 2, sumOf(len(operations)), perOperation("SystemErrors")}
-	want["DynamoDBRetries"] = wantAlarm{"GreaterThanOrEqualToThreshold", 10, 1, 1, sumOf(len(FunctionNames())), func() []alarmMetric {
+	want["DynamoDBRetries"] = wantAlarm{"GreaterThanOrEqualToThreshold", 10, 1, 1, sumOf(len(config.FunctionNames())), func() []alarmMetric {
 		var out []alarmMetric
-		for _, fn := range FunctionNames() {
+		for _, fn := range config.FunctionNames() {
 			out = append(out, alarmMetric{Namespace: "BufdirExportAudit", Name: "DynamoDBRetries", Stat: "Sum", Period: 300,
 				Dimensions: map[string]any{"Stage": "dev", "Route": fn}})
 		}
@@ -232,7 +234,7 @@ func TestAlarms_ThresholdsAndMetrics(t *testing.T) {
 
 func TestCoverage_EveryFunctionHasActionsAndALatencyThreshold(t *testing.T) {
 	t.Parallel()
-	if err := checkCoverage(FunctionNames(), TableActions, LatencyP99ThresholdMs); err != nil {
+	if err := checkCoverage(config.FunctionNames(), TableActions, LatencyP99ThresholdMs); err != nil {
 		t.Errorf("the stack's own tables: %v", err)
 	}
 	fns := []string{"list-records", "get-record"}
@@ -400,7 +402,7 @@ func TestDashboard_Widgets(t *testing.T) {
 	table := "${" + s.onlyID(t, "AWS::DynamoDB::Table") + "}"
 	fnRef := func(fn string) string { return "${" + s.functionID(t, fn) + "}" }
 	var invocations, durations, errorsAndThrottles, tableLatency []string
-	for _, fn := range FunctionNames() {
+	for _, fn := range config.FunctionNames() {
 		invocations = append(invocations, "AWS/Lambda Invocations FunctionName="+fnRef(fn)+" Sum")
 		durations = append(durations, "AWS/Lambda Duration FunctionName="+fnRef(fn)+" p99")
 		errorsAndThrottles = append(errorsAndThrottles, "AWS/Lambda Errors FunctionName="+fnRef(fn)+" Sum",

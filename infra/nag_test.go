@@ -11,6 +11,8 @@ import (
 	"github.com/aws/aws-cdk-go/awscdk/v2/awsiam"
 	"github.com/aws/aws-cdk-go/awscdk/v2/cxapi"
 	"github.com/aws/jsii-runtime-go"
+
+	"github.com/bufdir/export-audit/pkg/config"
 )
 
 var nagFinding = assertions.Match_StringLikeRegexp(jsii.String("AwsSolutions-.*"))
@@ -96,7 +98,7 @@ func TestNag_SuppressionsAreOnlyTheXRayWildcard(t *testing.T) {
 		}
 	}
 	// One on each role, inherited by its default policy.
-	if want := 2 * len(FunctionNames()); suppressed != want {
+	if want := 2 * len(config.FunctionNames()); suppressed != want {
 		t.Errorf("%d suppressions, want %d (each function's role and its default policy)", suppressed, want)
 	}
 }

@@ -2,7 +2,7 @@ package main
 
 import "strings"
 
-// LogicalName turns a function name from api.Routes ("list-records") into the stem shared by
+// LogicalName turns a function name from config.Routes ("list-records") into the stem shared by
 // the CDK construct ids and the SAM logical ids ("ListRecords" -> ListRecordsFunction).
 func LogicalName(function string) string {
 	var b strings.Builder

@@ -9,7 +9,7 @@ import (
 	"github.com/aws/aws-cdk-go/awscdk/v2/assertions"
 	"github.com/aws/jsii-runtime-go"
 
-	"github.com/bufdir/export-audit/pkg/api"
+	"github.com/bufdir/export-audit/pkg/config"
 )
 
 type obj = map[string]interface{}
@@ -59,9 +59,9 @@ func TestTable_Settings(t *testing.T) {
 
 func TestFunctions_RuntimeAndSizing(t *testing.T) {
 	s := defaultStack(t)
-	n := float64(len(FunctionNames()))
+	n := float64(len(config.FunctionNames()))
 	if n != 6 {
-		t.Errorf("api.Routes names %d functions, want 6", int(n))
+		t.Errorf("config.Routes names %d functions, want 6", int(n))
 	}
 	check(t, "function count", func() { s.template.ResourceCountIs(jsii.String("AWS::Lambda::Function"), jsii.Number(n)) })
 	check(t, "every function on provided.al2023/arm64, handler bootstrap, 256 MB, 10 s", func() {
@@ -97,7 +97,7 @@ func TestFunctions_Environment(t *testing.T) {
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
 			table := c.s.onlyID(t, "AWS::DynamoDB::Table")
-			for _, fn := range FunctionNames() {
+			for _, fn := range config.FunctionNames() {
 				fnID := c.s.functionID(t, fn)
 				env, _ := c.s.cfn.Resources[fnID].Properties["Environment"].(map[string]any)
 				vars, _ := env["Variables"].(map[string]any)
@@ -120,14 +120,14 @@ func TestFunctions_Environment(t *testing.T) {
 func TestLogGroups_RetentionAndOwnership(t *testing.T) {
 	s := defaultStack(t)
 	groups := s.ofType("AWS::Logs::LogGroup")
-	if want := len(FunctionNames()) + 1; len(groups) != want {
+	if want := len(config.FunctionNames()) + 1; len(groups) != want {
 		t.Errorf("%d log groups, want %d (one per function and the access log)", len(groups), want)
 	}
 	check(t, "every log group keeps 90 days", func() {
 		s.template.AllResourcesProperties(jsii.String("AWS::Logs::LogGroup"), obj{"RetentionInDays": 90})
 	})
 	used := map[string]string{}
-	for _, fn := range FunctionNames() {
+	for _, fn := range config.FunctionNames() {
 		props := s.cfn.Resources[s.functionID(t, fn)].Properties
 		lc, _ := props["LoggingConfig"].(map[string]any)
 		group := ref(lc["LogGroup"])
@@ -161,14 +161,14 @@ var wantTableActions = map[string][]string{
 func TestIAM_LeastPrivilegePerFunction(t *testing.T) {
 	s := defaultStack(t)
 	table := s.onlyID(t, "AWS::DynamoDB::Table")
-	if !sameSet(keys(TableActions), FunctionNames()) {
-		t.Errorf("TableActions covers %v, api.Routes names %v", keys(TableActions), sorted(FunctionNames()))
+	if !sameSet(keys(TableActions), config.FunctionNames()) {
+		t.Errorf("TableActions covers %v, config.Routes names %v", keys(TableActions), sorted(config.FunctionNames()))
 	}
 	roles := s.ofType("AWS::IAM::Role")
-	if len(roles) != len(FunctionNames()) {
-		t.Errorf("%d roles, want one per function (%d)", len(roles), len(FunctionNames()))
+	if len(roles) != len(config.FunctionNames()) {
+		t.Errorf("%d roles, want one per function (%d)", len(roles), len(config.FunctionNames()))
 	}
-	for _, fn := range FunctionNames() {
+	for _, fn := range config.FunctionNames() {
 		t.Run(fn, func(t *testing.T) {
 			if !sameSet(TableActions[fn], wantTableActions[fn]) {
 				t.Errorf("TableActions[%s] = %v, want %v", fn, TableActions[fn], wantTableActions[fn])
@@ -250,7 +250,7 @@ func TestRoutes_EveryRouteUnderBothPrefixes(t *testing.T) {
 		key, _ := r.Properties["RouteKey"].(string)
 		routes[key] = r
 	}
-	if want := len(api.Routes) * len(api.Prefixes); len(routes) != want || len(api.Prefixes) != 2 {
+	if want := len(config.Routes) * len(config.Prefixes); len(routes) != want || len(config.Prefixes) != 2 {
 		t.Errorf("%d routes %v, want %d (every route under both prefixes)", len(routes), keys(routes), want)
 	}
 	permissions := map[string]int{}
@@ -261,8 +261,8 @@ func TestRoutes_EveryRouteUnderBothPrefixes(t *testing.T) {
 		}
 	}
 	perFunction := map[string]int{}
-	for _, prefix := range api.Prefixes {
-		for _, r := range api.Routes {
+	for _, prefix := range config.Prefixes {
+		for _, r := range config.Routes {
 			key := r.Method + " " + prefix + r.Path
 			perFunction[r.Function]++
 			t.Run(key, func(t *testing.T) {
@@ -388,7 +388,7 @@ func TestAPI_AuthorizerStageCORSAndOutputs(t *testing.T) {
 
 func TestTracing_ActiveOnEveryFunction(t *testing.T) {
 	s := defaultStack(t)
-	n := float64(len(FunctionNames()))
+	n := float64(len(config.FunctionNames()))
 	check(t, "every function traces actively", func() {
 		s.template.ResourcePropertiesCountIs(jsii.String("AWS::Lambda::Function"),
 			obj{"TracingConfig": obj{"Mode": "Active"}}, jsii.Number(n))
@@ -465,7 +465,7 @@ func TestFunctions_ResourcePolicyAdmitsOnlyThisAPI(t *testing.T) {
 	s := defaultStack(t)
 	apiID := s.onlyID(t, "AWS::ApiGatewayV2::Api")
 	functions := map[string]bool{}
-	for _, fn := range FunctionNames() {
+	for _, fn := range config.FunctionNames() {
 		functions[s.functionID(t, fn)] = true
 	}
 	perms := s.ofType("AWS::Lambda::Permission")
@@ -505,6 +505,6 @@ func TestFunctions_ResourcePolicyAdmitsOnlyThisAPI(t *testing.T) {
 	check(t, "every function tagged project=bufdir-export-audit", func() {
 		s.template.ResourcePropertiesCountIs(jsii.String("AWS::Lambda::Function"), obj{
 			"Tags": assertions.Match_ArrayWith(&arr{obj{"Key": "project", "Value": "bufdir-export-audit"}}),
-		}, jsii.Number(float64(len(FunctionNames()))))
+		}, jsii.Number(float64(len(config.FunctionNames()))))
 	})
 }

@@ -8,7 +8,7 @@ import (
 	"path/filepath"
 	"runtime"
 
-	"github.com/bufdir/export-audit/pkg/api"
+	"github.com/bufdir/export-audit/pkg/config"
 )
 
 // deployFlags are the Makefile's BUILD_FLAGS: how every function is built for Lambda.
@@ -46,7 +46,7 @@ var archs = []string{"arm64", "amd64"}
 // architectures, and the emulator for this machine.
 func buildAll(ctx context.Context, work string) (bins []*binary, rie string, err error) {
 	bins = append(bins, &binary{name: helloName, pkg: helloPkg}, &binary{name: peerName, pkg: peerPkg})
-	for _, r := range api.Routes {
+	for _, r := range config.Routes {
 		bins = append(bins, &binary{name: r.Function, pkg: "./functions/" + r.Function})
 	}
 	for _, b := range bins {

@@ -21,8 +21,8 @@ import (
 
 	"github.com/aws/aws-lambda-go/events"
 	"github.com/bufdir/export-audit/internal/perf"
-	"github.com/bufdir/export-audit/pkg/app"
 	"github.com/bufdir/export-audit/pkg/audit"
+	"github.com/bufdir/export-audit/pkg/config"
 )
 
 // coldRun is one fresh start of a function under the emulator and its first invoke.
@@ -102,10 +102,10 @@ func (e *bench) runCold(ctx context.Context, bins []*binary, rie, work string, n
 	}
 	env := []string{
 		"PATH=" + os.Getenv("PATH"),
-		app.EnvTableName + "=" + tableName,
-		app.EnvRegion + "=eu-north-1",
-		app.EnvStage + "=" + app.LocalStage,
-		app.EnvDynamoDBEndpoint + "=" + s.run.EngineURL,
+		config.EnvTableName + "=" + tableName,
+		config.EnvRegion + "=eu-north-1",
+		config.EnvStage + "=" + config.LocalStage,
+		config.EnvDynamoDBEndpoint + "=" + s.run.EngineURL,
 		// The peer's endpoint, as config.LoadDefaultConfig reads it; the functions read only
 		// DYNAMODB_ENDPOINT. Every binary gets the same environment.
 		"AWS_ENDPOINT_URL_DYNAMODB=" + s.run.EngineURL,

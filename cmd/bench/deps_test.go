@@ -9,7 +9,7 @@ import (
 
 // The peer's config module (config.LoadDefaultConfig and the credential chain behind it) is in
 // go.mod for make bench only: the functions build their client from the environment Lambda
-// gives them (pkg/app), and linking it would cost them size and init time.
+// gives them (internal/app), and linking it would cost them size and init time.
 func TestShippedFunctionsDoNotLinkTheConfigModule(t *testing.T) {
 	t.Parallel()
 	for _, c := range []struct {

@@ -547,7 +547,7 @@ func (r *results) reading(b *strings.Builder) {
 			p(" The peer is %s (%.2f×): `config.LoadDefaultConfig` links the shared\n", mib(peer.size["arm64"]), float64(peer.size["arm64"])/float64(h.size["arm64"]))
 			p("  configuration's parser and the whole credential chain (SSO, SSO OIDC, STS, sign-in, IMDS, process and container\n")
 			p("  credentials), which the functions leave out: they take the execution role's credentials from the environment\n")
-			p("  (`pkg/app`), and `cmd/bench/deps_test.go` checks that no function links the config module.")
+			p("  (`internal/app`), and `cmd/bench/deps_test.go` checks that no function links the config module.")
 		}
 		p("\n")
 	}

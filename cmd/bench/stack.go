@@ -16,10 +16,12 @@ import (
 	"time"
 
 	"github.com/aws/aws-lambda-go/lambdacontext"
+	"github.com/bufdir/export-audit/internal/app"
+	"github.com/bufdir/export-audit/internal/app/localrun"
 	"github.com/bufdir/export-audit/internal/perf"
 	"github.com/bufdir/export-audit/pkg/api"
-	"github.com/bufdir/export-audit/pkg/app"
 	"github.com/bufdir/export-audit/pkg/audit"
+	"github.com/bufdir/export-audit/pkg/config"
 	"github.com/bufdir/export-audit/pkg/local"
 	"github.com/bufdir/export-audit/pkg/store"
 	"github.com/truora/minidyn/server"
@@ -35,7 +37,7 @@ const (
 // same calls that it is measured against: its handlers called in-process with the event, the
 // bare DynamoDB calls, and an HTTP round trip to a server that does nothing.
 type stack struct {
-	run      *local.Running
+	run      *localrun.Run
 	meter    *meter
 	tr       *http.Transport
 	client   *http.Client
@@ -94,14 +96,14 @@ func (e *bench) stack(ctx context.Context, org string) (*stack, error) {
 // worth of records per Query call, as DynamoDB does and the engine does not.
 func newStack(ctx context.Context, all *tally, org string, shape *perf.Shape) (*stack, error) {
 	s := &stack{caller: perf.Caller{Org: org, Sub: sub}, handlers: map[string]api.Handler{}, emf: &lastLine{}}
-	run, err := local.Start(ctx, local.Options{
+	run, err := localrun.Start(ctx, localrun.Options{
 		Addr: "127.0.0.1:0", EngineAddr: "127.0.0.1:0",
-		Config: app.Config{
+		Config: config.Config{
 			TableName: tableName, Region: "eu-north-1", OrgIDClaim: "org_id",
 			DeletedRetention: 365 * 24 * time.Hour, LogLevel: slog.LevelInfo,
 		},
-		Secret:  secret,
-		Log:     app.NewLoggerTo(io.Discard, slog.LevelInfo),
+		Auth:    local.Authorizer{Secret: secret},
+		Log:     app.NewLogger(io.Discard, slog.LevelInfo),
 		Metrics: s.emf,
 		EngineWrap: func(h http.Handler) http.Handler {
 			s.meter = newMeter(h, all)
@@ -120,7 +122,7 @@ func newStack(ctx context.Context, all *tally, org string, shape *perf.Shape) (*
 		w.Header().Set("Content-Type", "application/json")
 		_, _ = io.WriteString(w, `{"ok":true}`)
 	}))
-	s.token, err = local.Token(secret, org, sub, []string{api.ScopeRead, api.ScopeWrite, api.ScopeDelete}, 2*time.Hour, time.Now())
+	s.token, err = local.Token(secret, org, sub, []string{config.ScopeRead, config.ScopeWrite, config.ScopeDelete}, 2*time.Hour, time.Now())
 	if err != nil {
 		s.close()
 		return nil, err

@@ -113,7 +113,7 @@ var scenarios = []scenario{
 			c.api = func(i int) perf.Request { return perf.Status(p[0][i].ID, audit.StatusProcessing) }
 			c.handler = func(i int) perf.Request { return perf.Status(p[1][i].ID, audit.StatusProcessing) }
 			c.raw = func(i int) perf.Op {
-				return s.raw.Status(org, p[2][i].ID, audit.StatusQueued, audit.StatusProcessing, sub)
+				return s.raw.Status(org, p[2][i].ID, audit.StatusProcessing, sub)
 			}
 			return c, nil
 		},

@@ -12,23 +12,25 @@ import (
 	"syscall"
 	"time"
 
-	"github.com/bufdir/export-audit/pkg/app"
+	"github.com/bufdir/export-audit/internal/app"
+	"github.com/bufdir/export-audit/internal/app/localrun"
+	"github.com/bufdir/export-audit/pkg/config"
 	"github.com/bufdir/export-audit/pkg/local"
 )
 
 func main() {
 	// Local defaults for what Lambda and the stack set in AWS.
 	for k, v := range map[string]string{
-		app.EnvTableName: "bufdir-export-audit-local",
-		app.EnvRegion:    "eu-north-1",
-		app.EnvStage:     app.LocalStage,
+		config.EnvTableName: "bufdir-export-audit-local",
+		config.EnvRegion:    "eu-north-1",
+		config.EnvStage:     config.LocalStage,
 	} {
 		if os.Getenv(k) == "" {
 			os.Setenv(k, v)
 		}
 	}
-	cfg, err := app.LoadConfig(os.Getenv)
-	log := app.NewLogger(cfg.LogLevel)
+	cfg, err := config.Load(os.Getenv)
+	log := app.NewLogger(os.Stdout, cfg.LogLevel)
 	if err != nil {
 		log.Error("configuration is incomplete", "error", err.Error())
 		os.Exit(1)
@@ -50,9 +52,9 @@ func main() {
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
-	run, err := local.Start(ctx, local.Options{
+	run, err := localrun.Start(ctx, localrun.Options{
 		Addr: "127.0.0.1:" + port, EngineAddr: engineAddr,
-		Config: cfg, Secret: auth.Secret, Issuer: auth.Issuer, Audiences: auth.Audiences, Log: log, Metrics: os.Stdout,
+		Config: cfg, Auth: auth, Log: log, Metrics: os.Stdout,
 	})
 	if err != nil {
 		log.Error("cannot start the local API", "error", err.Error())

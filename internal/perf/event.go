@@ -7,8 +7,8 @@ import (
 	"time"
 
 	"github.com/aws/aws-lambda-go/events"
-	"github.com/bufdir/export-audit/pkg/api"
 	"github.com/bufdir/export-audit/pkg/audit"
+	"github.com/bufdir/export-audit/pkg/config"
 )
 
 // Caller is who the events are from: the claims API Gateway's JWT authorizer would pass on.
@@ -26,36 +26,36 @@ type Request struct {
 
 // Get reads one record.
 func Get(id audit.RecordID) Request {
-	return Request{Method: "GET", Path: api.BasePath + "/" + id.String(), Params: params(id), RouteKey: "GET " + api.BasePath + "/{record_id}"}
+	return Request{Method: "GET", Path: config.BasePath + "/" + id.String(), Params: params(id), RouteKey: "GET " + config.BasePath + "/{record_id}"}
 }
 
 // List reads a page; query is the raw query string ("" for page 1 unfiltered).
 func List(query string) Request {
-	return Request{Method: "GET", Path: api.BasePath, Query: query, RouteKey: "GET " + api.BasePath}
+	return Request{Method: "GET", Path: config.BasePath, Query: query, RouteKey: "GET " + config.BasePath}
 }
 
 // Create makes a record for exportID.
 func Create(exportID string) Request {
-	return Request{Method: "POST", Path: api.BasePath, RouteKey: "POST " + api.BasePath,
+	return Request{Method: "POST", Path: config.BasePath, RouteKey: "POST " + config.BasePath,
 		Body: `{"export_id":"` + exportID + `","format":"pdf","period_from":"2025-01-01","period_to":"2025-12-31"}`}
 }
 
 // Status moves a record to st.
 func Status(id audit.RecordID, st audit.Status) Request {
-	return Request{Method: "PUT", Path: api.BasePath + "/" + id.String() + "/status", Params: params(id),
-		RouteKey: "PUT " + api.BasePath + "/{record_id}/status", Body: `{"status":"` + string(st) + `"}`}
+	return Request{Method: "PUT", Path: config.BasePath + "/" + id.String() + "/status", Params: params(id),
+		RouteKey: "PUT " + config.BasePath + "/{record_id}/status", Body: `{"status":"` + string(st) + `"}`}
 }
 
 // FileURL attaches a file to a record.
 func FileURL(id audit.RecordID) Request {
-	return Request{Method: "PUT", Path: api.BasePath + "/" + id.String() + "/file-url", Params: params(id),
-		RouteKey: "PUT " + api.BasePath + "/{record_id}/file-url",
+	return Request{Method: "PUT", Path: config.BasePath + "/" + id.String() + "/file-url", Params: params(id),
+		RouteKey: "PUT " + config.BasePath + "/{record_id}/file-url",
 		Body:     `{"file_url":"https://storage.example.no/exports/` + id.String() + `.xlsx"}`}
 }
 
 // Delete deletes a record.
 func Delete(id audit.RecordID) Request {
-	return Request{Method: "DELETE", Path: api.BasePath + "/" + id.String(), Params: params(id), RouteKey: "DELETE " + api.BasePath + "/{record_id}"}
+	return Request{Method: "DELETE", Path: config.BasePath + "/" + id.String(), Params: params(id), RouteKey: "DELETE " + config.BasePath + "/{record_id}"}
 }
 
 func params(id audit.RecordID) map[string]string { return map[string]string{"record_id": id.String()} }
@@ -71,7 +71,7 @@ func (r Request) URL() string {
 // Event is the payload 2.0 event API Gateway's HTTP API would hand the route's function for r,
 // with c's verified claims, as pkg/local builds it.
 func (r Request) Event(c Caller, requestID string, now time.Time) events.APIGatewayV2HTTPRequest {
-	scopes := []string{api.ScopeRead, api.ScopeWrite, api.ScopeDelete}
+	scopes := []string{config.ScopeRead, config.ScopeWrite, config.ScopeDelete}
 	headers := map[string]string{
 		"accept": "application/json", "host": "127.0.0.1", "user-agent": "bufdir-bench",
 		"x-amzn-trace-id": "Root=1-" + strconv.FormatInt(now.Unix(), 16) + "-" + strings.Repeat("0", 24),

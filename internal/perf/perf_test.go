@@ -1,14 +1,22 @@
 package perf_test
 
 import (
+	"bytes"
 	"context"
+	"encoding/json"
 	"errors"
+	"io"
+	"net/http"
 	"net/http/httptest"
+	"slices"
+	"strings"
+	"sync"
 	"testing"
 	"time"
 
 	"github.com/bufdir/export-audit/internal/perf"
 	"github.com/bufdir/export-audit/pkg/audit"
+	"github.com/bufdir/export-audit/pkg/faults"
 	"github.com/bufdir/export-audit/pkg/store"
 	"github.com/truora/minidyn/server"
 )
@@ -91,7 +99,7 @@ func TestRaw_BaselinesSucceedOnSeededRecords(t *testing.T) {
 		"get":      raw.Get(org, ids[0]),
 		"list":     raw.ListPage(org, 20),
 		"filtered": raw.ListByStatus(org, audit.StatusQueued),
-		"status":   raw.Status(org, ids[1], audit.StatusQueued, audit.StatusProcessing, "usr-0042"),
+		"status":   raw.Status(org, ids[1], audit.StatusProcessing, "usr-0042"),
 		"file-url": raw.FileURL(org, ids[2]),
 		"delete":   raw.Delete(org, ids[3], "usr-0042"),
 		"create":   raw.Create(create),
@@ -116,5 +124,128 @@ func TestRaw_BaselinesSucceedOnSeededRecords(t *testing.T) {
 	page, err := s.List(ctx, audit.ListFilter{OrgID: org, Page: 1, Limit: 20})
 	if err != nil || page.Total != 4 {
 		t.Errorf("list after the baselines: total %d (%v), want 4 (4 seeded, 1 deleted, 1 created)", page.Total, err)
+	}
+}
+
+// requestShapes records the requests that reach the engine, without their data (keys, items,
+// values, tokens): what is left is the operation, the expressions, the attribute names and
+// the options, which a baseline must share with the store's request.
+type requestShapes struct {
+	mu    sync.Mutex
+	calls []string
+}
+
+func (rs *requestShapes) wrap(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		body, _ := io.ReadAll(r.Body)
+		r.Body = io.NopCloser(bytes.NewReader(body))
+		var in any
+		_ = json.Unmarshal(body, &in)
+		shape, _ := json.Marshal(withoutData(in))
+		rs.mu.Lock()
+		rs.calls = append(rs.calls, faults.Operation(r)+" "+string(shape))
+		rs.mu.Unlock()
+		next.ServeHTTP(w, r)
+	})
+}
+
+func withoutData(v any) any {
+	switch v := v.(type) {
+	case map[string]any:
+		out := map[string]any{}
+		for k, e := range v {
+			switch k {
+			case "Key", "Item", "ExpressionAttributeValues", "ClientRequestToken", "ExclusiveStartKey", "TableName":
+			default:
+				out[k] = withoutData(e)
+			}
+		}
+		return out
+	case []any:
+		out := make([]any, len(v))
+		for i, e := range v {
+			out[i] = withoutData(e)
+		}
+		return out
+	}
+	return v
+}
+
+func (rs *requestShapes) take() []string {
+	rs.mu.Lock()
+	defer rs.mu.Unlock()
+	calls := rs.calls
+	rs.calls = nil
+	return calls
+}
+
+// Each baseline makes the calls the store makes for its route, with the same expressions,
+// attribute names and options, so that a change to the table layout or to an expression
+// cannot leave a baseline measuring something else.
+func TestRaw_BaselinesMakeTheStoresRequests(t *testing.T) {
+	t.Parallel()
+	shapes := &requestShapes{}
+	engine := httptest.NewServer(shapes.wrap(server.NewServer()))
+	t.Cleanup(engine.Close)
+	db := perf.NewRawClient(engine.URL)
+	s := store.New(db, table)
+	ctx := context.Background()
+	if err := s.EnsureTable(ctx); err != nil {
+		t.Fatal(err)
+	}
+	shape, err := perf.LearnShape(ctx, db, table)
+	if err != nil {
+		t.Fatal(err)
+	}
+	raw := &perf.Raw{DB: db, Table: table, Shape: shape}
+	const org = "org-requests"
+	ids, err := shape.Seed(ctx, db, table, perf.Batch{Org: org, N: 8, FirstDay: time.Date(2024, 1, 1, 0, 0, 0, 0, time.UTC),
+		Status: func(int) audit.Status { return audit.StatusQueued }}, 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	create := perf.Batch{Org: org, N: 1, FirstDay: time.Date(2024, 2, 1, 0, 0, 0, 0, time.UTC), Prefix: "exp-raw"}.Specs()[0]
+	now := audit.Timestamp(time.Now())
+	routes := []struct {
+		name    string
+		service func() error
+		raw     perf.Op
+	}{
+		{"get", func() error { _, err := s.Get(ctx, org, ids[0]); return err }, raw.Get(org, ids[0])},
+		{"list", func() error {
+			_, err := s.List(ctx, audit.ListFilter{OrgID: org, Page: 1, Limit: 20})
+			return err
+		}, raw.ListPage(org, 20)},
+		{"filtered list", func() error {
+			_, err := s.List(ctx, audit.ListFilter{OrgID: org, Status: audit.StatusCompleted, Page: 1, Limit: 20})
+			return err
+		}, raw.ListByStatus(org, audit.StatusCompleted)},
+		{"status", func() error {
+			_, _, err := s.UpdateStatus(ctx, org, ids[1], audit.StatusChange{To: audit.StatusProcessing, At: now, By: "usr-0042"})
+			return err
+		}, raw.Status(org, ids[2], audit.StatusProcessing, "usr-0042")},
+		{"file-url", func() error {
+			_, _, err := s.AttachFileURL(ctx, org, ids[3], "https://storage.example.no/exports/a.csv")
+			return err
+		}, raw.FileURL(org, ids[4])},
+		{"delete", func() error { return s.Delete(ctx, org, ids[5], "usr-0042") }, raw.Delete(org, ids[6], "usr-0042")},
+		{"create", func() error {
+			_, _, err := s.Create(ctx, audit.NewRecord{ExportID: "exp-service", OrgID: org, TriggeredBy: "usr-0099",
+				Status: audit.StatusQueued, Format: audit.FormatPDF, PeriodFrom: "2025-01-01", PeriodTo: "2025-12-31", By: "usr-0042"})
+			return err
+		}, raw.Create(create)},
+	}
+	for _, r := range routes {
+		shapes.take()
+		if err := r.service(); err != nil {
+			t.Fatalf("%s through the store: %v", r.name, err)
+		}
+		want := shapes.take()
+		if err := r.raw(ctx); err != nil {
+			t.Fatalf("%s baseline: %v", r.name, err)
+		}
+		if got := shapes.take(); !slices.Equal(got, want) {
+			t.Errorf("%s: the baseline's requests\n%s\nare not the store's\n%s", r.name, strings.Join(got, "\n"), strings.Join(want, "\n"))
+		}
 	}
 }

@@ -3,13 +3,13 @@ package perf
 import (
 	"context"
 	"errors"
-	"strconv"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
 	"github.com/bufdir/export-audit/pkg/audit"
+	"github.com/bufdir/export-audit/pkg/store"
 )
 
 // NewRawClient returns a DynamoDB client with the SDK's defaults for a local engine at
@@ -26,9 +26,9 @@ func NewRawClient(endpoint string) *dynamodb.Client {
 	})
 }
 
-// Raw makes the bare DynamoDB calls each route needs, with the requests the store makes for
-// them (the same keys, expressions and return values), built before the call so that a
-// baseline times the calls alone. Each method returns the prepared call.
+// Raw makes the bare DynamoDB calls each route needs: the requests the store makes for them,
+// built by the store (store.GetInput and the others), before the call so that a baseline times
+// the calls alone. Each method returns the prepared call.
 type Raw struct {
 	DB    *dynamodb.Client
 	Table string
@@ -41,9 +41,14 @@ type Raw struct {
 // Op is one prepared baseline call.
 type Op func(context.Context) error
 
+// requests is a store on the table, for its requests only: the baselines make the calls.
+func (r *Raw) requests() *store.Store {
+	return store.New(r.DB, r.Table, store.WithPageSize(r.PageSize))
+}
+
 // Get is the get route's one consistent GetItem.
 func (r *Raw) Get(org string, id audit.RecordID) Op {
-	in := &dynamodb.GetItemInput{TableName: &r.Table, Key: key(orgPK(org), recordSK(id)), ConsistentRead: aws.Bool(true)}
+	in := r.requests().GetInput(org, id)
 	return func(ctx context.Context) error {
 		out, err := r.DB.GetItem(ctx, in)
 		if err == nil && len(out.Item) == 0 {
@@ -59,25 +64,9 @@ func (r *Raw) Get(org string, id audit.RecordID) Op {
 // made in order of creation, as the counter refuses an earlier time.
 func (r *Raw) Create(spec Spec) Op {
 	rec, guard := r.Shape.Items(spec)
-	counter := &dynamodb.UpdateItemInput{
-		TableName:                           &r.Table,
-		Key:                                 key("SEQ#"+spec.ID.DayKey(), "SEQ"),
-		UpdateExpression:                    aws.String("SET #last = :now ADD #seq :one"),
-		ConditionExpression:                 aws.String("attribute_not_exists(#last) OR #last <= :now"),
-		ExpressionAttributeNames:            map[string]string{"#last": "last_at", "#seq": "seq"},
-		ExpressionAttributeValues:           map[string]types.AttributeValue{":now": str(spec.Created.UTC().Format(time.RFC3339)), ":one": num(1)},
-		ReturnValues:                        types.ReturnValueUpdatedNew,
-		ReturnValuesOnConditionCheckFailure: types.ReturnValuesOnConditionCheckFailureAllOld,
-	}
-	notExists := aws.String("attribute_not_exists(pk)")
-	tx := &dynamodb.TransactWriteItemsInput{TransactItems: []types.TransactWriteItem{
-		{Put: &types.Put{TableName: &r.Table, Item: rec, ConditionExpression: notExists}},
-		{Put: &types.Put{TableName: &r.Table, Item: guard, ConditionExpression: notExists,
-			ReturnValuesOnConditionCheckFailure: types.ReturnValuesOnConditionCheckFailureAllOld}},
-		{Update: &types.Update{TableName: &r.Table, Key: key(orgPK(spec.Org), statsSK),
-			UpdateExpression:          aws.String("ADD live :one"),
-			ExpressionAttributeValues: map[string]types.AttributeValue{":one": num(1)}}},
-	}}
+	s := r.requests()
+	counter := s.NextIDInput(spec.Created.UTC())
+	tx := s.CreateInput(spec.Org, rec, guard)
 	return func(ctx context.Context) error {
 		if _, err := r.DB.UpdateItem(ctx, counter); err != nil {
 			return err
@@ -87,24 +76,11 @@ func (r *Raw) Create(spec Spec) Op {
 	}
 }
 
-// Status is the status route's one conditional UpdateItem, moving a record from `from` to `to`.
-func (r *Raw) Status(org string, id audit.RecordID, from, to audit.Status, by string) Op {
-	at := time.Now().UTC().Format(time.RFC3339)
-	hist := &types.AttributeValueMemberL{Value: []types.AttributeValue{&types.AttributeValueMemberM{Value: map[string]types.AttributeValue{
-		"status": str(string(to)), "at": str(at), "by": str(by),
-	}}}}
-	in := &dynamodb.UpdateItemInput{
-		TableName: &r.Table, Key: key(orgPK(org), recordSK(id)),
-		UpdateExpression:    aws.String("SET #st = :to, #ua = :at, #sa = :at, #h = list_append(#h, :h)"),
-		ConditionExpression: aws.String("attribute_exists(pk) AND attribute_not_exists(#del) AND #sa <= :at AND #st IN (:from0)"),
-		ExpressionAttributeNames: map[string]string{
-			"#st": "status", "#ua": "updated_at", "#h": "history", "#sa": "status_at", "#del": "deleted_at",
-		},
-		ExpressionAttributeValues: map[string]types.AttributeValue{
-			":to": str(string(to)), ":at": str(at), ":h": hist, ":from0": str(string(from)),
-		},
-		ReturnValues:                        types.ReturnValueAllNew,
-		ReturnValuesOnConditionCheckFailure: types.ReturnValuesOnConditionCheckFailureAllOld,
+// Status is the status route's one conditional UpdateItem, moving a record to to.
+func (r *Raw) Status(org string, id audit.RecordID, to audit.Status, by string) Op {
+	in, err := r.requests().UpdateStatusInput(org, id, audit.StatusChange{To: to, At: audit.Timestamp(time.Now()), By: by})
+	if err != nil {
+		return func(context.Context) error { return err }
 	}
 	return func(ctx context.Context) error {
 		_, err := r.DB.UpdateItem(ctx, in)
@@ -114,20 +90,7 @@ func (r *Raw) Status(org string, id audit.RecordID, from, to audit.Status, by st
 
 // FileURL is the file-url route's one conditional UpdateItem.
 func (r *Raw) FileURL(org string, id audit.RecordID) Op {
-	in := &dynamodb.UpdateItemInput{
-		TableName: &r.Table, Key: key(orgPK(org), recordSK(id)),
-		UpdateExpression:    aws.String("SET #fu = :url, #ua = :now"),
-		ConditionExpression: aws.String("attribute_exists(pk) AND attribute_not_exists(#del) AND attribute_not_exists(#fu) AND #st <> :failed"),
-		ExpressionAttributeNames: map[string]string{
-			"#fu": "file_url", "#ua": "updated_at", "#del": "deleted_at", "#st": "status",
-		},
-		ExpressionAttributeValues: map[string]types.AttributeValue{
-			":url": str("https://storage.example.no/exports/" + id.String() + ".xlsx"),
-			":now": str(time.Now().UTC().Format(time.RFC3339)), ":failed": str(string(audit.StatusFailed)),
-		},
-		ReturnValues:                        types.ReturnValueAllNew,
-		ReturnValuesOnConditionCheckFailure: types.ReturnValuesOnConditionCheckFailureAllOld,
-	}
+	in := r.requests().AttachFileURLInput(org, id, "https://storage.example.no/exports/"+id.String()+".xlsx", audit.Timestamp(time.Now()))
 	return func(ctx context.Context) error {
 		_, err := r.DB.UpdateItem(ctx, in)
 		return err
@@ -135,24 +98,12 @@ func (r *Raw) FileURL(org string, id audit.RecordID) Op {
 }
 
 // Delete is the delete route's consistent GetItem of the record (for its export_id) and
-// TransactWriteItems of the tombstone, the guard's removal and the live count.
+// TransactWriteItems of the tombstone, the guard's removal and the live count. The
+// transaction, which names the guard, is built once the record is read, as the store does.
 func (r *Raw) Delete(org string, id audit.RecordID, by string) Op {
-	get := &dynamodb.GetItemInput{TableName: &r.Table, Key: key(orgPK(org), recordSK(id)), ConsistentRead: aws.Bool(true)}
-	now := time.Now().UTC()
-	tombstone := types.TransactWriteItem{Update: &types.Update{
-		TableName: &r.Table, Key: key(orgPK(org), recordSK(id)),
-		UpdateExpression:         aws.String("SET #del = :now, #by = :by, #exp = :exp"),
-		ConditionExpression:      aws.String("attribute_exists(pk) AND attribute_not_exists(#del)"),
-		ExpressionAttributeNames: map[string]string{"#del": "deleted_at", "#by": "deleted_by", "#exp": "expires_at"},
-		ExpressionAttributeValues: map[string]types.AttributeValue{
-			":now": str(now.Format(time.RFC3339)), ":by": str(by), ":exp": num(now.Add(365 * 24 * time.Hour).Unix()),
-		},
-	}}
-	stats := types.TransactWriteItem{Update: &types.Update{
-		TableName: &r.Table, Key: key(orgPK(org), statsSK),
-		UpdateExpression:          aws.String("ADD live :minus"),
-		ExpressionAttributeValues: map[string]types.AttributeValue{":minus": num(-1)},
-	}}
+	s := r.requests()
+	get := s.GetInput(org, id)
+	now := audit.Timestamp(time.Now())
 	return func(ctx context.Context) error {
 		out, err := r.DB.GetItem(ctx, get)
 		if err != nil {
@@ -162,15 +113,7 @@ func (r *Raw) Delete(org string, id audit.RecordID, by string) Op {
 		if exp == nil {
 			return errors.New("raw delete: no record")
 		}
-		_, err = r.DB.TransactWriteItems(ctx, &dynamodb.TransactWriteItemsInput{TransactItems: []types.TransactWriteItem{
-			tombstone,
-			{Delete: &types.Delete{
-				TableName: &r.Table, Key: key(orgPK(org), guardSK(exp.Value)),
-				ConditionExpression:       aws.String("record_id = :id"),
-				ExpressionAttributeValues: map[string]types.AttributeValue{":id": str(id.String())},
-			}},
-			stats,
-		}})
+		_, err = r.DB.TransactWriteItems(ctx, s.DeleteInput(org, id, exp.Value, by, now))
 		return err
 	}
 }
@@ -178,16 +121,7 @@ func (r *Raw) Delete(org string, id audit.RecordID, by string) Op {
 // ListPage is the unfiltered list's one Query: from the organisation's STATS item down
 // through its newest records, limit records and the count.
 func (r *Raw) ListPage(org string, limit int) Op {
-	in := &dynamodb.QueryInput{
-		TableName:              &r.Table,
-		KeyConditionExpression: aws.String("pk = :pk AND sk BETWEEN :first AND :stats"),
-		ExpressionAttributeValues: map[string]types.AttributeValue{
-			":pk": str(orgPK(org)), ":first": str("REC#"), ":stats": str(statsSK),
-		},
-		ScanIndexForward: aws.Bool(false),
-		ConsistentRead:   aws.Bool(true),
-		Limit:            aws.Int32(int32(limit) + 1),
-	}
+	in := r.requests().ListInput(audit.ListFilter{OrgID: org, Page: 1, Limit: limit})
 	return func(ctx context.Context) error {
 		_, err := r.DB.Query(ctx, in)
 		return err
@@ -197,23 +131,11 @@ func (r *Raw) ListPage(org string, limit int) Op {
 // ListByStatus is the filtered list's pass of Query pages over every record of the
 // organisation, filtered in DynamoDB to live records of one status.
 func (r *Raw) ListByStatus(org string, st audit.Status) Op {
+	first := r.requests().ListInput(audit.ListFilter{OrgID: org, Status: st, Page: 1, Limit: 20})
 	return func(ctx context.Context) error {
-		in := &dynamodb.QueryInput{
-			TableName:                &r.Table,
-			KeyConditionExpression:   aws.String("pk = :pk AND sk BETWEEN :lo AND :hi"),
-			FilterExpression:         aws.String("attribute_not_exists(#del) AND #1 = :3"),
-			ExpressionAttributeNames: map[string]string{"#del": "deleted_at", "#1": "status"},
-			ExpressionAttributeValues: map[string]types.AttributeValue{
-				":pk": str(orgPK(org)), ":lo": str("REC#"), ":hi": str("REC#~"), ":3": str(string(st)),
-			},
-			ScanIndexForward: aws.Bool(false),
-			ConsistentRead:   aws.Bool(true),
-		}
-		if r.PageSize > 0 {
-			in.Limit = &r.PageSize
-		}
+		in := *first
 		for {
-			out, err := r.DB.Query(ctx, in)
+			out, err := r.DB.Query(ctx, &in)
 			if err != nil {
 				return err
 			}
@@ -223,8 +145,4 @@ func (r *Raw) ListByStatus(org string, st audit.Status) Op {
 			in.ExclusiveStartKey = out.LastEvaluatedKey
 		}
 	}
-}
-
-func num(n int64) types.AttributeValue {
-	return &types.AttributeValueMemberN{Value: strconv.FormatInt(n, 10)}
 }

@@ -7,10 +7,10 @@ import (
 	"sync"
 	"time"
 
-	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
 	"github.com/bufdir/export-audit/pkg/audit"
+	"github.com/bufdir/export-audit/pkg/store"
 )
 
 // Batch is a run of records to seed in one organisation: N records from FirstDay on, PerDay a
@@ -87,11 +87,7 @@ func (sh *Shape) SeedSpecs(ctx context.Context, db *dynamodb.Client, table strin
 	if err := writeAll(ctx, db, table, reqs, workers); err != nil {
 		return err
 	}
-	_, err := db.UpdateItem(ctx, &dynamodb.UpdateItemInput{
-		TableName: &table, Key: key(orgPK(specs[0].Org), statsSK),
-		UpdateExpression:          aws.String("ADD live :n"),
-		ExpressionAttributeValues: map[string]types.AttributeValue{":n": &types.AttributeValueMemberN{Value: strconv.Itoa(len(specs))}},
-	})
+	_, err := db.UpdateItem(ctx, store.New(db, table).LiveCountInput(specs[0].Org, int64(len(specs))))
 	if err != nil {
 		return fmt.Errorf("seed %s: count: %w", specs[0].Org, err)
 	}
@@ -103,8 +99,8 @@ func (sh *Shape) SeedSpecs(ctx context.Context, db *dynamodb.Client, table strin
 func Remove(ctx context.Context, db *dynamodb.Client, table string, specs []Spec) error {
 	var reqs []types.WriteRequest
 	for _, s := range specs {
-		reqs = append(reqs, types.WriteRequest{DeleteRequest: &types.DeleteRequest{Key: key(orgPK(s.Org), recordSK(s.ID))}},
-			types.WriteRequest{DeleteRequest: &types.DeleteRequest{Key: key(orgPK(s.Org), guardSK(s.ExportID))}})
+		reqs = append(reqs, types.WriteRequest{DeleteRequest: &types.DeleteRequest{Key: store.RecordKey(s.Org, s.ID)}},
+			types.WriteRequest{DeleteRequest: &types.DeleteRequest{Key: store.GuardKey(s.Org, s.ExportID)}})
 	}
 	return writeAll(ctx, db, table, reqs, 1)
 }

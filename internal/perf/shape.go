@@ -1,7 +1,8 @@
 // Package perf holds what make bench (cmd/bench) and the handler benchmarks (pkg/api) share:
 // records written straight into the table in the shape the store writes them, the events API
 // Gateway hands each route, and the bare DynamoDB calls each route needs, which are the
-// baselines the service is measured against.
+// baselines the service is measured against. The keys and the requests are the store's own
+// (store.RecordKey, store.GetInput and the others): nothing here spells the table's layout.
 package perf
 
 import (
@@ -10,30 +11,11 @@ import (
 	"strings"
 	"time"
 
-	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
 	"github.com/bufdir/export-audit/pkg/audit"
 	"github.com/bufdir/export-audit/pkg/store"
 )
-
-// The keys of the table, as README's "The table" documents them.
-func orgPK(org string) string { return "ORG#" + org }
-
-func recordSK(id audit.RecordID) string { return fmt.Sprintf("REC#%s#%09d", id.DayKey(), id.Seq) }
-
-func guardSK(exportID string) string { return "EXP#" + exportID }
-
-const statsSK = "STATS"
-
-func key(pk, sk string) map[string]types.AttributeValue {
-	return map[string]types.AttributeValue{
-		"pk": &types.AttributeValueMemberS{Value: pk},
-		"sk": &types.AttributeValueMemberS{Value: sk},
-	}
-}
-
-func str(s string) types.AttributeValue { return &types.AttributeValueMemberS{Value: s} }
 
 // Shape is what the store writes for a record in each status and for its export_id guard, read
 // back from the table after making one record per status through the store itself. Seeding
@@ -46,7 +28,7 @@ type Shape struct {
 type template struct {
 	record, guard map[string]types.AttributeValue
 	org, recordID string
-	exportID, sk  string
+	exportID      string
 	created       time.Time
 }
 
@@ -94,11 +76,11 @@ func LearnShape(ctx context.Context, db *dynamodb.Client, table string) (*Shape,
 		if err != nil {
 			return nil, fmt.Errorf("learn the record shape: move to %s: %w", st, err)
 		}
-		t := template{org: shapeOrg, recordID: rec.RecordID, exportID: n.ExportID, sk: recordSK(id), created: rec.CreatedAt}
-		if t.record, err = getItem(ctx, db, table, key(orgPK(shapeOrg), t.sk)); err != nil {
+		t := template{org: shapeOrg, recordID: rec.RecordID, exportID: n.ExportID, created: rec.CreatedAt}
+		if t.record, err = getItem(ctx, db, s.GetInput(shapeOrg, id)); err != nil {
 			return nil, err
 		}
-		if t.guard, err = getItem(ctx, db, table, key(orgPK(shapeOrg), guardSK(n.ExportID))); err != nil {
+		if t.guard, err = getItem(ctx, db, s.GuardInput(shapeOrg, n.ExportID)); err != nil {
 			return nil, err
 		}
 		sh.templates[st] = t
@@ -106,13 +88,13 @@ func LearnShape(ctx context.Context, db *dynamodb.Client, table string) (*Shape,
 	return sh, nil
 }
 
-func getItem(ctx context.Context, db *dynamodb.Client, table string, k map[string]types.AttributeValue) (map[string]types.AttributeValue, error) {
-	out, err := db.GetItem(ctx, &dynamodb.GetItemInput{TableName: &table, Key: k, ConsistentRead: aws.Bool(true)})
+func getItem(ctx context.Context, db *dynamodb.Client, in *dynamodb.GetItemInput) (map[string]types.AttributeValue, error) {
+	out, err := db.GetItem(ctx, in)
 	if err != nil {
-		return nil, fmt.Errorf("learn the record shape: read %v: %w", k, err)
+		return nil, fmt.Errorf("learn the record shape: read %v: %w", in.Key, err)
 	}
 	if len(out.Item) == 0 {
-		return nil, fmt.Errorf("learn the record shape: no item at %v", k)
+		return nil, fmt.Errorf("learn the record shape: no item at %v", in.Key)
 	}
 	return out.Item, nil
 }
@@ -127,13 +109,12 @@ type Spec struct {
 	Created  time.Time
 }
 
-// Items returns the record and guard items the store would hold for spec.
+// Items returns the record and guard items the store would hold for spec, keyed as the store
+// keys them.
 func (sh *Shape) Items(spec Spec) (record, guard map[string]types.AttributeValue) {
 	t := sh.templates[spec.Status]
 	sub := func(v string) string {
 		switch {
-		case v == t.sk:
-			return recordSK(spec.ID)
 		case v == t.recordID:
 			return spec.ID.String()
 		case v == string(audit.FormatPDF) && spec.Format != "":
@@ -145,7 +126,14 @@ func (sh *Shape) Items(spec Spec) (record, guard map[string]types.AttributeValue
 		v = strings.ReplaceAll(v, t.exportID, spec.ExportID)
 		return strings.ReplaceAll(v, t.org, spec.Org)
 	}
-	return cloneMap(t.record, sub), cloneMap(t.guard, sub)
+	record, guard = cloneMap(t.record, sub), cloneMap(t.guard, sub)
+	for k, v := range store.RecordKey(spec.Org, spec.ID) {
+		record[k] = v
+	}
+	for k, v := range store.GuardKey(spec.Org, spec.ExportID) {
+		guard[k] = v
+	}
+	return record, guard
 }
 
 func cloneMap(m map[string]types.AttributeValue, sub func(string) string) map[string]types.AttributeValue {

@@ -14,11 +14,11 @@ import (
 
 	"github.com/aws/aws-lambda-go/events"
 	"github.com/aws/aws-lambda-go/lambdacontext"
+	"github.com/bufdir/export-audit/internal/app"
 	"github.com/bufdir/export-audit/internal/perf"
 	"github.com/bufdir/export-audit/pkg/api"
-	"github.com/bufdir/export-audit/pkg/app"
 	"github.com/bufdir/export-audit/pkg/audit"
-	"github.com/bufdir/export-audit/pkg/metrics"
+	"github.com/bufdir/export-audit/pkg/config"
 	"github.com/truora/minidyn/server"
 )
 
@@ -64,7 +64,7 @@ const (
 )
 
 type benchEnv struct {
-	deps   *app.Deps
+	deps   *api.Deps
 	raw    *perf.Raw
 	caller perf.Caller
 }
@@ -98,14 +98,13 @@ func newBenchEnv(b *testing.B) *benchEnv {
 		}
 	}
 	ctx := context.Background()
-	cfg := app.Config{TableName: benchTable, Region: "eu-north-1", DynamoDBEndpoint: "http://" + addr,
+	cfg := config.Config{TableName: benchTable, Region: "eu-north-1", DynamoDBEndpoint: "http://" + addr,
 		OrgIDClaim: "org_id", DeletedRetention: 365 * 24 * time.Hour}
-	deps, err := app.New(ctx, cfg, app.NewLoggerTo(io.Discard, slog.LevelInfo))
+	deps, s, err := app.New(cfg, app.NewLogger(io.Discard, slog.LevelInfo), io.Discard)
 	if err != nil {
 		b.Fatal(err)
 	}
-	deps.Metrics = metrics.NewEmitter(io.Discard)
-	if err := deps.Store.EnsureTable(ctx); err != nil {
+	if err := s.EnsureTable(ctx); err != nil {
 		b.Fatal(err)
 	}
 	db := perf.NewRawClient(cfg.DynamoDBEndpoint)
@@ -161,7 +160,7 @@ var benchRoutes = []benchRoute{
 		ids := e.seed(b, firstDay, n, queued)
 		return func(i int) perf.Request { return perf.Status(ids[i], audit.StatusProcessing) },
 			func(i int) perf.Op {
-				return e.raw.Status(benchOrg, ids[i], audit.StatusQueued, audit.StatusProcessing, benchSub)
+				return e.raw.Status(benchOrg, ids[i], audit.StatusProcessing, benchSub)
 			}
 	}},
 	{"file-url", api.AttachFileURL, 200, func(b *testing.B, e *benchEnv, n int) (func(int) perf.Request, func(int) perf.Op) {

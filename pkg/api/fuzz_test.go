@@ -1,4 +1,4 @@
-package api
+package api_test
 
 import (
 	"bytes"
@@ -14,8 +14,10 @@ import (
 	"unicode/utf8"
 
 	"github.com/aws/aws-lambda-go/events"
-	"github.com/bufdir/export-audit/pkg/app"
+	"github.com/bufdir/export-audit/internal/app"
+	"github.com/bufdir/export-audit/pkg/api"
 	"github.com/bufdir/export-audit/pkg/audit"
+	"github.com/bufdir/export-audit/pkg/config"
 	"github.com/bufdir/export-audit/pkg/store"
 	"github.com/truora/minidyn/server"
 )
@@ -32,24 +34,23 @@ var fzDay = time.Date(2026, 3, 1, 8, 0, 0, 0, time.UTC)
 
 var (
 	fzOnce sync.Once
-	fzDeps *app.Deps
+	fzDeps *api.Deps
 	fzErr  error
 )
 
 // fzSetup starts one engine per process with a few records of fzOrg: rec-20260301-001 queued,
 // -002 processing, -003 completed with a file, -004 failed.
-func fzSetup(t testing.TB) *app.Deps {
+func fzSetup(t testing.TB) *api.Deps {
 	t.Helper()
 	fzOnce.Do(func() {
 		srv := httptest.NewServer(server.NewServer())
-		cfg := app.Config{TableName: "audit-fuzz", Region: "eu-north-1", DynamoDBEndpoint: srv.URL,
+		cfg := config.Config{TableName: "audit-fuzz", Region: "eu-north-1", DynamoDBEndpoint: srv.URL,
 			OrgIDClaim: "org_id", DeletedRetention: 24 * time.Hour}
-		db, err := app.NewDynamoDB(cfg)
+		deps, s, err := app.New(cfg, slog.New(slog.DiscardHandler), nil, store.WithClock(func() time.Time { return fzDay }))
 		if err != nil {
 			fzErr = err
 			return
 		}
-		s := store.New(db, cfg.TableName, store.WithClock(func() time.Time { return fzDay }))
 		ctx := context.Background()
 		if fzErr = s.EnsureTable(ctx); fzErr != nil {
 			return
@@ -77,7 +78,7 @@ func fzSetup(t testing.TB) *app.Deps {
 				return
 			}
 		}
-		fzDeps = &app.Deps{Config: cfg, Store: s, Log: slog.New(slog.DiscardHandler), Now: time.Now}
+		fzDeps = deps
 	})
 	if fzErr != nil {
 		t.Fatalf("start the engine: %v", fzErr)
@@ -86,11 +87,11 @@ func fzSetup(t testing.TB) *app.Deps {
 }
 
 // fzEvent is the event API Gateway hands a function for a verified token of fzOrg.
-func fzEvent(op Operation, recordID, rawQuery, contentType, body string, b64 bool) events.APIGatewayV2HTTPRequest {
+func fzEvent(op api.Operation, recordID, rawQuery, contentType, body string, b64 bool) events.APIGatewayV2HTTPRequest {
 	ev := events.APIGatewayV2HTTPRequest{
 		Version:         "2.0",
-		RouteKey:        op.Route.Method + " " + BasePath + op.Route.Path,
-		RawPath:         BasePath + strings.ReplaceAll(op.Route.Path, "{record_id}", recordID),
+		RouteKey:        op.Route.Method + " " + config.BasePath + op.Route.Path,
+		RawPath:         config.BasePath + strings.ReplaceAll(op.Route.Path, "{record_id}", recordID),
 		RawQueryString:  rawQuery,
 		Headers:         map[string]string{"content-type": contentType},
 		Body:            body,
@@ -112,11 +113,11 @@ func fzEvent(op Operation, recordID, rawQuery, contentType, body string, b64 boo
 }
 
 // fzServe runs op on ev and checks the answer's shape.
-func fzServe(t *testing.T, op Operation, ev events.APIGatewayV2HTTPRequest) events.APIGatewayV2HTTPResponse {
+func fzServe(t *testing.T, op api.Operation, ev events.APIGatewayV2HTTPRequest) events.APIGatewayV2HTTPResponse {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
-	resp, err := Handle(fzSetup(t), op)(ctx, ev)
+	resp, err := api.Handle(fzSetup(t), op)(ctx, ev)
 	if err != nil {
 		t.Fatalf("%s: the handler returned an error to the runtime: %v", op.Route.Function, err)
 	}
@@ -127,7 +128,7 @@ func fzServe(t *testing.T, op Operation, ev events.APIGatewayV2HTTPRequest) even
 		t.Fatalf("%s: the answer is not JSON: %q", op.Route.Function, resp.Body)
 	}
 	if resp.StatusCode >= 400 {
-		var p Problem
+		var p api.Problem
 		dec := json.NewDecoder(bytes.NewReader([]byte(resp.Body)))
 		dec.DisallowUnknownFields()
 		if err := dec.Decode(&p); err != nil || p.Status != resp.StatusCode || p.Code == "" || p.Detail == "" ||
@@ -174,7 +175,7 @@ func FuzzCreateRecord(f *testing.F) {
 	f.Add(`eyJleHBvcnRfaWQiOiJleHAtYjY0IiwiZm9ybWF0IjoiY3N2In0=`, "application/json", true)
 	f.Add(`{"activity_count":1e400}`, "text/plain", false)
 	f.Fuzz(func(t *testing.T, body, contentType string, b64 bool) {
-		resp := fzServe(t, CreateRecord, fzEvent(CreateRecord, "", "", contentType, body, b64))
+		resp := fzServe(t, api.CreateRecord, fzEvent(api.CreateRecord, "", "", contentType, body, b64))
 		fzRecord(t, resp)
 	})
 }
@@ -187,7 +188,7 @@ func FuzzUpdateStatus(f *testing.F) {
 	f.Add("rec-20260301-999", `{"status":"completed","updated_at":"2020-01-01T00:00:00+02:00"}`)
 	f.Add("rec-20260301-0001", `{"status":"completed","org_id":"org-other"}`)
 	f.Fuzz(func(t *testing.T, recordID, body string) {
-		resp := fzServe(t, UpdateStatus, fzEvent(UpdateStatus, recordID, "", "application/json", body, false))
+		resp := fzServe(t, api.UpdateStatus, fzEvent(api.UpdateStatus, recordID, "", "application/json", body, false))
 		fzRecord(t, resp)
 	})
 }
@@ -199,7 +200,7 @@ func FuzzAttachFileURL(f *testing.F) {
 	f.Add("rec-20260301-001", `{"file_url":"https://u:p@storage.example.no/a\r\nX: y"}`)
 	f.Add("rec-20260301-001", `{"file_url":null}`)
 	f.Fuzz(func(t *testing.T, recordID, body string) {
-		resp := fzServe(t, AttachFileURL, fzEvent(AttachFileURL, recordID, "", "application/json", body, false))
+		resp := fzServe(t, api.AttachFileURL, fzEvent(api.AttachFileURL, recordID, "", "application/json", body, false))
 		fzRecord(t, resp)
 	})
 }
@@ -212,8 +213,8 @@ func FuzzRecordRoutes(f *testing.F) {
 	f.Add("../rec-20260301-001", "")
 	f.Add("rec-20260301-001\x00", "%zz")
 	f.Fuzz(func(t *testing.T, recordID, rawQuery string) {
-		fzRecord(t, fzServe(t, GetRecord, fzEvent(GetRecord, recordID, rawQuery, "", "", false)))
-		fzServe(t, DeleteRecord, fzEvent(DeleteRecord, recordID, rawQuery, "", "", false))
+		fzRecord(t, fzServe(t, api.GetRecord, fzEvent(api.GetRecord, recordID, rawQuery, "", "", false)))
+		fzServe(t, api.DeleteRecord, fzEvent(api.DeleteRecord, recordID, rawQuery, "", "", false))
 	})
 }
 
@@ -228,7 +229,7 @@ func FuzzListQuery(f *testing.F) {
 	f.Add("page=99999999999999999999&limit=1.5")
 	f.Add("created_from=2026-03-01T08:00:00.5%2B01:00")
 	f.Fuzz(func(t *testing.T, rawQuery string) {
-		resp := fzServe(t, ListRecords, fzEvent(ListRecords, "", rawQuery, "", "", false))
+		resp := fzServe(t, api.ListRecords, fzEvent(api.ListRecords, "", rawQuery, "", "", false))
 		if resp.StatusCode != http.StatusOK {
 			return
 		}

@@ -1,6 +1,8 @@
 // Package api turns API Gateway HTTP API (payload 2.0) events into calls on the repository and
 // answers with JSON records or RFC 9457 problem documents. Each Lambda function serves one
-// Operation; the local API serves all of them through the same Handle.
+// Operation; the local API serves all of them through the same Handle. It declares what its
+// handlers need (Deps, with the Records interface the repository satisfies) and builds none of
+// it: the composition root, internal/app, does.
 package api
 
 import (
@@ -14,14 +16,14 @@ import (
 
 	"github.com/aws/aws-lambda-go/events"
 	"github.com/aws/aws-lambda-go/lambdacontext"
-	"github.com/bufdir/export-audit/pkg/app"
+	"github.com/bufdir/export-audit/pkg/config"
 	"github.com/bufdir/export-audit/pkg/metrics"
 )
 
 // Operation is one endpoint's behaviour and the route it serves.
 type Operation struct {
-	Route Route
-	run   func(ctx context.Context, d *app.Deps, r *request) (*response, error)
+	Route config.Route
+	run   func(ctx context.Context, d *Deps, r *request) (*response, error)
 }
 
 // request is what an operation sees of a call.
@@ -47,7 +49,7 @@ const deadlineMargin = 500 * time.Millisecond
 
 // Handle returns the Lambda handler for op. It never returns an error to the runtime: every
 // failure is answered as a problem document, so API Gateway never turns one into its own 500.
-func Handle(d *app.Deps, op Operation) Handler {
+func Handle(d *Deps, op Operation) Handler {
 	return func(ctx context.Context, ev events.APIGatewayV2HTTPRequest) (resp events.APIGatewayV2HTTPResponse, _ error) {
 		start := time.Now()
 		if dl, ok := ctx.Deadline(); ok {
@@ -57,7 +59,7 @@ func Handle(d *app.Deps, op Operation) Handler {
 		}
 		// The request's metrics travel in its context, so that concurrent requests (the local
 		// API serves many at once) never share a document.
-		doc := newDocument(start, op, d.Config.Stage)
+		doc := newDocument(start, op, d.Settings.Stage)
 		ctx = metrics.NewContext(ctx, doc)
 		r := &request{ev: &ev, traceID: traceID(ctx, &ev)}
 		var p *Problem
@@ -82,8 +84,8 @@ func Handle(d *app.Deps, op Operation) Handler {
 	}
 }
 
-func serve(ctx context.Context, d *app.Deps, op Operation, r *request) (*response, error) {
-	id, err := identify(r.ev, d.Config.OrgIDClaim)
+func serve(ctx context.Context, d *Deps, op Operation, r *request) (*response, error) {
+	id, err := identify(r.ev, d.Settings.OrgIDClaim)
 	if err != nil {
 		return nil, err
 	}
@@ -94,7 +96,7 @@ func serve(ctx context.Context, d *app.Deps, op Operation, r *request) (*respons
 	// The contract refuses an org_id in the query that is not the token's on every route, also
 	// where the route reads nothing else from the query.
 	for _, org := range queryOrgIDs(r.ev) {
-		if err := id.sameOrg(org, true); err != nil {
+		if err := id.sameOrg(org); err != nil {
 			return nil, err
 		}
 	}
@@ -117,7 +119,7 @@ func encode(status int, body any, headers map[string]string, contentType string)
 // logRequest writes the request's one log line. It holds no token, body or query string.
 func logRequest(ctx context.Context, log *slog.Logger, op Operation, r *request, status int, p *Problem, took time.Duration) {
 	attrs := []slog.Attr{
-		slog.String("route", op.Route.Method+" "+BasePath+op.Route.Path),
+		slog.String("route", op.Route.Method+" "+config.BasePath+op.Route.Path),
 		slog.String("function", op.Route.Function),
 		slog.String("method", r.ev.RequestContext.HTTP.Method),
 		slog.Int("status", status),

@@ -9,8 +9,9 @@ import (
 
 	"github.com/aws/aws-lambda-go/events"
 	"github.com/aws/aws-lambda-go/lambdacontext"
+	"github.com/bufdir/export-audit/internal/app"
 	"github.com/bufdir/export-audit/pkg/api"
-	"github.com/bufdir/export-audit/pkg/app"
+	"github.com/bufdir/export-audit/pkg/config"
 	"github.com/bufdir/export-audit/pkg/metrics"
 )
 
@@ -27,7 +28,7 @@ func invokeAsLambda(t *testing.T, lambdaTrace string, headers map[string]string)
 func invokeStage(t *testing.T, stage, lambdaTrace string, headers map[string]string) (logLine, emfLine map[string]any) {
 	t.Helper()
 	var log, emf bytes.Buffer
-	d := &app.Deps{Config: app.Config{Stage: stage, OrgIDClaim: "org_id"}, Log: app.NewLoggerTo(&log, slog.LevelInfo), Metrics: metrics.NewEmitter(&emf)}
+	d := &api.Deps{Settings: api.Settings{Stage: stage, OrgIDClaim: "org_id"}, Log: app.NewLogger(&log, slog.LevelInfo), Metrics: metrics.NewEmitter(&emf)}
 	ctx := lambdacontext.NewContext(context.Background(), &lambdacontext.LambdaContext{AwsRequestID: "8476a536-e9f4-11e8-9739-2dfe598c3fcd"})
 	if lambdaTrace != "" {
 		ctx = context.WithValue(ctx, "x-amzn-trace-id", lambdaTrace) //nolint:staticcheck // aws-lambda-go's key
@@ -88,7 +89,7 @@ func TestHandle_LogsLambdasRequestAndTraceIDs(t *testing.T) {
 // metric carries the function's stage, so that one stage's alarms never read another's.
 func TestHandle_MetricsCarryTheStageOnEveryDimensionSet(t *testing.T) {
 	t.Parallel()
-	for stage, want := range map[string]string{"prod": "prod", "dev": "dev", "": app.LocalStage} {
+	for stage, want := range map[string]string{"prod": "prod", "dev": "dev", "": config.LocalStage} {
 		_, m := invokeStage(t, stage, "", nil)
 		if m["Stage"] != want {
 			t.Errorf("stage %q: want Stage %q in the metrics line, got %v", stage, want, m["Stage"])

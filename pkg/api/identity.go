@@ -2,7 +2,6 @@ package api
 
 import (
 	"net/http"
-	"net/url"
 	"strings"
 
 	"github.com/aws/aws-lambda-go/events"
@@ -59,25 +58,9 @@ func claimItems(v string) []string {
 
 // sameOrg refuses an org_id given in a body or query that is not the caller's; an empty one
 // is not the caller's either.
-func (id Identity) sameOrg(given string, present bool) error {
-	if present && given != id.OrgID {
+func (id Identity) sameOrg(given string) error {
+	if given != id.OrgID {
 		return problem(http.StatusForbidden, "forbidden_organisation", "org_id must be the organisation of the token")
-	}
-	return nil
-}
-
-// queryOrgIDs returns every org_id the query gives. A query that does not parse gives none
-// here; the list reports it.
-func queryOrgIDs(ev *events.APIGatewayV2HTTPRequest) []string {
-	if ev.RawQueryString != "" {
-		q, err := url.ParseQuery(ev.RawQueryString)
-		if err != nil {
-			return nil
-		}
-		return q["org_id"]
-	}
-	if v, ok := ev.QueryStringParameters["org_id"]; ok {
-		return []string{v}
 	}
 	return nil
 }

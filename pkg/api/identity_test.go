@@ -1,4 +1,4 @@
-package api
+package api_test
 
 import (
 	"encoding/json"
@@ -6,6 +6,7 @@ import (
 	"testing"
 
 	"github.com/aws/aws-lambda-go/events"
+	"github.com/bufdir/export-audit/pkg/api"
 )
 
 // TestIdentify_ReadsScopesAsAPIGatewayHandsThem reads one record of fzOrg with the claims API
@@ -62,11 +63,11 @@ func TestIdentify_ReadsScopesAsAPIGatewayHandsThem(t *testing.T) {
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
 			t.Parallel()
-			ev := fzEvent(GetRecord, "rec-20260301-001", "", "", "", false)
+			ev := fzEvent(api.GetRecord, "rec-20260301-001", "", "", "", false)
 			ev.RequestContext.Authorizer = &events.APIGatewayV2HTTPRequestContextAuthorizerDescription{
 				JWT: &events.APIGatewayV2HTTPRequestContextAuthorizerJWTDescription{Claims: c.claims, Scopes: c.scopes},
 			}
-			resp := fzServe(t, GetRecord, ev)
+			resp := fzServe(t, api.GetRecord, ev)
 			if resp.StatusCode != c.status {
 				t.Fatalf("want %d, got %d %s", c.status, resp.StatusCode, resp.Body)
 			}

@@ -6,51 +6,31 @@ import (
 	"time"
 
 	"github.com/aws/aws-lambda-go/lambdacontext"
-	"github.com/bufdir/export-audit/pkg/app"
 	"github.com/bufdir/export-audit/pkg/audit"
+	"github.com/bufdir/export-audit/pkg/config"
 	"github.com/bufdir/export-audit/pkg/metrics"
 )
 
-// The metrics of one request, in namespace metrics.Namespace. The README ("Operating it") lists
-// them with their dimensions; the DynamoDB ones are recorded by metrics.InstrumentSDK on the
-// client (app.NewDynamoDB), under the document's default dimension set, [Route]. Every
-// dimension set below also carries DimStage, first (metrics.Document.AlwaysDimension): two
-// stages in one account and region share the namespace, and each stage's alarms must read its
-// own requests only.
-const (
-	MetricRequests          = "Requests"          // Count, [Stage, Route, StatusClass] and [Stage, Route]
-	MetricLatency           = "Latency"           // Milliseconds, [Stage, Route]
-	MetricRecordsCreated    = "RecordsCreated"    // Count, [Stage, Route]; create only, 0 on a replay
-	MetricIdempotentReplays = "IdempotentReplays" // Count, [Stage, Route]; create only
-	MetricStatusMoves       = "StatusMoves"       // Count, [Stage, ToStatus]; a status that changed
-	MetricNoopUpdates       = "NoopUpdates"       // Count, [Stage, Route]; status and file-url, 1 when nothing changed
-	MetricDynamoDBPrefix    = "DynamoDB"          // + Calls, Latency (one value per call), Retries, Throttles
-)
-
-// Dimension names.
-const (
-	DimStage       = "Stage"       // the deployment's stage (app.Config.Stage, STAGE), on every set
-	DimRoute       = "Route"       // the route's function name, e.g. get-record
-	DimStatusClass = "StatusClass" // 2xx, 4xx, 5xx
-	DimToStatus    = "ToStatus"    // the status a record moved to
-)
-
+// The request's metrics, named in package config (which infra's alarms and dashboard read too).
+// The DynamoDB ones are recorded by metrics.InstrumentSDK on the client (internal/app), under
+// the document's default dimension set, [Route]. Every dimension set below also carries
+// config.DimStage, first (metrics.Document.AlwaysDimension).
 var (
-	byRoute         = []string{DimRoute}
-	byRouteAndClass = []string{DimRoute, DimStatusClass}
-	byToStatus      = []string{DimToStatus}
+	byRoute         = []string{config.DimRoute}
+	byRouteAndClass = []string{config.DimRoute, config.DimStatusClass}
+	byToStatus      = []string{config.DimToStatus}
 )
 
 // newDocument starts a request's metrics for the deployment stage.
 func newDocument(start time.Time, op Operation, stage string) *metrics.Document {
 	doc := metrics.New(start)
 	if stage == "" {
-		// Only a Config built in code (tests, the bench) has no stage: LoadConfig, which every
+		// Only Settings built in code (tests, the bench) have no stage: config.Load, which every
 		// function and make run read theirs with, requires STAGE.
-		stage = app.LocalStage
+		stage = config.LocalStage
 	}
-	doc.AlwaysDimension(DimStage, stage)
-	doc.Dimension(DimRoute, op.Route.Function)
+	doc.AlwaysDimension(config.DimStage, stage)
+	doc.Dimension(config.DimRoute, op.Route.Function)
 	doc.DefaultDimensions(byRoute)
 	return doc
 }
@@ -64,11 +44,11 @@ func finishDocument(ctx context.Context, doc *metrics.Document, r *request, stat
 		doc.Property("lambda_request_id", lc.AwsRequestID)
 	}
 	doc.Property("trace_id", r.traceID)
-	doc.Dimension(DimStatusClass, strconv.Itoa(status/100)+"xx")
-	doc.Add(MetricRequests, metrics.Count, 1, byRouteAndClass, byRoute)
-	doc.Put(MetricLatency, metrics.Milliseconds, float64(took.Microseconds())/1000)
-	for _, n := range []string{metrics.SDKCalls, metrics.SDKRetries, metrics.SDKThrottles} {
-		doc.Add(MetricDynamoDBPrefix+n, metrics.Count, 0)
+	doc.Dimension(config.DimStatusClass, strconv.Itoa(status/100)+"xx")
+	doc.Add(config.MetricRequests, metrics.Count, 1, byRouteAndClass, byRoute)
+	doc.Put(config.MetricLatency, metrics.Milliseconds, float64(took.Microseconds())/1000)
+	for _, n := range []string{config.MetricDynamoDBCalls, config.MetricDynamoDBRetries, config.MetricDynamoDBThrottles} {
+		doc.Add(n, metrics.Count, 0)
 	}
 }
 
@@ -79,16 +59,16 @@ func countCreate(ctx context.Context, replayed bool) {
 	if replayed {
 		created, replays = 0, 1
 	}
-	doc.Add(MetricRecordsCreated, metrics.Count, created)
-	doc.Add(MetricIdempotentReplays, metrics.Count, replays)
+	doc.Add(config.MetricRecordsCreated, metrics.Count, created)
+	doc.Add(config.MetricIdempotentReplays, metrics.Count, replays)
 }
 
 // countStatusMove records a status change that changed something, or a no-op.
 func countStatusMove(ctx context.Context, to audit.Status, changed bool) {
 	doc := metrics.FromContext(ctx)
 	if changed {
-		doc.Dimension(DimToStatus, string(to))
-		doc.Add(MetricStatusMoves, metrics.Count, 1, byToStatus)
+		doc.Dimension(config.DimToStatus, string(to))
+		doc.Add(config.MetricStatusMoves, metrics.Count, 1, byToStatus)
 	}
 	countNoop(ctx, changed)
 }
@@ -99,5 +79,5 @@ func countNoop(ctx context.Context, changed bool) {
 	if changed {
 		n = 0
 	}
-	metrics.FromContext(ctx).Add(MetricNoopUpdates, metrics.Count, n)
+	metrics.FromContext(ctx).Add(config.MetricNoopUpdates, metrics.Count, n)
 }

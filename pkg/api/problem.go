@@ -7,7 +7,6 @@ import (
 	"strconv"
 
 	"github.com/bufdir/export-audit/pkg/audit"
-	"github.com/bufdir/export-audit/pkg/store"
 )
 
 // Problem is an RFC 9457 problem document; code is the stable word clients match on.
@@ -59,10 +58,10 @@ func toProblem(err error) *Problem {
 			allowed := append([]audit.Status{}, ce.Allowed...)
 			out.AllowedMoves = &allowed
 		}
-	case errors.Is(err, store.ErrThrottled):
+	case errors.Is(err, audit.ErrThrottled):
 		out = problem(http.StatusServiceUnavailable, "throttled", "the service is busy; try again shortly")
 		out.headers = map[string]string{"Retry-After": strconv.Itoa(retryAfter)}
-	case errors.Is(err, store.ErrBusy):
+	case errors.Is(err, audit.ErrBusy):
 		out = problem(http.StatusServiceUnavailable, "busy", "the record is busy with other changes; try again shortly")
 		out.headers = map[string]string{"Retry-After": strconv.Itoa(retryAfter)}
 	case errors.Is(err, context.DeadlineExceeded):

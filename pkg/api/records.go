@@ -3,13 +3,10 @@ package api
 import (
 	"context"
 	"net/http"
-	"net/url"
-	"strconv"
-	"strings"
 	"time"
 
-	"github.com/bufdir/export-audit/pkg/app"
 	"github.com/bufdir/export-audit/pkg/audit"
+	"github.com/bufdir/export-audit/pkg/config"
 )
 
 // The six operations, one per Lambda function.
@@ -22,11 +19,11 @@ var (
 	DeleteRecord  = operation("delete-record", deleteRecord)
 )
 
-// Operations lists every operation, in the order of Routes.
+// Operations lists every operation, in the order of config.Routes.
 var Operations = []Operation{ListRecords, GetRecord, CreateRecord, UpdateStatus, AttachFileURL, DeleteRecord}
 
-func operation(function string, run func(context.Context, *app.Deps, *request) (*response, error)) Operation {
-	for _, r := range Routes {
+func operation(function string, run func(context.Context, *Deps, *request) (*response, error)) Operation {
+	for _, r := range config.Routes {
 		if r.Function == function {
 			return Operation{Route: r, run: run}
 		}
@@ -48,25 +45,27 @@ func (r *request) recordID() (audit.RecordID, error) {
 // bodyOrg refuses an org_id in the body that is not the caller's. Only create takes the field;
 // on the other routes it is also an unknown field, but naming another organisation is a 403.
 func (r *request) bodyOrg(b *body) error {
-	org, given := b.str("org_id")
-	return r.id.sameOrg(org, given)
+	if org, given := b.str("org_id"); given {
+		return r.id.sameOrg(org)
+	}
+	return nil
 }
 
 func ok(body any) *response { return &response{status: http.StatusOK, body: body} }
 
-func get(ctx context.Context, d *app.Deps, r *request) (*response, error) {
+func get(ctx context.Context, d *Deps, r *request) (*response, error) {
 	id, err := r.recordID()
 	if err != nil {
 		return nil, err
 	}
-	rec, err := d.Store.Get(ctx, r.id.OrgID, id)
+	rec, err := d.Records.Get(ctx, r.id.OrgID, id)
 	if err != nil {
 		return nil, err
 	}
 	return ok(rec), nil
 }
 
-func create(ctx context.Context, d *app.Deps, r *request) (*response, error) {
+func create(ctx context.Context, d *Deps, r *request) (*response, error) {
 	b, err := readBody(r.ev, "export_id", "format", "period_from", "period_to", "status", "org_id", "triggered_by_user_id", "activity_count")
 	if err != nil {
 		return nil, err
@@ -100,7 +99,7 @@ func create(ctx context.Context, d *app.Deps, r *request) (*response, error) {
 	if err := n.Validate(); err != nil {
 		return nil, err
 	}
-	rec, replayed, err := d.Store.Create(ctx, n)
+	rec, replayed, err := d.Records.Create(ctx, n)
 	if err != nil {
 		return nil, err
 	}
@@ -109,7 +108,7 @@ func create(ctx context.Context, d *app.Deps, r *request) (*response, error) {
 	if replayed {
 		return &response{status: http.StatusOK, body: rec, headers: map[string]string{"Idempotent-Replayed": "true"}}, nil
 	}
-	return &response{status: http.StatusCreated, body: rec, headers: map[string]string{"Location": BasePath + "/" + rec.RecordID}}, nil
+	return &response{status: http.StatusCreated, body: rec, headers: map[string]string{"Location": config.BasePath + "/" + rec.RecordID}}, nil
 }
 
 // merge reports the body's shape problems together with the fields' own, skipping fields
@@ -132,7 +131,7 @@ func merge(shape error, values error) error {
 	return se
 }
 
-func updateStatus(ctx context.Context, d *app.Deps, r *request) (*response, error) {
+func updateStatus(ctx context.Context, d *Deps, r *request) (*response, error) {
 	id, err := r.recordID()
 	if err != nil {
 		return nil, err
@@ -168,7 +167,7 @@ func updateStatus(ctx context.Context, d *app.Deps, r *request) (*response, erro
 	if err := c.Validate(now); err != nil {
 		return nil, err
 	}
-	rec, changed, err := d.Store.UpdateStatus(ctx, r.id.OrgID, id, c)
+	rec, changed, err := d.Records.UpdateStatus(ctx, r.id.OrgID, id, c)
 	if err != nil {
 		return nil, err
 	}
@@ -176,7 +175,7 @@ func updateStatus(ctx context.Context, d *app.Deps, r *request) (*response, erro
 	return ok(rec), nil
 }
 
-func attachFileURL(ctx context.Context, d *app.Deps, r *request) (*response, error) {
+func attachFileURL(ctx context.Context, d *Deps, r *request) (*response, error) {
 	id, err := r.recordID()
 	if err != nil {
 		return nil, err
@@ -192,10 +191,10 @@ func attachFileURL(ctx context.Context, d *app.Deps, r *request) (*response, err
 	if err := b.errs.Err(); err != nil {
 		return nil, err
 	}
-	if err := audit.ValidateFileURL(u, d.Config.FileURLAllowedHosts); err != nil {
+	if err := audit.ValidateFileURL(u, d.Settings.FileURLAllowedHosts); err != nil {
 		return nil, err
 	}
-	rec, changed, err := d.Store.AttachFileURL(ctx, r.id.OrgID, id, u)
+	rec, changed, err := d.Records.AttachFileURL(ctx, r.id.OrgID, id, u)
 	if err != nil {
 		return nil, err
 	}
@@ -203,29 +202,23 @@ func attachFileURL(ctx context.Context, d *app.Deps, r *request) (*response, err
 	return ok(rec), nil
 }
 
-func deleteRecord(ctx context.Context, d *app.Deps, r *request) (*response, error) {
+func deleteRecord(ctx context.Context, d *Deps, r *request) (*response, error) {
 	id, err := r.recordID()
 	if err != nil {
 		return nil, err
 	}
-	if err := d.Store.Delete(ctx, r.id.OrgID, id, r.id.Sub); err != nil {
+	if err := d.Records.Delete(ctx, r.id.OrgID, id, r.id.Sub); err != nil {
 		return nil, err
 	}
 	return ok(map[string]any{"deleted": true, "record_id": id.String()}), nil
 }
 
-// Default and largest page sizes of a list.
-const (
-	DefaultLimit = 20
-	MaxLimit     = 100
-)
-
-func list(ctx context.Context, d *app.Deps, r *request) (*response, error) {
+func list(ctx context.Context, d *Deps, r *request) (*response, error) {
 	f, err := listFilter(r)
 	if err != nil {
 		return nil, err
 	}
-	page, err := d.Store.List(ctx, f)
+	page, err := d.Records.List(ctx, f)
 	if err != nil {
 		return nil, err
 	}
@@ -237,113 +230,4 @@ func list(ctx context.Context, d *app.Deps, r *request) (*response, error) {
 		"data":       data,
 		"pagination": map[string]int{"page": f.Page, "limit": f.Limit, "total": page.Total},
 	}), nil
-}
-
-var listParams = []string{"page", "limit", "org_id", "status", "format", "triggered_by_user_id", "export_id", "created_from", "created_to"}
-
-// listFilter reads the list's query. Parameters come from the raw query string when there is
-// one, so that a parameter given twice is refused rather than joined with a comma.
-func listFilter(r *request) (audit.ListFilter, error) {
-	q := url.Values{}
-	if r.ev.RawQueryString != "" {
-		var err error
-		if q, err = url.ParseQuery(r.ev.RawQueryString); err != nil {
-			return audit.ListFilter{}, audit.Invalid("query", "is not a valid query string")
-		}
-	} else {
-		for k, v := range r.ev.QueryStringParameters {
-			q.Set(k, v)
-		}
-	}
-	e := &audit.ValidationError{}
-	known := map[string]bool{}
-	for _, p := range listParams {
-		known[p] = true
-	}
-	for k, vs := range q {
-		switch {
-		case !known[k]:
-			e.Add(k, "is not a known query parameter")
-		case len(vs) > 1:
-			e.Add(k, "is given more than once")
-		}
-	}
-	// An org_id in the query was checked against the token's for every route in serve.
-	f := audit.ListFilter{OrgID: r.id.OrgID, Page: 1, Limit: DefaultLimit}
-	if v := q.Get("page"); q.Has("page") {
-		if n, err := strconv.Atoi(v); err != nil || n < 1 || n > 1_000_000 {
-			e.Add("page", "must be a whole number from 1")
-		} else {
-			f.Page = n
-		}
-	}
-	if v := q.Get("limit"); q.Has("limit") {
-		if n, err := strconv.Atoi(v); err != nil || n < 1 || n > MaxLimit {
-			e.Add("limit", "must be a whole number from 1 to 100")
-		} else {
-			f.Limit = n
-		}
-	}
-	if q.Has("status") {
-		if f.Status = audit.Status(q.Get("status")); !f.Status.Valid() {
-			e.Add("status", "must be one of queued, processing, completed, failed")
-		}
-	}
-	if q.Has("format") {
-		if f.Format = audit.Format(q.Get("format")); !f.Format.Valid() {
-			e.Add("format", "must be one of excel, pdf, csv")
-		}
-	}
-	if q.Has("triggered_by_user_id") {
-		f.TriggeredBy = q.Get("triggered_by_user_id")
-		audit.CheckIdentifier(e, "triggered_by_user_id", f.TriggeredBy)
-	}
-	if q.Has("export_id") {
-		f.ExportID = q.Get("export_id")
-		audit.CheckIdentifier(e, "export_id", f.ExportID)
-	}
-	if q.Has("created_from") {
-		t, ok := queryTime(q.Get("created_from"), false)
-		if !ok {
-			e.Add("created_from", "must be an RFC 3339 time or a date written YYYY-MM-DD")
-		}
-		f.CreatedFrom = t
-	}
-	if q.Has("created_to") {
-		t, ok := queryTime(q.Get("created_to"), true)
-		if !ok {
-			e.Add("created_to", "must be an RFC 3339 time or a date written YYYY-MM-DD")
-		}
-		f.CreatedTo = t
-	}
-	if !f.CreatedFrom.IsZero() && !f.CreatedTo.IsZero() && f.CreatedTo.Before(f.CreatedFrom) {
-		e.Add("created_to", "must not be before created_from")
-	}
-	return f, e.Err()
-}
-
-// queryTime reads an inclusive bound on created_at, which holds whole seconds: a date means the
-// whole day, and a bound between two seconds is moved to the second it includes.
-func queryTime(s string, upper bool) (time.Time, bool) {
-	if d, ok := audit.ParseDate(s); ok {
-		if upper {
-			return d.Add(24*time.Hour - time.Second), true
-		}
-		return d, true
-	}
-	if strings.ContainsAny(s, " ") {
-		return time.Time{}, false
-	}
-	t, err := time.Parse(time.RFC3339, s)
-	if err != nil {
-		return time.Time{}, false
-	}
-	t = t.UTC()
-	if upper {
-		return t.Truncate(time.Second), true
-	}
-	if t2 := t.Truncate(time.Second); !t2.Equal(t) {
-		return t2.Add(time.Second), true
-	}
-	return t, true
 }

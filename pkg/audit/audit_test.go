@@ -69,7 +69,7 @@ func TestStatus_Machine(t *testing.T) {
 	}
 }
 
-func TestStatusChange_Check(t *testing.T) {
+func TestStatusChange_Decide(t *testing.T) {
 	t.Parallel()
 	created := time.Date(2026, 3, 1, 8, 0, 0, 0, time.UTC)
 	rec := audit.Record{RecordID: "rec-20260301-001", Status: audit.StatusProcessing, CreatedAt: created}
@@ -85,9 +85,9 @@ func TestStatusChange_Check(t *testing.T) {
 		"back to queued":         {audit.StatusChange{To: audit.StatusQueued, At: created}, false, func(e error) bool { return errors.As(e, &ce) && ce.Code == audit.CodeIllegalTransition }},
 		"before created_at":      {audit.StatusChange{To: audit.StatusFailed, At: created.Add(-time.Second)}, false, func(e error) bool { return errors.As(e, &ve) }},
 	} {
-		noop, err := tc.c.Check(rec)
-		if noop != tc.noop || !tc.check(err) {
-			t.Errorf("%s: noop=%v err=%v", name, noop, err)
+		outcome, err := tc.c.Decide(rec)
+		if noop := outcome == audit.Unchanged; noop != tc.noop || !tc.check(err) {
+			t.Errorf("%s: outcome=%v err=%v", name, outcome, err)
 		}
 	}
 }

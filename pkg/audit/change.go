@@ -20,15 +20,25 @@ type StatusChange struct {
 	By            string
 }
 
-// Check decides a change against the record as it is, for when the repository's conditional
-// write did not apply: it says whether the change is a no-op (the record already has the status)
-// or which error the caller gets. It returns (false, nil) when the change may be applied.
-func (c StatusChange) Check(current Record) (noop bool, err error) {
+// Outcome is what a change means for a record as it is, when it is not refused.
+type Outcome int
+
+const (
+	// Applies means the change may be written.
+	Applies Outcome = iota
+	// Unchanged means the record already is as the change would leave it: a no-op.
+	Unchanged
+)
+
+// Decide decides the change against the record as it is, for when the repository's
+// conditional write did not apply: Unchanged when the record already has the status, or the
+// error the caller gets.
+func (c StatusChange) Decide(current Record) (Outcome, error) {
 	if current.Status == c.To {
-		return true, nil
+		return Unchanged, nil
 	}
 	if !current.Status.CanMoveTo(c.To) {
-		return false, &ConflictError{
+		return Applies, &ConflictError{
 			Code:     CodeIllegalTransition,
 			RecordID: current.RecordID,
 			Allowed:  current.Status.Moves(),
@@ -36,14 +46,14 @@ func (c StatusChange) Check(current Record) (noop bool, err error) {
 		}
 	}
 	if c.At.Before(current.CreatedAt) {
-		return false, Invalid("updated_at", "must not be before the record's created_at "+current.CreatedAt.Format(time.RFC3339))
+		return Applies, Invalid("updated_at", "must not be before the record's created_at "+current.CreatedAt.Format(time.RFC3339))
 	}
 	// The history is oldest first, so a change may not be dated before the one it follows.
 	if n := len(current.History); n > 0 && c.At.Before(current.History[n-1].At) {
 		last := current.History[n-1]
-		return false, Invalid("updated_at", "must not be before the record's last status change ("+string(last.Status)+" at "+last.At.Format(time.RFC3339)+")")
+		return Applies, Invalid("updated_at", "must not be before the record's last status change ("+string(last.Status)+" at "+last.At.Format(time.RFC3339)+")")
 	}
-	return false, nil
+	return Applies, nil
 }
 
 func illegalMoveDetail(from, to Status) string {
@@ -67,25 +77,26 @@ func (c StatusChange) Apply(r Record) Record {
 	return r
 }
 
-// CheckFileURL decides attaching url to the record as it is, for when the repository's
-// conditional write did not apply; (false, nil) means it may be attached.
-func CheckFileURL(current Record, url string) (noop bool, err error) {
+// DecideFileURL decides attaching url to the record as it is, for when the repository's
+// conditional write did not apply: Unchanged when the record has that file_url already, or the
+// error the caller gets.
+func DecideFileURL(current Record, url string) (Outcome, error) {
 	if current.FileURL != nil {
 		if *current.FileURL == url {
-			return true, nil
+			return Unchanged, nil
 		}
-		return false, &ConflictError{
+		return Applies, &ConflictError{
 			Code:     CodeFileURLAlreadySet,
 			RecordID: current.RecordID,
 			Detail:   "the record already has a different file_url; it does not change once set",
 		}
 	}
 	if current.Status == StatusFailed {
-		return false, &ConflictError{
+		return Applies, &ConflictError{
 			Code:     CodeRecordFailed,
 			RecordID: current.RecordID,
 			Detail:   "the export failed; a failed record takes no file",
 		}
 	}
-	return false, nil
+	return Applies, nil
 }

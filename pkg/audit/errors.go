@@ -9,6 +9,14 @@ import (
 // another organisation: callers cannot tell these apart, by design.
 var ErrNotFound = errors.New("record not found")
 
+// ErrThrottled means the storage was still refusing for too much traffic after its retries:
+// nothing was done, and the caller may try again later.
+var ErrThrottled = errors.New("storage is throttling")
+
+// ErrBusy means other changes to the same records kept the storage refusing ours after every
+// retry: nothing was done, and the caller may try again shortly.
+var ErrBusy = errors.New("records are busy with other changes")
+
 // FieldError says what is wrong with one field of a request.
 type FieldError struct {
 	Field   string `json:"field"`

@@ -76,7 +76,7 @@ func (n NewRecord) Validate() error {
 }
 
 // Validate checks c on its own, against the server's clock now; whether it fits the record is
-// Check's question.
+// Decide's question.
 func (c StatusChange) Validate(now time.Time) error {
 	e := &ValidationError{}
 	if !c.To.Valid() {
@@ -94,21 +94,17 @@ func (c StatusChange) Validate(now time.Time) error {
 			e.Add("failure_reason", "is only allowed with status failed")
 		case utf8.RuneCountInString(*c.FailureReason) > MaxFailureReason:
 			e.Add("failure_reason", "must be at most 1000 characters")
-		case !printable(*c.FailureReason, true):
+		case !prose(*c.FailureReason):
 			e.Add("failure_reason", "must not contain control characters other than newline and tab")
 		}
 	}
 	return e.Err()
 }
 
-// printable reports whether s holds no control characters; newline and tab pass when text is
-// free prose.
-func printable(s string, prose bool) bool {
+// prose reports whether s holds no control characters but newlines and tabs.
+func prose(s string) bool {
 	for _, r := range s {
-		if prose && (r == '\n' || r == '\t') {
-			continue
-		}
-		if unicode.IsControl(r) {
+		if r != '\n' && r != '\t' && unicode.IsControl(r) {
 			return false
 		}
 	}

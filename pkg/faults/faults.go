@@ -4,23 +4,19 @@
 // that a test can show what the service does then. Given a seed, it decides the same way for
 // the same sequence of requests.
 //
-// It also keeps what the engine does not: the ClientRequestToken of TransactWriteItems, with
-// DynamoDB's documented rules. A transaction that ran (the engine's success or cancellation, or
-// an injected cancellation) is remembered per token for TokenWindow after it finished; a repeat
-// of the token with the same parameters is answered with that outcome and not run again, one
-// with other parameters is refused with IdempotentParameterMismatchException, and one while the
-// first is still running gets TransactionInProgressException. A request refused before it ran
-// (throttling, an internal error, a dropped or abandoned request) leaves its token unused, so the
-// SDK's retry of it runs. Without this, the engine would run an SDK retry of an applied
-// transaction a second time, and a retry that reuses a spent token would run where DynamoDB
-// answers the earlier outcome.
+// It keeps ClientRequestTokens as DynamoDB does (a clienttoken.Keeper of its own), between the
+// faults of the way there and back and those of DynamoDB itself: a request it throttles, fails
+// or drops before the engine leaves its token unused; an injected cancellation is its token's
+// outcome; a transaction whose answer it drops keeps its outcome, so the SDK's retry is answered
+// from it. A repeat of a known token is answered before any fault is drawn, as DynamoDB answers
+// it before running anything.
 //
-// Nothing in the service imports it; the local API takes it through Options.EngineWrap.
+// Nothing in the service imports it; a local run takes it through localrun.Options.Faults, in
+// place of the engine's plain clienttoken.Keeper.
 package faults
 
 import (
 	"bytes"
-	"encoding/json"
 	"fmt"
 	"io"
 	"math/rand/v2"
@@ -28,6 +24,8 @@ import (
 	"strings"
 	"sync"
 	"time"
+
+	"github.com/bufdir/export-audit/pkg/clienttoken"
 )
 
 // Kind is a way a call can fail.
@@ -79,10 +77,6 @@ type Rule struct {
 	Delay time.Duration
 }
 
-// TokenWindow is how long DynamoDB keeps a ClientRequestToken after the request that used it
-// finished: a repeat within it is answered from the first, a later one is a new request.
-const TokenWindow = 10 * time.Minute
-
 // Injector is the fault-injecting handler. Build it with New, put it in front of the engine
 // with Wrap, and read what it did with Counts.
 type Injector struct {
@@ -92,16 +86,7 @@ type Injector struct {
 	rules    []Rule
 	injected []int // per rule
 	counts   Counts
-	now      func() time.Time
-	tokens   map[string]*tokenUse
-}
-
-// tokenUse is what DynamoDB keeps of a ClientRequestToken: the request's parameters and, once
-// the transaction finished, its answer and when.
-type tokenUse struct {
-	params []byte
-	answer *recorder // nil while the transaction runs
-	done   time.Time
+	tokens   *clienttoken.Keeper
 }
 
 // Counts is what an Injector did.
@@ -111,8 +96,8 @@ type Counts struct {
 	Injected  map[Kind]int   // faults injected, by kind
 	ByOp      map[string]int // faults injected, by operation
 	// Repeats counts requests answered from their ClientRequestToken without running, by
-	// answer: "outcome" (the first request's, replayed), "IdempotentParameterMismatchException",
-	// "TransactionInProgressException".
+	// answer: clienttoken.Outcome ("outcome", the first request's, replayed),
+	// "IdempotentParameterMismatchException", "TransactionInProgressException".
 	Repeats map[string]int
 }
 
@@ -150,20 +135,15 @@ func sum(m map[string]int) int {
 // New returns an injector that decides with a generator seeded with seed and applies rules,
 // the first that fires winning.
 func New(seed uint64, rules ...Rule) *Injector {
-	i := &Injector{rng: rand.New(rand.NewPCG(seed, seed^0x9e3779b97f4a7c15)), now: time.Now, tokens: map[string]*tokenUse{}}
+	i := &Injector{rng: rand.New(rand.NewPCG(seed, seed^0x9e3779b97f4a7c15)), tokens: clienttoken.New()}
 	i.Set(rules...)
 	return i
 }
 
-// SetClock replaces the clock that ages ClientRequestTokens, for tests of TokenWindow.
-func (i *Injector) SetClock(now func() time.Time) {
-	i.mu.Lock()
-	defer i.mu.Unlock()
-	i.now = now
-}
+// SetClock replaces the clock that ages ClientRequestTokens, for tests of clienttoken.Window.
+func (i *Injector) SetClock(now func() time.Time) { i.tokens.SetClock(now) }
 
-// Wrap puts the injector in front of next and returns it; its signature is what
-// local.Options.EngineWrap takes.
+// Wrap puts the injector in front of next and returns it.
 func (i *Injector) Wrap(next http.Handler) http.Handler {
 	i.mu.Lock()
 	defer i.mu.Unlock()
@@ -186,7 +166,7 @@ func (i *Injector) Counts() Counts {
 	defer i.mu.Unlock()
 	return Counts{
 		Requests: clone(i.counts.Requests), Forwarded: clone(i.counts.Forwarded),
-		Injected: clone(i.counts.Injected), ByOp: clone(i.counts.ByOp), Repeats: clone(i.counts.Repeats),
+		Injected: clone(i.counts.Injected), ByOp: clone(i.counts.ByOp), Repeats: i.tokens.Repeats(),
 	}
 }
 
@@ -264,14 +244,14 @@ func (i *Injector) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	inc(&i.counts.Requests, op)
 	next := i.next
 	i.mu.Unlock()
-	tx := readTxn(op, r)
+	tx := clienttoken.Read(r)
 	// DynamoDB answers a known token before running anything, so no fault is drawn for it.
-	if tx.hasToken() && i.repeat(w, tx, false) {
+	if i.tokens.Answer(w, tx) {
 		return
 	}
 	rule, fault := i.decide(op)
 	if !fault {
-		i.forward(w, r, op, tx, next, false)
+		i.forward(w, r, op, tx, next)
 		return
 	}
 	switch rule.Kind {
@@ -281,15 +261,7 @@ func (i *Injector) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusInternalServerError, string(rule.Kind), messages[rule.Kind], nil)
 	case TransactionConflictCanceled:
 		// The transaction ran and was cancelled: that is its token's outcome.
-		if tx.hasToken() && i.repeat(w, tx, true) {
-			return
-		}
-		rec := &recorder{header: http.Header{}}
-		writeCanceled(rec, tx)
-		if tx.hasToken() {
-			i.finish(tx, rec)
-		}
-		rec.replay(w)
+		i.tokens.Serve(w, r, tx, http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) { writeCanceled(w, tx) }))
 	case Slow:
 		// Reading the body whole lets the server notice a client that hangs up while we wait.
 		body, err := io.ReadAll(r.Body)
@@ -303,161 +275,39 @@ func (i *Injector) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			return
 		case <-time.After(rule.Delay):
 		}
-		i.forward(w, r, op, tx, next, false)
+		i.forward(w, r, op, tx, next)
 	case DropBefore:
 		drop(w)
 	case DropAfter:
-		i.forward(w, r, op, tx, next, true)
+		i.forwardAndDrop(w, r, op, tx, next)
 	default:
 		writeError(w, http.StatusInternalServerError, "InternalServerError", "unknown fault "+string(rule.Kind), nil)
 	}
 }
 
-// forward hands the request to the engine; with dropAnswer it then closes the connection
-// instead of answering. A transaction with a token claims the token first and leaves its
-// outcome there.
-func (i *Injector) forward(w http.ResponseWriter, r *http.Request, op string, tx *txn, next http.Handler, dropAnswer bool) {
-	keep := tx.hasToken()
-	if keep && i.repeat(w, tx, true) {
+// forward hands the request to the engine through the token keeper.
+func (i *Injector) forward(w http.ResponseWriter, r *http.Request, op string, tx *clienttoken.Request, next http.Handler) {
+	i.tokens.Serve(w, r, tx, i.engine(op, next))
+}
+
+// forwardAndDrop hands the request to the engine through the token keeper and then closes the
+// connection instead of answering, once the engine has run it.
+func (i *Injector) forwardAndDrop(w http.ResponseWriter, r *http.Request, op string, tx *clienttoken.Request, next http.Handler) {
+	rec := clienttoken.NewRecorder()
+	if !i.tokens.Serve(rec, r, tx, i.engine(op, next)) {
+		// Answered from its token without reaching the engine: nothing to lose.
+		rec.Replay(w)
 		return
 	}
-	i.forwarded(op)
-	if !keep && !dropAnswer {
+	drop(w)
+}
+
+// engine is next, counting the requests that reach it.
+func (i *Injector) engine(op string, next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		i.forwarded(op)
 		next.ServeHTTP(w, r)
-		return
-	}
-	rec := &recorder{header: http.Header{}}
-	if keep {
-		// An engine that fails without answering leaves the token unused, not running forever.
-		defer i.release(tx)
-	}
-	next.ServeHTTP(rec, r)
-	if keep {
-		i.finish(tx, rec)
-	}
-	if dropAnswer {
-		drop(w)
-		return
-	}
-	rec.replay(w)
-}
-
-// txn is what the injector reads of a TransactWriteItems request.
-type txn struct {
-	token  string // its ClientRequestToken, "" without one
-	params []byte // the request without its token, as canonical JSON
-	items  int
-	claim  *tokenUse // the token's use this request took, while it runs
-}
-
-func (tx *txn) hasToken() bool { return tx != nil && tx.token != "" }
-
-// readTxn reads a TransactWriteItems request, nil for any other operation. It leaves the body
-// for the engine to read.
-func readTxn(op string, r *http.Request) *txn {
-	if op != "TransactWriteItems" {
-		return nil
-	}
-	raw, _ := io.ReadAll(r.Body)
-	r.Body = io.NopCloser(bytes.NewReader(raw))
-	var in map[string]any
-	dec := json.NewDecoder(bytes.NewReader(raw))
-	dec.UseNumber()
-	if dec.Decode(&in) != nil {
-		return &txn{}
-	}
-	tx := &txn{}
-	tx.token, _ = in["ClientRequestToken"].(string)
-	items, _ := in["TransactItems"].([]any)
-	tx.items = len(items)
-	delete(in, "ClientRequestToken")
-	// Marshalling sorts map keys, so two serialisations of the same input compare equal
-	// whatever order the SDK wrote the item maps in.
-	tx.params, _ = json.Marshal(in)
-	return tx
-}
-
-// repeat answers a request whose token DynamoDB knows, and reports whether it did. With claim,
-// an unknown token is taken for this request, which must then finish it.
-func (i *Injector) repeat(w http.ResponseWriter, tx *txn, claim bool) bool {
-	i.mu.Lock()
-	use, known := i.tokens[tx.token]
-	if known && use.answer != nil && i.now().Sub(use.done) >= TokenWindow {
-		delete(i.tokens, tx.token)
-		known = false
-	}
-	var kind string
-	switch {
-	case !known:
-		if claim {
-			tx.claim = &tokenUse{params: tx.params}
-			i.tokens[tx.token] = tx.claim
-		}
-		i.mu.Unlock()
-		return false
-	case !bytes.Equal(use.params, tx.params):
-		kind = "IdempotentParameterMismatchException"
-	case use.answer == nil:
-		kind = "TransactionInProgressException"
-	default:
-		kind = "outcome"
-	}
-	inc(&i.counts.Repeats, kind)
-	answer := use.answer
-	i.mu.Unlock()
-	switch kind {
-	case "IdempotentParameterMismatchException":
-		writeError(w, http.StatusBadRequest, kind, "Request has the same ClientRequestToken as a previous request but with different parameters", nil)
-	case "TransactionInProgressException":
-		writeError(w, http.StatusBadRequest, kind, "The transaction with the given request token is already in progress.", nil)
-	default:
-		answer.replay(w)
-	}
-	return true
-}
-
-// finish keeps the answer of a transaction that ran (a success or a cancellation) as its
-// token's outcome. Any other answer, such as an engine's error, means it did not run, and the
-// token is free again.
-func (i *Injector) finish(tx *txn, answer *recorder) {
-	i.mu.Lock()
-	defer i.mu.Unlock()
-	if i.tokens[tx.token] != tx.claim {
-		return
-	}
-	status := answer.status
-	if status == 0 {
-		status = http.StatusOK
-	}
-	if status != http.StatusOK && (status != http.StatusBadRequest || errorType(answer.body.Bytes()) != "TransactionCanceledException") {
-		delete(i.tokens, tx.token)
-		return
-	}
-	now := i.now()
-	tx.claim.answer, tx.claim.done = answer, now
-	for t, u := range i.tokens {
-		if u.answer != nil && now.Sub(u.done) >= TokenWindow {
-			delete(i.tokens, t)
-		}
-	}
-}
-
-// release frees a token its request claimed and did not finish.
-func (i *Injector) release(tx *txn) {
-	i.mu.Lock()
-	defer i.mu.Unlock()
-	if use := i.tokens[tx.token]; use == tx.claim && use.answer == nil {
-		delete(i.tokens, tx.token)
-	}
-}
-
-// errorType is the error code of a JSON 1.0 error document, without its namespace.
-func errorType(body []byte) string {
-	var doc struct {
-		Type string `json:"__type"`
-	}
-	_ = json.Unmarshal(body, &doc)
-	return doc.Type[strings.LastIndex(doc.Type, "#")+1:]
+	})
 }
 
 var messages = map[Kind]string{
@@ -468,25 +318,15 @@ var messages = map[Kind]string{
 }
 
 // writeError answers as DynamoDB does: the JSON 1.0 protocol's error document.
-func writeError(w http.ResponseWriter, status int, typ, message string, extra map[string]any) {
-	body := map[string]any{"__type": "com.amazonaws.dynamodb.v20120810#" + typ, "message": message}
-	for k, v := range extra {
-		body[k] = v
-	}
-	b, _ := json.Marshal(body)
-	w.Header().Set("Content-Type", "application/x-amz-json-1.0")
-	w.Header().Set("X-Amzn-Requestid", "faults")
-	w.WriteHeader(status)
-	_, _ = w.Write(b)
-}
+var writeError = clienttoken.WriteError
 
 // writeCanceled answers a TransactWriteItems with a cancellation whose last item (in this
 // service, the organisation's STATS item, which every create and delete touches) met another
 // transaction; the other items are "None", as DynamoDB reports them.
-func writeCanceled(w http.ResponseWriter, tx *txn) {
+func writeCanceled(w http.ResponseWriter, tx *clienttoken.Request) {
 	n := 1
 	if tx != nil {
-		n = max(tx.items, 1)
+		n = max(tx.Items, 1)
 	}
 	reasons := make([]map[string]string, n)
 	codes := make([]string, n)
@@ -512,27 +352,4 @@ func drop(w http.ResponseWriter) {
 		panic(http.ErrAbortHandler)
 	}
 	_ = conn.Close()
-}
-
-// recorder takes an answer to keep: the engine's, which a DropAfter fault throws away, or a
-// transaction's, which its token keeps.
-type recorder struct {
-	header http.Header
-	body   bytes.Buffer
-	status int
-}
-
-func (r *recorder) Header() http.Header         { return r.header }
-func (r *recorder) Write(b []byte) (int, error) { return r.body.Write(b) }
-func (r *recorder) WriteHeader(status int)      { r.status = status }
-
-// replay sends the recorded answer to w; it may be sent any number of times.
-func (r *recorder) replay(w http.ResponseWriter) {
-	for k, v := range r.header {
-		w.Header()[k] = append([]string(nil), v...)
-	}
-	if r.status != 0 {
-		w.WriteHeader(r.status)
-	}
-	_, _ = w.Write(r.body.Bytes())
 }

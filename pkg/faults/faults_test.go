@@ -17,6 +17,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
 	"github.com/aws/smithy-go"
+	"github.com/bufdir/export-audit/pkg/clienttoken"
 	"github.com/bufdir/export-audit/pkg/faults"
 	"github.com/truora/minidyn/server"
 )
@@ -435,13 +436,13 @@ func TestInjector_TokenIsForgottenAfterTenMinutes(t *testing.T) {
 	if err := bump(db, "tok-w", "c"); err != nil {
 		t.Fatal(err)
 	}
-	advance(faults.TokenWindow - time.Second)
+	advance(clienttoken.Window - time.Second)
 	if err := bump(db, "tok-w", "c"); err != nil || count(t, db, "c") != "1" {
 		t.Errorf("want a repeat within the window answered, not run: %v, counter %s", err, count(t, db, "c"))
 	}
 	advance(time.Second)
 	if err := bump(db, "tok-w", "c"); err != nil || count(t, db, "c") != "2" {
-		t.Errorf("want the token treated as new after %s: %v, counter %s", faults.TokenWindow, err, count(t, db, "c"))
+		t.Errorf("want the token treated as new after %s: %v, counter %s", clienttoken.Window, err, count(t, db, "c"))
 	}
 }
 

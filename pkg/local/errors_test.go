@@ -9,7 +9,7 @@ import (
 	"sync/atomic"
 	"testing"
 
-	"github.com/bufdir/export-audit/pkg/local"
+	"github.com/bufdir/export-audit/internal/app/localrun"
 )
 
 // padded is b, a JSON object, grown with white space inside to exactly n bytes.
@@ -159,7 +159,7 @@ func failingEngine(failing *atomic.Bool, status int, errType, message string) fu
 func TestEngine_ThrottlingIs503WithRetryAfter(t *testing.T) {
 	t.Parallel()
 	var failing atomic.Bool
-	s := startServerWith(t, local.Options{EngineWrap: failingEngine(&failing, http.StatusBadRequest, "ThrottlingException", "Rate of requests exceeds the allowed throughput")})
+	s := startServerWith(t, localrun.Options{EngineWrap: failingEngine(&failing, http.StatusBadRequest, "ThrottlingException", "Rate of requests exceeds the allowed throughput")})
 	c := s.as(t, "org-bufdir-042", "usr-0042")
 	rec := c.create(t, newRecord(nil))
 	failing.Store(true)
@@ -186,7 +186,7 @@ func TestEngine_ThrottlingIs503WithRetryAfter(t *testing.T) {
 func TestEngine_FailureIs500WithoutInternals(t *testing.T) {
 	t.Parallel()
 	var failing atomic.Bool
-	s := startServerWith(t, local.Options{EngineWrap: failingEngine(&failing, http.StatusBadRequest, "ValidationException", "One or more parameter values were invalid: internal-detail-7731")})
+	s := startServerWith(t, localrun.Options{EngineWrap: failingEngine(&failing, http.StatusBadRequest, "ValidationException", "One or more parameter values were invalid: internal-detail-7731")})
 	c := s.as(t, "org-bufdir-042", "usr-0042")
 	rec := c.create(t, newRecord(nil))
 	failing.Store(true)

@@ -6,7 +6,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/bufdir/export-audit/pkg/app"
+	"github.com/bufdir/export-audit/pkg/config"
 )
 
 // urlOfLength is an https URL on storage.example.no exactly n bytes long.
@@ -117,7 +117,7 @@ func TestFileURL_AcceptsEveryValidShape(t *testing.T) {
 // TestFileURL_AllowedHostsMatchWholeLabels runs a server with FILE_URL_ALLOWED_HOSTS set.
 func TestFileURL_AllowedHostsMatchWholeLabels(t *testing.T) {
 	t.Parallel()
-	s := startServer(t, func(c *app.Config) { c.FileURLAllowedHosts = []string{"example.no", "files.bufdir.no"} })
+	s := startServer(t, func(c *config.Config) { c.FileURLAllowedHosts = []string{"example.no", "files.bufdir.no"} })
 	c := s.as(t, "org-bufdir-042", "usr-0042")
 	tests := []struct {
 		host string

@@ -16,7 +16,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/bufdir/export-audit/pkg/app"
+	"github.com/bufdir/export-audit/internal/app/localrun"
+	"github.com/bufdir/export-audit/pkg/config"
 	"github.com/bufdir/export-audit/pkg/local"
 )
 
@@ -45,15 +46,15 @@ type server struct {
 
 // startServer starts the whole local API in-process for one test (or group of subtests);
 // configure changes the configuration it starts with.
-func startServer(t *testing.T, configure ...func(*app.Config)) *server {
+func startServer(t *testing.T, configure ...func(*config.Config)) *server {
 	t.Helper()
-	return startServerWith(t, local.Options{}, configure...)
+	return startServerWith(t, localrun.Options{}, configure...)
 }
 
 // startServerWith starts the local API with o's engine wrapper and store options.
-func startServerWith(t *testing.T, o local.Options, configure ...func(*app.Config)) *server {
+func startServerWith(t *testing.T, o localrun.Options, configure ...func(*config.Config)) *server {
 	t.Helper()
-	cfg := app.Config{
+	cfg := config.Config{
 		TableName:        "audit-contract-test",
 		Region:           "eu-north-1",
 		OrgIDClaim:       "org_id",
@@ -63,8 +64,8 @@ func startServerWith(t *testing.T, o local.Options, configure ...func(*app.Confi
 		c(&cfg)
 	}
 	o.Addr, o.EngineAddr = "127.0.0.1:0", "127.0.0.1:0"
-	o.Config, o.Secret, o.Log = cfg, secret, slog.New(slog.DiscardHandler)
-	run, err := local.Start(context.Background(), o)
+	o.Config, o.Auth.Secret, o.Log = cfg, secret, slog.New(slog.DiscardHandler)
+	run, err := localrun.Start(context.Background(), o)
 	if err != nil {
 		t.Fatalf("start the local API: %v", err)
 	}

@@ -6,6 +6,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/bufdir/export-audit/internal/app/localrun"
 	"github.com/bufdir/export-audit/pkg/local"
 )
 
@@ -85,7 +86,7 @@ func TestIdentity_IssuerAndAudienceCheckedAsAPIGatewayDoes(t *testing.T) {
 	t.Parallel()
 	const iss, clientID = "https://login.example.no/realms/bufdir", "5kek0i61pgkokoob4fsm9fo9it"
 	auth := local.Authorizer{Secret: secret, Issuer: iss, Audiences: []string{"export-audit", clientID}}
-	s := startServerWith(t, local.Options{Issuer: auth.Issuer, Audiences: auth.Audiences})
+	s := startServerWith(t, localrun.Options{Auth: auth})
 	const org = "org-idp-checked"
 	sign := func(provider string, change map[string]any) caller {
 		c := idpClaims(provider, org, "usr-checked", time.Now(), "audit:read", "audit:write")

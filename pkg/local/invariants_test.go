@@ -24,8 +24,11 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/feature/dynamodb/attributevalue"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
-	"github.com/bufdir/export-audit/pkg/app"
+	"github.com/bufdir/export-audit/internal/app"
+	"github.com/bufdir/export-audit/internal/app/localrun"
+	"github.com/bufdir/export-audit/pkg/api"
 	"github.com/bufdir/export-audit/pkg/audit"
+	"github.com/bufdir/export-audit/pkg/config"
 	"github.com/bufdir/export-audit/pkg/faults"
 	"github.com/bufdir/export-audit/pkg/local"
 	"github.com/bufdir/export-audit/pkg/store"
@@ -45,7 +48,7 @@ type rsEnv struct {
 	url  string
 	inj  *faults.Injector
 	raw  *dynamodb.Client
-	deps *app.Deps
+	deps *api.Deps
 	logs *rsLogs
 }
 
@@ -69,31 +72,31 @@ func (l *rsLogs) String() string {
 
 // rsStart starts the local API on loopback with inj (no rules yet) in front of its engine;
 // opts may add store options or change the configuration.
-func rsStart(t testing.TB, inj *faults.Injector, opts ...func(*local.Options)) *rsEnv {
+func rsStart(t testing.TB, inj *faults.Injector, opts ...func(*localrun.Options)) *rsEnv {
 	t.Helper()
 	if inj == nil {
 		inj = faults.New(1)
 	}
 	logs := &rsLogs{}
-	o := local.Options{
+	o := localrun.Options{
 		Addr: "127.0.0.1:0", EngineAddr: "127.0.0.1:0",
-		Config: app.Config{
+		Config: config.Config{
 			TableName: rsTable, Region: "eu-north-1", OrgIDClaim: "org_id",
 			DeletedRetention: 365 * 24 * time.Hour,
 		},
-		Secret:     rsSecret,
-		Log:        slog.New(slog.NewJSONHandler(logs, &slog.HandlerOptions{Level: slog.LevelError})),
-		EngineWrap: inj.Wrap,
+		Auth:   local.Authorizer{Secret: rsSecret},
+		Log:    slog.New(slog.NewJSONHandler(logs, &slog.HandlerOptions{Level: slog.LevelError})),
+		Faults: inj,
 	}
 	for _, f := range opts {
 		f(&o)
 	}
-	run, err := local.Start(context.Background(), o)
+	run, err := localrun.Start(context.Background(), o)
 	if err != nil {
 		t.Fatalf("start the local API: %v", err)
 	}
 	t.Cleanup(run.Close)
-	raw, err := app.NewDynamoDB(app.Config{Region: "eu-north-1", DynamoDBEndpoint: run.EngineURL})
+	raw, err := app.NewDynamoDB(config.Config{Region: "eu-north-1", DynamoDBEndpoint: run.EngineURL})
 	if err != nil {
 		t.Fatalf("raw client: %v", err)
 	}
@@ -101,8 +104,8 @@ func rsStart(t testing.TB, inj *faults.Injector, opts ...func(*local.Options)) *
 }
 
 // rsWithClock makes the store's clock stand at at.
-func rsWithClock(at time.Time) func(*local.Options) {
-	return func(o *local.Options) {
+func rsWithClock(at time.Time) func(*localrun.Options) {
+	return func(o *localrun.Options) {
 		o.StoreOptions = append(o.StoreOptions, store.WithClock(func() time.Time { return at }))
 	}
 }

@@ -71,11 +71,11 @@ func AuthorizerFromEnv(getenv func(string) string) (Authorizer, error) {
 			a.Audiences = append(a.Audiences, aud)
 		}
 	}
-	return a, a.Check()
+	return a, a.CheckKey()
 }
 
-// Check refuses a key shorter than MinSecretLen, naming the variable it comes from.
-func (a Authorizer) Check() error {
+// CheckKey refuses a key shorter than MinSecretLen, naming the variable it comes from.
+func (a Authorizer) CheckKey() error {
 	if len(a.Secret) < MinSecretLen {
 		return fmt.Errorf("%s must be at least %d bytes (HS256 needs a key as long as its hash); it has %d", EnvSecret, MinSecretLen, len(a.Secret))
 	}

@@ -10,7 +10,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/bufdir/export-audit/pkg/app"
+	"github.com/bufdir/export-audit/internal/app/localrun"
+	"github.com/bufdir/export-audit/pkg/config"
 	"github.com/bufdir/export-audit/pkg/local"
 	"github.com/golang-jwt/jwt/v5"
 )
@@ -273,9 +274,9 @@ func TestAuthorizerFromEnv(t *testing.T) {
 // TestStart_RefusesAShortKey: the local API does not start with a key shorter than 32 bytes.
 func TestStart_RefusesAShortKey(t *testing.T) {
 	t.Parallel()
-	run, err := local.Start(context.Background(), local.Options{
-		Addr: "127.0.0.1:0", EngineAddr: "127.0.0.1:0", Secret: "bufdir-local-development-secret",
-		Config: app.Config{TableName: "audit-short-key", Region: "eu-north-1", OrgIDClaim: "org_id"},
+	run, err := localrun.Start(context.Background(), localrun.Options{
+		Addr: "127.0.0.1:0", EngineAddr: "127.0.0.1:0", Auth: local.Authorizer{Secret: "bufdir-local-development-secret"},
+		Config: config.Config{TableName: "audit-short-key", Region: "eu-north-1", OrgIDClaim: "org_id"},
 	})
 	if err == nil {
 		run.Close()

@@ -25,7 +25,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/bufdir/export-audit/pkg/app"
+	"github.com/bufdir/export-audit/internal/app/localrun"
+	"github.com/bufdir/export-audit/pkg/config"
 	"github.com/bufdir/export-audit/pkg/local"
 	"github.com/getkin/kin-openapi/openapi3"
 	"github.com/getkin/kin-openapi/openapi3filter"
@@ -79,10 +80,10 @@ const oaOrg = "org-oa-042"
 func oaStart(t *testing.T) *oaEnv {
 	t.Helper()
 	e := &oaEnv{seen: map[string]bool{}}
-	run, err := local.Start(context.Background(), local.Options{
+	run, err := localrun.Start(context.Background(), localrun.Options{
 		Addr: "127.0.0.1:0", EngineAddr: "127.0.0.1:0",
-		Config: app.Config{TableName: "audit-openapi", Region: "eu-north-1", OrgIDClaim: "org_id", DeletedRetention: 24 * time.Hour},
-		Secret: secret, Log: slog.New(slog.DiscardHandler), EngineWrap: e.door.wrap,
+		Config: config.Config{TableName: "audit-openapi", Region: "eu-north-1", OrgIDClaim: "org_id", DeletedRetention: 24 * time.Hour},
+		Auth:   local.Authorizer{Secret: secret}, Log: slog.New(slog.DiscardHandler), EngineWrap: e.door.wrap,
 	})
 	if err != nil {
 		t.Fatalf("start the local API: %v", err)

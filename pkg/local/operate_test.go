@@ -18,7 +18,9 @@ import (
 	"testing"
 	"time"
 
-	"github.com/bufdir/export-audit/pkg/app"
+	"github.com/bufdir/export-audit/internal/app"
+	"github.com/bufdir/export-audit/internal/app/localrun"
+	"github.com/bufdir/export-audit/pkg/config"
 	"github.com/bufdir/export-audit/pkg/local"
 )
 
@@ -86,11 +88,11 @@ func obsStart(t *testing.T, level slog.Level) *obsEnv {
 			h.ServeHTTP(w, r)
 		})
 	}
-	run, err := local.Start(t.Context(), local.Options{
+	run, err := localrun.Start(t.Context(), localrun.Options{
 		Addr: "127.0.0.1:0", EngineAddr: "127.0.0.1:0",
 		// make run's stage (cmd/local sets STAGE=local).
-		Config: app.Config{Stage: app.LocalStage, TableName: "audit-observe", Region: "eu-north-1", OrgIDClaim: "org_id", DeletedRetention: 24 * time.Hour, LogLevel: level},
-		Secret: secret, Log: app.NewLoggerTo(e.log, level), Metrics: e.emf, EngineWrap: door,
+		Config: config.Config{Stage: config.LocalStage, TableName: "audit-observe", Region: "eu-north-1", OrgIDClaim: "org_id", DeletedRetention: 24 * time.Hour, LogLevel: level},
+		Auth:   local.Authorizer{Secret: secret}, Log: app.NewLogger(e.log, level), Metrics: e.emf, EngineWrap: door,
 	})
 	if err != nil {
 		t.Fatalf("start the local API: %v", err)
@@ -362,8 +364,8 @@ func TestOperate_OneLogLineAndOneMetricsLinePerRequest(t *testing.T) {
 // dimension set led by Stage, which is local, every metric a number or array of numbers.
 func obsCheckEMF(t *testing.T, name string, m map[string]any) {
 	t.Helper()
-	if m["Stage"] != app.LocalStage {
-		t.Errorf("%s: want Stage %q, got %v", name, app.LocalStage, m["Stage"])
+	if m["Stage"] != config.LocalStage {
+		t.Errorf("%s: want Stage %q, got %v", name, config.LocalStage, m["Stage"])
 	}
 	aws, _ := m["_aws"].(map[string]any)
 	if _, ok := aws["Timestamp"].(json.Number); !ok {

@@ -1,7 +1,9 @@
-// Package local runs the whole API on one machine: an embedded DynamoDB-compatible engine
-// (minidyn's HTTP server) and an HTTP server that plays API Gateway's part. It verifies the
-// caller's HS256 token, checks the route's scope, builds the payload 2.0 event API Gateway
-// would build and calls the very handlers the Lambda functions run.
+// Package local is the local stand-in for API Gateway: an HTTP handler (API) that verifies the
+// caller's HS256 token as the JWT authorizer would, checks the route's scope, builds the payload
+// 2.0 event API Gateway would build and calls the very handlers the Lambda functions run, under
+// both prefixes. It also serves the embedded DynamoDB-compatible engine (StartEngine). It takes
+// the handlers' dependencies built; the composition root (internal/app/localrun) starts the
+// whole local run with it.
 package local
 
 import (
@@ -22,7 +24,7 @@ import (
 	"github.com/aws/aws-lambda-go/events"
 	"github.com/aws/aws-lambda-go/lambdacontext"
 	"github.com/bufdir/export-audit/pkg/api"
-	"github.com/bufdir/export-audit/pkg/app"
+	"github.com/bufdir/export-audit/pkg/config"
 )
 
 // maxPayload is API Gateway's own limit on a request body; the handlers' smaller limit
@@ -51,9 +53,9 @@ type API struct {
 
 // NewAPI serves every operation under both prefixes with deps, verifying tokens with auth.
 // ready, called by /healthz, says whether the storage answers.
-func NewAPI(deps *app.Deps, auth Authorizer, ready func(context.Context) error) *API {
+func NewAPI(deps *api.Deps, auth Authorizer, ready func(context.Context) error) *API {
 	a := &API{log: deps.Log, auth: auth, ready: ready, now: time.Now}
-	for _, prefix := range api.Prefixes {
+	for _, prefix := range config.Prefixes {
 		for _, op := range api.Operations {
 			path := prefix + op.Route.Path
 			a.routes = append(a.routes, route{
@@ -143,7 +145,7 @@ func (a *API) refuse(w http.ResponseWriter, r *http.Request, rt *route, start ti
 		slog.String("code", code),
 	}
 	if rt != nil {
-		attrs = append(attrs, slog.String("route", rt.op.Route.Method+" "+api.BasePath+rt.op.Route.Path), slog.String("function", rt.op.Route.Function))
+		attrs = append(attrs, slog.String("route", rt.op.Route.Method+" "+config.BasePath+rt.op.Route.Path), slog.String("function", rt.op.Route.Function))
 	}
 	a.log.LogAttrs(r.Context(), slog.LevelInfo, "gateway", attrs...)
 }

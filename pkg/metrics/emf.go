@@ -20,10 +20,9 @@ import (
 	"sync"
 	"time"
 	"unicode/utf8"
-)
 
-// Namespace is the CloudWatch namespace of every metric the service emits.
-const Namespace = "BufdirExportAudit"
+	"github.com/bufdir/export-audit/pkg/config"
+)
 
 // Limits of the EMF specification.
 const (
@@ -254,7 +253,7 @@ func (d *Document) AppendJSON(b []byte) ([]byte, error) {
 		}
 		first = false
 		b = append(b, `{"Namespace":`...)
-		b = appendString(b, Namespace)
+		b = appendString(b, config.MetricNamespace)
 		b = append(b, `,"Dimensions":[`...)
 		for j, set := range d.metrics[i].sets {
 			if j > 0 {

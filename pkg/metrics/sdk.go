@@ -9,26 +9,26 @@ import (
 	"github.com/aws/smithy-go/middleware"
 )
 
-// Names of the metrics InstrumentSDK records, after the service's prefix.
-const (
-	SDKCalls     = "Calls"     // Count: calls made, whatever their outcome
-	SDKLatency   = "Latency"   // Milliseconds: one value per call, retries and backoff included
-	SDKRetries   = "Retries"   // Count: attempts after a call's first
-	SDKThrottles = "Throttles" // Count: attempts the service answered with a throttling error
-)
+// SDKNames names the metrics InstrumentSDK records for one client.
+type SDKNames struct {
+	Calls     string // Count: calls made, whatever their outcome
+	Latency   string // Milliseconds: one value per call, retries and backoff included
+	Retries   string // Count: attempts after a call's first
+	Throttles string // Count: attempts the service answered with a throttling error
+}
 
 // throttles is how the SDK's standard retryer recognises a throttling error.
 var throttles = retry.IsErrorThrottles(retry.DefaultThrottles)
 
 // InstrumentSDK returns an AWS SDK APIOptions function that records, in the document of the
-// calling request's context, each call's latency and its retries and throttled attempts, named
-// prefix + SDKCalls and so on, under the document's default dimensions. A call made outside a
+// calling request's context, each call's latency and its retries and throttled attempts, under
+// names and the document's default dimensions. A call made outside a
 // request (no document) costs one context lookup.
 //
 // It adds two Finalize middlewares: one before the SDK's retry middleware, which sees the whole
 // call, and one after it, which runs once per attempt.
-func InstrumentSDK(prefix string) func(*middleware.Stack) error {
-	calls, latency, retries, throttled := prefix+SDKCalls, prefix+SDKLatency, prefix+SDKRetries, prefix+SDKThrottles
+func InstrumentSDK(names SDKNames) func(*middleware.Stack) error {
+	calls, latency, retries, throttled := names.Calls, names.Latency, names.Retries, names.Throttles
 	call := middleware.FinalizeMiddlewareFunc("metrics.Call", func(ctx context.Context, in middleware.FinalizeInput, next middleware.FinalizeHandler) (middleware.FinalizeOutput, middleware.Metadata, error) {
 		d := FromContext(ctx)
 		if d == nil {

@@ -13,7 +13,8 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
-	"github.com/bufdir/export-audit/pkg/app"
+	"github.com/bufdir/export-audit/internal/app"
+	"github.com/bufdir/export-audit/pkg/config"
 	"github.com/bufdir/export-audit/pkg/metrics"
 	"github.com/truora/minidyn/server"
 )
@@ -44,7 +45,7 @@ func newSDKEngine(t *testing.T) *sdkEngine {
 	}))
 	t.Cleanup(srv.Close)
 	// The client the functions use, with the middleware app.NewDynamoDB attaches.
-	db, err := app.NewDynamoDB(app.Config{Region: "eu-north-1", DynamoDBEndpoint: srv.URL})
+	db, err := app.NewDynamoDB(config.Config{Region: "eu-north-1", DynamoDBEndpoint: srv.URL})
 	if err != nil {
 		t.Fatalf("client: %v", err)
 	}

@@ -14,8 +14,9 @@ import (
 	"testing"
 	"time"
 
-	"github.com/bufdir/export-audit/pkg/app"
+	"github.com/bufdir/export-audit/internal/app"
 	"github.com/bufdir/export-audit/pkg/audit"
+	"github.com/bufdir/export-audit/pkg/config"
 	"github.com/bufdir/export-audit/pkg/faults"
 	"github.com/bufdir/export-audit/pkg/store"
 	"github.com/truora/minidyn/server"
@@ -69,7 +70,7 @@ func TestCreate_OvertakenDayCounterStillTakesANumber(t *testing.T) {
 	o := &ftOvertaker{next: server.NewServer(), n: 4, at: now}
 	srv := httptest.NewServer(o)
 	t.Cleanup(srv.Close)
-	db, err := app.NewDynamoDB(app.Config{Region: "eu-north-1", DynamoDBEndpoint: srv.URL})
+	db, err := app.NewDynamoDB(config.Config{Region: "eu-north-1", DynamoDBEndpoint: srv.URL})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -119,7 +120,7 @@ func TestCreate_GuardFreedWhileReadingItMakesANewRecord(t *testing.T) {
 	o := &ftOnGuardRead{next: server.NewServer()}
 	srv := httptest.NewServer(o)
 	t.Cleanup(srv.Close)
-	db, err := app.NewDynamoDB(app.Config{Region: "eu-north-1", DynamoDBEndpoint: srv.URL})
+	db, err := app.NewDynamoDB(config.Config{Region: "eu-north-1", DynamoDBEndpoint: srv.URL})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -149,7 +150,7 @@ func ftFaulty(t *testing.T, inj *faults.Injector) *store.Store {
 	t.Helper()
 	srv := httptest.NewServer(inj.Wrap(server.NewServer()))
 	t.Cleanup(srv.Close)
-	db, err := app.NewDynamoDB(app.Config{Region: "eu-north-1", DynamoDBEndpoint: srv.URL})
+	db, err := app.NewDynamoDB(config.Config{Region: "eu-north-1", DynamoDBEndpoint: srv.URL})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -163,7 +164,7 @@ func ftFaulty(t *testing.T, inj *faults.Injector) *store.Store {
 // TestTransact_RetryOfACancelledTransactionRunsAgain: DynamoDB cancels a create's and a
 // delete's transaction twice because other transactions held their items. The fault layer
 // keeps ClientRequestTokens as DynamoDB does, so a retry that carried the cancelled call's
-// token would be answered with the same cancellation, five times over, and end in ErrBusy.
+// token would be answered with the same cancellation, five times over, and end in audit.ErrBusy.
 // The store's retries are new requests: the third runs, and the write is made once.
 func TestTransact_RetryOfACancelledTransactionRunsAgain(t *testing.T) {
 	t.Parallel()

@@ -10,46 +10,6 @@ import (
 	"github.com/bufdir/export-audit/pkg/audit"
 )
 
-// The table has one string partition key and one string sort key. Four kinds of item share it:
-//
-//	record   pk ORG#<org>      sk REC#<YYYYMMDD>#<seq, 9 digits>   one per record, tombstoned on delete
-//	guard    pk ORG#<org>      sk EXP#<export_id>                  one per live export_id of an org
-//	stats    pk ORG#<org>      sk STATS                            live record count of an org
-//	counter  pk SEQ#<YYYYMMDD> sk SEQ                              the day's last sequence number
-//
-// Record sort keys pad the sequence so key order is (day, sequence) order, which the create
-// path keeps equal to (created_at, record_id) order; lists therefore read in key order. STATS
-// sorts just after every REC# key, so a descending query from it reads the count first and
-// then the newest records, in one call.
-const (
-	attrPK        = "pk"
-	attrSK        = "sk"
-	attrExpiresAt = "expires_at" // the table's TTL attribute; only tombstones carry it
-
-	orgPrefix    = "ORG#"
-	recordPrefix = "REC#"
-	guardPrefix  = "EXP#"
-	statsSK      = "STATS"
-	counterSK    = "SEQ"
-)
-
-func orgPK(org string) string { return orgPrefix + org }
-
-func recordSK(id audit.RecordID) string {
-	return fmt.Sprintf("%s%s#%09d", recordPrefix, id.DayKey(), id.Seq)
-}
-
-func guardSK(exportID string) string { return guardPrefix + exportID }
-
-func counterPK(day string) string { return "SEQ#" + day }
-
-func key(pk, sk string) map[string]types.AttributeValue {
-	return map[string]types.AttributeValue{
-		attrPK: &types.AttributeValueMemberS{Value: pk},
-		attrSK: &types.AttributeValueMemberS{Value: sk},
-	}
-}
-
 func str(s string) types.AttributeValue { return &types.AttributeValueMemberS{Value: s} }
 
 func num(n int64) types.AttributeValue {

@@ -2,7 +2,6 @@ package store
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"strconv"
 	"strings"
@@ -62,10 +61,17 @@ func (w *window) offer(av map[string]types.AttributeValue) error {
 
 func (w *window) full() bool { return w.seen >= w.end }
 
-func (s *Store) listAll(ctx context.Context, f audit.ListFilter) (audit.Page, error) {
-	w := newWindow(f)
-	total, counted := 0, false
-	in := &dynamodb.QueryInput{
+// ListInput is the first Query of List(f); List reads the pages after it, when it needs them,
+// with the same input from the key DynamoDB returns.
+func (s *Store) ListInput(f audit.ListFilter) *dynamodb.QueryInput {
+	if f.Unfiltered() {
+		return s.listAllInput(f)
+	}
+	return s.listFilteredInput(f)
+}
+
+func (s *Store) listAllInput(f audit.ListFilter) *dynamodb.QueryInput {
+	return &dynamodb.QueryInput{
 		TableName:              &s.table,
 		KeyConditionExpression: aws.String("pk = :pk AND sk BETWEEN :first AND :stats"),
 		ExpressionAttributeValues: map[string]types.AttributeValue{
@@ -73,15 +79,27 @@ func (s *Store) listAll(ctx context.Context, f audit.ListFilter) (audit.Page, er
 		},
 		ScanIndexForward: aws.Bool(false),
 		ConsistentRead:   aws.Bool(true),
+		Limit:            s.listAllLimit(newWindow(f)),
 	}
+}
+
+// listAllLimit is how many items the next Query of an unfiltered list asks for. The STATS item
+// and tombstones take room in a page too; asking for one more than the page needs still lets
+// page 1 of an organisation without tombstones be one call.
+func (s *Store) listAllLimit(w *window) *int32 {
+	limit := int32(w.end-w.seen) + 1
+	if s.pageSize > 0 && limit > s.pageSize {
+		limit = s.pageSize
+	}
+	return &limit
+}
+
+func (s *Store) listAll(ctx context.Context, f audit.ListFilter) (audit.Page, error) {
+	w := newWindow(f)
+	total, counted := 0, false
+	in := s.listAllInput(f)
 	for {
-		// The STATS item and tombstones take room in a page too; asking for one more than the
-		// page needs still lets page 1 of an organisation without tombstones be one call.
-		limit := int32(w.end-w.seen) + 1
-		if s.pageSize > 0 && limit > s.pageSize {
-			limit = s.pageSize
-		}
-		in.Limit = &limit
+		in.Limit = s.listAllLimit(w)
 		out, err := s.db.Query(ctx, in)
 		if err != nil {
 			return audit.Page{}, wrap("list records of "+f.OrgID, err)
@@ -133,8 +151,7 @@ func liveCount(av map[string]types.AttributeValue) (int, error) {
 	return st.Live, nil
 }
 
-func (s *Store) listFiltered(ctx context.Context, f audit.ListFilter) (audit.Page, error) {
-	w := newWindow(f)
+func (s *Store) listFilteredInput(f audit.ListFilter) *dynamodb.QueryInput {
 	names := map[string]string{"#del": "deleted_at"}
 	values := map[string]types.AttributeValue{
 		":pk": str(orgPK(f.OrgID)), ":lo": str(recordPrefix), ":hi": str(recordPrefix + "~"),
@@ -184,6 +201,12 @@ func (s *Store) listFiltered(ctx context.Context, f audit.ListFilter) (audit.Pag
 	if s.pageSize > 0 {
 		in.Limit = &s.pageSize
 	}
+	return in
+}
+
+func (s *Store) listFiltered(ctx context.Context, f audit.ListFilter) (audit.Page, error) {
+	w := newWindow(f)
+	in := s.listFilteredInput(f)
 	for {
 		out, err := s.db.Query(ctx, in)
 		if err != nil {
@@ -200,34 +223,4 @@ func (s *Store) listFiltered(ctx context.Context, f audit.ListFilter) (audit.Pag
 		in.ExclusiveStartKey = out.LastEvaluatedKey
 	}
 	return audit.Page{Records: w.records, Total: w.seen}, nil
-}
-
-// EnsureTable creates the table when it is missing, as the local API does at start. In AWS the
-// CDK stack owns the table (with TTL, backups and encryption); this is for local engines only.
-func (s *Store) EnsureTable(ctx context.Context) error {
-	_, err := s.db.DescribeTable(ctx, &dynamodb.DescribeTableInput{TableName: &s.table})
-	if err == nil {
-		return nil
-	}
-	var nf *types.ResourceNotFoundException
-	if !errors.As(err, &nf) {
-		return fmt.Errorf("describe table %s: %w", s.table, err)
-	}
-	_, err = s.db.CreateTable(ctx, &dynamodb.CreateTableInput{
-		TableName: &s.table,
-		AttributeDefinitions: []types.AttributeDefinition{
-			{AttributeName: aws.String(attrPK), AttributeType: types.ScalarAttributeTypeS},
-			{AttributeName: aws.String(attrSK), AttributeType: types.ScalarAttributeTypeS},
-		},
-		KeySchema: []types.KeySchemaElement{
-			{AttributeName: aws.String(attrPK), KeyType: types.KeyTypeHash},
-			{AttributeName: aws.String(attrSK), KeyType: types.KeyTypeRange},
-		},
-		BillingMode: types.BillingModePayPerRequest,
-	})
-	var inUse *types.ResourceInUseException
-	if err != nil && !errors.As(err, &inUse) {
-		return fmt.Errorf("create table %s: %w", s.table, err)
-	}
-	return nil
 }

@@ -4,6 +4,10 @@
 // SDK's attributevalue package from the dynamodbav tags of the item structs (item.go), with one
 // encoder and one decoder for the package; an unset optional attribute is left out of an item,
 // never written as NULL.
+//
+// Each call's request is built by an exported method (GetInput, CreateInput, UpdateStatusInput
+// and the others), which the bench's bare baselines (internal/perf) send as they are: one
+// spelling of the keys and expressions. The table's layout is in table.go.
 package store
 
 import (
@@ -20,14 +24,6 @@ import (
 	"github.com/aws/smithy-go"
 	"github.com/bufdir/export-audit/pkg/audit"
 )
-
-// ErrThrottled means DynamoDB was still throttling after the SDK's retries: the caller may try
-// again later.
-var ErrThrottled = errors.New("dynamodb is throttling")
-
-// ErrBusy means other writes to the same items kept DynamoDB refusing ours (transaction
-// conflicts) after every retry: nothing was written and the caller may try again shortly.
-var ErrBusy = errors.New("dynamodb items are busy with other transactions")
 
 // Store keeps audit records in one DynamoDB table.
 type Store struct {
@@ -63,15 +59,20 @@ func New(db *dynamodb.Client, table string, opts ...Option) *Store {
 // Get returns a live record of org: one strongly consistent GetItem, so a record is readable
 // as soon as the call that wrote it has answered.
 func (s *Store) Get(ctx context.Context, org string, id audit.RecordID) (audit.Record, error) {
-	out, err := s.db.GetItem(ctx, &dynamodb.GetItemInput{
-		TableName:      &s.table,
-		Key:            key(orgPK(org), recordSK(id)),
-		ConsistentRead: aws.Bool(true),
-	})
+	out, err := s.db.GetItem(ctx, s.GetInput(org, id))
 	if err != nil {
 		return audit.Record{}, wrap("get "+id.String(), err)
 	}
 	return decodeLive(out.Item)
+}
+
+// GetInput is Get's call.
+func (s *Store) GetInput(org string, id audit.RecordID) *dynamodb.GetItemInput {
+	return &dynamodb.GetItemInput{
+		TableName:      &s.table,
+		Key:            RecordKey(org, id),
+		ConsistentRead: aws.Bool(true),
+	}
 }
 
 // Create stores a new record, or recognises a retry of an earlier create.
@@ -133,16 +134,7 @@ func (s *Store) nextID(ctx context.Context) (audit.RecordID, time.Time, error) {
 	now := audit.Timestamp(s.now())
 	for attempt := 0; attempt < counterPasses; attempt++ {
 		stamp := now.Format(timeFormat)
-		out, err := s.db.UpdateItem(ctx, &dynamodb.UpdateItemInput{
-			TableName:                           &s.table,
-			Key:                                 key(counterPK(now.Format("20060102")), counterSK),
-			UpdateExpression:                    aws.String("SET #last = :now ADD #seq :one"),
-			ConditionExpression:                 aws.String("attribute_not_exists(#last) OR #last <= :now"),
-			ExpressionAttributeNames:            map[string]string{"#last": "last_at", "#seq": "seq"},
-			ExpressionAttributeValues:           map[string]types.AttributeValue{":now": str(stamp), ":one": num(1)},
-			ReturnValues:                        types.ReturnValueUpdatedNew,
-			ReturnValuesOnConditionCheckFailure: types.ReturnValuesOnConditionCheckFailureAllOld,
-		})
+		out, err := s.db.UpdateItem(ctx, s.NextIDInput(now))
 		var ccf *types.ConditionalCheckFailedException
 		if errors.As(err, &ccf) {
 			var old counterItem
@@ -174,6 +166,22 @@ func (s *Store) nextID(ctx context.Context) (audit.RecordID, time.Time, error) {
 	return audit.RecordID{}, time.Time{}, errors.New("day counter kept moving ahead of this clock")
 }
 
+// NextIDInput is the call that takes a sequence number for a record created at now (whole
+// seconds, UTC): an UpdateItem of the counter of now's day, which refuses a time before the
+// latest it handed out.
+func (s *Store) NextIDInput(now time.Time) *dynamodb.UpdateItemInput {
+	return &dynamodb.UpdateItemInput{
+		TableName:                           &s.table,
+		Key:                                 key(counterPK(now.Format("20060102")), counterSK),
+		UpdateExpression:                    aws.String("SET #last = :now ADD #seq :one"),
+		ConditionExpression:                 aws.String("attribute_not_exists(#last) OR #last <= :now"),
+		ExpressionAttributeNames:            map[string]string{"#last": "last_at", "#seq": "seq"},
+		ExpressionAttributeValues:           map[string]types.AttributeValue{":now": str(now.Format(timeFormat)), ":one": num(1)},
+		ReturnValues:                        types.ReturnValueUpdatedNew,
+		ReturnValuesOnConditionCheckFailure: types.ReturnValuesOnConditionCheckFailureAllOld,
+	}
+}
+
 // counterPasses bounds nextID's passes at the day counter.
 const counterPasses = 10
 
@@ -192,19 +200,7 @@ func (s *Store) insert(ctx context.Context, n audit.NewRecord, rec audit.Record,
 	if err != nil {
 		return nil, fmt.Errorf("encode guard of %s: %w", n.ExportID, err)
 	}
-	notExists := aws.String("attribute_not_exists(pk)")
-	err = s.transact(ctx, []types.TransactWriteItem{
-		{Put: &types.Put{TableName: &s.table, Item: recAV, ConditionExpression: notExists}},
-		{Put: &types.Put{
-			TableName: &s.table, Item: guardAV, ConditionExpression: notExists,
-			ReturnValuesOnConditionCheckFailure: types.ReturnValuesOnConditionCheckFailureAllOld,
-		}},
-		{Update: &types.Update{
-			TableName: &s.table, Key: key(orgPK(n.OrgID), statsSK),
-			UpdateExpression:          aws.String("ADD live :one"),
-			ExpressionAttributeValues: map[string]types.AttributeValue{":one": num(1)},
-		}},
-	})
+	err = s.transact(ctx, s.CreateInput(n.OrgID, recAV, guardAV))
 	reasons := cancellation(err)
 	if reasons == nil {
 		return nil, wrap("create "+rec.RecordID, err)
@@ -216,9 +212,7 @@ func (s *Store) insert(ctx context.Context, n audit.NewRecord, rec audit.Record,
 	if len(item) == 0 {
 		// DynamoDB returns the guard with the cancellation; an engine that does not (the local
 		// one) costs one read here.
-		out, gerr := s.db.GetItem(ctx, &dynamodb.GetItemInput{
-			TableName: &s.table, Key: key(orgPK(n.OrgID), guardSK(n.ExportID)), ConsistentRead: aws.Bool(true),
-		})
+		out, gerr := s.db.GetItem(ctx, s.GuardInput(n.OrgID, n.ExportID))
 		if gerr != nil {
 			return nil, wrap("read guard of "+n.ExportID, gerr)
 		}
@@ -235,6 +229,44 @@ func (s *Store) insert(ctx context.Context, n audit.NewRecord, rec audit.Record,
 	return &g, nil
 }
 
+// CreateInput is Create's transaction for a record of org, given its item and its guard's as
+// encoded: the two put where no item is, and the organisation's live count up by one.
+func (s *Store) CreateInput(org string, record, guard map[string]types.AttributeValue) *dynamodb.TransactWriteItemsInput {
+	notExists := aws.String("attribute_not_exists(pk)")
+	return &dynamodb.TransactWriteItemsInput{TransactItems: []types.TransactWriteItem{
+		{Put: &types.Put{TableName: &s.table, Item: record, ConditionExpression: notExists}},
+		{Put: &types.Put{
+			TableName: &s.table, Item: guard, ConditionExpression: notExists,
+			ReturnValuesOnConditionCheckFailure: types.ReturnValuesOnConditionCheckFailureAllOld,
+		}},
+		{Update: s.liveCount(org, 1)},
+	}}
+}
+
+// GuardInput reads the guard of exportID in org, strongly consistent.
+func (s *Store) GuardInput(org, exportID string) *dynamodb.GetItemInput {
+	return &dynamodb.GetItemInput{TableName: &s.table, Key: GuardKey(org, exportID), ConsistentRead: aws.Bool(true)}
+}
+
+// liveCount adds by to the organisation's live record count.
+func (s *Store) liveCount(org string, by int64) *types.Update {
+	return &types.Update{
+		TableName: &s.table, Key: key(orgPK(org), statsSK),
+		UpdateExpression:          aws.String("ADD live :n"),
+		ExpressionAttributeValues: map[string]types.AttributeValue{":n": num(by)},
+	}
+}
+
+// LiveCountInput adds by to org's live record count, as Create's and Delete's transactions do;
+// the bench adds the records it writes straight into the table with it.
+func (s *Store) LiveCountInput(org string, by int64) *dynamodb.UpdateItemInput {
+	u := s.liveCount(org, by)
+	return &dynamodb.UpdateItemInput{
+		TableName: u.TableName, Key: u.Key,
+		UpdateExpression: u.UpdateExpression, ExpressionAttributeValues: u.ExpressionAttributeValues,
+	}
+}
+
 // UpdateStatus moves a record to another status: one conditional UpdateItem writes the status,
 // updated_at and the history entry together, and its condition is the status machine. When
 // the condition fails, the item DynamoDB returns with the failure tells a no-op from a refusal,
@@ -247,15 +279,26 @@ func (s *Store) UpdateStatus(ctx context.Context, org string, id audit.RecordID,
 		if err != nil {
 			return audit.Record{}, false, err
 		}
-		if _, err := c.Check(cur); err != nil {
+		if _, err := c.Decide(cur); err != nil {
 			return audit.Record{}, false, err
 		}
 		return cur, false, nil
 	}
+	in, err := s.UpdateStatusInput(org, id, c)
+	if err != nil {
+		return audit.Record{}, false, err
+	}
+	return s.update(ctx, id, in, c.Decide)
+}
+
+// UpdateStatusInput is UpdateStatus's conditional UpdateItem, for a move to a status that some
+// status may move to (audit.Sources).
+func (s *Store) UpdateStatusInput(org string, id audit.RecordID, c audit.StatusChange) (*dynamodb.UpdateItemInput, error) {
+	sources := audit.Sources(c.To)
 	at := c.At.UTC().Format(timeFormat)
 	hist, err := itemEncoder.Encode([]historyItem{toHistoryItem(audit.HistoryEntry{Status: c.To, At: c.At, By: c.By})})
 	if err != nil {
-		return audit.Record{}, false, fmt.Errorf("encode history entry: %w", err)
+		return nil, fmt.Errorf("encode history entry: %w", err)
 	}
 	names := map[string]string{"#st": "status", "#ua": "updated_at", "#h": "history", "#sa": "status_at", "#del": "deleted_at"}
 	values := map[string]types.AttributeValue{":to": str(string(c.To)), ":at": str(at), ":h": hist}
@@ -282,20 +325,28 @@ func (s *Store) UpdateStatus(ctx context.Context, org string, id audit.RecordID,
 		values[p] = str(string(from))
 	}
 	cond += ")"
-	return s.update(ctx, id, &dynamodb.UpdateItemInput{
-		TableName: &s.table, Key: key(orgPK(org), recordSK(id)),
+	return &dynamodb.UpdateItemInput{
+		TableName: &s.table, Key: RecordKey(org, id),
 		UpdateExpression: &set, ConditionExpression: &cond,
 		ExpressionAttributeNames: names, ExpressionAttributeValues: values,
-	}, c.Check)
+		ReturnValues:                        types.ReturnValueAllNew,
+		ReturnValuesOnConditionCheckFailure: types.ReturnValuesOnConditionCheckFailureAllOld,
+	}, nil
 }
 
 // AttachFileURL sets the record's file_url: one conditional UpdateItem that refuses a record
 // with a file_url already or in status failed; as with UpdateStatus, the returned item tells a
 // no-op from a refusal. The bool reports whether anything changed.
 func (s *Store) AttachFileURL(ctx context.Context, org string, id audit.RecordID, url string) (audit.Record, bool, error) {
-	now := audit.Timestamp(s.now()).Format(timeFormat)
-	return s.update(ctx, id, &dynamodb.UpdateItemInput{
-		TableName: &s.table, Key: key(orgPK(org), recordSK(id)),
+	in := s.AttachFileURLInput(org, id, url, audit.Timestamp(s.now()))
+	return s.update(ctx, id, in, func(cur audit.Record) (audit.Outcome, error) { return audit.DecideFileURL(cur, url) })
+}
+
+// AttachFileURLInput is AttachFileURL's conditional UpdateItem, made at at.
+func (s *Store) AttachFileURLInput(org string, id audit.RecordID, url string, at time.Time) *dynamodb.UpdateItemInput {
+	now := at.UTC().Format(timeFormat)
+	return &dynamodb.UpdateItemInput{
+		TableName: &s.table, Key: RecordKey(org, id),
 		UpdateExpression:    aws.String("SET #fu = :url, #ua = :now"),
 		ConditionExpression: aws.String("attribute_exists(pk) AND attribute_not_exists(#del) AND attribute_not_exists(#fu) AND #st <> :failed"),
 		ExpressionAttributeNames: map[string]string{
@@ -304,14 +355,15 @@ func (s *Store) AttachFileURL(ctx context.Context, org string, id audit.RecordID
 		ExpressionAttributeValues: map[string]types.AttributeValue{
 			":url": str(url), ":now": str(now), ":failed": str(string(audit.StatusFailed)),
 		},
-	}, func(cur audit.Record) (bool, error) { return audit.CheckFileURL(cur, url) })
+		ReturnValues:                        types.ReturnValueAllNew,
+		ReturnValuesOnConditionCheckFailure: types.ReturnValuesOnConditionCheckFailureAllOld,
+	}
 }
 
-// update runs a conditional UpdateItem and, when its condition fails, asks check what the
-// record as it was means: a no-op answered with the record, or the caller's error.
-func (s *Store) update(ctx context.Context, id audit.RecordID, in *dynamodb.UpdateItemInput, check func(audit.Record) (bool, error)) (audit.Record, bool, error) {
-	in.ReturnValues = types.ReturnValueAllNew
-	in.ReturnValuesOnConditionCheckFailure = types.ReturnValuesOnConditionCheckFailureAllOld
+// update runs a conditional UpdateItem that returns the item, as it is after the write or as it
+// was when the condition failed, and in the latter case asks decide what the record means: a
+// no-op answered with the record, or the caller's error.
+func (s *Store) update(ctx context.Context, id audit.RecordID, in *dynamodb.UpdateItemInput, decide func(audit.Record) (audit.Outcome, error)) (audit.Record, bool, error) {
 	out, err := s.db.UpdateItem(ctx, in)
 	var ccf *types.ConditionalCheckFailedException
 	if errors.As(err, &ccf) {
@@ -319,11 +371,11 @@ func (s *Store) update(ctx context.Context, id audit.RecordID, in *dynamodb.Upda
 		if derr != nil {
 			return audit.Record{}, false, derr
 		}
-		noop, cerr := check(cur)
-		if cerr != nil {
-			return audit.Record{}, false, cerr
+		outcome, derr := decide(cur)
+		if derr != nil {
+			return audit.Record{}, false, derr
 		}
-		if !noop {
+		if outcome != audit.Unchanged {
 			return audit.Record{}, false, fmt.Errorf("update %s: condition failed on a record that allows the change", id)
 		}
 		return cur, false, nil
@@ -344,10 +396,19 @@ func (s *Store) Delete(ctx context.Context, org string, id audit.RecordID, by st
 	if err != nil {
 		return err
 	}
-	now := audit.Timestamp(s.now())
-	err = s.transact(ctx, []types.TransactWriteItem{
+	err = s.transact(ctx, s.DeleteInput(org, id, rec.ExportID, by, audit.Timestamp(s.now())))
+	if reasons := cancellation(err); len(reasons) > 0 && reasons[0].Code != nil && *reasons[0].Code == "ConditionalCheckFailed" {
+		// Deleted by someone else since our read.
+		return audit.ErrNotFound
+	}
+	return wrap("delete "+id.String(), err)
+}
+
+// DeleteInput is Delete's transaction, made at now, for a record of org that holds exportID.
+func (s *Store) DeleteInput(org string, id audit.RecordID, exportID, by string, now time.Time) *dynamodb.TransactWriteItemsInput {
+	return &dynamodb.TransactWriteItemsInput{TransactItems: []types.TransactWriteItem{
 		{Update: &types.Update{
-			TableName: &s.table, Key: key(orgPK(org), recordSK(id)),
+			TableName: &s.table, Key: RecordKey(org, id),
 			UpdateExpression:         aws.String("SET #del = :now, #by = :by, #exp = :exp"),
 			ConditionExpression:      aws.String("attribute_exists(pk) AND attribute_not_exists(#del)"),
 			ExpressionAttributeNames: map[string]string{"#del": "deleted_at", "#by": "deleted_by", "#exp": attrExpiresAt},
@@ -356,21 +417,12 @@ func (s *Store) Delete(ctx context.Context, org string, id audit.RecordID, by st
 			},
 		}},
 		{Delete: &types.Delete{
-			TableName: &s.table, Key: key(orgPK(org), guardSK(rec.ExportID)),
+			TableName: &s.table, Key: GuardKey(org, exportID),
 			ConditionExpression:       aws.String("record_id = :id"),
-			ExpressionAttributeValues: map[string]types.AttributeValue{":id": str(rec.RecordID)},
+			ExpressionAttributeValues: map[string]types.AttributeValue{":id": str(id.String())},
 		}},
-		{Update: &types.Update{
-			TableName: &s.table, Key: key(orgPK(org), statsSK),
-			UpdateExpression:          aws.String("ADD live :minus"),
-			ExpressionAttributeValues: map[string]types.AttributeValue{":minus": num(-1)},
-		}},
-	})
-	if reasons := cancellation(err); len(reasons) > 0 && reasons[0].Code != nil && *reasons[0].Code == "ConditionalCheckFailed" {
-		// Deleted by someone else since our read.
-		return audit.ErrNotFound
-	}
-	return wrap("delete "+id.String(), err)
+		{Update: s.liveCount(org, -1)},
+	}}
 }
 
 // conflictAttempts bounds our own retries of a transaction that DynamoDB cancelled because
@@ -385,8 +437,7 @@ const conflictAttempts = 5
 // transaction wrote nothing, and DynamoDB answers a token it has seen in the last 10 minutes
 // with that request's outcome, the cancellation, without trying again. So each of our calls
 // starts without a token and the SDK makes a fresh one.
-func (s *Store) transact(ctx context.Context, items []types.TransactWriteItem) error {
-	in := &dynamodb.TransactWriteItemsInput{TransactItems: items}
+func (s *Store) transact(ctx context.Context, in *dynamodb.TransactWriteItemsInput) error {
 	for attempt := 1; ; attempt++ {
 		in.ClientRequestToken = nil
 		_, err := s.db.TransactWriteItems(ctx, in)
@@ -428,16 +479,18 @@ var throttleCodes = []string{
 	"ThrottlingException", "ProvisionedThroughputExceededException", "RequestLimitExceeded",
 }
 
-// wrap adds what was being done to err, and marks throttling so the API layer can tell it.
+// wrap adds what was being done to err, and marks throttling (audit.ErrThrottled) and
+// transaction conflicts that outlived every retry (audit.ErrBusy) so the API layer can tell
+// them.
 func wrap(doing string, err error) error {
 	if err == nil {
 		return nil
 	}
 	if throttled(err) {
-		return fmt.Errorf("%s: %w: %w", doing, ErrThrottled, err)
+		return fmt.Errorf("%s: %w: %w", doing, audit.ErrThrottled, err)
 	}
 	if conflicted(err) {
-		return fmt.Errorf("%s: %w: %w", doing, ErrBusy, err)
+		return fmt.Errorf("%s: %w: %w", doing, audit.ErrBusy, err)
 	}
 	return fmt.Errorf("%s: %w", doing, err)
 }

@@ -7,7 +7,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/bufdir/export-audit/pkg/app"
+	"github.com/bufdir/export-audit/internal/app"
 )
 
 // Secrets the environment of a container holds, which no log line may show.

@@ -1,7 +1,9 @@
-// Package app loads what a Lambda container needs once, at init: the configuration from the
-// environment, the DynamoDB client and the repository. Handlers share the result for the
-// container's life.
-package app
+// Package config holds the names and settings that more than one part of the service reads:
+// the configuration from the environment, the route table and the functions behind it, and the
+// names of the metrics the alarms and the dashboard read. It imports only the standard library,
+// so that a module that needs a name (the CDK app in infra/) compiles nothing else of the
+// service.
+package config
 
 import (
 	"errors"
@@ -16,8 +18,8 @@ import (
 type Config struct {
 	// Stage is the deployment's stage (dev, prod, local...): the Stage dimension of every
 	// metric, so that each stage's alarms and dashboard read only its own. A Config built in
-	// code rather than by LoadConfig (tests, the bench) may leave it empty; its metrics then
-	// carry LocalStage.
+	// code rather than by Load (tests, the bench) may leave it empty; its metrics then carry
+	// LocalStage.
 	Stage               string
 	TableName           string
 	Region              string
@@ -28,9 +30,9 @@ type Config struct {
 	LogLevel            slog.Level
 }
 
-// LoadConfig reads the configuration through getenv (os.Getenv outside tests) and reports
-// every missing or malformed setting at once.
-func LoadConfig(getenv func(string) string) (Config, error) {
+// Load reads the configuration through getenv (os.Getenv outside tests) and reports every
+// missing or malformed setting at once.
+func Load(getenv func(string) string) (Config, error) {
 	c := Config{
 		TableName:        strings.TrimSpace(getenv(EnvTableName)),
 		Region:           strings.TrimSpace(getenv(EnvRegion)),

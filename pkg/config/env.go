@@ -1,4 +1,4 @@
-package app
+package config
 
 // Environment variable names, read once per container at init.
 const (
@@ -17,8 +17,3 @@ const EnvSAMLocal = "AWS_SAM_LOCAL"
 
 // LocalStage is the stage of runs on a developer's machine: `make run` sets STAGE to it.
 const LocalStage = "local"
-
-// SAMTableLogicalID is the table's logical id in template.yaml. `sam local` resolves
-// `!Ref AuditTable` to this id rather than to a table's name, so a function given it as
-// TABLE_NAME would fail every call with ResourceNotFound.
-const SAMTableLogicalID = "AuditTable"

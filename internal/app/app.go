@@ -1,3 +1,8 @@
+// Package app is the service's composition root: it reads the configuration and builds, once
+// per container, the DynamoDB client (retries, HTTP timeouts, the metrics middleware), the
+// repository, the logger and the metrics emitter, and hands the handlers their api.Deps. The
+// functions' main packages call MustLoad; the local runs (package localrun) build through New.
+// It lives outside pkg/ so that no library package can import it: they declare what they need.
 package app
 
 import (
@@ -14,25 +19,16 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws/retry"
 	awshttp "github.com/aws/aws-sdk-go-v2/aws/transport/http"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
+	"github.com/bufdir/export-audit/pkg/api"
+	"github.com/bufdir/export-audit/pkg/config"
 	"github.com/bufdir/export-audit/pkg/metrics"
 	"github.com/bufdir/export-audit/pkg/store"
 )
 
-// Deps is what every handler of a container shares.
-type Deps struct {
-	Config Config
-	Store  *store.Store
-	Log    *slog.Logger
-	// Metrics writes each request's EMF document: to stdout, apart from the log, so that
-	// LOG_LEVEL never hides a metric.
-	Metrics *metrics.Emitter
-	Now     func() time.Time
-}
-
-// MustLoad reads the configuration and builds the DynamoDB client and repository, once per
-// container. A missing or malformed setting stops the process here with one clear log line,
-// rather than failing every request later.
-func MustLoad(ctx context.Context) *Deps {
+// MustLoad reads the configuration and builds what the handlers need, once per container. A
+// missing or malformed setting stops the process here with one clear log line, rather than
+// failing every request later.
+func MustLoad(ctx context.Context) *api.Deps {
 	deps, err := Load(ctx, os.Getenv, os.Stdout)
 	if err != nil {
 		os.Exit(1)
@@ -44,41 +40,50 @@ func MustLoad(ctx context.Context) *Deps {
 // metrics written to w (os.Stdout in Lambda, which CloudWatch Logs reads). It logs one line:
 // "init" with the configuration, which holds no secret, and init_ms, how long this took (the
 // Go runtime's own start comes before it and is not counted); or the reason it cannot start.
-func Load(ctx context.Context, getenv func(string) string, w io.Writer) (*Deps, error) {
+func Load(ctx context.Context, getenv func(string) string, w io.Writer) (*api.Deps, error) {
 	start := time.Now()
-	cfg, err := LoadConfig(getenv)
-	log := NewLoggerTo(w, cfg.LogLevel)
+	cfg, err := config.Load(getenv)
+	log := NewLogger(w, cfg.LogLevel)
 	if err != nil {
 		log.Error("configuration is incomplete; the function cannot start", "error", err.Error())
 		return nil, err
 	}
-	deps, err := New(ctx, cfg, log)
+	deps, _, err := New(cfg, log, w)
 	if err != nil {
 		log.Error("cannot start", "error", err.Error())
 		return nil, err
 	}
-	deps.Metrics = metrics.NewEmitter(w)
 	log.LogAttrs(ctx, slog.LevelInfo, "init", append(cfg.Attrs(), slog.Float64("init_ms", float64(time.Since(start).Microseconds())/1000))...)
 	return deps, nil
 }
 
-// NewLogger returns the JSON logger every part of the service writes with, on stdout.
-func NewLogger(level slog.Level) *slog.Logger { return NewLoggerTo(os.Stdout, level) }
-
-// NewLoggerTo returns the service's JSON logger writing to w.
-func NewLoggerTo(w io.Writer, level slog.Level) *slog.Logger {
+// NewLogger returns the JSON logger every part of the service writes with, writing to w.
+func NewLogger(w io.Writer, level slog.Level) *slog.Logger {
 	return slog.New(slog.NewJSONHandler(w, &slog.HandlerOptions{Level: level}))
 }
 
-// New builds the dependencies from cfg.
-func New(ctx context.Context, cfg Config, log *slog.Logger, opts ...store.Option) (*Deps, error) {
+// New builds the service from cfg: the DynamoDB client, the repository on it and the handlers'
+// dependencies, logging through log and writing each request's metrics to metricsTo (nil:
+// none). It returns the repository too, for local runs, which create its table.
+func New(cfg config.Config, log *slog.Logger, metricsTo io.Writer, opts ...store.Option) (*api.Deps, *store.Store, error) {
 	db, err := NewDynamoDB(cfg)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	opts = append([]store.Option{store.WithRetention(cfg.DeletedRetention)}, opts...)
-	return &Deps{Config: cfg, Store: store.New(db, cfg.TableName, opts...), Log: log,
-		Metrics: metrics.NewEmitter(os.Stdout), Now: time.Now}, nil
+	s := store.New(db, cfg.TableName, opts...)
+	deps := &api.Deps{
+		Records: s,
+		Settings: api.Settings{
+			Stage: cfg.Stage, OrgIDClaim: cfg.OrgIDClaim, FileURLAllowedHosts: cfg.FileURLAllowedHosts,
+		},
+		Log: log,
+		Now: time.Now,
+	}
+	if metricsTo != nil {
+		deps.Metrics = metrics.NewEmitter(metricsTo)
+	}
+	return deps, s, nil
 }
 
 // Retry settings, for a function with a 10 s timeout. DynamoDB answers in milliseconds, so an
@@ -103,7 +108,7 @@ const (
 // It does not use config.LoadDefaultConfig: that resolves shared files, SSO, STS and IMDS,
 // none of which a Lambda container uses, and links their code into every binary. Lambda
 // hands the execution role's credentials to the process in the environment.
-func NewDynamoDB(cfg Config) (*dynamodb.Client, error) {
+func NewDynamoDB(cfg config.Config) (*dynamodb.Client, error) {
 	creds, err := envCredentials(cfg.DynamoDBEndpoint != "")
 	if err != nil {
 		return nil, err
@@ -134,7 +139,10 @@ func NewDynamoDB(cfg Config) (*dynamodb.Client, error) {
 		},
 	}
 	return dynamodb.NewFromConfig(awsCfg, func(o *dynamodb.Options) {
-		o.APIOptions = append(o.APIOptions, metrics.InstrumentSDK("DynamoDB"))
+		o.APIOptions = append(o.APIOptions, metrics.InstrumentSDK(metrics.SDKNames{
+			Calls: config.MetricDynamoDBCalls, Latency: config.MetricDynamoDBLatency,
+			Retries: config.MetricDynamoDBRetries, Throttles: config.MetricDynamoDBThrottles,
+		}))
 		if cfg.DynamoDBEndpoint != "" {
 			o.BaseEndpoint = aws.String(cfg.DynamoDBEndpoint)
 			// Local engines send no CRC32 of their answers.

@@ -1,4 +1,4 @@
-package app_test
+package config_test
 
 import (
 	"log/slog"
@@ -6,21 +6,21 @@ import (
 	"testing"
 	"time"
 
-	"github.com/bufdir/export-audit/pkg/app"
+	"github.com/bufdir/export-audit/pkg/config"
 )
 
 func fromMap(m map[string]string) func(string) string { return func(k string) string { return m[k] } }
 
-func TestLoadConfig_DefaultsAndValues(t *testing.T) {
+func TestLoad_DefaultsAndValues(t *testing.T) {
 	t.Parallel()
-	cfg, err := app.LoadConfig(fromMap(map[string]string{"TABLE_NAME": "t", "AWS_REGION": "eu-north-1", "STAGE": "dev"}))
+	cfg, err := config.Load(fromMap(map[string]string{"TABLE_NAME": "t", "AWS_REGION": "eu-north-1", "STAGE": "dev"}))
 	if err != nil {
 		t.Fatalf("minimal configuration: %v", err)
 	}
 	if cfg.Stage != "dev" || cfg.OrgIDClaim != "org_id" || cfg.DeletedRetention != 365*24*time.Hour || cfg.LogLevel != slog.LevelInfo || cfg.FileURLAllowedHosts != nil {
 		t.Errorf("defaults: %+v", cfg)
 	}
-	cfg, err = app.LoadConfig(fromMap(map[string]string{
+	cfg, err = config.Load(fromMap(map[string]string{
 		"TABLE_NAME": "t", "AWS_REGION": "eu-north-1", "STAGE": " prod ", "ORG_ID_CLAIM": "custom:org",
 		"FILE_URL_ALLOWED_HOSTS": " storage.example.no, ,files.bufdir.no ", "DELETED_RETENTION_DAYS": "30", "LOG_LEVEL": "debug",
 	}))
@@ -33,9 +33,9 @@ func TestLoadConfig_DefaultsAndValues(t *testing.T) {
 	}
 }
 
-func TestLoadConfig_ReportsEveryProblem(t *testing.T) {
+func TestLoad_ReportsEveryProblem(t *testing.T) {
 	t.Parallel()
-	_, err := app.LoadConfig(fromMap(map[string]string{"DELETED_RETENTION_DAYS": "a year", "LOG_LEVEL": "loud"}))
+	_, err := config.Load(fromMap(map[string]string{"DELETED_RETENTION_DAYS": "a year", "LOG_LEVEL": "loud"}))
 	if err == nil {
 		t.Fatal("missing and malformed settings were accepted")
 	}
@@ -49,14 +49,14 @@ func TestLoadConfig_ReportsEveryProblem(t *testing.T) {
 // Under sam local, `!Ref AuditTable` reaches the function as the logical id; without
 // TableNameOverride every call would end in a 500 from ResourceNotFound, so init refuses it and
 // says what to pass.
-func TestLoadConfig_SAMLocalWithoutTableNameOverride(t *testing.T) {
+func TestLoad_SAMLocalWithoutTableNameOverride(t *testing.T) {
 	t.Parallel()
 	base := map[string]string{"TABLE_NAME": "AuditTable", "AWS_REGION": "eu-north-1", "STAGE": "local"}
 	sam := map[string]string{"AWS_SAM_LOCAL": "true"}
 	for k, v := range base {
 		sam[k] = v
 	}
-	_, err := app.LoadConfig(fromMap(sam))
+	_, err := config.Load(fromMap(sam))
 	if err == nil {
 		t.Fatal("sam local with TABLE_NAME=AuditTable was accepted")
 	}
@@ -66,11 +66,11 @@ func TestLoadConfig_SAMLocalWithoutTableNameOverride(t *testing.T) {
 		}
 	}
 	// Outside sam local a table may well be called AuditTable.
-	if _, err := app.LoadConfig(fromMap(base)); err != nil {
+	if _, err := config.Load(fromMap(base)); err != nil {
 		t.Errorf("TABLE_NAME=AuditTable outside sam local: %v", err)
 	}
 	sam["TABLE_NAME"] = "bufdir-export-audit-local"
-	if _, err := app.LoadConfig(fromMap(sam)); err != nil {
+	if _, err := config.Load(fromMap(sam)); err != nil {
 		t.Errorf("sam local with TableNameOverride: %v", err)
 	}
 }

@@ -1,0 +1,62 @@
+package local_test
+
+import (
+	"context"
+	"net/http"
+	"sync/atomic"
+	"testing"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
+	"github.com/bufdir/export-audit/internal/app"
+	"github.com/bufdir/export-audit/pkg/clienttoken"
+	"github.com/bufdir/export-audit/pkg/config"
+	"github.com/bufdir/export-audit/pkg/local"
+	"github.com/bufdir/export-audit/pkg/store"
+)
+
+// The embedded engine keeps no ClientRequestToken. StartEngine puts a keeper in front of it, so
+// that the SDK's retry of a transaction whose answer was lost on the way back (an attempt that
+// outlived the SDK's timeout on a loaded machine) is answered from its token, as DynamoDB
+// answers it, instead of being applied a second time.
+func TestStartEngine_SDKRetryOfALostAnswerIsAppliedOnce(t *testing.T) {
+	t.Parallel()
+	var lost atomic.Bool
+	loseFirstAnswer := func(next http.Handler) http.Handler {
+		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			if r.Header.Get("X-Amz-Target") != "DynamoDB_20120810.TransactWriteItems" || lost.Swap(true) {
+				next.ServeHTTP(w, r)
+				return
+			}
+			next.ServeHTTP(clienttoken.NewRecorder(), r)
+			panic(http.ErrAbortHandler) // the connection closes without an answer
+		})
+	}
+	engine, err := local.StartEngine("127.0.0.1:0", nil, loseFirstAnswer)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = engine.Close() })
+	ctx := context.Background()
+	db, err := app.NewDynamoDB(config.Config{Region: "eu-north-1", DynamoDBEndpoint: engine.URL})
+	if err != nil {
+		t.Fatal(err)
+	}
+	const table = "engine-tokens"
+	if err := store.New(db, table).EnsureTable(ctx); err != nil {
+		t.Fatal(err)
+	}
+	key := map[string]types.AttributeValue{"pk": &types.AttributeValueMemberS{Value: "c"}, "sk": &types.AttributeValueMemberS{Value: "c"}}
+	_, err = db.TransactWriteItems(ctx, &dynamodb.TransactWriteItemsInput{TransactItems: []types.TransactWriteItem{{Update: &types.Update{
+		TableName: aws.String(table), Key: key, UpdateExpression: aws.String("ADD n :one"),
+		ExpressionAttributeValues: map[string]types.AttributeValue{":one": &types.AttributeValueMemberN{Value: "1"}},
+	}}}})
+	if err != nil || !lost.Load() {
+		t.Fatalf("want the SDK's retry of the lost answer to succeed: %v (answer lost: %v)", err, lost.Load())
+	}
+	out, err := db.GetItem(ctx, &dynamodb.GetItemInput{TableName: aws.String(table), Key: key, ConsistentRead: aws.Bool(true)})
+	if n, _ := out.Item["n"].(*types.AttributeValueMemberN); err != nil || n == nil || n.Value != "1" {
+		t.Errorf("want the transaction applied once (n = 1), got %v %v", out.Item["n"], err)
+	}
+}
