@@ -172,6 +172,22 @@ func TestVerify_TamperMatrix(t *testing.T) {
 			rewrite(t, f, k, func([]byte) []byte { return forged })
 			return k
 		}, 0, "altered or not signed by the key", true},
+		{"a digest replaced by another one signed with the key itself", func(t *testing.T, f *fixture) string {
+			// Whoever could use the signing key rewrote minute 1's digest without one file: the
+			// next digest still holds the old digest's hash.
+			k := archive.DigestKey(minute(1))
+			d, _, err := archive.OpenDigest(mustRead(t, path(f, k)), f.key.Public())
+			if err != nil {
+				t.Fatal(err)
+			}
+			d.Files = d.Files[1:]
+			forged, err := archive.SignDigest(ctx, d, f.key)
+			if err != nil {
+				t.Fatal(err)
+			}
+			rewrite(t, f, k, func([]byte) []byte { return forged })
+			return k
+		}, 0, "altered: its SHA-256 is not the one digests/20260326T140200Z.json records", true},
 		{"an item changed in the table behind the archive's back", func(t *testing.T, f *fixture) string {
 			f.update(t, f.direct, "rec-2", "SET export_id = :e", map[string]types.AttributeValue{":e": s("exp-other")})
 			return "rec-2"
