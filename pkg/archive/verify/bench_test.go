@@ -148,4 +148,3 @@ func toSDKValue(v events.DynamoDBAttributeValue) types.AttributeValue {
 	}
 	panic(fmt.Sprintf("no such attribute in the benchmark: %v", v.DataType()))
 }
-
