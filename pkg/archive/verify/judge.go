@@ -55,7 +55,7 @@ func (v *run) judge() {
 					r.rec.EventName, c.SequenceNumber, r.file, describe(c.OldImage, img))})
 			}
 			for _, rule := range v.o.Rules.Change {
-				if err := rule(ch); err != nil {
+				if err := safely(rule, ch); err != nil {
 					found = append(found, Problem{name, fmt.Sprintf("%s (sequence number %s, in %s)", err, c.SequenceNumber, r.file)})
 				}
 			}
@@ -66,7 +66,7 @@ func (v *run) judge() {
 		}
 	}
 	for _, rule := range v.o.Rules.State {
-		found = append(found, rule(live)...)
+		found = append(found, safelyState(rule, live)...)
 	}
 	found = append(found, v.diffs...)
 	slices.SortStableFunc(found, func(a, b Problem) int { return strings.Compare(a.Subject, b.Subject) })
@@ -104,4 +104,24 @@ func describe(old, archived Image) string {
 		return "not there, though the archive shows it"
 	}
 	return "different in " + strings.Join(differing(archived, old), ", ")
+}
+
+// safely runs a rule, and takes its panic (an attribute of an unexpected type, read without
+// a check) as what it found: the change is not one the rule knows.
+func safely(rule func(Change) error, c Change) (err error) {
+	defer func() {
+		if p := recover(); p != nil {
+			err = fmt.Errorf("not a change the rules know: %v", p)
+		}
+	}()
+	return rule(c)
+}
+
+func safelyState(rule func([]Item) []Problem, items []Item) (out []Problem) {
+	defer func() {
+		if p := recover(); p != nil {
+			out = []Problem{{Subject: "the table", What: fmt.Sprintf("a rule across items met an item it does not know: %v", p)}}
+		}
+	}()
+	return rule(items)
 }

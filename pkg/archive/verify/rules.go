@@ -52,3 +52,13 @@ type Item struct {
 	Keys  Image
 	Image Image
 }
+
+// String is an image's string attribute, and whether it has one by that name: the safe read
+// for rules, since DynamoDBAttributeValue.String panics on an attribute of another type.
+func String(img Image, name string) (string, bool) {
+	v, ok := img[name]
+	if !ok || v.DataType() != events.DataTypeString {
+		return "", false
+	}
+	return v.String(), true
+}

@@ -161,11 +161,14 @@ func (v *run) difference(k string) Problem {
 }
 
 // name names an item for a problem line.
-func (v *run) name(keys, image Image) string {
-	if v.o.Rules.Name != nil {
-		if n := v.o.Rules.Name(keys, image); n != "" {
-			return n
-		}
+func (v *run) name(keys, image Image) (name string) {
+	name = itemKey(keys)
+	if v.o.Rules.Name == nil {
+		return name
 	}
-	return itemKey(keys)
+	defer func() { _ = recover() }() // a name the rules cannot make is the key
+	if n := v.o.Rules.Name(keys, image); n != "" {
+		name = n
+	}
+	return name
 }

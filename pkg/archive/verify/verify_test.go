@@ -315,3 +315,25 @@ func TestVerify_CouldNotCheck(t *testing.T) {
 		}
 	}
 }
+
+func TestVerify_ARuleThatPanicsIsAProblemNotACrash(t *testing.T) {
+	t.Parallel()
+	f := history(t)
+	o := f.options()
+	o.Rules.Change = append(o.Rules.Change, func(c verify.Change) error {
+		_ = c.New["status"].Number() // status is a string: Number panics
+		return nil
+	})
+	o.Rules.State = append(o.Rules.State, func(items []verify.Item) []verify.Problem {
+		_ = items[0].Image["record_id"].Boolean()
+		return nil
+	})
+	f.settle(t)
+	rep, err := verify.Run(ctx, o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !has(rep, "rec-1", "not a change the rules know") || !has(rep, "the table", "a rule across items met an item it does not know") {
+		t.Errorf("problems:\n%s", lines(rep))
+	}
+}
