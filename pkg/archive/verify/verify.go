@@ -7,7 +7,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"slices"
 	"sync"
 	"time"
 
@@ -27,8 +26,8 @@ type Options struct {
 	// digests say their own.
 	Periods archive.Periods
 	// Overdue is how long after a period's end its digest must be there: the sealer's grace,
-	// plus the time until its next run, plus that run's time. Zero means the grace of
-	// Grace plus two periods.
+	// plus the time until its next run, plus that run's time. Zero means Grace plus two
+	// periods.
 	Overdue time.Duration
 	// Grace is the sealer's grace, for the default of Overdue.
 	Grace time.Duration
@@ -188,12 +187,13 @@ func (v *run) digests(ctx context.Context) error {
 		return fmt.Errorf("list digests: %w", err)
 	}
 	keys := make([]string, len(objs))
+	index := make(map[string]int, len(objs))
 	for i, o := range objs {
-		keys[i] = o.Key
+		keys[i], index[o.Key] = o.Key, i
 	}
 	ds := make([]*digest, len(keys))
 	err = v.fetch(ctx, keys, func(f fetched) error {
-		i := slices.Index(keys, f.key)
+		i := index[f.key]
 		start, _ := archive.ParseDigestKey(f.key)
 		d := &digest{key: f.key, start: start, body: f.body}
 		if !f.gone {
