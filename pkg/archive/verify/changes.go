@@ -171,8 +171,7 @@ func (v *run) file(p parsed) {
 }
 
 // take adds records to their items; a record archived twice counts once.
-func (v *run) take(recs []*record, sealed bool) []string {
-	var touched []string
+func (v *run) take(recs []*record, sealed bool) {
 	for _, r := range recs {
 		id := r.rec.EventID
 		if id == "" {
@@ -196,9 +195,7 @@ func (v *run) take(recs []*record, sealed bool) []string {
 		}
 		it.recs = append(it.recs, r)
 		it.sorted = false
-		touched = append(touched, r.item)
 	}
-	return touched
 }
 
 // sortRecs puts an item's records in stream order.
