@@ -117,6 +117,19 @@ func TestVerify_TamperMatrix(t *testing.T) {
 			}
 			return k
 		}, 0, "not in its period's digest digests/20260326T140200Z.json", false},
+		{"a record archived again with other content", func(t *testing.T, f *fixture) string {
+			// A copy of an unsealed object, one value changed: the same event ID, other content.
+			objs, err := f.dir.List(ctx, archive.ChangesDir(minute(6)), "")
+			if err != nil || len(objs) == 0 {
+				t.Fatalf("no unsealed object: %v", err)
+			}
+			body := bytes.Replace(mustRead(t, path(f, objs[0].Key)), []byte(`"queued"`), []byte(`"failed"`), 1)
+			k := archive.ChangesDir(minute(6)) + "zzzz-copy.json"
+			if err := f.dir.Create(ctx, k, body); err != nil {
+				t.Fatal(err)
+			}
+			return k
+		}, 0, "which " + archive.ChangesDir(minute(6)), false},
 		{"a digest in the middle removed", func(t *testing.T, f *fixture) string {
 			remove(t, f, archive.DigestKey(minute(2)))
 			return archive.DigestKey(minute(2))
