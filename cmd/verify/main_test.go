@@ -3,6 +3,8 @@ package main
 import (
 	"bytes"
 	"context"
+	"io"
+	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -51,7 +53,7 @@ type trail struct {
 func newTrail(t *testing.T, bucket archive.Bucket, signer archive.Signer) *trail {
 	t.Helper()
 	eng := server.NewServer()
-	l := stream.New(stream.Options{Region: "eu-north-1"})
+	l := stream.New(stream.Options{Region: "eu-north-1", Log: slog.New(slog.NewTextHandler(io.Discard, nil))})
 	srv := httptest.NewServer(l.Wrap(eng))
 	behind := httptest.NewServer(eng)
 	t.Cleanup(func() { l.Close(); srv.Close(); behind.Close() })
@@ -76,7 +78,8 @@ func newTrail(t *testing.T, bucket archive.Bucket, signer archive.Signer) *trail
 	}
 	periods, _ := archive.NewPeriods(time.Minute)
 	behindNow := func() time.Time { return time.Now().Add(-5 * time.Minute) }
-	w := archive.NewWriter(bucket, periods, behindNow, nil)
+	quiet := slog.New(slog.NewTextHandler(io.Discard, nil))
+	w := archive.NewWriter(bucket, periods, behindNow, quiet)
 	if _, err := l.Subscribe(stream.Subscriber{Name: "archive-changes", Table: tbl, ReportBatchItemFailures: true,
 		Handler: func(ctx context.Context, ev events.DynamoDBEvent) (events.DynamoDBEventResponse, error) {
 			return w.Handle(ctx, ev)
@@ -101,7 +104,7 @@ func newTrail(t *testing.T, bucket archive.Bucket, signer archive.Signer) *trail
 	if err := l.Wait(c); err != nil {
 		t.Fatal(err)
 	}
-	sealer := archive.NewSealer(archive.SealerOptions{Bucket: bucket, Signer: signer, Periods: periods, Grace: archive.DefaultLocalGrace})
+	sealer := archive.NewSealer(archive.SealerOptions{Bucket: bucket, Signer: signer, Periods: periods, Grace: archive.DefaultLocalGrace, Log: quiet})
 	if sealed, err := sealer.Seal(ctx); err != nil || len(sealed) < 4 {
 		t.Fatalf("sealed %q: %v", sealed, err)
 	}

@@ -25,10 +25,13 @@ type Writer struct {
 }
 
 // NewWriter returns a Writer into bucket, its objects under the period its clock (now; nil
-// for time.Now) is in.
+// for time.Now) is in, logging to log (nil for slog.Default()).
 func NewWriter(bucket Bucket, periods Periods, now func() time.Time, log *slog.Logger) *Writer {
 	if now == nil {
 		now = time.Now
+	}
+	if log == nil {
+		log = slog.Default()
 	}
 	return &Writer{bucket: bucket, periods: periods, now: now, log: log}
 }
