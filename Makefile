@@ -9,7 +9,7 @@ ARCH ?= $(STACK_ARCH)
 GO ?= go
 BUILD_FLAGS := -tags lambda.norpc -trimpath -ldflags='-s -w'
 
-.PHONY: run token test test-unit test-infra lint build build-stack synth deploy bootstrap bench clean fmt vet
+.PHONY: run token verify test test-unit test-infra lint build build-stack synth deploy bootstrap bench clean fmt vet
 
 run:
 	$(GO) run ./cmd/local
@@ -17,6 +17,15 @@ run:
 # Prints a token for the local API and nothing else (use with make -s).
 token:
 	@$(GO) run ./cmd/token -org '$(ORG)' -sub '$(SUB)' -scopes '$(SCOPES)'
+
+# Checks the audit trail and changes nothing: with no VERIFY_FLAGS, the running make run's
+# (ENGINE_ADDR, TABLE_NAME, ARCHIVE_DIR, ARCHIVE_KEY_FILE); a stage's with
+# VERIFY_FLAGS="-bucket <archive bucket> -kms-key <key ARN> -table <table> -region <region>".
+# build/verify exits 0 (no problem), 1 (problems) or 2 (could not check); make itself answers
+# 0 or 2 (any failed recipe), so scripts that need the difference run build/verify.
+verify:
+	@$(GO) build -o build/verify ./cmd/verify
+	@build/verify $(VERIFY_FLAGS)
 
 test: test-unit test-infra fuzz
 
