@@ -24,6 +24,7 @@ import (
 	"github.com/bufdir/export-audit/pkg/archive"
 	"github.com/bufdir/export-audit/pkg/archive/kmskey"
 	"github.com/bufdir/export-audit/pkg/archive/s3bucket"
+	"github.com/bufdir/export-audit/pkg/config"
 	"github.com/bufdir/export-audit/pkg/stream"
 	"github.com/johannesboyne/gofakes3"
 	"github.com/johannesboyne/gofakes3/backend/s3mem"
@@ -104,7 +105,7 @@ func newTrail(t *testing.T, bucket archive.Bucket, signer archive.Signer) *trail
 	if err := l.Wait(c); err != nil {
 		t.Fatal(err)
 	}
-	sealer := archive.NewSealer(archive.SealerOptions{Bucket: bucket, Signer: signer, Periods: periods, Grace: archive.DefaultLocalGrace, Log: quiet})
+	sealer := archive.NewSealer(archive.SealerOptions{Bucket: bucket, Signer: signer, Periods: periods, Grace: config.DefaultLocalGrace, Log: quiet})
 	if sealed, err := sealer.Seal(ctx); err != nil || len(sealed) < 4 {
 		t.Fatalf("sealed %q: %v", sealed, err)
 	}

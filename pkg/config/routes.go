@@ -54,7 +54,7 @@ var RouteEnv = []string{EnvStage, EnvTableName, EnvOrgIDClaim, EnvFileURLAllowed
 
 // Functions lists every function of the service, each once: those behind the routes in Routes
 // order, then those that no route calls.
-var Functions = routeFunctions()
+var Functions = append(routeFunctions(), ArchiveFunctions...)
 
 func routeFunctions() []Function {
 	var fs []Function
@@ -66,6 +66,16 @@ func routeFunctions() []Function {
 		}
 	}
 	return fs
+}
+
+// RouteFunctionNames lists the functions behind the routes, in Routes order: those whose
+// metrics carry the Route dimension.
+func RouteFunctionNames() []string {
+	var names []string
+	for _, f := range routeFunctions() {
+		names = append(names, f.Name)
+	}
+	return names
 }
 
 // FunctionNames lists the Name of every function, in the order of Functions.
