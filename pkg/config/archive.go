@@ -152,3 +152,20 @@ func (c ArchiveConfig) Attrs() []slog.Attr {
 	}
 	return append(attrs, slog.String("log_level", c.LogLevel.String()))
 }
+
+// The archive's metrics, one EMF document per invocation under [Stage]; infra's alarms and
+// dashboard read them by these names.
+const (
+	// archive-changes, per batch.
+	MetricArchiveObjectsWritten = "ArchiveObjectsWritten" // Count: 1 when the batch's change object was written, else 0
+	MetricChangesArchived       = "ChangesArchived"       // Count: stream records in the change object written
+	MetricArchiveFailures       = "ArchiveFailures"       // Count: 1 when the batch could not be written (every record reported for retry)
+	// seal-digest, per run.
+	MetricDigestsWritten = "DigestsWritten" // Count: digests the run wrote
+	MetricPeriodsSealed  = "PeriodsSealed"  // Count: periods the run found due and left sealed, by its digests or a concurrent run's
+	MetricFilesSealed    = "FilesSealed"    // Count: change objects named by the digests the run wrote
+	// MetricUnsealedPeriods is what the missed-seal alarm reads: the due periods (ended more
+	// than the grace ago) the run left without a digest; 0 when the chain is current or nothing
+	// is archived yet, 1 when the run failed before it could tell.
+	MetricUnsealedPeriods = "UnsealedPeriods"
+)
