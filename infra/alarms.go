@@ -95,6 +95,9 @@ var LatencyP99ThresholdMs = map[string]float64{
 	"update-status":   1000,
 	"attach-file-url": 1000,
 	"delete-record":   1000,
+	// One PutObject of a batch, tens of milliseconds; past ten seconds it is waiting on S3's
+	// retries. seal-digest has none (NoLatencyAlarm).
+	config.ArchiveFunction: 10000,
 }
 
 // The service's own metrics, written by each function in the Embedded Metric Format
@@ -116,8 +119,9 @@ var (
 // monitored is what the alarms and the dashboard watch.
 type monitored struct {
 	table     awsdynamodb.Table
-	functions map[string]awslambda.Function // by config.Routes function name
+	functions map[string]awslambda.Function // by config.Functions name
 	api       awsapigatewayv2.HttpApi
+	archive   *Archive
 }
 
 // AlarmName is the name of one of a stage's alarms. The stack name prefix keeps stages apart
@@ -153,6 +157,9 @@ type alarmSpec struct {
 	strict                bool
 	evaluation, datapoint float64
 	percentile            bool
+	// missingBreaches treats a period without data as breaching: for a metric that must be
+	// there (a scheduled run's), not one that only shows trouble.
+	missingBreaches bool
 }
 
 // addMonitoring adds the alarm topic, the alarms and the dashboard.
@@ -179,13 +186,16 @@ func addMonitoring(stack awscdk.Stack, cfg Config, m monitored) {
 			id: name + "ThrottlesAlarm", name: name + "-Throttles",
 			description: fn + ": Lambda throttled invocations; the account's concurrency is used up.",
 			metric:      f.MetricThrottles(sum), threshold: FunctionThrottlesThreshold, evaluation: 1, datapoint: 1,
-		}, alarmSpec{
-			id: name + "LatencyAlarm", name: name + "-LatencyP99",
-			description: fmt.Sprintf("%s: p99 duration above %.0f ms for %d periods of %d minutes; requests are waiting on DynamoDB retries.",
-				fn, LatencyP99ThresholdMs[fn], LatencyP99EvaluationPeriods, AlarmPeriodMinutes),
-			metric: functionDurationP99(f, fn), threshold: LatencyP99ThresholdMs[fn], strict: true,
-			evaluation: LatencyP99EvaluationPeriods, datapoint: LatencyP99EvaluationPeriods, percentile: true,
 		})
+		if threshold, ok := LatencyP99ThresholdMs[fn]; ok {
+			specs = append(specs, alarmSpec{
+				id: name + "LatencyAlarm", name: name + "-LatencyP99",
+				description: fmt.Sprintf("%s: p99 duration above %.0f ms for %d periods of %d minutes; calls are waiting on retries.",
+					fn, threshold, LatencyP99EvaluationPeriods, AlarmPeriodMinutes),
+				metric: functionDurationP99(f, fn), threshold: threshold, strict: true,
+				evaluation: LatencyP99EvaluationPeriods, datapoint: LatencyP99EvaluationPeriods, percentile: true,
+			})
+		}
 	}
 	specs = append(specs, alarmSpec{
 		id: "TableThrottledRequestsAlarm", name: "TableThrottledRequests",
@@ -204,6 +214,7 @@ func addMonitoring(stack awscdk.Stack, cfg Config, m monitored) {
 		metric:    sumOverRoutes(cfg.Stage, EMFDynamoDBRetries, "DynamoDB retries (all routes)"),
 		threshold: DynamoDBRetriesThreshold, evaluation: 1, datapoint: 1,
 	})
+	specs = append(specs, archiveAlarms(cfg, m.archive, m.functions)...)
 
 	alarms := make([]awscloudwatch.Alarm, 0, len(specs))
 	for _, s := range specs {
@@ -221,6 +232,9 @@ func addMonitoring(stack awscdk.Stack, cfg Config, m monitored) {
 			DatapointsToAlarm:  jsii.Number(s.datapoint),
 			// No traffic is no trouble: an idle API between export rounds publishes nothing.
 			TreatMissingData: awscloudwatch.TreatMissingData_NOT_BREACHING,
+		}
+		if s.missingBreaches {
+			props.TreatMissingData = awscloudwatch.TreatMissingData_BREACHING
 		}
 		if s.percentile {
 			// Few requests per period is the normal case here (see LatencyP99EvaluationPeriods);
@@ -370,7 +384,7 @@ func emfMetric(stage, name string, dimensions map[string]string, statistic, labe
 func sumOverRoutes(stage, name, label string) awscloudwatch.MathExpression {
 	using := map[string]awscloudwatch.IMetric{}
 	var terms []string
-	for i, fn := range config.FunctionNames() {
+	for i, fn := range config.RouteFunctionNames() {
 		id := fmt.Sprintf("%s_%d", strings.ToLower(name), i)
 		using[id] = emfMetric(stage, name, map[string]string{EMFRouteDimension: fn}, "Sum", fn)
 		terms = append(terms, "FILL("+id+", 0)")

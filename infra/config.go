@@ -33,6 +33,11 @@ type Config struct {
 	JWTAudience          []string // context jwtAudience, comma-separated
 	CORSOrigins          []string // context corsOrigins, comma-separated; none means no CORS at all
 	AlarmEmail           string   // context alarmEmail: subscribed to the alarm topic; "" subscribes no one
+	// The archive's bucket (archive.go): ArchiveRetentionDays is context archiveRetentionDays,
+	// the Object Lock default retention; ArchiveLockMode is context archiveLockMode, "governance"
+	// or "compliance", "" for the stage's default (ArchiveLock).
+	ArchiveRetentionDays int
+	ArchiveLockMode      string
 }
 
 // DefaultConfig is the dev configuration without the JWT authorizer's settings, which have no
@@ -50,6 +55,8 @@ func DefaultConfig() Config {
 		JWTAudience:          nil,
 		CORSOrigins:          nil,
 		AlarmEmail:           "",
+		ArchiveRetentionDays: DefaultArchiveRetentionDays,
+		ArchiveLockMode:      "",
 	}
 }
 
@@ -91,6 +98,9 @@ func (c Config) Validate() error {
 		if strings.ContainsAny(h, "/:@ *") {
 			return fmt.Errorf("fileUrlAllowedHosts %q: want host suffixes such as storage.example.no, not URLs or patterns", h)
 		}
+	}
+	if err := c.validateArchive(); err != nil {
+		return err
 	}
 	if c.AlarmEmail != "" && !emailPattern.MatchString(c.AlarmEmail) {
 		return fmt.Errorf("alarmEmail %q: want one e-mail address", c.AlarmEmail)
@@ -165,6 +175,7 @@ func ConfigFromContext(node constructs.Node) (Config, error) {
 	str("logLevel", &c.LogLevel)
 	str("jwtIssuer", &c.JWTIssuer)
 	str("alarmEmail", &c.AlarmEmail)
+	str("archiveLockMode", &c.ArchiveLockMode)
 	if v, ok := contextValue(node, "jwtAudience"); ok {
 		c.JWTAudience = splitList(v)
 	}
@@ -177,6 +188,13 @@ func ConfigFromContext(node constructs.Node) (Config, error) {
 			return Config{}, fmt.Errorf("deletedRetentionDays %q: %w", v, err)
 		}
 		c.DeletedRetentionDays = n
+	}
+	if v, ok := contextValue(node, "archiveRetentionDays"); ok {
+		n, err := strconv.Atoi(v)
+		if err != nil {
+			return Config{}, fmt.Errorf("archiveRetentionDays %q: %w", v, err)
+		}
+		c.ArchiveRetentionDays = n
 	}
 	if err := c.Validate(); err != nil {
 		return Config{}, fmt.Errorf("context: %w", err)

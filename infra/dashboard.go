@@ -135,6 +135,7 @@ func addDashboard(stack awscdk.Stack, cfg Config, m monitored, rate awscloudwatc
 				}),
 				graph(WidgetStatusMoves, 12, &moves),
 			},
+			archiveWidgets(cfg, m.archive, m.functions),
 		},
 	})
 }

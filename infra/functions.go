@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"path/filepath"
 	"strconv"
+	"time"
 
 	"github.com/aws/aws-cdk-go/awscdk/v2"
 	"github.com/aws/aws-cdk-go/awscdk/v2/awsdynamodb"
@@ -16,10 +17,10 @@ import (
 )
 
 // EnvironmentValues are the values of every environment variable a function may read
-// (config.Function.Env). AWS_REGION is set by Lambda and DYNAMODB_ENDPOINT is for local runs
-// only, so neither appears here.
-func EnvironmentValues(cfg Config, tableName *string) map[string]*string {
-	return map[string]*string{
+// (config.Function.Env), the archive's among them. AWS_REGION is set by Lambda, and
+// DYNAMODB_ENDPOINT, S3_ENDPOINT and KMS_ENDPOINT are for local runs only, so none appears here.
+func EnvironmentValues(cfg Config, tableName *string, archive *Archive) map[string]*string {
+	values := map[string]*string{
 		config.EnvStage:                jsii.String(cfg.Stage),
 		config.EnvTableName:            tableName,
 		config.EnvOrgIDClaim:           jsii.String(cfg.OrgIDClaim),
@@ -27,6 +28,10 @@ func EnvironmentValues(cfg Config, tableName *string) map[string]*string {
 		config.EnvDeletedRetentionDays: jsii.String(strconv.Itoa(cfg.DeletedRetentionDays)),
 		config.EnvLogLevel:             jsii.String(cfg.LogLevel),
 	}
+	for k, v := range archive.environment() {
+		values[k] = v
+	}
+	return values
 }
 
 // functionEnvironment is f's environment, taken from values. A variable the stack has no value
@@ -46,8 +51,8 @@ func functionEnvironment(f config.Function, values map[string]*string) (map[stri
 // newFunctions makes every function of config.Functions, by name: each with its own log group,
 // its own role, which may write that log group and call its TableActions on the table, and
 // X-Ray tracing.
-func newFunctions(stack awscdk.Stack, cfg Config, table awsdynamodb.Table) (map[string]awslambda.Function, error) {
-	values := EnvironmentValues(cfg, table.TableName())
+func newFunctions(stack awscdk.Stack, cfg Config, table awsdynamodb.Table, archive *Archive) (map[string]awslambda.Function, error) {
+	values := EnvironmentValues(cfg, table.TableName(), archive)
 	functions := map[string]awslambda.Function{}
 	for _, f := range config.Functions {
 		fn, name := f.Name, LogicalName(f.Name)
@@ -67,13 +72,10 @@ func newFunctions(stack awscdk.Stack, cfg Config, table awsdynamodb.Table) (map[
 			Description: jsii.String("Runs " + fn + ": writes its own log group, " + fn + "'s actions on the audit table"),
 		})
 		logGroup.GrantWrite(role)
-		tablePolicy := awsiam.NewPolicy(stack, jsii.String(name+"TablePolicy"), &awsiam.PolicyProps{
-			Roles: &[]awsiam.IRole{role},
-			Statements: &[]awsiam.PolicyStatement{awsiam.NewPolicyStatement(&awsiam.PolicyStatementProps{
-				Actions:   jsii.Strings(TableActions[fn]...),
-				Resources: jsii.Strings(*table.TableArn()),
-			})},
-		})
+		timeout := time.Duration(FunctionTimeoutSeconds) * time.Second
+		if t, ok := ArchiveTimeouts[fn]; ok {
+			timeout = t
+		}
 		function := awslambda.NewFunction(stack, jsii.String(name+"Function"), &awslambda.FunctionProps{
 			Description:  jsii.String("Bufdir export audit: " + fn),
 			Runtime:      awslambda.Runtime_PROVIDED_AL2023(),
@@ -81,7 +83,7 @@ func newFunctions(stack awscdk.Stack, cfg Config, table awsdynamodb.Table) (map[
 			Handler:      jsii.String("bootstrap"),
 			Code:         awslambda.Code_FromAsset(jsii.String(filepath.Join(cfg.AssetRoot, fn)), nil),
 			MemorySize:   jsii.Number(FunctionMemoryMB),
-			Timeout:      awscdk.Duration_Seconds(jsii.Number(FunctionTimeoutSeconds)),
+			Timeout:      awscdk.Duration_Seconds(jsii.Number(timeout.Seconds())),
 			Environment:  &env,
 			Role:         role,
 			LogGroup:     logGroup,
@@ -91,8 +93,17 @@ func newFunctions(stack awscdk.Stack, cfg Config, table awsdynamodb.Table) (map[
 			// xray:PutTraceSegments and xray:PutTelemetryRecords to the role's default policy.
 			Tracing: awslambda.Tracing_ACTIVE,
 		})
-		// A function answering before its table permissions exist would fail with AccessDenied.
-		function.Node().AddDependency(tablePolicy)
+		if actions := TableActions[fn]; len(actions) > 0 {
+			tablePolicy := awsiam.NewPolicy(stack, jsii.String(name+"TablePolicy"), &awsiam.PolicyProps{
+				Roles: &[]awsiam.IRole{role},
+				Statements: &[]awsiam.PolicyStatement{awsiam.NewPolicyStatement(&awsiam.PolicyStatementProps{
+					Actions:   jsii.Strings(actions...),
+					Resources: jsii.Strings(*table.TableArn()),
+				})},
+			})
+			// A function answering before its table permissions exist would fail with AccessDenied.
+			function.Node().AddDependency(tablePolicy)
+		}
 		suppressXRayWildcard(role)
 		functions[fn] = function
 	}

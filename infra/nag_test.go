@@ -3,6 +3,7 @@ package main
 import (
 	"encoding/json"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"testing"
 
@@ -52,7 +53,9 @@ func describe(m *cxapi.SynthesisMessage) interface{} {
 	return m.Entry.Data
 }
 
-func TestNag_SuppressionsAreOnlyTheXRayWildcard(t *testing.T) {
+// The suppressions are the X-Ray wildcard on each function's role and those of the archive
+// (archive.go), each on its resource with its reason, and nothing else.
+func TestNag_SuppressionsAreOnlyTheListedOnes(t *testing.T) {
 	s := defaultStack(t)
 	raw, err := json.Marshal(s.template.ToJSON())
 	if err != nil {
@@ -64,9 +67,9 @@ func TestNag_SuppressionsAreOnlyTheXRayWildcard(t *testing.T) {
 			Metadata struct {
 				Nag struct {
 					Rules []struct {
-						ID        string   `json:"id"`
-						Reason    string   `json:"reason"`
-						AppliesTo []string `json:"applies_to"`
+						ID        string `json:"id"`
+						Reason    string `json:"reason"`
+						AppliesTo []any  `json:"applies_to"`
 					} `json:"rules_to_suppress"`
 				} `json:"cdk_nag"`
 			} `json:"Metadata"`
@@ -76,10 +79,36 @@ func TestNag_SuppressionsAreOnlyTheXRayWildcard(t *testing.T) {
 	if err := json.Unmarshal(raw, &tmpl); err != nil {
 		t.Fatal(err)
 	}
-	suppressed := 0
+	// The archive's: resource id prefix, rule, applies_to (as JSON), a word of the reason.
+	archive := map[string][3]string{
+		"ArchiveAccessLogs":           {"AwsSolutions-S1", "null", "access-log bucket"},
+		"ArchiveDeadLetters":          {"AwsSolutions-SQS3", "null", "dead-letter queue itself"},
+		"ArchiveChangesArchivePolicy": {"AwsSolutions-IAM5", archivePrefixes, "prefix"},
+		"SealDigestArchivePolicy":     {"AwsSolutions-IAM5", archivePrefixes, "prefix"},
+	}
+	suppressed, xray := map[string]int{}, 0
 	for id, r := range tmpl.Resources {
 		for _, rule := range r.Metadata.Nag.Rules {
-			suppressed++
+			applies := "null"
+			if len(rule.AppliesTo) == 1 {
+				if re, ok := path(rule.AppliesTo[0], "regex").(string); ok {
+					applies = re
+				}
+			}
+			known := false
+			for prefix, want := range archive {
+				if strings.HasPrefix(id, prefix) && r.Type != "AWS::S3::BucketPolicy" && r.Type != "AWS::SQS::QueuePolicy" {
+					known = true
+					suppressed[prefix]++
+					if rule.ID != want[0] || applies != want[1] || !strings.Contains(rule.Reason, want[2]) {
+						t.Errorf("%s: suppression %s on %s (%q), want %s on %s", id, rule.ID, applies, rule.Reason, want[0], want[1])
+					}
+				}
+			}
+			if known {
+				continue
+			}
+			xray++
 			if rule.ID != "AwsSolutions-IAM5" || len(rule.AppliesTo) != 1 || rule.AppliesTo[0] != "Resource::*" {
 				t.Errorf("%s: suppression %s %v, want only AwsSolutions-IAM5 on Resource::*", id, rule.ID, rule.AppliesTo)
 			}
@@ -98,7 +127,32 @@ func TestNag_SuppressionsAreOnlyTheXRayWildcard(t *testing.T) {
 		}
 	}
 	// One on each role, inherited by its default policy.
-	if want := 2 * len(config.FunctionNames()); suppressed != want {
-		t.Errorf("%d suppressions, want %d (each function's role and its default policy)", suppressed, want)
+	if want := 2 * len(config.FunctionNames()); xray != want {
+		t.Errorf("%d X-Ray suppressions, want %d (each function's role and its default policy)", xray, want)
+	}
+	for prefix := range archive {
+		if suppressed[prefix] != 1 {
+			t.Errorf("%s: %d suppressions, want 1", prefix, suppressed[prefix])
+		}
+	}
+}
+
+// archivePrefixes is the applies_to of the archive policies' suppressions, written out again on
+// purpose: the archive bucket's ARN followed by changes/* or digests/*, and no other wildcard.
+const archivePrefixes = `/^Resource::<ArchiveBucket[0-9A-F]+\.Arn>\/(changes|digests)\/\*$/`
+
+func TestNag_ArchivePrefixesCoverThePrefixesOnly(t *testing.T) {
+	t.Parallel()
+	re := regexp.MustCompile(strings.TrimSuffix(strings.TrimPrefix(archivePrefixes, "/"), "/"))
+	for finding, want := range map[string]bool{
+		"Resource::<ArchiveBucket9DECBF5D.Arn>/changes/*":     true,
+		"Resource::<ArchiveBucket9DECBF5D.Arn>/digests/*":     true,
+		"Resource::<ArchiveBucket9DECBF5D.Arn>/*":             false,
+		"Resource::<ArchiveAccessLogsEB0A12A9.Arn>/changes/*": false,
+		"Resource::*": false,
+	} {
+		if re.MatchString(finding) != want {
+			t.Errorf("%s: suppressed %v, want %v", finding, !want, want)
+		}
 	}
 }

@@ -1,5 +1,7 @@
 package main
 
+import "github.com/bufdir/export-audit/pkg/config"
+
 // TableActions is the one list of DynamoDB actions each function may call, always on the
 // audit table's ARN and nothing else. The stack, its tests and the agreement test against
 // template.yaml all read it; the repository code must not call anything outside it.
@@ -15,4 +17,8 @@ var TableActions = map[string][]string{
 	"update-status":   {"dynamodb:UpdateItem", "dynamodb:GetItem"},
 	"attach-file-url": {"dynamodb:UpdateItem"},
 	"delete-record":   {"dynamodb:GetItem", "dynamodb:UpdateItem", "dynamodb:DeleteItem"},
+	// The archive's functions read the table's stream and the bucket, never the table
+	// (connectArchive gives them what they do).
+	config.ArchiveFunction: {},
+	config.SealFunction:    {},
 }

@@ -60,18 +60,22 @@ func TestTable_Settings(t *testing.T) {
 func TestFunctions_RuntimeAndSizing(t *testing.T) {
 	s := defaultStack(t)
 	n := float64(len(config.FunctionNames()))
-	if n != 6 {
-		t.Errorf("config.Routes names %d functions, want 6", int(n))
+	if n != 8 {
+		t.Errorf("config.Functions names %d functions, want 8 (six routes, archive-changes and seal-digest)", int(n))
 	}
 	check(t, "function count", func() { s.template.ResourceCountIs(jsii.String("AWS::Lambda::Function"), jsii.Number(n)) })
-	check(t, "every function on provided.al2023/arm64, handler bootstrap, 256 MB, 10 s", func() {
+	check(t, "every function on provided.al2023/arm64, handler bootstrap, 256 MB", func() {
 		s.template.ResourcePropertiesCountIs(jsii.String("AWS::Lambda::Function"), obj{
 			"Runtime":       "provided.al2023",
 			"Architectures": arr{"arm64"},
 			"Handler":       "bootstrap",
 			"MemorySize":    256,
-			"Timeout":       10,
 		}, jsii.Number(n))
+	})
+	// The archive's functions' timeouts are in archive_test.go.
+	check(t, "every function behind a route with 10 s", func() {
+		s.template.ResourcePropertiesCountIs(jsii.String("AWS::Lambda::Function"), obj{"Timeout": 10},
+			jsii.Number(float64(len(config.RouteFunctionNames()))))
 	})
 }
 
@@ -97,7 +101,8 @@ func TestFunctions_Environment(t *testing.T) {
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
 			table := c.s.onlyID(t, "AWS::DynamoDB::Table")
-			for _, fn := range config.FunctionNames() {
+			// The archive's functions read other settings (archive_test.go).
+			for _, fn := range config.RouteFunctionNames() {
 				fnID := c.s.functionID(t, fn)
 				env, _ := c.s.cfn.Resources[fnID].Properties["Environment"].(map[string]any)
 				vars, _ := env["Variables"].(map[string]any)
@@ -168,7 +173,8 @@ func TestIAM_LeastPrivilegePerFunction(t *testing.T) {
 	if len(roles) != len(config.FunctionNames()) {
 		t.Errorf("%d roles, want one per function (%d)", len(roles), len(config.FunctionNames()))
 	}
-	for _, fn := range config.FunctionNames() {
+	// The archive's roles, which never touch the table, are in archive_test.go.
+	for _, fn := range config.RouteFunctionNames() {
 		t.Run(fn, func(t *testing.T) {
 			if !sameSet(TableActions[fn], wantTableActions[fn]) {
 				t.Errorf("TableActions[%s] = %v, want %v", fn, TableActions[fn], wantTableActions[fn])
@@ -459,22 +465,32 @@ func TestThrottling_CeilingsOfThePerRouteKeyLimits(t *testing.T) {
 }
 
 // Who may invoke the functions through their resource policies: API Gateway, for this API's
-// routes only. (IAM principals of the account with lambda:InvokeFunction need no resource
-// policy; the README's security section says how an account closes that.)
+// routes only, and EventBridge, for seal-digest on the seal schedule only. (IAM principals of
+// the account with lambda:InvokeFunction need no resource policy; the README's security
+// section says how an account closes that.)
 func TestFunctions_ResourcePolicyAdmitsOnlyThisAPI(t *testing.T) {
 	s := defaultStack(t)
 	apiID := s.onlyID(t, "AWS::ApiGatewayV2::Api")
 	functions := map[string]bool{}
-	for _, fn := range config.FunctionNames() {
+	for _, fn := range config.RouteFunctionNames() {
 		functions[s.functionID(t, fn)] = true
 	}
 	perms := s.ofType("AWS::Lambda::Permission")
-	if len(perms) != RouteKeys() {
-		t.Errorf("%d Lambda permissions, want one per route key (%d)", len(perms), RouteKeys())
+	if len(perms) != RouteKeys()+1 {
+		t.Errorf("%d Lambda permissions, want one per route key (%d) and the seal schedule's", len(perms), RouteKeys())
 	}
 	for id, p := range perms {
 		props := p.Properties
 		fnID, _ := getAtt(props["FunctionName"])
+		if props["Principal"] == "events.amazonaws.com" {
+			rule, attr := getAtt(props["SourceArn"])
+			if fnID != s.functionID(t, config.SealFunction) || props["Action"] != "lambda:InvokeFunction" ||
+				s.cfn.Resources[rule].Type != "AWS::Events::Rule" || attr != "Arn" || s.cfn.Resources[rule].Properties["ScheduleExpression"] == nil {
+				t.Errorf("%s: %v for EventBridge on %v from %v, want seal-digest invoked by the stack's schedule rule only",
+					id, props["Action"], props["FunctionName"], props["SourceArn"])
+			}
+			continue
+		}
 		if props["Action"] != "lambda:InvokeFunction" || props["Principal"] != "apigateway.amazonaws.com" || !functions[fnID] {
 			t.Errorf("%s: %v for %v on %v, want lambda:InvokeFunction for apigateway.amazonaws.com on a function", id, props["Action"], props["Principal"], props["FunctionName"])
 		}
