@@ -81,7 +81,6 @@ func TestNag_SuppressionsAreOnlyTheListedOnes(t *testing.T) {
 	}
 	// The archive's: resource id prefix, rule, applies_to (as JSON), a word of the reason.
 	archive := map[string][3]string{
-		"ArchiveAccessLogs":           {"AwsSolutions-S1", "null", "access-log bucket"},
 		"ArchiveDeadLetters":          {"AwsSolutions-SQS3", "null", "dead-letter queue itself"},
 		"ArchiveChangesArchivePolicy": {"AwsSolutions-IAM5", archivePrefixes, "prefix"},
 		"SealDigestArchivePolicy":     {"AwsSolutions-IAM5", archivePrefixes, "prefix"},
