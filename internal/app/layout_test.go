@@ -65,6 +65,19 @@ func TestLayout_ConfigImportsOnlyTheStandardLibrary(t *testing.T) {
 	}
 }
 
+// The stream's readers (the publisher, the archive) decode items with pkg/item and must not
+// link the DynamoDB client, which alone would take the publisher past its size budget.
+func TestLayout_ItemLayoutLinksNoDynamoDBClient(t *testing.T) {
+	t.Parallel()
+	pkgs := deps(t, nil, module+"/pkg/item")
+	if !contains(pkgs, "github.com/aws/aws-sdk-go-v2/feature/dynamodb/attributevalue") {
+		t.Fatalf("want pkg/item to encode with attributevalue, go list names %v", pkgs)
+	}
+	if contains(pkgs, "github.com/aws/aws-sdk-go-v2/service/dynamodb") {
+		t.Error("pkg/item links the DynamoDB client (service/dynamodb)")
+	}
+}
+
 func contains(ss []string, s string) bool {
 	for _, x := range ss {
 		if x == s {
