@@ -69,7 +69,7 @@ func LearnShape(ctx context.Context, db *dynamodb.Client, table string) (*Shape,
 				err = move(audit.StatusCompleted, audit.StatusChange{ActivityCount: &count})
 			}
 			if err == nil {
-				_, _, err = s.AttachFileURL(ctx, shapeOrg, id, "https://storage.example.no/exports/"+n.ExportID+".xlsx")
+				_, _, err = s.AttachFileURL(ctx, shapeOrg, id, "https://storage.example.no/exports/"+n.ExportID+".xlsx", "usr-0042")
 			}
 		case audit.StatusFailed:
 			err = move(audit.StatusFailed, audit.StatusChange{FailureReason: &reason})

@@ -98,9 +98,16 @@ type Record struct {
 	UpdatedAt     string    `dynamodbav:"updated_at"`
 	StatusAt      string    `dynamodbav:"status_at"` // the last history entry's time, for conditions
 	History       []History `dynamodbav:"history"`   // oldest first; a record has at least one entry
-	DeletedAt     string    `dynamodbav:"deleted_at,omitempty"`
-	DeletedBy     string    `dynamodbav:"deleted_by,omitempty"`
-	ExpiresAt     int64     `dynamodbav:"expires_at,omitempty"` // the table's TTL attribute
+	// Version is 1 at creation and one more at each change (a status move, the file, the
+	// delete); ChangedBy is the user id of the last change's caller. The write that makes a
+	// change keeps both, so every image of the table's stream says which change it is and who
+	// made it. The API's answers carry neither; the change events do. A record stored before
+	// versions were kept has none, which counts as version 1 (see Versioned).
+	Version   int64  `dynamodbav:"version,omitempty"`
+	ChangedBy string `dynamodbav:"changed_by,omitempty"`
+	DeletedAt string `dynamodbav:"deleted_at,omitempty"`
+	DeletedBy string `dynamodbav:"deleted_by,omitempty"`
+	ExpiresAt int64  `dynamodbav:"expires_at,omitempty"` // the table's TTL attribute
 }
 
 // History is one entry of a record's status history.
@@ -143,7 +150,8 @@ func sharedOf(n audit.NewRecord) Shared {
 	}
 }
 
-// NewRecord is the item of a record as a create first stores it.
+// NewRecord is the item of a record as a create first stores it: version 1, changed by the
+// caller whose create it is.
 func NewRecord(r audit.Record, id audit.RecordID) Record {
 	hist := make([]History, len(r.History))
 	for i, h := range r.History {
@@ -158,8 +166,10 @@ func NewRecord(r audit.Record, id audit.RecordID) Record {
 		},
 		FileURL: r.FileURL, FailureReason: r.FailureReason,
 		CreatedAt: FormatTime(r.CreatedAt), UpdatedAt: FormatTime(r.UpdatedAt),
-		StatusAt: FormatTime(r.History[len(r.History)-1].At),
-		History:  hist,
+		StatusAt:  FormatTime(r.History[len(r.History)-1].At),
+		History:   hist,
+		Version:   1,
+		ChangedBy: r.History[0].By,
 	}
 }
 
@@ -189,6 +199,11 @@ func (it Record) Audit() (audit.Record, error) {
 		CreatedAt: created, UpdatedAt: updated, History: hist,
 	}, nil
 }
+
+// Versioned is the record's version, 1 for a record stored before versions were kept: the
+// first change of such a record writes version 2 (the store's update expressions read an
+// absent version as 1 too).
+func (it Record) Versioned() int64 { return max(it.Version, 1) }
 
 // Deleted reports whether the item is a tombstone.
 func (it Record) Deleted() bool { return it.DeletedAt != "" }

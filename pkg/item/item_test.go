@@ -84,6 +84,7 @@ func TestItem_RecordLayout(t *testing.T) {
 	full.Status, full.FileURL, full.ActivityCount, full.FailureReason = "failed", ptr("https://x.example/f.pdf"), ptr(int64(0)), ptr("")
 	full.UpdatedAt, full.StatusAt = "2026-03-01T08:03:21Z", "2026-03-01T08:03:21Z"
 	full.History = append(full.History, item.History{Status: "failed", At: "2026-03-01T08:03:21Z", By: "usr-0042"})
+	full.Version, full.ChangedBy = 3, "usr-0042"
 	full.DeletedAt, full.DeletedBy, full.ExpiresAt = "2026-03-02T08:00:00Z", "usr-0042", 1803888000
 	fullAV := map[string]types.AttributeValue{
 		"pk": s("ORG#org-a"), "sk": s("REC#20260301#000000001"), "record_id": s("rec-20260301-001"),
@@ -96,6 +97,7 @@ func TestItem_RecordLayout(t *testing.T) {
 			m(map[string]types.AttributeValue{"status": s("queued"), "at": s("2026-03-01T08:00:00Z"), "by": s("usr-0042")}),
 			m(map[string]types.AttributeValue{"status": s("failed"), "at": s("2026-03-01T08:03:21Z"), "by": s("usr-0042")}),
 		),
+		"version": n("3"), "changed_by": s("usr-0042"),
 		"deleted_at": s("2026-03-02T08:00:00Z"), "deleted_by": s("usr-0042"), "expires_at": n("1803888000"),
 	}
 
@@ -104,7 +106,7 @@ func TestItem_RecordLayout(t *testing.T) {
 		it   item.Record
 		av   map[string]types.AttributeValue
 	}{
-		{"queued, no optional attribute", queued, queuedAV},
+		{"no optional attribute (a record stored before versions were kept)", queued, queuedAV},
 		{"every attribute", full, fullAV},
 	} {
 		t.Run(tc.name, func(t *testing.T) {

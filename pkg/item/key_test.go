@@ -16,7 +16,9 @@ func TestKeys_AsTheTableHasAlwaysHeldThem(t *testing.T) {
 	key := func(pk, sk string) map[string]types.AttributeValue {
 		return map[string]types.AttributeValue{"pk": s(pk), "sk": s(sk)}
 	}
-	for name, tc := range map[string]struct{ got, want map[string]types.AttributeValue }{
+	for name, tc := range map[string]struct {
+		got, want map[string]types.AttributeValue
+	}{
 		"record":  {item.RecordKey("org-a", id), key("ORG#org-a", "REC#20260301#000001000")},
 		"guard":   {item.GuardKey("org-a", "exp-1"), key("ORG#org-a", "EXP#exp-1")},
 		"stats":   {item.StatsKey("org-a"), key("ORG#org-a", "STATS")},

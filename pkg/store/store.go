@@ -302,7 +302,7 @@ func (s *Store) UpdateStatusInput(org string, id audit.RecordID, c audit.StatusC
 	}
 	names := map[string]string{"#st": "status", "#ua": "updated_at", "#h": "history", "#sa": "status_at", "#del": "deleted_at"}
 	values := map[string]types.AttributeValue{":to": str(string(c.To)), ":at": str(at), ":h": hist}
-	set := "SET #st = :to, #ua = :at, #sa = :at, #h = list_append(#h, :h)"
+	set := "SET #st = :to, #ua = :at, #sa = :at, #h = list_append(#h, :h), " + nextVersion(names, values, c.By)
 	if c.ActivityCount != nil {
 		set += ", #ac = :ac"
 		names["#ac"] = "activity_count"
@@ -334,30 +334,40 @@ func (s *Store) UpdateStatusInput(org string, id audit.RecordID, c audit.StatusC
 	}, nil
 }
 
-// AttachFileURL sets the record's file_url: one conditional UpdateItem that refuses a record
-// with a file_url already or in status failed; as with UpdateStatus, the returned item tells a
-// no-op from a refusal. The bool reports whether anything changed.
-func (s *Store) AttachFileURL(ctx context.Context, org string, id audit.RecordID, url string) (audit.Record, bool, error) {
-	in := s.AttachFileURLInput(org, id, url, audit.Timestamp(s.now()))
+// AttachFileURL sets the record's file_url, by the user by: one conditional UpdateItem that
+// refuses a record with a file_url already or in status failed; as with UpdateStatus, the
+// returned item tells a no-op from a refusal. The bool reports whether anything changed.
+func (s *Store) AttachFileURL(ctx context.Context, org string, id audit.RecordID, url, by string) (audit.Record, bool, error) {
+	in := s.AttachFileURLInput(org, id, url, by, audit.Timestamp(s.now()))
 	return s.update(ctx, id, in, func(cur audit.Record) (audit.Outcome, error) { return audit.DecideFileURL(cur, url) })
 }
 
-// AttachFileURLInput is AttachFileURL's conditional UpdateItem, made at at.
-func (s *Store) AttachFileURLInput(org string, id audit.RecordID, url string, at time.Time) *dynamodb.UpdateItemInput {
-	now := item.FormatTime(at)
+// AttachFileURLInput is AttachFileURL's conditional UpdateItem, made at at by the user by.
+func (s *Store) AttachFileURLInput(org string, id audit.RecordID, url, by string, at time.Time) *dynamodb.UpdateItemInput {
+	names := map[string]string{"#fu": "file_url", "#ua": "updated_at", "#del": "deleted_at", "#st": "status"}
+	values := map[string]types.AttributeValue{
+		":url": str(url), ":now": str(item.FormatTime(at)), ":failed": str(string(audit.StatusFailed)),
+	}
+	set := "SET #fu = :url, #ua = :now, " + nextVersion(names, values, by)
 	return &dynamodb.UpdateItemInput{
 		TableName: &s.table, Key: item.RecordKey(org, id),
-		UpdateExpression:    aws.String("SET #fu = :url, #ua = :now"),
-		ConditionExpression: aws.String("attribute_exists(pk) AND attribute_not_exists(#del) AND attribute_not_exists(#fu) AND #st <> :failed"),
-		ExpressionAttributeNames: map[string]string{
-			"#fu": "file_url", "#ua": "updated_at", "#del": "deleted_at", "#st": "status",
-		},
-		ExpressionAttributeValues: map[string]types.AttributeValue{
-			":url": str(url), ":now": str(now), ":failed": str(string(audit.StatusFailed)),
-		},
+		UpdateExpression:                    &set,
+		ConditionExpression:                 aws.String("attribute_exists(pk) AND attribute_not_exists(#del) AND attribute_not_exists(#fu) AND #st <> :failed"),
+		ExpressionAttributeNames:            names,
+		ExpressionAttributeValues:           values,
 		ReturnValues:                        types.ReturnValueAllNew,
 		ReturnValuesOnConditionCheckFailure: types.ReturnValuesOnConditionCheckFailureAllOld,
 	}
+}
+
+// nextVersion adds to an update's names and values what every change of a record sets besides
+// its own attributes, and returns the SET clauses: the version one more (a record stored before
+// versions were kept counts as version 1) and changed_by the caller by. The same write makes
+// the change and says which change it was, so the table's stream needs nothing else.
+func nextVersion(names map[string]string, values map[string]types.AttributeValue, by string) string {
+	names["#ver"], names["#cby"] = "version", "changed_by"
+	values[":one"], values[":cby"] = num(1), str(by)
+	return "#ver = if_not_exists(#ver, :one) + :one, #cby = :cby"
 }
 
 // update runs a conditional UpdateItem that returns the item, as it is after the write or as it
@@ -406,15 +416,18 @@ func (s *Store) Delete(ctx context.Context, org string, id audit.RecordID, by st
 
 // DeleteInput is Delete's transaction, made at now, for a record of org that holds exportID.
 func (s *Store) DeleteInput(org string, id audit.RecordID, exportID, by string, now time.Time) *dynamodb.TransactWriteItemsInput {
+	names := map[string]string{"#del": "deleted_at", "#by": "deleted_by", "#exp": item.AttrExpiresAt}
+	values := map[string]types.AttributeValue{
+		":now": str(item.FormatTime(now)), ":by": str(by), ":exp": num(now.Add(s.retention).Unix()),
+	}
+	set := "SET #del = :now, #by = :by, #exp = :exp, " + nextVersion(names, values, by)
 	return &dynamodb.TransactWriteItemsInput{TransactItems: []types.TransactWriteItem{
 		{Update: &types.Update{
 			TableName: &s.table, Key: item.RecordKey(org, id),
-			UpdateExpression:         aws.String("SET #del = :now, #by = :by, #exp = :exp"),
-			ConditionExpression:      aws.String("attribute_exists(pk) AND attribute_not_exists(#del)"),
-			ExpressionAttributeNames: map[string]string{"#del": "deleted_at", "#by": "deleted_by", "#exp": item.AttrExpiresAt},
-			ExpressionAttributeValues: map[string]types.AttributeValue{
-				":now": str(item.FormatTime(now)), ":by": str(by), ":exp": num(now.Add(s.retention).Unix()),
-			},
+			UpdateExpression:          &set,
+			ConditionExpression:       aws.String("attribute_exists(pk) AND attribute_not_exists(#del)"),
+			ExpressionAttributeNames:  names,
+			ExpressionAttributeValues: values,
 		}},
 		{Delete: &types.Delete{
 			TableName: &s.table, Key: item.GuardKey(org, exportID),
