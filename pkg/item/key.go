@@ -2,6 +2,7 @@ package item
 
 import (
 	"fmt"
+	"strconv"
 	"strings"
 
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
@@ -115,4 +116,22 @@ func stringAttr(m map[string]types.AttributeValue, name string) string {
 		return s.Value
 	}
 	return ""
+}
+
+// ParseRecordSK reads the record id out of a record's sort key; false when sk is not one.
+func ParseRecordSK(sk string) (audit.RecordID, bool) {
+	rest, ok := strings.CutPrefix(sk, RecordPrefix)
+	day, seq, ok2 := strings.Cut(rest, "#")
+	if !ok || !ok2 || len(seq) != 9 {
+		return audit.RecordID{}, false
+	}
+	n, err := strconv.ParseInt(seq, 10, 64)
+	if err != nil {
+		return audit.RecordID{}, false
+	}
+	id, err := audit.ParseRecordID(fmt.Sprintf("rec-%s-%03d", day, n))
+	if err != nil || RecordSK(id) != sk {
+		return audit.RecordID{}, false
+	}
+	return id, true
 }

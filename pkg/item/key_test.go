@@ -53,3 +53,19 @@ func TestKindOf_TellsTheItemsByTheirKeys(t *testing.T) {
 		}
 	}
 }
+
+func TestParseRecordSK_OnlyTheSortKeysRecordSKWrites(t *testing.T) {
+	t.Parallel()
+	for _, seq := range []int64{1, 999, 1000, 999_999_999} {
+		id := audit.NewRecordID(time.Date(2026, 3, 1, 0, 0, 0, 0, time.UTC), seq)
+		if got, ok := item.ParseRecordSK(item.RecordSK(id)); !ok || got != id {
+			t.Errorf("ParseRecordSK(%s) = %v, %v; want %v", item.RecordSK(id), got, ok, id)
+		}
+	}
+	for _, sk := range []string{"", "REC#", "REC#20260301#1", "REC#20260301#000000000", "REC#20261301#000000001",
+		"REC#20260301#00000000x", "EXP#20260301#000000001", "REC#20260301#0000000001", "REC#2026031#000000001"} {
+		if id, ok := item.ParseRecordSK(sk); ok {
+			t.Errorf("ParseRecordSK(%q) = %v, want none", sk, id)
+		}
+	}
+}
