@@ -7,18 +7,16 @@ package app
 
 import (
 	"context"
-	"errors"
 	"io"
 	"log/slog"
-	"net"
 	"os"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/aws/ratelimit"
 	"github.com/aws/aws-sdk-go-v2/aws/retry"
-	awshttp "github.com/aws/aws-sdk-go-v2/aws/transport/http"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
+	"github.com/bufdir/export-audit/internal/app/boot"
 	"github.com/bufdir/export-audit/pkg/api"
 	"github.com/bufdir/export-audit/pkg/config"
 	"github.com/bufdir/export-audit/pkg/metrics"
@@ -53,14 +51,12 @@ func Load(ctx context.Context, getenv func(string) string, w io.Writer) (*api.De
 		log.Error("cannot start", "error", err.Error())
 		return nil, err
 	}
-	log.LogAttrs(ctx, slog.LevelInfo, "init", append(cfg.Attrs(), slog.Float64("init_ms", float64(time.Since(start).Microseconds())/1000))...)
+	boot.Init(ctx, log, start, cfg.Attrs())
 	return deps, nil
 }
 
-// NewLogger returns the JSON logger every part of the service writes with, writing to w.
-func NewLogger(w io.Writer, level slog.Level) *slog.Logger {
-	return slog.New(slog.NewJSONHandler(w, &slog.HandlerOptions{Level: level}))
-}
+// NewLogger returns the JSON logger every part of the service writes with (boot.NewLogger).
+func NewLogger(w io.Writer, level slog.Level) *slog.Logger { return boot.NewLogger(w, level) }
 
 // New builds the service from cfg: the DynamoDB client, the repository on it and the handlers'
 // dependencies, logging through log and writing each request's metrics to metricsTo (nil:
@@ -103,23 +99,17 @@ const (
 	connectionTimeout = 500 * time.Millisecond
 )
 
-// NewDynamoDB builds the DynamoDB client from cfg and the environment's credentials.
-//
-// It does not use config.LoadDefaultConfig: that resolves shared files, SSO, STS and IMDS,
-// none of which a Lambda container uses, and links their code into every binary. Lambda
-// hands the execution role's credentials to the process in the environment.
+// NewDynamoDB builds the DynamoDB client from cfg and the environment's credentials
+// (boot.Credentials).
 func NewDynamoDB(cfg config.Config) (*dynamodb.Client, error) {
-	creds, err := envCredentials(cfg.DynamoDBEndpoint != "")
+	creds, err := boot.Credentials(cfg.DynamoDBEndpoint != "")
 	if err != nil {
 		return nil, err
 	}
-	httpClient := awshttp.NewBuildableClient().
-		WithTimeout(attemptTimeout).
-		WithDialerOptions(func(d *net.Dialer) { d.Timeout = connectionTimeout })
 	awsCfg := aws.Config{
 		Region:      cfg.Region,
-		Credentials: aws.NewCredentialsCache(creds),
-		HTTPClient:  httpClient,
+		Credentials: creds,
+		HTTPClient:  boot.HTTPClient(attemptTimeout, connectionTimeout),
 		Retryer: func() aws.Retryer {
 			return retry.NewStandard(func(o *retry.StandardOptions) {
 				o.MaxAttempts = maxAttempts
@@ -149,22 +139,4 @@ func NewDynamoDB(cfg config.Config) (*dynamodb.Client, error) {
 			o.DisableValidateResponseChecksum = true
 		}
 	}), nil
-}
-
-// envCredentials reads the credentials Lambda sets for the execution role. Against a local
-// engine any credentials do, so missing ones are replaced there.
-func envCredentials(local bool) (aws.CredentialsProvider, error) {
-	c := aws.Credentials{
-		AccessKeyID:     os.Getenv("AWS_ACCESS_KEY_ID"),
-		SecretAccessKey: os.Getenv("AWS_SECRET_ACCESS_KEY"),
-		SessionToken:    os.Getenv("AWS_SESSION_TOKEN"),
-		Source:          "environment",
-	}
-	if c.AccessKeyID == "" || c.SecretAccessKey == "" {
-		if !local {
-			return nil, errors.New("AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY are not set")
-		}
-		c = aws.Credentials{AccessKeyID: "local", SecretAccessKey: "local", Source: "local"}
-	}
-	return aws.CredentialsProviderFunc(func(context.Context) (aws.Credentials, error) { return c, nil }), nil
 }
