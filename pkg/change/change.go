@@ -312,7 +312,8 @@ func (j judgement) modified(oldAV, nowAV map[string]types.AttributeValue) (Chang
 	case o.Deleted():
 		return Change{}, j.illegal("a deleted record changed (%s)", strings.Join(changedFields(o, n), ", "))
 	case n.Version != o.Versioned()+1:
-		return Change{}, j.illegal("version %d followed by %d, not %d", o.Versioned(), n.Version, o.Versioned()+1)
+		return Change{}, j.illegal("version %d followed by %d, not %d, in a write that changed %s",
+			o.Versioned(), n.Version, o.Versioned()+1, strings.Join(changedFields(o, n), ", "))
 	case n.ChangedBy == "":
 		return Change{}, j.illegal("a change without changed_by")
 	}
