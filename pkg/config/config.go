@@ -90,6 +90,9 @@ func checkCommon(stage, region string, getenv func(string) string, level *slog.L
 	return errs
 }
 
+// Level is the configured log level.
+func (c Config) Level() slog.Level { return c.LogLevel }
+
 // Attrs describes the configuration for the start-up log line; it holds no secret.
 func (c Config) Attrs() []slog.Attr {
 	return []slog.Attr{

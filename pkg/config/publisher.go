@@ -35,6 +35,9 @@ func LoadPublisher(getenv func(string) string) (PublisherConfig, error) {
 	return c, errors.Join(errs...)
 }
 
+// Level is the configured log level.
+func (c PublisherConfig) Level() slog.Level { return c.LogLevel }
+
 // Attrs describes the configuration for the start-up log line; it holds no secret.
 func (c PublisherConfig) Attrs() []slog.Attr {
 	return []slog.Attr{

@@ -14,6 +14,8 @@ import (
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/aws/ratelimit"
+	"github.com/aws/aws-sdk-go-v2/aws/retry"
 	awshttp "github.com/aws/aws-sdk-go-v2/aws/transport/http"
 )
 
@@ -43,16 +45,87 @@ func Credentials(local bool) (aws.CredentialsProvider, error) {
 	return aws.NewCredentialsCache(aws.CredentialsProviderFunc(func(context.Context) (aws.Credentials, error) { return c, nil })), nil
 }
 
-// HTTPClient is the SDK's HTTP client with a time limit on each attempt and on connecting, so
-// that an attempt lost on the network is retried instead of waited for.
-func HTTPClient(attempt, connect time.Duration) aws.HTTPClient {
-	return awshttp.NewBuildableClient().
-		WithTimeout(attempt).
-		WithDialerOptions(func(d *net.Dialer) { d.Timeout = connect })
+// Retries are a client's attempts: how many, the longest wait between two, and how long one
+// attempt and its connection may take before it is given up and retried.
+type Retries struct {
+	MaxAttempts    int
+	MaxBackoff     time.Duration
+	AttemptTimeout time.Duration
+	ConnectTimeout time.Duration
+	// Codes are error codes to retry besides the SDK's own.
+	Codes []string
 }
 
-// Init logs the root's one start-up line, "init" with the configuration (which holds no
-// secret) and init_ms, the time since start (the Go runtime's own start comes before it).
-func Init(ctx context.Context, log *slog.Logger, start time.Time, attrs []slog.Attr) {
-	log.LogAttrs(ctx, slog.LevelInfo, "init", append(attrs, slog.Float64("init_ms", float64(time.Since(start).Microseconds())/1000))...)
+// AWSConfig is the SDK configuration of a client in region with the environment's credentials
+// (any, against a local endpoint) and r's retries.
+func AWSConfig(region string, local bool, r Retries) (aws.Config, error) {
+	creds, err := Credentials(local)
+	if err != nil {
+		return aws.Config{}, err
+	}
+	return aws.Config{
+		Region:      region,
+		Credentials: creds,
+		HTTPClient: awshttp.NewBuildableClient().
+			WithTimeout(r.AttemptTimeout).
+			WithDialerOptions(func(d *net.Dialer) { d.Timeout = r.ConnectTimeout }),
+		Retryer: func() aws.Retryer {
+			return retry.NewStandard(func(o *retry.StandardOptions) {
+				o.MaxAttempts = r.MaxAttempts
+				o.MaxBackoff = r.MaxBackoff
+				// The client-side retry quota protects a long-lived process from retry storms;
+				// a Lambda container serves one invocation at a time, and an exhausted quota
+				// would turn throttling into an error without the retries that ride it out.
+				o.RateLimiter = ratelimit.None
+				if len(r.Codes) > 0 {
+					codes := map[string]struct{}{}
+					for _, c := range r.Codes {
+						codes[c] = struct{}{}
+					}
+					o.Retryables = append(o.Retryables, retry.RetryableErrorCode{Codes: codes})
+				}
+			})
+		},
+	}, nil
+}
+
+// Settings is what Load needs of a root's configuration.
+type Settings interface {
+	// Level is the configured LOG_LEVEL.
+	Level() slog.Level
+	// Attrs describes the configuration for the start-up line; it holds no secret.
+	Attrs() []slog.Attr
+}
+
+// Load is every root's start: it reads the configuration with read, builds the function's
+// dependencies with build, logging through the logger it makes on w (os.Stdout in Lambda,
+// which CloudWatch Logs reads), and logs one line: "init" with the configuration and init_ms,
+// how long this took (the Go runtime's own start comes before it and is not counted); or the
+// reason it cannot start.
+func Load[C Settings, T any](ctx context.Context, w io.Writer, read func() (C, error), build func(C, *slog.Logger) (T, error)) (T, error) {
+	start := time.Now()
+	var none T
+	cfg, err := read()
+	log := NewLogger(w, cfg.Level())
+	if err != nil {
+		log.Error("configuration is incomplete; the function cannot start", "error", err.Error())
+		return none, err
+	}
+	t, err := build(cfg, log)
+	if err != nil {
+		log.Error("cannot start", "error", err.Error())
+		return none, err
+	}
+	log.LogAttrs(ctx, slog.LevelInfo, "init", append(cfg.Attrs(), slog.Float64("init_ms", float64(time.Since(start).Microseconds())/1000))...)
+	return t, nil
+}
+
+// Must stops the process when Load could not start the function: a missing or malformed
+// setting stops it at init with the one line Load logged, rather than failing every request
+// later.
+func Must[T any](t T, err error) T {
+	if err != nil {
+		os.Exit(1)
+	}
+	return t
 }

@@ -15,8 +15,6 @@ import (
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
-	"github.com/aws/aws-sdk-go-v2/aws/ratelimit"
-	"github.com/aws/aws-sdk-go-v2/aws/retry"
 	"github.com/aws/aws-sdk-go-v2/service/eventbridge"
 	"github.com/bufdir/export-audit/internal/app/boot"
 	"github.com/bufdir/export-audit/pkg/config"
@@ -27,31 +25,15 @@ import (
 // MustLoad reads the configuration and builds the handler, once per container. A missing or
 // malformed setting stops the process here with one clear log line.
 func MustLoad(ctx context.Context) *publish.Handler {
-	h, err := Load(ctx, os.Getenv, os.Stdout)
-	if err != nil {
-		os.Exit(1)
-	}
-	return h
+	return boot.Must(Load(ctx, os.Getenv, os.Stdout))
 }
 
 // Load reads the configuration through getenv and builds the handler, with the log and the
-// metrics written to w. It logs one line: "init" with the configuration, or why it cannot
-// start.
+// metrics written to w. It logs one line (boot.Load): "init" with the configuration, or why it
+// cannot start.
 func Load(ctx context.Context, getenv func(string) string, w io.Writer) (*publish.Handler, error) {
-	start := time.Now()
-	cfg, err := config.LoadPublisher(getenv)
-	log := boot.NewLogger(w, cfg.LogLevel)
-	if err != nil {
-		log.Error("configuration is incomplete; the function cannot start", "error", err.Error())
-		return nil, err
-	}
-	h, err := New(cfg, log, w)
-	if err != nil {
-		log.Error("cannot start", "error", err.Error())
-		return nil, err
-	}
-	boot.Init(ctx, log, start, cfg.Attrs())
-	return h, nil
+	return boot.Load(ctx, w, func() (config.PublisherConfig, error) { return config.LoadPublisher(getenv) },
+		func(cfg config.PublisherConfig, log *slog.Logger) (*publish.Handler, error) { return New(cfg, log, w) })
 }
 
 // New builds the handler from cfg, logging through log and writing each invocation's metrics
@@ -68,41 +50,26 @@ func New(cfg config.PublisherConfig, log *slog.Logger, metricsTo io.Writer) (*pu
 	return h, nil
 }
 
-// Retry settings of PutEvents. EventBridge answers in tens of milliseconds, so an attempt
+// retries are those of PutEvents. EventBridge answers in tens of milliseconds, so an attempt
 // that takes 2 s is lost and better retried. Four attempts ride out a burst of throttling or
 // an internal error within about a second; past them the call's records are reported, and
 // Lambda's retry of the batch (bounded, then the dead-letter queue) is the longer loop.
-const (
-	maxAttempts       = 4
-	maxBackoff        = time.Second
-	attemptTimeout    = 2 * time.Second
-	connectionTimeout = 500 * time.Millisecond
-)
+var retries = boot.Retries{
+	MaxAttempts:    4,
+	MaxBackoff:     time.Second,
+	AttemptTimeout: 2 * time.Second,
+	ConnectTimeout: 500 * time.Millisecond,
+}
 
 // NewEventBridge builds the EventBridge client from cfg and the environment's credentials.
 func NewEventBridge(cfg config.PublisherConfig) (*eventbridge.Client, error) {
-	creds, err := boot.Credentials(cfg.EventBridgeEndpoint != "")
+	awsCfg, err := boot.AWSConfig(cfg.Region, cfg.EventBridgeEndpoint != "", retries)
 	if err != nil {
 		return nil, err
 	}
-	return eventbridge.New(eventbridge.Options{
-		Region:      cfg.Region,
-		Credentials: creds,
-		HTTPClient:  boot.HTTPClient(attemptTimeout, connectionTimeout),
-		Retryer: retry.NewStandard(func(o *retry.StandardOptions) {
-			o.MaxAttempts = maxAttempts
-			o.MaxBackoff = maxBackoff
-			// A container handles one batch at a time; the client-side retry quota would turn
-			// throttling into an error without the retries that ride it out.
-			o.RateLimiter = ratelimit.None
-		}),
-		BaseEndpoint: endpoint(cfg.EventBridgeEndpoint),
+	return eventbridge.NewFromConfig(awsCfg, func(o *eventbridge.Options) {
+		if cfg.EventBridgeEndpoint != "" {
+			o.BaseEndpoint = aws.String(cfg.EventBridgeEndpoint)
+		}
 	}), nil
-}
-
-func endpoint(url string) *string {
-	if url == "" {
-		return nil
-	}
-	return aws.String(url)
 }
