@@ -50,6 +50,7 @@ type API struct {
 	routes []route
 	ready  func(context.Context) error
 	now    func() time.Time
+	extra  map[string]http.Handler // local-only paths, answered without a token
 }
 
 // NewAPI serves every operation under both prefixes with deps, verifying tokens with auth.
@@ -70,6 +71,15 @@ func NewAPI(deps *api.Deps, auth Authorizer, ready func(context.Context) error) 
 	return a
 }
 
+// HandleLocal serves h at path without a token: an endpoint of the local run only, such as
+// /_local/events, which API Gateway does not have. Call it before the API serves.
+func (a *API) HandleLocal(path string, h http.Handler) {
+	if a.extra == nil {
+		a.extra = map[string]http.Handler{}
+	}
+	a.extra[path] = h
+}
+
 func (a *API) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	switch r.URL.Path {
 	case "/healthz":
@@ -77,6 +87,10 @@ func (a *API) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	case "/openapi.yaml":
 		serveOpenAPI(w, r)
+		return
+	}
+	if h := a.extra[r.URL.Path]; h != nil {
+		h.ServeHTTP(w, r)
 		return
 	}
 	start := time.Now()

@@ -143,6 +143,9 @@ func (p *Publisher) Publish(ctx context.Context, evs []Event) (events.DynamoDBEv
 		b.size += n
 	}
 	b.flush()
+	if len(evs) == 0 {
+		return b.resp, b.stats // a batch of no changes (the guard, the counters) is not news
+	}
 	level := slog.LevelInfo
 	if b.stats.Failed > 0 {
 		level = slog.LevelWarn
