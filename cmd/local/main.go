@@ -51,10 +51,16 @@ func main() {
 	if engineAddr == "" {
 		engineAddr = "127.0.0.1:8000"
 	}
+	// The local event bus, for an EventBridge client such as the one sam local invoke's
+	// publish-events makes (EventBridgeEndpoint=http://host.docker.internal:8010).
+	busAddr := os.Getenv("BUS_ADDR")
+	if busAddr == "" {
+		busAddr = "127.0.0.1:8010"
+	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	run, err := localrun.Start(ctx, localrun.Options{
-		Addr: "127.0.0.1:" + port, EngineAddr: engineAddr,
+		Addr: "127.0.0.1:" + port, EngineAddr: engineAddr, BusAddr: busAddr,
 		Config: cfg, Auth: auth, Log: log, Metrics: os.Stdout,
 		PublisherLog: log.With(slog.String("function", config.PublisherFunction)), PublisherMetrics: os.Stdout,
 	})

@@ -98,3 +98,16 @@ func TestLoadPublisher_NeedsTheBusNotTheTable(t *testing.T) {
 		}
 	}
 }
+
+func TestLoadPublisher_SAMLocalWithoutEventBusNameOverride(t *testing.T) {
+	t.Parallel()
+	env := map[string]string{"EVENT_BUS_NAME": "EventBus", "AWS_REGION": "eu-north-1", "STAGE": "local", "AWS_SAM_LOCAL": "true"}
+	_, err := config.LoadPublisher(fromMap(env))
+	if err == nil || !strings.Contains(err.Error(), "EventBusNameOverride") || !strings.Contains(err.Error(), "bufdir-export-audit-local") {
+		t.Fatalf("sam local with EVENT_BUS_NAME=EventBus: %v, want an error naming EventBusNameOverride and make run's bus", err)
+	}
+	env["EVENT_BUS_NAME"] = "bufdir-export-audit-local"
+	if _, err := config.LoadPublisher(fromMap(env)); err != nil {
+		t.Errorf("sam local with EventBusNameOverride: %v", err)
+	}
+}

@@ -8,6 +8,17 @@ import (
 	"time"
 )
 
+// EventSource is the source of every change event the service publishes.
+const EventSource = "no.bufdir.export-audit"
+
+// EventBusName is the name of a stage's event bus: the stack creates it, make run's local bus
+// has the local stage's.
+func EventBusName(stage string) string { return "bufdir-export-audit-" + stage }
+
+// SAMEventBusLogicalID is the bus's logical id in template.yaml, which sam local passes for
+// `!Ref EventBus` (see SAMTableLogicalID).
+const SAMEventBusLogicalID = "EventBus"
+
 // PublisherConfig is the configuration of the publish-events function, read from the
 // environment. It needs no table: the stream's records bring the items.
 type PublisherConfig struct {
@@ -30,6 +41,11 @@ func LoadPublisher(getenv func(string) string) (PublisherConfig, error) {
 	var errs []error
 	if c.EventBusName == "" {
 		errs = append(errs, fmt.Errorf("%s is required (the stage's event bus)", EnvEventBusName))
+	} else if c.EventBusName == SAMEventBusLogicalID && getenv(EnvSAMLocal) == "true" {
+		errs = append(errs, fmt.Errorf("%s is %q, the logical id that sam local passes for !Ref %s, not a bus: "+
+			"run sam local with --parameter-overrides EventBusNameOverride=<bus> EventBridgeEndpoint=<endpoint> "+
+			"(make run's bus is %s; see the README, Local development with AWS SAM)",
+			EnvEventBusName, c.EventBusName, SAMEventBusLogicalID, EventBusName(LocalStage)))
 	}
 	errs = append(errs, checkCommon(c.Stage, c.Region, getenv, &c.LogLevel)...)
 	return c, errors.Join(errs...)

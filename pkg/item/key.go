@@ -27,7 +27,7 @@ const (
 	AttrExpiresAt = config.TableTTLAttribute // only tombstones carry it
 
 	OrgPrefix     = "ORG#"
-	RecordPrefix  = "REC#"
+	RecordPrefix  = config.RecordSortKeyPrefix
 	GuardPrefix   = "EXP#"
 	StatsSK       = "STATS"
 	CounterPrefix = "SEQ#"

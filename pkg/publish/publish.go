@@ -58,10 +58,11 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/eventbridge"
 	"github.com/aws/aws-sdk-go-v2/service/eventbridge/types"
 	"github.com/aws/smithy-go"
+	"github.com/bufdir/export-audit/pkg/config"
 )
 
 // Source is the source of every event the service publishes.
-const Source = "no.bufdir.export-audit"
+const Source = config.EventSource
 
 // EventBridge's limits of one PutEvents call.
 const (

@@ -31,7 +31,7 @@ import (
 )
 
 // EventBusName is the local event bus's name, as the stack names a stage's bus.
-const EventBusName = "bufdir-export-audit-" + config.LocalStage
+var EventBusName = config.EventBusName(config.LocalStage)
 
 // EventsPath is where the local API lists the events on the local bus, without a token.
 const EventsPath = "/_local/events"
@@ -40,6 +40,7 @@ const EventsPath = "/_local/events"
 type Options struct {
 	Addr       string // the API, e.g. 127.0.0.1:8080; port 0 picks a free one
 	EngineAddr string // the embedded engine, e.g. 127.0.0.1:8000; unused when Config.DynamoDBEndpoint is set
+	BusAddr    string // the local event bus; empty picks a free port on 127.0.0.1
 	Config     config.Config
 	// Auth checks the tokens: its Secret (at least local.MinSecretLen bytes) and, when set, the
 	// Issuer and Audiences API Gateway's JWT authorizer would check.
@@ -151,7 +152,7 @@ func Start(ctx context.Context, o Options) (*Run, error) {
 // from the trim horizon, before anything can write; and sweeps the TTL.
 func (r *Run) startEvents(o Options, cfg config.Config) error {
 	r.Bus = bus.New(bus.Options{Region: cfg.Region, Buses: []string{EventBusName}})
-	srv, err := local.Serve("127.0.0.1:0", r.Bus)
+	srv, err := local.Serve(cmp.Or(o.BusAddr, "127.0.0.1:0"), r.Bus)
 	if err != nil {
 		return fmt.Errorf("start the local event bus: %w", err)
 	}
