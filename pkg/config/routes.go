@@ -75,6 +75,16 @@ func routeFunctions() []Function {
 	return fs
 }
 
+// RouteFunctionNames lists the functions behind the routes, in Routes order: those whose
+// metrics carry the Route dimension.
+func RouteFunctionNames() []string {
+	var names []string
+	for _, f := range routeFunctions() {
+		names = append(names, f.Name)
+	}
+	return names
+}
+
 // FunctionNames lists the Name of every function, in the order of Functions.
 func FunctionNames() []string {
 	names := make([]string, len(Functions))
