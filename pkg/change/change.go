@@ -7,7 +7,8 @@
 // Judge is the rule set, a function of what a stream record holds (its event name, its old and
 // new images, its userIdentity) and of nothing else, so that whatever reads the stream judges
 // alike: the publisher (functions/publish-events) publishes a Change and logs an Illegal one at
-// ERROR; the archive's verifier (make verify) reports every Illegal change, naming the record.
+// ERROR; the archive's verifier (make verify, point 3) reports every Illegal change, naming the
+// record. JudgeImages takes the images as aws-lambda-go reads them, as the archive keeps them.
 //
 // What the API can do to a record item, each in one write that also sets version (one more)
 // and changed_by (the caller's sub):
@@ -113,20 +114,29 @@ func ByTTL(who *events.DynamoDBUserIdentity) bool {
 	return who != nil && who.Type == ttlType && who.PrincipalID == ttlPrincipal
 }
 
-// Read judges one stream record as Lambda hands it over (a stream with new and old images).
+// Read judges one stream record as Lambda hands it over (a stream with new and old images). Its
+// error is an *Illegal, and nothing else.
 func Read(r events.DynamoDBEventRecord) (Change, error) {
-	old, err := Image(r.Change.OldImage)
+	return JudgeImages(r.EventName, r.Change.Keys, r.Change.OldImage, r.Change.NewImage, r.UserIdentity)
+}
+
+// JudgeImages is Judge of a stream record's parts as aws-lambda-go reads them (the archive keeps
+// the stream's records so): its keys, its old and new images, its userIdentity. An image that
+// does not convert to the SDK's attribute values is no change the API makes, when it is a
+// record's.
+func JudgeImages(name string, keys, old, now map[string]events.DynamoDBAttributeValue, who *events.DynamoDBUserIdentity) (Change, error) {
+	o, err := Image(old)
 	if err == nil {
-		var now map[string]types.AttributeValue
-		if now, err = Image(r.Change.NewImage); err == nil {
-			return Judge(r.EventName, old, now, r.UserIdentity)
+		var n map[string]types.AttributeValue
+		if n, err = Image(now); err == nil {
+			return Judge(name, o, n, who)
 		}
 	}
-	keys, _ := Image(r.Change.Keys)
-	if item.KindOf(keys) != item.KindRecord {
+	k, _ := Image(keys)
+	if item.KindOf(k) != item.KindRecord {
 		return skip("an item of no record with an image that does not read: " + err.Error()), nil
 	}
-	return Change{}, illegal(r.EventName, keys, "an image that does not read: "+err.Error())
+	return Change{}, illegal(name, k, "an image that does not read: "+err.Error())
 }
 
 // Judge decides what a change of an item of the table means: name is the stream's event name

@@ -1,6 +1,7 @@
 package change_test
 
 import (
+	"encoding/json"
 	"errors"
 	"reflect"
 	"strings"
@@ -161,4 +162,40 @@ func TestIllegal_NamesTheRecord(t *testing.T) {
 		return
 	}
 	t.Fatal("no INSERT of the record in the stream")
+}
+
+// JudgeImages judges a record's parts as the archive keeps them, the stream record's JSON read
+// back: the same change as Read of the record as Lambda hands it over.
+func TestJudgeImages_TheArchivesFormJudgesAsTheStreams(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	rec, _, err := e.store.Create(ctx, newRecord("org-a", "exp-1"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, _, err := e.store.UpdateStatus(ctx, "org-a", mustID(t, rec.RecordID), audit.StatusChange{To: audit.StatusFailed, At: e.clock, By: "usr-svc"}); err != nil {
+		t.Fatal(err)
+	}
+	kinds := 0
+	for _, r := range e.layer.Records(table) {
+		b, err := json.Marshal(r)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var kept events.DynamoDBEventRecord
+		if err := json.Unmarshal(b, &kept); err != nil {
+			t.Fatal(err)
+		}
+		read, rerr := change.Read(r)
+		judged, jerr := change.JudgeImages(kept.EventName, kept.Change.Keys, kept.Change.OldImage, kept.Change.NewImage, kept.UserIdentity)
+		if rerr != nil || jerr != nil || !reflect.DeepEqual(read, judged) {
+			t.Errorf("%s of %v: Read %+v %v, JudgeImages %+v %v", r.EventName, r.Change.Keys, read, rerr, judged, jerr)
+		}
+		if judged.Kind != change.None {
+			kinds++
+		}
+	}
+	if kinds != 2 {
+		t.Errorf("%d changes judged, want the create and the status move", kinds)
+	}
 }
