@@ -112,38 +112,15 @@ func checkSealTiming() error {
 	return nil
 }
 
-// archive-changes' event source mapping: the publisher's failure handling. A batch whose
-// object cannot be written is reported failed whole (the writer takes a batch whole or not at
-// all) and retried; a batch that failed the function as a whole is bisected first. After
-// ArchiveRetryAttempts, or once its records are ArchiveMaxRecordAge old, the batch's place in
-// the stream goes to the dead-letter queue: an hour leaves 23 of the stream's 24 hours to read
-// it again from there. From the trim horizon: a mapping created after the first writes still
-// archives every change the stream holds.
-const (
-	ArchiveBatchSize     = 100
-	ArchiveRetryAttempts = 10
-	ArchiveMaxRecordAge  = time.Hour
-	// ArchiveDeadLetterRetention is SQS's longest: the message names stream positions that
-	// expire after 24 hours, but it is the evidence of a gap in the archive.
-	ArchiveDeadLetterRetention = 14 * 24 * time.Hour
-)
-
 // ArchiveAccessLogDays is how long the archive bucket's server access logs (who read it, who
 // was refused a delete) stay: an audit of a year's accesses is done the year after.
 const ArchiveAccessLogDays = 2 * 365
 
-// Thresholds of the archive's alarms.
-const (
-	// archive-changes reads with no batching window, so a change waits less than a second.
-	// Five minutes behind means a batch keeps failing or the writer cannot keep up; past
-	// ArchiveMaxRecordAge the batch goes to the dead-letter queue. Sealing does not depend on
-	// it: a late batch lands in the period of the writer's clock.
-	ArchiveIteratorAgeThresholdMs = 5 * 60 * 1000
-	// One dead letter is a batch of changes missing from the archive.
-	ArchiveDeadLettersThreshold = 1
-	// One due period left unsealed by every run of an hour, or no run in an hour at all.
-	MissedSealThreshold = 1
-)
+// MissedSealThreshold: one due period left unsealed by every run of an hour, or no run in an
+// hour at all. archive-changes' iterator age and dead letters alarm at the publisher's
+// thresholds (IteratorAgeThresholdMs, DeadLettersThreshold) for the same reasons; sealing does
+// not depend on the iterator age, as a late batch lands in the period of the writer's clock.
+const MissedSealThreshold = 1
 
 // NoLatencyAlarm names the functions without a p99 duration alarm, and why.
 var NoLatencyAlarm = map[string]string{
@@ -256,10 +233,12 @@ func newArchive(stack awscdk.Stack, cfg Config) *Archive {
 		RemovalPolicy: awscdk.RemovalPolicy_RETAIN,
 	})
 
+	// As the publisher's: the messages are positions in the stream, no record data; kept as
+	// long as SQS keeps anything, as the evidence of a gap in the archive.
 	a.DeadLetters = awssqs.NewQueue(stack, jsii.String("ArchiveDeadLetters"), &awssqs.QueueProps{
 		Encryption:      awssqs.QueueEncryption_SQS_MANAGED,
 		EnforceSSL:      jsii.Bool(true),
-		RetentionPeriod: awscdk.Duration_Seconds(jsii.Number(ArchiveDeadLetterRetention.Seconds())),
+		RetentionPeriod: awscdk.Duration_Days(jsii.Number(DeadLetterRetentionDays)),
 	})
 	cdknag.NagSuppressions_AddResourceSuppressions(a.DeadLetters, &[]*cdknag.NagPackSuppression{{
 		Id: jsii.String("AwsSolutions-SQS3"),
@@ -309,9 +288,10 @@ func connectArchive(stack awscdk.Stack, cfg Config, a *Archive, table awsdynamod
 		Roles: &[]awsiam.IRole{writer.Role()},
 		Statements: &[]awsiam.PolicyStatement{
 			allow([]string{"s3:PutObject"}, changes),
-			// What the event source mapping reads the stream with, on this table's stream only.
-			allow([]string{"dynamodb:DescribeStream", "dynamodb:GetRecords", "dynamodb:GetShardIterator", "dynamodb:ListStreams"},
-				table.TableStreamArn()),
+			// What the event source mapping reads the stream with, as the publisher's does:
+			// the records on this table's stream only, ListStreams (no resource type) on "*".
+			allow(StreamActions, table.TableStreamArn()),
+			allow([]string{"dynamodb:ListStreams"}, jsii.String("*")),
 			// The mapping sends a batch it gave up on with the function's role.
 			allow([]string{"sqs:SendMessage"}, a.DeadLetters.QueueArn()),
 		},
@@ -336,6 +316,13 @@ func connectArchive(stack awscdk.Stack, cfg Config, a *Archive, table awsdynamod
 			AppliesTo: &[]interface{}{&cdknag.RegexAppliesTo{Regex: jsii.String(archivePrefixFindings)}},
 		}}, jsii.Bool(false))
 	}
+	cdknag.NagSuppressions_AddResourceSuppressions(writerPolicy, &[]*cdknag.NagPackSuppression{{
+		Id: jsii.String("AwsSolutions-IAM5"),
+		Reason: jsii.String("dynamodb:ListStreams, which Lambda's event source mapping needs, has no resource type in IAM " +
+			"(the service authorization reference lists none), so '*' is the only resource it can be granted on; it lists " +
+			"stream ARNs and reads no data. The stream's records are granted on this table's stream ARN only."),
+		AppliesTo: &[]interface{}{"Resource::*"},
+	}}, jsii.Bool(false))
 	// A function called before its permissions exist would fail with AccessDenied.
 	writer.Node().AddDependency(writerPolicy)
 	sealer.Node().AddDependency(sealerPolicy)
@@ -392,15 +379,19 @@ func connectArchive(stack awscdk.Stack, cfg Config, a *Archive, table awsdynamod
 		Conditions: &map[string]interface{}{"ArnNotEquals": map[string]interface{}{"aws:PrincipalArn": sealerRole}},
 	}), jsii.Bool(false))
 
+	// config.ArchiveMapping, as the publisher's mapping reads it, but with no filter: the
+	// archive keeps every change of every item, the guards, counts and counters included, as
+	// make verify compares every item of the table with it.
+	m := config.ArchiveMapping
 	mapping := awslambda.NewCfnEventSourceMapping(stack, jsii.String("ArchiveChangesStream"), &awslambda.CfnEventSourceMappingProps{
 		FunctionName:               writer.FunctionName(),
 		EventSourceArn:             table.TableStreamArn(),
-		StartingPosition:           jsii.String("TRIM_HORIZON"),
-		BatchSize:                  jsii.Number(ArchiveBatchSize),
-		MaximumRetryAttempts:       jsii.Number(ArchiveRetryAttempts),
-		MaximumRecordAgeInSeconds:  jsii.Number(ArchiveMaxRecordAge.Seconds()),
-		BisectBatchOnFunctionError: jsii.Bool(true),
-		FunctionResponseTypes:      jsii.Strings("ReportBatchItemFailures"),
+		StartingPosition:           jsii.String(StreamStartingPosition),
+		BatchSize:                  jsii.Number(float64(m.BatchSize)),
+		MaximumRetryAttempts:       jsii.Number(float64(m.MaximumRetryAttempts)),
+		MaximumRecordAgeInSeconds:  jsii.Number(m.MaximumRecordAge.Seconds()),
+		BisectBatchOnFunctionError: jsii.Bool(m.BisectBatchOnFunctionError),
+		FunctionResponseTypes:      functionResponseTypes(m),
 		DestinationConfig: &awslambda.CfnEventSourceMapping_DestinationConfigProperty{
 			OnFailure: &awslambda.CfnEventSourceMapping_OnFailureProperty{Destination: a.DeadLetters.QueueArn()},
 		},
@@ -454,17 +445,15 @@ func archiveAlarms(cfg Config, a *Archive, functions map[string]awslambda.Functi
 	return []alarmSpec{{
 		id: "ArchiveChangesIteratorAgeAlarm", name: LogicalName(config.ArchiveFunction) + "-IteratorAge",
 		description: fmt.Sprintf("archive-changes is more than %d minutes behind the table's stream: changes are not yet archived, "+
-			"and records older than %s go to the dead-letter queue.", ArchiveIteratorAgeThresholdMs/60000, ArchiveMaxRecordAge),
+			"and records older than %s go to the dead-letter queue.", IteratorAgeThresholdMs/60000, config.ArchiveMapping.MaximumRecordAge),
 		metric:    iteratorAge(functions[config.ArchiveFunction]),
-		threshold: ArchiveIteratorAgeThresholdMs, strict: true, evaluation: 1, datapoint: 1,
+		threshold: IteratorAgeThresholdMs, evaluation: 1, datapoint: 1,
 	}, {
 		id: "ArchiveChangesDeadLettersAlarm", name: LogicalName(config.ArchiveFunction) + "-DeadLetters",
 		description: "archive-changes gave up on a batch of the table's stream: those changes are not in the archive. Read them " +
 			"again from the stream positions in the queue's message within 24 hours of the change (README, The archive in AWS).",
-		metric: a.DeadLetters.MetricApproximateNumberOfMessagesVisible(&awscloudwatch.MetricOptions{
-			Period: period(), Statistic: jsii.String("Maximum"), Label: jsii.String("dead letters"),
-		}),
-		threshold: ArchiveDeadLettersThreshold, evaluation: 1, datapoint: 1,
+		metric:    deadLetterDepth(a.DeadLetters),
+		threshold: DeadLettersThreshold, evaluation: 1, datapoint: 1,
 	}, {
 		id: "MissedSealAlarm", name: "MissedSeal",
 		description: fmt.Sprintf("No digest sealed a period that ended more than %s ago (%s + %s grace): every run of seal-digest "+
@@ -473,13 +462,6 @@ func archiveAlarms(cfg Config, a *Archive, functions map[string]awslambda.Functi
 		metric:    unsealedPeriods(cfg.Stage),
 		threshold: MissedSealThreshold, evaluation: 1, datapoint: 1, missingBreaches: true,
 	}}
-}
-
-// iteratorAge is how far behind its stream a stream-reading function is, at its worst.
-func iteratorAge(f awslambda.Function) awscloudwatch.Metric {
-	return f.Metric(jsii.String("IteratorAge"), &awscloudwatch.MetricOptions{
-		Period: period(), Statistic: jsii.String("Maximum"), Label: jsii.String("iterator age (ms)"),
-	})
 }
 
 // unsealedPeriods is the fewest due periods a run of the hour left unsealed: 0 once any run of
@@ -510,9 +492,6 @@ func archiveWidgets(cfg Config, a *Archive, functions map[string]awslambda.Funct
 			sum(config.MetricArchiveObjectsWritten, "objects written"), sum(config.MetricArchiveFailures, "batches failed")),
 		graph(WidgetArchiveSeals, sum(config.MetricDigestsWritten, "digests written"), sum(config.MetricFilesSealed, "files sealed"),
 			unsealedPeriods(cfg.Stage)),
-		graph(WidgetArchiveStream, iteratorAge(functions[config.ArchiveFunction]),
-			a.DeadLetters.MetricApproximateNumberOfMessagesVisible(&awscloudwatch.MetricOptions{
-				Period: period(), Statistic: jsii.String("Maximum"), Label: jsii.String("dead letters"),
-			})),
+		graph(WidgetArchiveStream, iteratorAge(functions[config.ArchiveFunction]), deadLetterDepth(a.DeadLetters)),
 	}
 }

@@ -171,7 +171,7 @@ func (s *synthesized) archiveIDs(t *testing.T) (bucket, logs, key, queue, table 
 	if bucket == "" || logs == "" || key == "" {
 		t.Fatalf("no archive bucket, access-log bucket or signing key among %v", keys(s.cfn.Resources))
 	}
-	return bucket, logs, key, s.onlyID(t, "AWS::SQS::Queue"), s.onlyID(t, "AWS::DynamoDB::Table")
+	return bucket, logs, key, queueID(t, s, "ArchiveDeadLetters"), s.onlyID(t, "AWS::DynamoDB::Table")
 }
 
 func (s *synthesized) bucketPolicy(t *testing.T, bucket string) cfnResource {
@@ -285,7 +285,8 @@ func TestArchive_RolesMayDoExactlyWhatTheFunctionsDo(t *testing.T) {
 		config.ArchiveFunction: {
 			logGroup(config.ArchiveFunction), xray,
 			"s3:PutObject on " + arn + "/changes/*",
-			"dynamodb:DescribeStream,dynamodb:GetRecords,dynamodb:GetShardIterator,dynamodb:ListStreams on ${" + table + ".StreamArn}",
+			"dynamodb:DescribeStream,dynamodb:GetRecords,dynamodb:GetShardIterator on ${" + table + ".StreamArn}",
+			"dynamodb:ListStreams on *",
 			"sqs:SendMessage on ${" + queue + ".Arn}",
 		},
 		config.SealFunction: {
@@ -405,22 +406,29 @@ func TestArchive_StreamReadAsThePublisherReadsIt(t *testing.T) {
 	if v := path(s.cfn.Resources[table].Properties, "StreamSpecification", "StreamViewType"); v != "NEW_AND_OLD_IMAGES" {
 		t.Errorf("table stream %v, want NEW_AND_OLD_IMAGES", v)
 	}
-	mappings := s.ofType("AWS::Lambda::EventSourceMapping")
-	if len(mappings) != 1 {
-		t.Fatalf("%d event source mappings, want archive-changes' one", len(mappings))
+	// The stream's two readers: publish-events' mapping (events_test.go) and this one.
+	mappings := map[string]cfnResource{}
+	for id, m := range s.ofType("AWS::Lambda::EventSourceMapping") {
+		if fn := ref(m.Properties["FunctionName"]); fn == s.functionID(t, config.ArchiveFunction) {
+			mappings[id] = m
+		}
+	}
+	if n := len(s.ofType("AWS::Lambda::EventSourceMapping")); len(mappings) != 1 || n != 2 {
+		t.Fatalf("%d event source mappings, %d of archive-changes; want the publisher's and archive-changes' one", n, len(mappings))
 	}
 	for id, m := range mappings {
 		p := m.Properties
 		got := map[string]string{}
+		// No FilterCriteria: the archive keeps every change of every item.
 		for _, k := range []string{"FunctionName", "EventSourceArn", "StartingPosition", "BatchSize", "MaximumRetryAttempts",
-			"MaximumRecordAgeInSeconds", "BisectBatchOnFunctionError", "FunctionResponseTypes", "DestinationConfig"} {
+			"MaximumRecordAgeInSeconds", "BisectBatchOnFunctionError", "FunctionResponseTypes", "DestinationConfig", "FilterCriteria"} {
 			got[k] = text(p[k])
 		}
 		want := map[string]string{
 			"FunctionName": "${" + s.functionID(t, config.ArchiveFunction) + "}", "EventSourceArn": "${" + table + ".StreamArn}",
 			"StartingPosition": "TRIM_HORIZON", "BatchSize": "100", "MaximumRetryAttempts": "10", "MaximumRecordAgeInSeconds": "3600",
 			"BisectBatchOnFunctionError": "true", "FunctionResponseTypes": "ReportBatchItemFailures",
-			"DestinationConfig": `{"OnFailure":{"Destination":"${` + queue + `.Arn}"}}`,
+			"DestinationConfig": `{"OnFailure":{"Destination":"${` + queue + `.Arn}"}}`, "FilterCriteria": "<nil>",
 		}
 		if !reflect.DeepEqual(got, want) {
 			t.Errorf("%s:\n  %v\nwant\n  %v", id, got, want)
@@ -445,6 +453,9 @@ func TestArchive_StreamReadAsThePublisherReadsIt(t *testing.T) {
 	}
 	var tlsOnly bool
 	for _, p := range s.ofType("AWS::SQS::QueuePolicy") {
+		if queues, _ := p.Properties["Queues"].([]any); len(queues) != 1 || ref(queues[0]) != queue {
+			continue
+		}
 		for _, st := range statementTexts(p.Properties["PolicyDocument"]) {
 			tlsOnly = tlsOnly || strings.HasPrefix(st, `Deny {"AWS":"*"} sqs:*`) && strings.HasSuffix(st, `if {"Bool":{"aws:SecureTransport":"false"}}`)
 		}
@@ -521,7 +532,7 @@ func TestArchive_Alarms(t *testing.T) {
 		missing   string
 		metric    alarmMetric
 	}{
-		"ArchiveChanges-IteratorAge": {"GreaterThanThreshold", 300000, "notBreaching", alarmMetric{Namespace: "AWS/Lambda", Name: "IteratorAge",
+		"ArchiveChanges-IteratorAge": {"GreaterThanOrEqualToThreshold", 300000, "notBreaching", alarmMetric{Namespace: "AWS/Lambda", Name: "IteratorAge",
 			Stat: "Maximum", Period: 300, Dimensions: map[string]any{"FunctionName": "Ref:" + s.functionID(t, config.ArchiveFunction)}}},
 		"ArchiveChanges-DeadLetters": {"GreaterThanOrEqualToThreshold", 1, "notBreaching", alarmMetric{Namespace: "AWS/SQS",
 			Name: "ApproximateNumberOfMessagesVisible", Stat: "Maximum", Period: 300, Dimensions: map[string]any{"QueueName": nil}}},
@@ -639,46 +650,5 @@ func TestArchive_ConfigFromContext(t *testing.T) {
 				t.Errorf("retention %d, lock %s (%v); want %d, %s", cfg.ArchiveRetentionDays, cfg.ArchiveLock(), err, c.days, c.lock)
 			}
 		})
-	}
-}
-
-// checkArchiveEnvironment holds an archive function's variables in template.yaml to the
-// stack's: the same names, the local endpoints besides (S3_ENDPOINT, and KMS_ENDPOINT for the
-// sealer), and the Globals' table settings, which reach every function under SAM and which it
-// does not read.
-func checkArchiveEnvironment(t *testing.T, sam map[string]any, id, fn string, vars, cdkVars map[string]any) {
-	t.Helper()
-	want := append(keys(cdkVars), config.EnvS3Endpoint)
-	if fn == config.SealFunction {
-		want = append(want, config.EnvKMSEndpoint)
-	}
-	globals, _ := path(sam, "Globals", "Function", "Environment", "Variables").(map[string]any)
-	for k := range globals {
-		if !contains(want, k) {
-			want = append(want, k)
-		}
-	}
-	if !sameSet(keys(vars), want) {
-		t.Errorf("%s: template.yaml variables %v, want the stack's, the local endpoints and the Globals': %v", id, keys(vars), sorted(want))
-	}
-	f := config.Function{}
-	for _, c := range config.Functions {
-		if c.Name == fn {
-			f = c
-		}
-	}
-	for _, name := range append(f.Env, config.EnvS3Endpoint) {
-		if _, ok := cdkVars[name]; !ok && name != config.EnvS3Endpoint {
-			t.Errorf("%s: the stack sets no %s, which config.Functions says it reads", id, name)
-		}
-		param := ref(vars[name])
-		if param == "" || path(sam, "Parameters", param) == nil {
-			t.Errorf("%s: %s = %v, want a template parameter", id, name, vars[name])
-		}
-	}
-	for _, name := range []string{config.EnvS3Endpoint, config.EnvKMSEndpoint, config.EnvArchiveBucket} {
-		if p := ref(vars[name]); p != "" && path(sam, "Parameters", p, "Default") != "" {
-			t.Errorf("%s: %s defaults to %v, want empty (an endpoint: AWS; the bucket: refused at init)", id, name, path(sam, "Parameters", p, "Default"))
-		}
 	}
 }

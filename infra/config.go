@@ -33,9 +33,12 @@ type Config struct {
 	JWTAudience          []string // context jwtAudience, comma-separated
 	CORSOrigins          []string // context corsOrigins, comma-separated; none means no CORS at all
 	AlarmEmail           string   // context alarmEmail: subscribed to the alarm topic; "" subscribes no one
-	// The archive's bucket (archive.go): ArchiveRetentionDays is context archiveRetentionDays,
-	// the Object Lock default retention; ArchiveLockMode is context archiveLockMode, "governance"
-	// or "compliance", "" for the stage's default (ArchiveLock).
+	// context eventArchiveRetentionDays: how long the bus's archive keeps the change events for
+	// replays; 0 keeps them for ever.
+	EventArchiveRetentionDays int
+	// The audit archive's bucket (archive.go): ArchiveRetentionDays is context
+	// archiveRetentionDays, the Object Lock default retention; ArchiveLockMode is context
+	// archiveLockMode, "governance" or "compliance", "" for the stage's default (ArchiveLock).
 	ArchiveRetentionDays int
 	ArchiveLockMode      string
 }
@@ -55,8 +58,12 @@ func DefaultConfig() Config {
 		JWTAudience:          nil,
 		CORSOrigins:          nil,
 		AlarmEmail:           "",
-		ArchiveRetentionDays: DefaultArchiveRetentionDays,
-		ArchiveLockMode:      "",
+		// A year: Bufdir's exports report a year at a time, so a consumer that lost its state
+		// can replay the round it is in. The archive is not the audit trail (the table and its
+		// own archive are); it is there so that consumers can catch up.
+		EventArchiveRetentionDays: 365,
+		ArchiveRetentionDays:      DefaultArchiveRetentionDays,
+		ArchiveLockMode:           "",
 	}
 }
 
@@ -98,6 +105,9 @@ func (c Config) Validate() error {
 		if strings.ContainsAny(h, "/:@ *") {
 			return fmt.Errorf("fileUrlAllowedHosts %q: want host suffixes such as storage.example.no, not URLs or patterns", h)
 		}
+	}
+	if err := validateArchiveRetention(c.EventArchiveRetentionDays); err != nil {
+		return err
 	}
 	if err := c.validateArchive(); err != nil {
 		return err
@@ -188,6 +198,13 @@ func ConfigFromContext(node constructs.Node) (Config, error) {
 			return Config{}, fmt.Errorf("deletedRetentionDays %q: %w", v, err)
 		}
 		c.DeletedRetentionDays = n
+	}
+	if v, ok := contextValue(node, "eventArchiveRetentionDays"); ok {
+		n, err := strconv.Atoi(v)
+		if err != nil {
+			return Config{}, fmt.Errorf("eventArchiveRetentionDays %q: %w", v, err)
+		}
+		c.EventArchiveRetentionDays = n
 	}
 	if v, ok := contextValue(node, "archiveRetentionDays"); ok {
 		n, err := strconv.Atoi(v)

@@ -8,6 +8,7 @@ import (
 
 	"github.com/aws/aws-cdk-go/awscdk/v2"
 	"github.com/aws/aws-cdk-go/awscdk/v2/awsdynamodb"
+	"github.com/aws/aws-cdk-go/awscdk/v2/awsevents"
 	"github.com/aws/aws-cdk-go/awscdk/v2/awsiam"
 	"github.com/aws/aws-cdk-go/awscdk/v2/awslambda"
 	"github.com/aws/aws-cdk-go/awscdk/v2/awslogs"
@@ -18,9 +19,11 @@ import (
 
 // EnvironmentValues are the values of every environment variable a function may read
 // (config.Function.Env), the archive's among them. AWS_REGION is set by Lambda, and
-// DYNAMODB_ENDPOINT, S3_ENDPOINT and KMS_ENDPOINT are for local runs only, so none appears here.
-func EnvironmentValues(cfg Config, tableName *string, archive *Archive) map[string]*string {
+// DYNAMODB_ENDPOINT, EVENTBRIDGE_ENDPOINT, S3_ENDPOINT and KMS_ENDPOINT are for local runs only,
+// so none appears here.
+func EnvironmentValues(cfg Config, tableName, busName *string, archive *Archive) map[string]*string {
 	values := map[string]*string{
+		config.EnvEventBusName:         busName,
 		config.EnvStage:                jsii.String(cfg.Stage),
 		config.EnvTableName:            tableName,
 		config.EnvOrgIDClaim:           jsii.String(cfg.OrgIDClaim),
@@ -51,8 +54,8 @@ func functionEnvironment(f config.Function, values map[string]*string) (map[stri
 // newFunctions makes every function of config.Functions, by name: each with its own log group,
 // its own role, which may write that log group and call its TableActions on the table, and
 // X-Ray tracing.
-func newFunctions(stack awscdk.Stack, cfg Config, table awsdynamodb.Table, archive *Archive) (map[string]awslambda.Function, error) {
-	values := EnvironmentValues(cfg, table.TableName(), archive)
+func newFunctions(stack awscdk.Stack, cfg Config, table awsdynamodb.Table, bus awsevents.EventBus, archive *Archive) (map[string]awslambda.Function, error) {
+	values := EnvironmentValues(cfg, table.TableName(), bus.EventBusName(), archive)
 	functions := map[string]awslambda.Function{}
 	for _, f := range config.Functions {
 		fn, name := f.Name, LogicalName(f.Name)

@@ -17,6 +17,9 @@ var TableActions = map[string][]string{
 	"update-status":   {"dynamodb:UpdateItem", "dynamodb:GetItem"},
 	"attach-file-url": {"dynamodb:UpdateItem"},
 	"delete-record":   {"dynamodb:GetItem", "dynamodb:UpdateItem", "dynamodb:DeleteItem"},
+	// It reads the table's stream (StreamActions, through its event source mapping), never the
+	// table.
+	config.PublisherFunction: {},
 	// The archive's functions read the table's stream and the bucket, never the table
 	// (connectArchive gives them what they do).
 	config.ArchiveFunction: {},

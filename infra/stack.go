@@ -62,9 +62,12 @@ func checkCoverage(functions []string, actions map[string][]string, latency map[
 // StackName is the CloudFormation stack name of a stage.
 func StackName(stage string) string { return "BufdirExportAudit-" + stage }
 
-// NewAuditStack builds the whole service for one stage: the table, one function per entry of
-// config.Functions, the HTTP API serving every route of config.Routes under both prefixes, the
-// archive (archive.go) and the monitoring (alarms and dashboard). It also applies the cdk-nag AwsSolutions checks, so
+// NewAuditStack builds the whole service for one stage: the table with its stream, one function
+// per entry of config.Functions, the HTTP API serving every route of config.Routes under both
+// prefixes, the stage's event bus with its archive and publish-events reading the stream into
+// it (with its dead-letter queue), the audit archive with archive-changes and seal-digest
+// (archive.go), and the monitoring (alarms and dashboard). It also applies the cdk-nag
+// AwsSolutions checks, so
 // every synth (and every test) is checked.
 func NewAuditStack(scope constructs.Construct, cfg Config, props *awscdk.StackProps) (awscdk.Stack, error) {
 	if err := cfg.Validate(); err != nil {
@@ -91,11 +94,13 @@ func NewAuditStack(scope constructs.Construct, cfg Config, props *awscdk.StackPr
 	awscdk.Tags_Of(stack).Add(jsii.String("stage"), jsii.String(cfg.Stage), nil)
 
 	table := newTable(stack)
+	bus := newEventBus(stack, cfg)
 	archive := newArchive(stack, cfg)
-	functions, err := newFunctions(stack, cfg, table, archive)
+	functions, err := newFunctions(stack, cfg, table, bus, archive)
 	if err != nil {
 		return nil, err
 	}
+	deadLetters := connectPublisher(stack, table, functions[config.PublisherFunction], bus)
 	connectArchive(stack, cfg, archive, table, functions)
 	httpAPI, stage := newHTTPAPI(stack, cfg, functions)
 
@@ -109,10 +114,11 @@ func NewAuditStack(scope constructs.Construct, cfg Config, props *awscdk.StackPr
 	})
 
 	addMonitoring(stack, cfg, monitored{
-		table:     table,
-		functions: functions,
-		api:       httpAPI,
-		archive:   archive,
+		table:       table,
+		functions:   functions,
+		api:         httpAPI,
+		deadLetters: deadLetters,
+		archive:     archive,
 	})
 
 	applyNag(stack)

@@ -92,8 +92,12 @@ func LoadSealDigest(getenv func(string) string) (ArchiveConfig, error) {
 }
 
 func loadArchive(getenv func(string) string, sealer bool) (ArchiveConfig, error) {
-	c := ArchiveConfig{S3Endpoint: strings.TrimSpace(getenv(EnvS3Endpoint))}
-	var errs []error
+	c := ArchiveConfig{
+		Stage:      strings.TrimSpace(getenv(EnvStage)),
+		Region:     strings.TrimSpace(getenv(EnvRegion)),
+		S3Endpoint: strings.TrimSpace(getenv(EnvS3Endpoint)),
+	}
+	errs := checkCommon(c.Stage, c.Region, getenv, &c.LogLevel)
 	required := func(name, why string) string {
 		v := strings.TrimSpace(getenv(name))
 		if v == "" {
@@ -101,8 +105,6 @@ func loadArchive(getenv func(string) string, sealer bool) (ArchiveConfig, error)
 		}
 		return v
 	}
-	c.Stage = required(EnvStage, "the deployment's stage, which every metric carries")
-	c.Region = required(EnvRegion, "set by Lambda")
 	c.Bucket = required(EnvArchiveBucket, "the archive's S3 bucket")
 	// Required rather than defaulted: the writer names its objects by the interval and the
 	// sealer seals by it, and the stack gives both the same value.
@@ -122,11 +124,6 @@ func loadArchive(getenv func(string) string, sealer bool) (ArchiveConfig, error)
 				errs = append(errs, fmt.Errorf("%s must be a duration such as 15m, not %q", EnvSealGrace, v))
 			}
 			c.SealGrace = d
-		}
-	}
-	if v := strings.TrimSpace(getenv(EnvLogLevel)); v != "" {
-		if err := c.LogLevel.UnmarshalText([]byte(v)); err != nil {
-			errs = append(errs, fmt.Errorf("%s must be debug, info, warn or error, not %q", EnvLogLevel, v))
 		}
 	}
 	return c, errors.Join(errs...)
@@ -169,3 +166,18 @@ const (
 	// is archived yet, 1 when the run failed before it could tell.
 	MetricUnsealedPeriods = "UnsealedPeriods"
 )
+
+// ArchiveMapping is archive-changes' mapping: the publisher's failure handling. A batch whose
+// object cannot be written is reported failed whole (the writer takes a batch whole or not at
+// all) and retried; a batch that failed the function as a whole is bisected first. After the
+// retries, or once its records are an hour old, its place in the stream goes to the
+// dead-letter queue, which leaves 23 of the stream's 24 hours to read it again from there.
+var ArchiveMapping = StreamMapping{
+	// A batch is one object, a few kilobytes as a rule; Lambda keeps a batch within its 6 MB
+	// invocation payload whatever the batch size.
+	BatchSize:                  100,
+	MaximumRetryAttempts:       10,
+	MaximumRecordAge:           time.Hour,
+	ReportBatchItemFailures:    true,
+	BisectBatchOnFunctionError: true,
+}

@@ -52,9 +52,16 @@ type Function struct {
 // RouteEnv is what every function behind a route reads (Load).
 var RouteEnv = []string{EnvStage, EnvTableName, EnvOrgIDClaim, EnvFileURLAllowedHosts, EnvDeletedRetentionDays, EnvLogLevel}
 
+// PublisherEnv is what the publish-events function reads (LoadPublisher).
+var PublisherEnv = []string{EnvStage, EnvEventBusName, EnvLogLevel}
+
+// PublisherFunction is the function that reads the table's stream and puts a change event on
+// the stage's bus for every change of a record.
+const PublisherFunction = "publish-events"
+
 // Functions lists every function of the service, each once: those behind the routes in Routes
 // order, then those that no route calls.
-var Functions = append(routeFunctions(), ArchiveFunctions...)
+var Functions = append(append(routeFunctions(), Function{Name: PublisherFunction, Env: PublisherEnv}), ArchiveFunctions...)
 
 func routeFunctions() []Function {
 	var fs []Function
