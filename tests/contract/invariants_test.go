@@ -1,4 +1,4 @@
-package local_test
+package contract
 
 // What the resilience, race, hostile-input, isolation and load tests share: a local API of
 // their own with a fault injector in front of its engine, an HTTP client that never stops a
@@ -534,4 +534,23 @@ func rsPercentile(sorted []time.Duration, p float64) time.Duration {
 	}
 	i := int(float64(len(sorted)-1) * p / 100)
 	return sorted[i]
+}
+
+// rsOneRecord creates a record of org (faults off) and returns it.
+func rsOneRecord(t *testing.T, e *rsEnv, token, export string) rsRec {
+	t.Helper()
+	r := e.rsMust(t, "POST", rsBase, token, rsBody(export))
+	if r.status != http.StatusCreated {
+		t.Fatalf("create %s: %s", export, r)
+	}
+	rec, err := r.rec()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return rec
+}
+
+type rsRequest struct {
+	method, path string
+	body         any
 }

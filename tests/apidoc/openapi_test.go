@@ -1,4 +1,4 @@
-package local_test
+package apidoc
 
 // The API document (pkg/api/openapi.yaml, served at GET /openapi.yaml) and the code must agree:
 // every route and every error case goes through the local API over real HTTP, and each request

@@ -1,4 +1,4 @@
-package local_test
+package operations
 
 // Tests of what an operator sees: one JSON log line and one EMF metrics line per request,
 // through real HTTP against the local API, which logs and measures exactly as the Lambda

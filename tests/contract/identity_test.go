@@ -1,12 +1,14 @@
-package local_test
+package contract
 
 import (
+	"context"
 	"net/http"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/bufdir/export-audit/internal/app/localrun"
+	"github.com/bufdir/export-audit/pkg/config"
 	"github.com/bufdir/export-audit/pkg/local"
 )
 
@@ -139,5 +141,21 @@ func TestIdentity_IssuerAndAudienceCheckedAsAPIGatewayDoes(t *testing.T) {
 	}
 	if total := sign("keycloak", nil).get(t, single).page(t).Pagination.Total; total != len(accepted) {
 		t.Errorf("want only the %d accepted creates stored, got %d", len(accepted), total)
+	}
+}
+
+// TestStart_RefusesAShortKey: the local API does not start with a key shorter than 32 bytes.
+func TestStart_RefusesAShortKey(t *testing.T) {
+	t.Parallel()
+	run, err := localrun.Start(context.Background(), localrun.Options{
+		Addr: "127.0.0.1:0", EngineAddr: "127.0.0.1:0", Auth: local.Authorizer{Secret: "bufdir-local-development-secret"},
+		Config: config.Config{TableName: "audit-short-key", Region: "eu-north-1", OrgIDClaim: "org_id"},
+	})
+	if err == nil {
+		run.Close()
+		t.Fatal("want the local API refused with a 31-byte key, it started")
+	}
+	if run != nil || !strings.Contains(err.Error(), "LOCAL_JWT_SECRET") {
+		t.Errorf("want no API and an error naming LOCAL_JWT_SECRET, got %v %v", run, err)
 	}
 }

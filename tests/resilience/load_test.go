@@ -1,4 +1,4 @@
-package local_test
+package resilience
 
 import (
 	"fmt"
@@ -78,7 +78,7 @@ func TestLoad_ConcurrentClientsLoseNothing(t *testing.T) {
 // BenchmarkLoad_ExportLife: each iteration takes one export through its life on the local API
 // (create, read, processing, completed or failed, file URL, filtered list, a delete for one in
 // four: about 7 calls) from concurrent clients over loopback. Reports API calls per second and
-// the calls' p50 and p99 latency. Run: go test -run '^$' -bench Load ./pkg/local/
+// the calls' p50 and p99 latency. Run: go test -run '^$' -bench Load ./tests/resilience/
 func BenchmarkLoad_ExportLife(b *testing.B) {
 	e := rsStart(b, nil)
 	run := newRSRun(e, "org-bench", 0, rsToken(b, "org-bench", "usr-bench"))

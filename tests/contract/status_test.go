@@ -1,4 +1,4 @@
-package local_test
+package contract
 
 import (
 	"net/http"

@@ -1,7 +1,7 @@
-package local_test
+package contract
 
-// The HTTP contract of /work/shared/CONTRACT.md, tested over real HTTP against the whole local
-// API (embedded engine, token verification, the handlers the Lambda functions run).
+// The routes, the create, its replays and the delete, over real HTTP against the whole local API
+// (embedded engine, token verification, the handlers the Lambda functions run).
 
 import (
 	"crypto/hmac"
