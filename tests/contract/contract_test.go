@@ -14,6 +14,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/bufdir/export-audit/internal/testkit"
 	"github.com/bufdir/export-audit/pkg/local"
 )
 
@@ -30,9 +31,9 @@ func routesOf(prefix, id string) []route {
 	return []route{
 		{"list", "GET", prefix, nil, "audit:read", http.StatusOK},
 		{"get", "GET", prefix + "/" + id, nil, "audit:read", http.StatusOK},
-		{"create", "POST", prefix, newRecord(nil), "audit:write", http.StatusCreated},
-		{"update status", "PUT", prefix + "/" + id + "/status", fields{"status": "processing"}, "audit:write", http.StatusOK},
-		{"attach file URL", "PUT", prefix + "/" + id + "/file-url", fields{"file_url": "https://storage.example.no/exports/x.pdf"}, "audit:write", http.StatusOK},
+		{"create", "POST", prefix, testkit.NewRecord(nil), "audit:write", http.StatusCreated},
+		{"update status", "PUT", prefix + "/" + id + "/status", testkit.Fields{"status": "processing"}, "audit:write", http.StatusOK},
+		{"attach file URL", "PUT", prefix + "/" + id + "/file-url", testkit.Fields{"file_url": "https://storage.example.no/exports/x.pdf"}, "audit:write", http.StatusOK},
 		{"delete", "DELETE", prefix + "/" + id, nil, "audit:delete", http.StatusOK},
 	}
 }
@@ -40,8 +41,8 @@ func routesOf(prefix, id string) []route {
 func TestHealthz_AnswersWithoutToken(t *testing.T) {
 	t.Parallel()
 	s := startServer(t)
-	r := s.send(t, call{method: "GET", path: "/healthz"})
-	wantStatus(t, r, http.StatusOK)
+	r := s.MustDo(t, testkit.Request{Method: "GET", Path: "/healthz"})
+	testkit.WantStatus(t, r, http.StatusOK)
 }
 
 // TestRoutes_BothPrefixesServeTheWholeLifecycle walks one record through every route, once
@@ -54,53 +55,53 @@ func TestRoutes_BothPrefixesServeTheWholeLifecycle(t *testing.T) {
 			s := startServer(t)
 			c := s.as(t, "org-bufdir-042", "usr-0042")
 
-			body := newRecord(fields{"format": "excel", "activity_count": 312})
+			body := testkit.NewRecord(testkit.Fields{"format": "excel", "activity_count": 312})
 			created := c.post(t, p.path, body)
-			wantStatus(t, created, http.StatusCreated)
-			rec := created.record(t)
-			if loc, want := created.header.Get("Location"), single+"/"+rec.RecordID; loc != want {
+			testkit.WantStatus(t, created, http.StatusCreated)
+			rec := created.Record(t)
+			if loc, want := created.Header.Get("Location"), single+"/"+rec.RecordID; loc != want {
 				t.Errorf("want Location %q (the single prefix), got %q", want, loc)
 			}
 
 			got := c.get(t, p.path+"/"+rec.RecordID)
-			wantStatus(t, got, http.StatusOK)
-			if string(got.body) != string(created.body) {
-				t.Errorf("want the read to equal the created record\ncreated %s\nread    %s", created.body, got.body)
+			testkit.WantStatus(t, got, http.StatusOK)
+			if string(got.Body) != string(created.Body) {
+				t.Errorf("want the read to equal the created record\ncreated %s\nread    %s", created.Body, got.Body)
 			}
 
 			replay := c.post(t, p.path, body)
-			wantStatus(t, replay, http.StatusOK)
-			if h := replay.header.Get("Idempotent-Replayed"); h != "true" {
+			testkit.WantStatus(t, replay, http.StatusOK)
+			if h := replay.Header.Get("Idempotent-Replayed"); h != "true" {
 				t.Errorf("want Idempotent-Replayed: true on a replay, got %q", h)
 			}
 
 			list := c.get(t, p.path+"?export_id="+rec.ExportID)
-			wantStatus(t, list, http.StatusOK)
-			if pg := list.page(t); pg.Pagination.Total != 1 || len(pg.Data) != 1 || pg.Data[0].RecordID != rec.RecordID {
+			testkit.WantStatus(t, list, http.StatusOK)
+			if pg := list.Page(t); pg.Pagination.Total != 1 || len(pg.Data) != 1 || pg.Data[0].RecordID != rec.RecordID {
 				t.Errorf("want the list to hold only %s, got %s", rec.RecordID, list)
 			}
 
 			at := rec.CreatedAt.Add(time.Minute)
-			moved := c.put(t, p.path+"/"+rec.RecordID+"/status", fields{"status": "processing", "updated_at": ts(at)})
-			wantStatus(t, moved, http.StatusOK)
-			if m := moved.record(t); m.Status != "processing" || !m.UpdatedAt.Equal(at) {
+			moved := c.put(t, p.path+"/"+rec.RecordID+"/status", testkit.Fields{"status": "processing", "updated_at": ts(at)})
+			testkit.WantStatus(t, moved, http.StatusOK)
+			if m := moved.Record(t); m.Status != "processing" || !m.UpdatedAt.Equal(at) {
 				t.Errorf("want processing at %v, got %s", at, moved)
 			}
 
 			url := "https://storage.example.no/exports/" + rec.ExportID + ".xlsx"
-			attached := c.put(t, p.path+"/"+rec.RecordID+"/file-url", fields{"file_url": url})
-			wantStatus(t, attached, http.StatusOK)
-			if a := attached.record(t); a.FileURL == nil || *a.FileURL != url {
+			attached := c.put(t, p.path+"/"+rec.RecordID+"/file-url", testkit.Fields{"file_url": url})
+			testkit.WantStatus(t, attached, http.StatusOK)
+			if a := attached.Record(t); a.FileURL == nil || *a.FileURL != url {
 				t.Errorf("want file_url %s, got %s", url, attached)
 			}
 
 			deleted := c.del(t, p.path+"/"+rec.RecordID)
-			wantStatus(t, deleted, http.StatusOK)
+			testkit.WantStatus(t, deleted, http.StatusOK)
 			wantDeleted(t, deleted, rec.RecordID)
 
-			wantProblem(t, c.get(t, p.path+"/"+rec.RecordID), http.StatusNotFound, "not_found")
-			wantProblem(t, c.del(t, p.path+"/"+rec.RecordID), http.StatusNotFound, "not_found")
-			wantFieldError(t, c.get(t, p.path+"/rec-1"), "record_id")
+			testkit.WantProblem(t, c.get(t, p.path+"/"+rec.RecordID), http.StatusNotFound, "not_found")
+			testkit.WantProblem(t, c.del(t, p.path+"/"+rec.RecordID), http.StatusNotFound, "not_found")
+			testkit.WantFieldError(t, c.get(t, p.path+"/rec-1"), "record_id")
 		})
 	}
 }
@@ -109,21 +110,21 @@ func TestRoutes_PrefixesShareOneCollection(t *testing.T) {
 	t.Parallel()
 	s := startServer(t)
 	c := s.as(t, "org-bufdir-042", "usr-0042")
-	viaDoubled := c.post(t, doubled, newRecord(nil))
-	wantStatus(t, viaDoubled, http.StatusCreated)
-	viaSingle := c.post(t, single, newRecord(nil))
-	wantStatus(t, viaSingle, http.StatusCreated)
+	viaDoubled := c.post(t, doubled, testkit.NewRecord(nil))
+	testkit.WantStatus(t, viaDoubled, http.StatusCreated)
+	viaSingle := c.post(t, single, testkit.NewRecord(nil))
+	testkit.WantStatus(t, viaSingle, http.StatusCreated)
 
-	for _, r := range []reply{viaDoubled, viaSingle} {
-		rec := r.record(t)
+	for _, r := range []testkit.Reply{viaDoubled, viaSingle} {
+		rec := r.Record(t)
 		a, b := c.get(t, single+"/"+rec.RecordID), c.get(t, doubled+"/"+rec.RecordID)
-		wantStatus(t, a, http.StatusOK)
-		if string(a.body) != string(b.body) || b.status != a.status {
+		testkit.WantStatus(t, a, http.StatusOK)
+		if string(a.Body) != string(b.Body) || b.Status != a.Status {
 			t.Errorf("want both prefixes to answer the same for %s\nsingle  %s\ndoubled %s", rec.RecordID, a, b)
 		}
 	}
 	a, b := c.get(t, single), c.get(t, doubled)
-	if string(a.body) != string(b.body) || a.page(t).Pagination.Total != 2 {
+	if string(a.Body) != string(b.Body) || a.Page(t).Pagination.Total != 2 {
 		t.Errorf("want both prefixes to list the same two records\nsingle  %s\ndoubled %s", a, b)
 	}
 }
@@ -134,25 +135,25 @@ func TestAuth_RefusesMissingBadAndExpiredTokens(t *testing.T) {
 	t.Parallel()
 	s := startServer(t)
 	owner := s.as(t, "org-bufdir-042", "usr-0042")
-	rec := owner.create(t, newRecord(nil))
+	rec := owner.create(t, testkit.NewRecord(nil))
 	before := owner.get(t, single+"/"+rec.RecordID)
 
 	now := time.Now()
 	valid := owner.token
 	parts := strings.Split(valid, ".")
-	claims := map[string]any{"sub": "usr-0042", "org_id": "org-bufdir-042", "scope": strings.Join(allScopes, " "), "exp": now.Add(time.Hour).Unix()}
+	claims := map[string]any{"sub": "usr-0042", "org_id": "org-bufdir-042", "scope": strings.Join(testkit.AllScopes, " "), "exp": now.Add(time.Hour).Unix()}
 	payload, _ := json.Marshal(claims)
 	otherOrg, _ := json.Marshal(map[string]any{"sub": "usr-0042", "org_id": "org-other", "scope": "audit:read", "exp": now.Add(time.Hour).Unix()})
 	b64 := base64.RawURLEncoding.EncodeToString
 	sign := func(c map[string]any) string {
-		tok, err := local.Sign(secret, c)
+		tok, err := local.Sign(testkit.Secret, c)
 		if err != nil {
 			t.Fatalf("sign: %v", err)
 		}
 		return tok
 	}
-	otherSecret, _ := local.Token("not-the-secret", "org-bufdir-042", "usr-0042", allScopes, time.Hour, now)
-	expired, _ := local.Token(secret, "org-bufdir-042", "usr-0042", allScopes, time.Hour, now.Add(-2*time.Hour))
+	otherSecret, _ := local.Token("not-the-secret", "org-bufdir-042", "usr-0042", testkit.AllScopes, time.Hour, now)
+	expired, _ := local.Token(testkit.Secret, "org-bufdir-042", "usr-0042", testkit.AllScopes, time.Hour, now.Add(-2*time.Hour))
 
 	tokens := []struct {
 		name, header string
@@ -180,23 +181,19 @@ func TestAuth_RefusesMissingBadAndExpiredTokens(t *testing.T) {
 				for _, tok := range tokens {
 					t.Run(p.name+"/"+rt.name+"/"+tok.name, func(t *testing.T) {
 						t.Parallel()
-						cl := call{method: rt.method, path: rt.path, auth: tok.header}
-						if rt.body != nil {
-							cl.body = encode(t, rt.body)
-						}
-						r := s.send(t, cl)
-						wantProblem(t, r, http.StatusUnauthorized, "unauthorized")
-						wantNotContain(t, r, rec.ExportID)
+						r := s.MustDo(t, testkit.Request{Method: rt.method, Path: rt.path, Auth: tok.header, Body: rt.body})
+						testkit.WantProblem(t, r, http.StatusUnauthorized, "unauthorized")
+						testkit.WantNotContain(t, r, rec.ExportID)
 					})
 				}
 			}
 		}
 	})
 	after := owner.get(t, single+"/"+rec.RecordID)
-	if string(after.body) != string(before.body) {
+	if string(after.Body) != string(before.Body) {
 		t.Errorf("want refused calls to change nothing\nbefore %s\nafter  %s", before, after)
 	}
-	if total := owner.get(t, single).page(t).Pagination.Total; total != 1 {
+	if total := owner.get(t, single).Page(t).Pagination.Total; total != 1 {
 		t.Errorf("want refused creates to write nothing: total 1, got %d", total)
 	}
 }
@@ -211,23 +208,23 @@ func TestAuth_EachRouteNeedsItsScope(t *testing.T) {
 		for _, rt := range routesOf(p.path, "") {
 			t.Run(p.name+"/"+rt.name, func(t *testing.T) {
 				t.Parallel()
-				rec := owner.create(t, newRecord(nil))
+				rec := owner.create(t, testkit.NewRecord(nil))
 				rt := routesOf(p.path, rec.RecordID)[indexOf(rt.name)]
 				var others []string
-				for _, sc := range allScopes {
+				for _, sc := range testkit.AllScopes {
 					if sc != rt.scope {
 						others = append(others, sc)
 					}
 				}
 				refused := s.as(t, owner.org, owner.sub, others...).do(t, rt.method, rt.path, rt.body)
-				wantProblem(t, refused, http.StatusForbidden, "insufficient_scope")
+				testkit.WantProblem(t, refused, http.StatusForbidden, "insufficient_scope")
 
-				if got := owner.get(t, single+"/"+rec.RecordID); got.status != http.StatusOK || got.record(t).Status != "queued" {
+				if got := owner.get(t, single+"/"+rec.RecordID); got.Status != http.StatusOK || got.Record(t).Status != "queued" {
 					t.Errorf("want the refused call to change nothing, got %s", got)
 				}
 
 				served := s.as(t, owner.org, owner.sub, rt.scope).do(t, rt.method, rt.path, rt.body)
-				wantStatus(t, served, rt.success)
+				testkit.WantStatus(t, served, rt.success)
 			})
 		}
 	}
@@ -237,7 +234,7 @@ func TestAuth_EachRouteNeedsItsScope(t *testing.T) {
 // whatever algorithm the header names.
 func signAs(header, payload string) string {
 	signing := base64.RawURLEncoding.EncodeToString([]byte(header)) + "." + payload
-	h := hmac.New(sha256.New, []byte(secret))
+	h := hmac.New(sha256.New, []byte(testkit.Secret))
 	h.Write([]byte(signing))
 	return signing + "." + base64.RawURLEncoding.EncodeToString(h.Sum(nil))
 }
@@ -257,21 +254,21 @@ func TestAuth_OrgIDMustBeTheTokens(t *testing.T) {
 	c := s.as(t, "org-bufdir-042", "usr-0042")
 	for _, p := range prefixes {
 		t.Run(p.name, func(t *testing.T) {
-			wantProblem(t, c.post(t, p.path, newRecord(fields{"org_id": "org-bufdir-043"})), http.StatusForbidden, "forbidden_organisation")
-			wantProblem(t, c.get(t, p.path+"?org_id=org-bufdir-043"), http.StatusForbidden, "forbidden_organisation")
+			testkit.WantProblem(t, c.post(t, p.path, testkit.NewRecord(testkit.Fields{"org_id": "org-bufdir-043"})), http.StatusForbidden, "forbidden_organisation")
+			testkit.WantProblem(t, c.get(t, p.path+"?org_id=org-bufdir-043"), http.StatusForbidden, "forbidden_organisation")
 			// An empty org_id names no organisation, so it is not the token's either.
-			wantProblem(t, c.post(t, p.path, newRecord(fields{"org_id": ""})), http.StatusForbidden, "forbidden_organisation")
-			wantProblem(t, c.get(t, p.path+"?org_id="), http.StatusForbidden, "forbidden_organisation")
+			testkit.WantProblem(t, c.post(t, p.path, testkit.NewRecord(testkit.Fields{"org_id": ""})), http.StatusForbidden, "forbidden_organisation")
+			testkit.WantProblem(t, c.get(t, p.path+"?org_id="), http.StatusForbidden, "forbidden_organisation")
 
-			own := c.post(t, p.path, newRecord(fields{"org_id": "org-bufdir-042"}))
-			wantStatus(t, own, http.StatusCreated)
-			if rec := own.record(t); rec.OrgID != "org-bufdir-042" {
+			own := c.post(t, p.path, testkit.NewRecord(testkit.Fields{"org_id": "org-bufdir-042"}))
+			testkit.WantStatus(t, own, http.StatusCreated)
+			if rec := own.Record(t); rec.OrgID != "org-bufdir-042" {
 				t.Errorf("want org_id org-bufdir-042, got %s", own)
 			}
-			wantStatus(t, c.get(t, p.path+"?org_id=org-bufdir-042"), http.StatusOK)
+			testkit.WantStatus(t, c.get(t, p.path+"?org_id=org-bufdir-042"), http.StatusOK)
 		})
 	}
-	if total := c.get(t, single).page(t).Pagination.Total; total != 2 {
+	if total := c.get(t, single).Page(t).Pagination.Total; total != 2 {
 		t.Errorf("want only the two creates for the token's own organisation stored, got total %d", total)
 	}
 }
@@ -281,12 +278,12 @@ func TestCreate_AppliesDefaults(t *testing.T) {
 	s := startServer(t)
 	c := s.as(t, "org-bufdir-042", "usr-0042")
 	before := time.Now().UTC().Truncate(time.Second)
-	body := newRecord(nil)
+	body := testkit.NewRecord(nil)
 	r := c.post(t, single, body)
 	after := time.Now().UTC()
-	wantStatus(t, r, http.StatusCreated)
-	rec := r.record(t)
-	m := r.object(t)
+	testkit.WantStatus(t, r, http.StatusCreated)
+	rec := r.Record(t)
+	m := r.Object(t)
 
 	if rec.Status != "queued" {
 		t.Errorf("want status queued by default, got %q", rec.Status)
@@ -311,7 +308,7 @@ func TestCreate_AppliesDefaults(t *testing.T) {
 	if !rec.UpdatedAt.Equal(rec.CreatedAt) {
 		t.Errorf("want updated_at = created_at on a new record, got %v and %v", rec.UpdatedAt, rec.CreatedAt)
 	}
-	want := []historyEntry{{Status: "queued", At: rec.CreatedAt, By: "usr-0042"}}
+	want := []testkit.HistoryEntry{{Status: "queued", At: rec.CreatedAt, By: "usr-0042"}}
 	if !equalHistory(rec.History, want) {
 		t.Errorf("want status_history %v, got %v", want, rec.History)
 	}
@@ -323,20 +320,20 @@ func TestCreate_KeepsGivenOptionalFields(t *testing.T) {
 	c := s.as(t, "org-bufdir-042", "usr-0042")
 	tests := []struct {
 		name  string
-		extra fields
-		check func(t *testing.T, rec record)
+		extra testkit.Fields
+		check func(t *testing.T, rec testkit.Record)
 	}{
-		{"status processing", fields{"status": "processing"}, func(t *testing.T, rec record) {
+		{"status processing", testkit.Fields{"status": "processing"}, func(t *testing.T, rec testkit.Record) {
 			if rec.Status != "processing" || rec.History[0].Status != "processing" {
 				t.Errorf("want status processing from the start, got %+v", rec)
 			}
 		}},
-		{"status queued", fields{"status": "queued"}, func(t *testing.T, rec record) {
+		{"status queued", testkit.Fields{"status": "queued"}, func(t *testing.T, rec testkit.Record) {
 			if rec.Status != "queued" {
 				t.Errorf("want status queued, got %q", rec.Status)
 			}
 		}},
-		{"triggered_by_user_id", fields{"triggered_by_user_id": "usr-0099"}, func(t *testing.T, rec record) {
+		{"triggered_by_user_id", testkit.Fields{"triggered_by_user_id": "usr-0099"}, func(t *testing.T, rec testkit.Record) {
 			if rec.TriggeredBy != "usr-0099" {
 				t.Errorf("want triggered_by_user_id usr-0099, got %q", rec.TriggeredBy)
 			}
@@ -344,42 +341,42 @@ func TestCreate_KeepsGivenOptionalFields(t *testing.T) {
 				t.Errorf("want the creation written by the caller usr-0042, got %q", rec.History[0].By)
 			}
 		}},
-		{"activity_count 0", fields{"activity_count": 0}, func(t *testing.T, rec record) {
+		{"activity_count 0", testkit.Fields{"activity_count": 0}, func(t *testing.T, rec testkit.Record) {
 			if rec.ActivityCount == nil || *rec.ActivityCount != 0 {
 				t.Errorf("want activity_count 0 (not null), got %v", rec.ActivityCount)
 			}
 		}},
-		{"activity_count 312", fields{"activity_count": 312}, func(t *testing.T, rec record) {
+		{"activity_count 312", testkit.Fields{"activity_count": 312}, func(t *testing.T, rec testkit.Record) {
 			if rec.ActivityCount == nil || *rec.ActivityCount != 312 {
 				t.Errorf("want activity_count 312, got %v", rec.ActivityCount)
 			}
 		}},
-		{"every format: excel", fields{"format": "excel"}, func(t *testing.T, rec record) {
+		{"every format: excel", testkit.Fields{"format": "excel"}, func(t *testing.T, rec testkit.Record) {
 			if rec.Format != "excel" {
 				t.Errorf("want format excel, got %q", rec.Format)
 			}
 		}},
-		{"every format: csv", fields{"format": "csv"}, func(t *testing.T, rec record) {
+		{"every format: csv", testkit.Fields{"format": "csv"}, func(t *testing.T, rec testkit.Record) {
 			if rec.Format != "csv" {
 				t.Errorf("want format csv, got %q", rec.Format)
 			}
 		}},
-		{"one-day period", fields{"period_from": "2025-06-30", "period_to": "2025-06-30"}, func(t *testing.T, rec record) {
+		{"one-day period", testkit.Fields{"period_from": "2025-06-30", "period_to": "2025-06-30"}, func(t *testing.T, rec testkit.Record) {
 			if rec.PeriodFrom != "2025-06-30" || rec.PeriodTo != "2025-06-30" {
 				t.Errorf("want the one-day period kept, got %s..%s", rec.PeriodFrom, rec.PeriodTo)
 			}
 		}},
-		{"128-character export_id", fields{"export_id": strings.Repeat("e", 128)}, func(t *testing.T, rec record) {
+		{"128-character export_id", testkit.Fields{"export_id": strings.Repeat("e", 128)}, func(t *testing.T, rec testkit.Record) {
 			if len(rec.ExportID) != 128 {
 				t.Errorf("want the 128-character export_id kept, got %q", rec.ExportID)
 			}
 		}},
-		{"export_id of every allowed character", fields{"export_id": "AZaz09._:-" + newExportID()}, func(t *testing.T, rec record) {
+		{"export_id of every allowed character", testkit.Fields{"export_id": "AZaz09._:-" + testkit.NewExportID()}, func(t *testing.T, rec testkit.Record) {
 			if !strings.HasPrefix(rec.ExportID, "AZaz09._:-") {
 				t.Errorf("want the export_id kept, got %q", rec.ExportID)
 			}
 		}},
-		{"null optional fields", fields{"status": nil, "org_id": nil, "triggered_by_user_id": nil, "activity_count": nil}, func(t *testing.T, rec record) {
+		{"null optional fields", testkit.Fields{"status": nil, "org_id": nil, "triggered_by_user_id": nil, "activity_count": nil}, func(t *testing.T, rec testkit.Record) {
 			if rec.Status != "queued" || rec.TriggeredBy != "usr-0042" || rec.ActivityCount != nil {
 				t.Errorf("want null optional fields to take their defaults, got %+v", rec)
 			}
@@ -388,7 +385,7 @@ func TestCreate_KeepsGivenOptionalFields(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			t.Parallel()
-			tt.check(t, c.create(t, newRecord(tt.extra)))
+			tt.check(t, c.create(t, testkit.NewRecord(tt.extra)))
 		})
 	}
 }
@@ -400,54 +397,54 @@ func TestCreate_RefusesInvalidValues(t *testing.T) {
 	c := s.as(t, "org-bufdir-042", "usr-0042")
 	tests := []struct {
 		name  string
-		body  fields
+		body  testkit.Fields
 		field string
 	}{
-		{"export_id missing", without(newRecord(nil), "export_id"), "export_id"},
-		{"export_id null", newRecord(fields{"export_id": nil}), "export_id"},
-		{"export_id empty", newRecord(fields{"export_id": ""}), "export_id"},
-		{"export_id 129 characters", newRecord(fields{"export_id": strings.Repeat("e", 129)}), "export_id"},
-		{"export_id with a space", newRecord(fields{"export_id": "exp 1"}), "export_id"},
-		{"export_id with a slash", newRecord(fields{"export_id": "exp/1"}), "export_id"},
-		{"export_id not ASCII", newRecord(fields{"export_id": "exp-ø"}), "export_id"},
-		{"export_id a number", newRecord(fields{"export_id": 42}), "export_id"},
-		{"format missing", without(newRecord(nil), "format"), "format"},
-		{"format unknown", newRecord(fields{"format": "docx"}), "format"},
-		{"format in capitals", newRecord(fields{"format": "PDF"}), "format"},
-		{"period_from missing", without(newRecord(nil), "period_from"), "period_from"},
-		{"period_to missing", without(newRecord(nil), "period_to"), "period_to"},
-		{"period_from not a date", newRecord(fields{"period_from": "01.01.2025"}), "period_from"},
-		{"period_from a time", newRecord(fields{"period_from": "2025-01-01T00:00:00Z"}), "period_from"},
-		{"period_to not a day of the month", newRecord(fields{"period_to": "2025-02-30"}), "period_to"},
-		{"period_to before period_from", newRecord(fields{"period_from": "2025-12-31", "period_to": "2025-01-01"}), "period_to"},
-		{"status completed", newRecord(fields{"status": "completed"}), "status"},
-		{"status failed", newRecord(fields{"status": "failed"}), "status"},
-		{"status unknown", newRecord(fields{"status": "done"}), "status"},
-		{"triggered_by_user_id empty", newRecord(fields{"triggered_by_user_id": ""}), "triggered_by_user_id"},
-		{"triggered_by_user_id with a space", newRecord(fields{"triggered_by_user_id": "usr 1"}), "triggered_by_user_id"},
-		{"triggered_by_user_id 129 characters", newRecord(fields{"triggered_by_user_id": strings.Repeat("u", 129)}), "triggered_by_user_id"},
-		{"activity_count negative", newRecord(fields{"activity_count": -1}), "activity_count"},
-		{"activity_count a fraction", newRecord(fields{"activity_count": 1.5}), "activity_count"},
-		{"activity_count a string", newRecord(fields{"activity_count": "3"}), "activity_count"},
-		{"activity_count beyond int64", newRecord(fields{"activity_count": json.Number("9223372036854775808")}), "activity_count"},
-		{"unknown field", newRecord(fields{"file_url": "https://storage.example.no/x.pdf"}), "file_url"},
-		{"unknown field record_id", newRecord(fields{"record_id": "rec-20260301-001"}), "record_id"},
-		{"unknown field with a known-looking name", newRecord(fields{"exportId": "exp-1"}), "exportId"},
+		{"export_id missing", without(testkit.NewRecord(nil), "export_id"), "export_id"},
+		{"export_id null", testkit.NewRecord(testkit.Fields{"export_id": nil}), "export_id"},
+		{"export_id empty", testkit.NewRecord(testkit.Fields{"export_id": ""}), "export_id"},
+		{"export_id 129 characters", testkit.NewRecord(testkit.Fields{"export_id": strings.Repeat("e", 129)}), "export_id"},
+		{"export_id with a space", testkit.NewRecord(testkit.Fields{"export_id": "exp 1"}), "export_id"},
+		{"export_id with a slash", testkit.NewRecord(testkit.Fields{"export_id": "exp/1"}), "export_id"},
+		{"export_id not ASCII", testkit.NewRecord(testkit.Fields{"export_id": "exp-ø"}), "export_id"},
+		{"export_id a number", testkit.NewRecord(testkit.Fields{"export_id": 42}), "export_id"},
+		{"format missing", without(testkit.NewRecord(nil), "format"), "format"},
+		{"format unknown", testkit.NewRecord(testkit.Fields{"format": "docx"}), "format"},
+		{"format in capitals", testkit.NewRecord(testkit.Fields{"format": "PDF"}), "format"},
+		{"period_from missing", without(testkit.NewRecord(nil), "period_from"), "period_from"},
+		{"period_to missing", without(testkit.NewRecord(nil), "period_to"), "period_to"},
+		{"period_from not a date", testkit.NewRecord(testkit.Fields{"period_from": "01.01.2025"}), "period_from"},
+		{"period_from a time", testkit.NewRecord(testkit.Fields{"period_from": "2025-01-01T00:00:00Z"}), "period_from"},
+		{"period_to not a day of the month", testkit.NewRecord(testkit.Fields{"period_to": "2025-02-30"}), "period_to"},
+		{"period_to before period_from", testkit.NewRecord(testkit.Fields{"period_from": "2025-12-31", "period_to": "2025-01-01"}), "period_to"},
+		{"status completed", testkit.NewRecord(testkit.Fields{"status": "completed"}), "status"},
+		{"status failed", testkit.NewRecord(testkit.Fields{"status": "failed"}), "status"},
+		{"status unknown", testkit.NewRecord(testkit.Fields{"status": "done"}), "status"},
+		{"triggered_by_user_id empty", testkit.NewRecord(testkit.Fields{"triggered_by_user_id": ""}), "triggered_by_user_id"},
+		{"triggered_by_user_id with a space", testkit.NewRecord(testkit.Fields{"triggered_by_user_id": "usr 1"}), "triggered_by_user_id"},
+		{"triggered_by_user_id 129 characters", testkit.NewRecord(testkit.Fields{"triggered_by_user_id": strings.Repeat("u", 129)}), "triggered_by_user_id"},
+		{"activity_count negative", testkit.NewRecord(testkit.Fields{"activity_count": -1}), "activity_count"},
+		{"activity_count a fraction", testkit.NewRecord(testkit.Fields{"activity_count": 1.5}), "activity_count"},
+		{"activity_count a string", testkit.NewRecord(testkit.Fields{"activity_count": "3"}), "activity_count"},
+		{"activity_count beyond int64", testkit.NewRecord(testkit.Fields{"activity_count": json.Number("9223372036854775808")}), "activity_count"},
+		{"unknown field", testkit.NewRecord(testkit.Fields{"file_url": "https://storage.example.no/x.pdf"}), "file_url"},
+		{"unknown field record_id", testkit.NewRecord(testkit.Fields{"record_id": "rec-20260301-001"}), "record_id"},
+		{"unknown field with a known-looking name", testkit.NewRecord(testkit.Fields{"exportId": "exp-1"}), "exportId"},
 	}
 	t.Run("cases", func(t *testing.T) {
 		for _, tt := range tests {
 			t.Run(tt.name, func(t *testing.T) {
 				t.Parallel()
-				wantFieldError(t, c.post(t, single, tt.body), tt.field)
+				testkit.WantFieldError(t, c.post(t, single, tt.body), tt.field)
 			})
 		}
 	})
-	if total := c.get(t, single).page(t).Pagination.Total; total != 0 {
+	if total := c.get(t, single).Page(t).Pagination.Total; total != 0 {
 		t.Errorf("want refused creates to write nothing, got total %d", total)
 	}
 }
 
-func without(f fields, key string) fields {
+func without(f testkit.Fields, key string) testkit.Fields {
 	delete(f, key)
 	return f
 }
@@ -456,9 +453,9 @@ func TestCreate_ReportsEveryInvalidFieldAtOnce(t *testing.T) {
 	t.Parallel()
 	s := startServer(t)
 	c := s.as(t, "org-bufdir-042", "usr-0042")
-	r := c.post(t, single, fields{"export_id": "exp 1", "format": "docx", "period_from": "2025-01-01", "period_to": "2024-01-01", "colour": "red"})
+	r := c.post(t, single, testkit.Fields{"export_id": "exp 1", "format": "docx", "period_from": "2025-01-01", "period_to": "2024-01-01", "colour": "red"})
 	for _, f := range []string{"export_id", "format", "period_to", "colour"} {
-		wantFieldError(t, r, f)
+		testkit.WantFieldError(t, r, f)
 	}
 }
 
@@ -482,8 +479,8 @@ func TestCreate_RefusesMalformedJSON(t *testing.T) {
 		for _, tt := range tests {
 			t.Run(p+"/"+tt.name, func(t *testing.T) {
 				t.Parallel()
-				r := s.send(t, call{method: "POST", path: p, token: c.token, body: []byte(tt.body)})
-				wantProblem(t, r, http.StatusBadRequest, "malformed_json")
+				r := s.MustDo(t, testkit.Request{Method: "POST", Path: p, Token: c.token, Body: []byte(tt.body)})
+				testkit.WantProblem(t, r, http.StatusBadRequest, "malformed_json")
 			})
 		}
 	}
@@ -504,8 +501,8 @@ func TestCreate_SeedExamplesWork(t *testing.T) {
 "period_from": "2025-01-01",
 "period_to": "2025-12-31"
 }`)
-	wantStatus(t, r, http.StatusCreated)
-	rec := r.record(t)
+	testkit.WantStatus(t, r, http.StatusCreated)
+	rec := r.Record(t)
 	if rec.ExportID != "exp-20260326-xyz789" || rec.Status != "queued" || rec.TriggeredBy != "usr-0099" {
 		t.Errorf("want the example's record, got %s", r)
 	}
@@ -514,25 +511,25 @@ func TestCreate_SeedExamplesWork(t *testing.T) {
 "status": "completed",
 "updated_at": "`+at+`"
 }`)
-	wantStatus(t, r, http.StatusOK)
-	if m := r.object(t); m["record_id"] != rec.RecordID || m["status"] != "completed" || m["updated_at"] != at {
+	testkit.WantStatus(t, r, http.StatusOK)
+	if m := r.Object(t); m["record_id"] != rec.RecordID || m["status"] != "completed" || m["updated_at"] != at {
 		t.Errorf("want record_id, status completed and updated_at %s in the answer, got %s", at, r)
 	}
 	r = c.put(t, doubled+"/"+rec.RecordID+"/file-url", `{
 "file_url": "https://storage.example.no/exports/exp-20260326-xyz789.pdf"
 }`)
-	wantStatus(t, r, http.StatusOK)
-	if m := r.object(t); m["file_url"] != "https://storage.example.no/exports/exp-20260326-xyz789.pdf" || m["updated_at"] == nil {
+	testkit.WantStatus(t, r, http.StatusOK)
+	if m := r.Object(t); m["file_url"] != "https://storage.example.no/exports/exp-20260326-xyz789.pdf" || m["updated_at"] == nil {
 		t.Errorf("want file_url and updated_at in the answer, got %s", r)
 	}
 	r = c.get(t, doubled+"/"+rec.RecordID)
-	wantStatus(t, r, http.StatusOK)
+	testkit.WantStatus(t, r, http.StatusOK)
 	list := c.get(t, doubled)
-	if pg := list.page(t); pg.Pagination.Page != 1 || pg.Pagination.Limit != 20 || pg.Pagination.Total != 1 {
+	if pg := list.Page(t); pg.Pagination.Page != 1 || pg.Pagination.Limit != 20 || pg.Pagination.Total != 1 {
 		t.Errorf("want pagination page 1, limit 20, total 1, got %s", list)
 	}
 	r = c.del(t, doubled+"/"+rec.RecordID)
-	wantStatus(t, r, http.StatusOK)
+	testkit.WantStatus(t, r, http.StatusOK)
 	wantDeleted(t, r, rec.RecordID)
 }
 
@@ -540,28 +537,28 @@ func TestCreate_ReplayReturnsStoredRecord(t *testing.T) {
 	t.Parallel()
 	s := startServer(t)
 	c := s.as(t, "org-bufdir-042", "usr-0042")
-	body := newRecord(fields{"triggered_by_user_id": "usr-0099", "activity_count": 7, "status": "processing"})
+	body := testkit.NewRecord(testkit.Fields{"triggered_by_user_id": "usr-0099", "activity_count": 7, "status": "processing"})
 	first := c.post(t, single, body)
-	wantStatus(t, first, http.StatusCreated)
-	rec := first.record(t)
+	testkit.WantStatus(t, first, http.StatusCreated)
+	rec := first.Record(t)
 
 	for _, p := range prefixes {
 		t.Run(p.name, func(t *testing.T) {
 			again := c.post(t, p.path, body)
-			wantStatus(t, again, http.StatusOK)
-			if h := again.header.Get("Idempotent-Replayed"); h != "true" {
+			testkit.WantStatus(t, again, http.StatusOK)
+			if h := again.Header.Get("Idempotent-Replayed"); h != "true" {
 				t.Errorf("want Idempotent-Replayed: true, got %q", h)
 			}
-			if string(again.body) != string(first.body) {
-				t.Errorf("want the stored record again\nfirst  %s\nreplay %s", first.body, again.body)
+			if string(again.Body) != string(first.Body) {
+				t.Errorf("want the stored record again\nfirst  %s\nreplay %s", first.Body, again.Body)
 			}
-			again.record(t)
+			again.Record(t)
 		})
 	}
-	if pg := c.get(t, single+"?export_id="+rec.ExportID).page(t); pg.Pagination.Total != 1 {
+	if pg := c.get(t, single+"?export_id="+rec.ExportID).Page(t); pg.Pagination.Total != 1 {
 		t.Errorf("want a replay to make no second record, got total %d", pg.Pagination.Total)
 	}
-	if h := first.header.Get("Idempotent-Replayed"); h != "" {
+	if h := first.Header.Get("Idempotent-Replayed"); h != "" {
 		t.Errorf("want no Idempotent-Replayed on the first create, got %q", h)
 	}
 }
@@ -570,12 +567,12 @@ func TestCreate_ReplayWithDefaultsSpelledOutIsTheSameRequest(t *testing.T) {
 	t.Parallel()
 	s := startServer(t)
 	c := s.as(t, "org-bufdir-042", "usr-0042")
-	body := newRecord(nil)
+	body := testkit.NewRecord(nil)
 	rec := c.create(t, body)
-	spelled := newRecord(fields{"export_id": rec.ExportID, "status": "queued", "triggered_by_user_id": "usr-0042", "org_id": "org-bufdir-042"})
+	spelled := testkit.NewRecord(testkit.Fields{"export_id": rec.ExportID, "status": "queued", "triggered_by_user_id": "usr-0042", "org_id": "org-bufdir-042"})
 	r := c.post(t, single, spelled)
-	wantStatus(t, r, http.StatusOK)
-	if got := r.record(t); got.RecordID != rec.RecordID || r.header.Get("Idempotent-Replayed") != "true" {
+	testkit.WantStatus(t, r, http.StatusOK)
+	if got := r.Record(t); got.RecordID != rec.RecordID || r.Header.Get("Idempotent-Replayed") != "true" {
 		t.Errorf("want a replay of %s, got %s", rec.RecordID, r)
 	}
 }
@@ -584,20 +581,20 @@ func TestCreate_ReplayAfterStatusChangeReturnsCurrentRecord(t *testing.T) {
 	t.Parallel()
 	s := startServer(t)
 	c := s.as(t, "org-bufdir-042", "usr-0042")
-	body := newRecord(nil)
+	body := testkit.NewRecord(nil)
 	rec := c.create(t, body)
 	c.move(t, rec.RecordID, "processing", rec.CreatedAt.Add(time.Second))
 	c.move(t, rec.RecordID, "completed", rec.CreatedAt.Add(2*time.Second))
-	wantStatus(t, c.put(t, single+"/"+rec.RecordID+"/file-url", fields{"file_url": "https://storage.example.no/a.pdf"}), http.StatusOK)
+	testkit.WantStatus(t, c.put(t, single+"/"+rec.RecordID+"/file-url", testkit.Fields{"file_url": "https://storage.example.no/a.pdf"}), http.StatusOK)
 	current := c.get(t, single+"/"+rec.RecordID)
 
 	r := c.post(t, single, body)
-	wantStatus(t, r, http.StatusOK)
-	if r.header.Get("Idempotent-Replayed") != "true" {
-		t.Errorf("want Idempotent-Replayed: true, got %v", r.header)
+	testkit.WantStatus(t, r, http.StatusOK)
+	if r.Header.Get("Idempotent-Replayed") != "true" {
+		t.Errorf("want Idempotent-Replayed: true, got %v", r.Header)
 	}
-	if string(r.body) != string(current.body) {
-		t.Errorf("want the record as stored now\nstored %s\nreplay %s", current.body, r.body)
+	if string(r.Body) != string(current.Body) {
+		t.Errorf("want the record as stored now\nstored %s\nreplay %s", current.Body, r.Body)
 	}
 }
 
@@ -607,27 +604,27 @@ func TestCreate_SameExportIDWithOtherFieldsConflicts(t *testing.T) {
 	c := s.as(t, "org-bufdir-042", "usr-0042")
 	tests := []struct {
 		name   string
-		change fields
+		change testkit.Fields
 		drop   string
 		as     string // another user of the same organisation, when set
 	}{
-		{name: "other format", change: fields{"format": "csv"}},
-		{name: "other period_from", change: fields{"period_from": "2025-01-02"}},
-		{name: "other period_to", change: fields{"period_to": "2025-12-30"}},
-		{name: "other status", change: fields{"status": "processing"}},
-		{name: "other triggered_by_user_id", change: fields{"triggered_by_user_id": "usr-0099"}},
-		{name: "other activity_count", change: fields{"activity_count": 11}},
+		{name: "other format", change: testkit.Fields{"format": "csv"}},
+		{name: "other period_from", change: testkit.Fields{"period_from": "2025-01-02"}},
+		{name: "other period_to", change: testkit.Fields{"period_to": "2025-12-30"}},
+		{name: "other status", change: testkit.Fields{"status": "processing"}},
+		{name: "other triggered_by_user_id", change: testkit.Fields{"triggered_by_user_id": "usr-0099"}},
+		{name: "other activity_count", change: testkit.Fields{"activity_count": 11}},
 		{name: "activity_count left out", drop: "activity_count"},
 		{name: "another user, triggered_by_user_id defaulted", as: "usr-0077"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			t.Parallel()
-			body := newRecord(fields{"activity_count": 10})
+			body := testkit.NewRecord(testkit.Fields{"activity_count": 10})
 			rec := c.create(t, body)
 			before := c.get(t, single+"/"+rec.RecordID)
 
-			again := newRecord(body)
+			again := testkit.NewRecord(body)
 			for k, v := range tt.change {
 				again[k] = v
 			}
@@ -639,14 +636,14 @@ func TestCreate_SameExportIDWithOtherFieldsConflicts(t *testing.T) {
 				who = s.as(t, c.org, tt.as)
 			}
 			r := who.post(t, single, again)
-			p := wantProblem(t, r, http.StatusConflict, "export_id_conflict")
+			p := testkit.WantProblem(t, r, http.StatusConflict, "export_id_conflict")
 			if p["record_id"] != rec.RecordID && !strings.Contains(p["detail"].(string), rec.RecordID) {
 				t.Errorf("want the conflict to name the existing record %s, got %s", rec.RecordID, r)
 			}
-			if after := c.get(t, single+"/"+rec.RecordID); string(after.body) != string(before.body) {
+			if after := c.get(t, single+"/"+rec.RecordID); string(after.Body) != string(before.Body) {
 				t.Errorf("want the existing record unchanged\nbefore %s\nafter  %s", before, after)
 			}
-			if pg := c.get(t, single+"?export_id="+rec.ExportID).page(t); pg.Pagination.Total != 1 {
+			if pg := c.get(t, single+"?export_id="+rec.ExportID).Page(t); pg.Pagination.Total != 1 {
 				t.Errorf("want one record for the export_id, got %d", pg.Pagination.Total)
 			}
 		})
@@ -659,9 +656,9 @@ func TestCreate_ConcurrentRetriesMakeOneRecord(t *testing.T) {
 	t.Parallel()
 	s := startServer(t)
 	c := s.as(t, "org-bufdir-042", "usr-0042")
-	body := newRecord(nil)
+	body := testkit.NewRecord(nil)
 	const n = 8
-	replies := make([]reply, n)
+	replies := make([]testkit.Reply, n)
 	var wg sync.WaitGroup
 	for i := range n {
 		wg.Go(func() { replies[i] = c.post(t, single, body) })
@@ -669,23 +666,23 @@ func TestCreate_ConcurrentRetriesMakeOneRecord(t *testing.T) {
 	wg.Wait()
 	created, ids := 0, map[string]bool{}
 	for _, r := range replies {
-		switch r.status {
+		switch r.Status {
 		case http.StatusCreated:
 			created++
 		case http.StatusOK:
-			if r.header.Get("Idempotent-Replayed") != "true" {
+			if r.Header.Get("Idempotent-Replayed") != "true" {
 				t.Errorf("want a 200 to be a replay, got %s", r)
 			}
 		default:
 			t.Errorf("want 201 or a 200 replay, got %s", r)
 			continue
 		}
-		ids[r.record(t).RecordID] = true
+		ids[r.Record(t).RecordID] = true
 	}
 	if created != 1 || len(ids) != 1 {
 		t.Errorf("want exactly one 201 and one record_id, got %d creates and ids %v", created, ids)
 	}
-	if total := c.get(t, single).page(t).Pagination.Total; total != 1 {
+	if total := c.get(t, single).Page(t).Pagination.Total; total != 1 {
 		t.Errorf("want one stored record, got total %d", total)
 	}
 }
@@ -701,7 +698,7 @@ func TestCreate_RecordIDsFollowTheDaySequence(t *testing.T) {
 		if i%2 == 1 {
 			who = other
 		}
-		ids = append(ids, who.create(t, newRecord(nil)).RecordID)
+		ids = append(ids, who.create(t, testkit.NewRecord(nil)).RecordID)
 	}
 	for i := 1; i < len(ids); i++ {
 		// The sequence starts again on a new UTC day, so compare (day, sequence).
@@ -716,31 +713,31 @@ func TestDelete_AnswersDeletedAndHidesTheRecord(t *testing.T) {
 	t.Parallel()
 	s := startServer(t)
 	c := s.as(t, "org-bufdir-042", "usr-0042")
-	keep := c.create(t, newRecord(nil))
-	gone := c.create(t, newRecord(nil))
+	keep := c.create(t, testkit.NewRecord(nil))
+	gone := c.create(t, testkit.NewRecord(nil))
 
 	r := c.del(t, single+"/"+gone.RecordID)
-	wantStatus(t, r, http.StatusOK)
-	wantJSON(t, r)
+	testkit.WantStatus(t, r, http.StatusOK)
+	testkit.WantJSON(t, r)
 	wantDeleted(t, r, gone.RecordID)
 
 	path := single + "/" + gone.RecordID
-	wantProblem(t, c.get(t, path), http.StatusNotFound, "not_found")
-	wantProblem(t, c.del(t, path), http.StatusNotFound, "not_found")
-	wantProblem(t, c.put(t, path+"/status", fields{"status": "processing"}), http.StatusNotFound, "not_found")
-	wantProblem(t, c.put(t, path+"/file-url", fields{"file_url": "https://storage.example.no/x.pdf"}), http.StatusNotFound, "not_found")
+	testkit.WantProblem(t, c.get(t, path), http.StatusNotFound, "not_found")
+	testkit.WantProblem(t, c.del(t, path), http.StatusNotFound, "not_found")
+	testkit.WantProblem(t, c.put(t, path+"/status", testkit.Fields{"status": "processing"}), http.StatusNotFound, "not_found")
+	testkit.WantProblem(t, c.put(t, path+"/file-url", testkit.Fields{"file_url": "https://storage.example.no/x.pdf"}), http.StatusNotFound, "not_found")
 
 	list := c.get(t, single)
-	pg := list.page(t)
+	pg := list.Page(t)
 	if pg.Pagination.Total != 1 || len(pg.Data) != 1 || pg.Data[0].RecordID != keep.RecordID {
 		t.Errorf("want only %s listed with total 1, got %s", keep.RecordID, list)
 	}
-	wantNotContain(t, list, gone.RecordID)
+	testkit.WantNotContain(t, list, gone.RecordID)
 	for _, q := range []string{"?export_id=" + gone.ExportID, "?status=queued", "?format=pdf"} {
 		filtered := c.get(t, single+q)
-		wantNotContain(t, filtered, gone.RecordID)
+		testkit.WantNotContain(t, filtered, gone.RecordID)
 	}
-	if pg := c.get(t, single+"?export_id="+gone.ExportID).page(t); pg.Pagination.Total != 0 {
+	if pg := c.get(t, single+"?export_id="+gone.ExportID).Page(t); pg.Pagination.Total != 0 {
 		t.Errorf("want a deleted record not counted by a filter, got total %d", pg.Pagination.Total)
 	}
 }
@@ -749,8 +746,8 @@ func TestDelete_ConcurrentDeletesOneWins(t *testing.T) {
 	t.Parallel()
 	s := startServer(t)
 	c := s.as(t, "org-bufdir-042", "usr-0042")
-	rec := c.create(t, newRecord(nil))
-	replies := make([]reply, 4)
+	rec := c.create(t, testkit.NewRecord(nil))
+	replies := make([]testkit.Reply, 4)
 	var wg sync.WaitGroup
 	for i := range replies {
 		wg.Go(func() { replies[i] = c.del(t, single+"/"+rec.RecordID) })
@@ -758,16 +755,16 @@ func TestDelete_ConcurrentDeletesOneWins(t *testing.T) {
 	wg.Wait()
 	deleted := 0
 	for _, r := range replies {
-		if r.status == http.StatusOK {
+		if r.Status == http.StatusOK {
 			deleted++
 			continue
 		}
-		wantProblem(t, r, http.StatusNotFound, "not_found")
+		testkit.WantProblem(t, r, http.StatusNotFound, "not_found")
 	}
 	if deleted != 1 {
 		t.Errorf("want exactly one delete to succeed, got %d: %v", deleted, replies)
 	}
-	if pg := c.get(t, single).page(t); pg.Pagination.Total != 0 || len(pg.Data) != 0 {
+	if pg := c.get(t, single).Page(t); pg.Pagination.Total != 0 || len(pg.Data) != 0 {
 		t.Errorf("want an empty list with total 0, got %+v", pg.Pagination)
 	}
 }
@@ -776,42 +773,42 @@ func TestDelete_FreesTheExportID(t *testing.T) {
 	t.Parallel()
 	s := startServer(t)
 	c := s.as(t, "org-bufdir-042", "usr-0042")
-	body := newRecord(nil)
+	body := testkit.NewRecord(nil)
 	old := c.create(t, body)
-	wantStatus(t, c.del(t, single+"/"+old.RecordID), http.StatusOK)
+	testkit.WantStatus(t, c.del(t, single+"/"+old.RecordID), http.StatusOK)
 
 	for _, tt := range []struct {
 		name string
-		body fields
+		body testkit.Fields
 	}{
 		{"same fields", body},
-		{"other fields", newRecord(fields{"export_id": body["export_id"], "format": "csv"})},
+		{"other fields", testkit.NewRecord(testkit.Fields{"export_id": body["export_id"], "format": "csv"})},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
 			r := c.post(t, single, tt.body)
-			wantStatus(t, r, http.StatusCreated)
-			rec := r.record(t)
+			testkit.WantStatus(t, r, http.StatusCreated)
+			rec := r.Record(t)
 			if rec.RecordID == old.RecordID {
 				t.Errorf("want a new record_id, got the deleted one %s again", old.RecordID)
 			}
-			if r.header.Get("Idempotent-Replayed") != "" {
-				t.Errorf("want a new record, not a replay, got %v", r.header)
+			if r.Header.Get("Idempotent-Replayed") != "" {
+				t.Errorf("want a new record, not a replay, got %v", r.Header)
 			}
-			wantProblem(t, c.get(t, single+"/"+old.RecordID), http.StatusNotFound, "not_found")
-			wantStatus(t, c.del(t, single+"/"+rec.RecordID), http.StatusOK)
+			testkit.WantProblem(t, c.get(t, single+"/"+old.RecordID), http.StatusNotFound, "not_found")
+			testkit.WantStatus(t, c.del(t, single+"/"+rec.RecordID), http.StatusOK)
 		})
 	}
 }
 
-func wantDeleted(t *testing.T, r reply, id string) {
+func wantDeleted(t *testing.T, r testkit.Reply, id string) {
 	t.Helper()
-	m := r.object(t)
+	m := r.Object(t)
 	if len(m) != 2 || m["deleted"] != true || m["record_id"] != id {
 		t.Errorf(`want {"deleted": true, "record_id": %q}, got %s`, id, r)
 	}
 }
 
-func equalHistory(a, b []historyEntry) bool {
+func equalHistory(a, b []testkit.HistoryEntry) bool {
 	if len(a) != len(b) {
 		return false
 	}
@@ -827,15 +824,15 @@ func TestCreate_SubThatIsNoIdentifierNeedsTriggeredBy(t *testing.T) {
 	t.Parallel()
 	s := startServer(t)
 	c := s.as(t, "org-bufdir-042", "auth0|abc123")
-	r := c.post(t, single, newRecord(nil))
-	wantProblem(t, r, http.StatusBadRequest, "validation_failed")
-	wantFieldError(t, r, "triggered_by_user_id")
-	if !strings.Contains(string(r.body), "sub") {
+	r := c.post(t, single, testkit.NewRecord(nil))
+	testkit.WantProblem(t, r, http.StatusBadRequest, "validation_failed")
+	testkit.WantFieldError(t, r, "triggered_by_user_id")
+	if !strings.Contains(string(r.Body), "sub") {
 		t.Errorf("want the problem to say the token's sub is the cause, got %s", r)
 	}
-	given := c.post(t, single, newRecord(fields{"triggered_by_user_id": "usr-0099"}))
-	wantStatus(t, given, http.StatusCreated)
-	if rec := given.record(t); rec.TriggeredBy != "usr-0099" {
+	given := c.post(t, single, testkit.NewRecord(testkit.Fields{"triggered_by_user_id": "usr-0099"}))
+	testkit.WantStatus(t, given, http.StatusCreated)
+	if rec := given.Record(t); rec.TriggeredBy != "usr-0099" {
 		t.Errorf("want triggered_by_user_id usr-0099, got %s", given)
 	}
 }

@@ -10,6 +10,7 @@ import (
 	"testing"
 
 	"github.com/bufdir/export-audit/internal/app/localrun"
+	"github.com/bufdir/export-audit/internal/testkit"
 )
 
 // padded is b, a JSON object, grown with white space inside to exactly n bytes.
@@ -25,18 +26,21 @@ func TestBody_Over64KiBIs413(t *testing.T) {
 		for _, name := range []string{"create", "update status", "attach file URL"} {
 			t.Run(p.name+"/"+name, func(t *testing.T) {
 				t.Parallel()
-				rec := c.create(t, newRecord(nil))
+				rec := c.create(t, testkit.NewRecord(nil))
 				rt := routesOf(p.path, rec.RecordID)[indexOf(name)]
-				body := encode(t, rt.body)
-				for _, n := range []int{64<<10 + 1, 1 << 20} {
-					r := s.send(t, call{method: rt.method, path: rt.path, token: c.token, body: padded(body, n)})
-					wantProblem(t, r, http.StatusRequestEntityTooLarge, "payload_too_large")
+				body, err := testkit.Encode(rt.body)
+				if err != nil {
+					t.Fatal(err)
 				}
-				if got := c.get(t, single+"/"+rec.RecordID).record(t); got.Status != "queued" || got.FileURL != nil {
+				for _, n := range []int{64<<10 + 1, 1 << 20} {
+					r := s.MustDo(t, testkit.Request{Method: rt.method, Path: rt.path, Token: c.token, Body: padded(body, n)})
+					testkit.WantProblem(t, r, http.StatusRequestEntityTooLarge, "payload_too_large")
+				}
+				if got := c.get(t, single+"/"+rec.RecordID).Record(t); got.Status != "queued" || got.FileURL != nil {
 					t.Errorf("want a refused body to change nothing, got %+v", got)
 				}
-				r := s.send(t, call{method: rt.method, path: rt.path, token: c.token, body: padded(body, 64<<10)})
-				wantStatus(t, r, rt.success)
+				r := s.MustDo(t, testkit.Request{Method: rt.method, Path: rt.path, Token: c.token, Body: padded(body, 64<<10)})
+				testkit.WantStatus(t, r, rt.success)
 			})
 		}
 	}
@@ -52,24 +56,24 @@ func TestBody_NotJSONIs415(t *testing.T) {
 		for _, name := range []string{"create", "update status", "attach file URL"} {
 			t.Run(p.name+"/"+name, func(t *testing.T) {
 				t.Parallel()
-				rec := c.create(t, newRecord(nil))
+				rec := c.create(t, testkit.NewRecord(nil))
 				rt := routesOf(p.path, rec.RecordID)[indexOf(name)]
 				for _, ct := range refused {
-					r := s.send(t, call{method: rt.method, path: rt.path, token: c.token, body: encode(t, rt.body), contentType: ct})
-					wantProblem(t, r, http.StatusUnsupportedMediaType, "unsupported_media_type")
+					r := s.MustDo(t, testkit.Request{Method: rt.method, Path: rt.path, Token: c.token, Body: rt.body, ContentType: ct})
+					testkit.WantProblem(t, r, http.StatusUnsupportedMediaType, "unsupported_media_type")
 				}
-				if got := c.get(t, single+"/"+rec.RecordID).record(t); got.Status != "queued" || got.FileURL != nil {
+				if got := c.get(t, single+"/"+rec.RecordID).Record(t); got.Status != "queued" || got.FileURL != nil {
 					t.Errorf("want a refused body to change nothing, got %+v", got)
 				}
 				if name == "create" {
-					q := "?export_id=" + rt.body.(fields)["export_id"].(string)
-					if total := c.get(t, single+q).page(t).Pagination.Total; total != 0 {
+					q := "?export_id=" + rt.body.(testkit.Fields)["export_id"].(string)
+					if total := c.get(t, single+q).Page(t).Pagination.Total; total != 0 {
 						t.Errorf("want a refused create to write nothing, got total %d", total)
 					}
 				}
 				for _, ct := range accepted {
-					r := s.send(t, call{method: rt.method, path: rt.path, token: c.token, body: encode(t, rt.body), contentType: ct})
-					if r.status >= 400 {
+					r := s.MustDo(t, testkit.Request{Method: rt.method, Path: rt.path, Token: c.token, Body: rt.body, ContentType: ct})
+					if r.Status >= 400 {
 						t.Errorf("want Content-Type %q accepted, got %s", ct, r)
 					}
 				}
@@ -109,7 +113,7 @@ func TestRecordID_MalformedIs400(t *testing.T) {
 				}
 				t.Run(p.name+"/"+rt.name+"/"+id, func(t *testing.T) {
 					t.Parallel()
-					wantFieldError(t, c.do(t, rt.method, rt.path, rt.body), "record_id")
+					testkit.WantFieldError(t, c.do(t, rt.method, rt.path, rt.body), "record_id")
 				})
 			}
 		}
@@ -120,7 +124,7 @@ func TestRecordID_UnknownIs404(t *testing.T) {
 	t.Parallel()
 	s := startServer(t)
 	c := s.as(t, "org-bufdir-042", "usr-0042")
-	rec := c.create(t, newRecord(nil))
+	rec := c.create(t, testkit.NewRecord(nil))
 	next := "rec-" + rec.CreatedAt.Format("20060102") + "-" + strconv.Itoa(seqOf(t, rec.RecordID)+100)
 	for _, p := range prefixes {
 		for _, id := range []string{"rec-20200101-001", "rec-29991231-999", next} {
@@ -130,7 +134,7 @@ func TestRecordID_UnknownIs404(t *testing.T) {
 				}
 				t.Run(p.name+"/"+rt.name+"/"+id, func(t *testing.T) {
 					t.Parallel()
-					wantProblem(t, c.do(t, rt.method, rt.path, rt.body), http.StatusNotFound, "not_found")
+					testkit.WantProblem(t, c.do(t, rt.method, rt.path, rt.body), http.StatusNotFound, "not_found")
 				})
 			}
 		}
@@ -161,7 +165,7 @@ func TestEngine_ThrottlingIs503WithRetryAfter(t *testing.T) {
 	var failing atomic.Bool
 	s := startServerWith(t, localrun.Options{EngineWrap: failingEngine(&failing, http.StatusBadRequest, "ThrottlingException", "Rate of requests exceeds the allowed throughput")})
 	c := s.as(t, "org-bufdir-042", "usr-0042")
-	rec := c.create(t, newRecord(nil))
+	rec := c.create(t, testkit.NewRecord(nil))
 	failing.Store(true)
 	// Each call waits out the SDK's retries; the routes go at once, in goroutines rather than
 	// parallel subtests, so that the waiting holds one of the test binary's parallel slots only.
@@ -171,11 +175,11 @@ func TestEngine_ThrottlingIs503WithRetryAfter(t *testing.T) {
 		wg.Go(func() {
 			t.Run(rt.name, func(t *testing.T) {
 				r := c.do(t, rt.method, rt.path, rt.body)
-				wantProblem(t, r, http.StatusServiceUnavailable, "throttled")
-				if n, err := strconv.Atoi(r.header.Get("Retry-After")); err != nil || n < 1 {
-					t.Errorf("want Retry-After in whole seconds, got %q", r.header.Get("Retry-After"))
+				testkit.WantProblem(t, r, http.StatusServiceUnavailable, "throttled")
+				if n, err := strconv.Atoi(r.Header.Get("Retry-After")); err != nil || n < 1 {
+					t.Errorf("want Retry-After in whole seconds, got %q", r.Header.Get("Retry-After"))
 				}
-				wantNotContain(t, r, "ThrottlingException", "Rate of requests", "audit-contract-test")
+				testkit.WantNotContain(t, r, "ThrottlingException", "Rate of requests", testkit.Table)
 			})
 		})
 	}
@@ -188,14 +192,14 @@ func TestEngine_FailureIs500WithoutInternals(t *testing.T) {
 	var failing atomic.Bool
 	s := startServerWith(t, localrun.Options{EngineWrap: failingEngine(&failing, http.StatusBadRequest, "ValidationException", "One or more parameter values were invalid: internal-detail-7731")})
 	c := s.as(t, "org-bufdir-042", "usr-0042")
-	rec := c.create(t, newRecord(nil))
+	rec := c.create(t, testkit.NewRecord(nil))
 	failing.Store(true)
 	for _, rt := range routesOf(single, rec.RecordID) {
 		t.Run(rt.name, func(t *testing.T) {
 			t.Parallel()
 			r := c.do(t, rt.method, rt.path, rt.body)
-			wantProblem(t, r, http.StatusInternalServerError, "internal_error")
-			wantNotContain(t, r, "ValidationException", "internal-detail-7731", "audit-contract-test", "dynamodb", "DynamoDB", "ORG#", "REC#")
+			testkit.WantProblem(t, r, http.StatusInternalServerError, "internal_error")
+			testkit.WantNotContain(t, r, "ValidationException", "internal-detail-7731", testkit.Table, "dynamodb", "DynamoDB", "ORG#", "REC#")
 		})
 	}
 }
