@@ -14,30 +14,33 @@ import (
 	"testing"
 	"time"
 
-	"github.com/bufdir/export-audit/internal/app"
+	"github.com/bufdir/export-audit/internal/testkit"
 	"github.com/bufdir/export-audit/pkg/audit"
-	"github.com/bufdir/export-audit/pkg/config"
 	"github.com/bufdir/export-audit/pkg/faults"
 	"github.com/bufdir/export-audit/pkg/store"
-	"github.com/truora/minidyn/server"
 )
 
-// ftOvertaker stands in front of the engine and, before each of the first n UpdateItem calls
+// overtaker stands in front of the engine and, before each of the first n UpdateItem calls
 // on a day counter reaches it, lands another container's later stamp on that counter: what
 // happens when concurrent creates overtake a create whose counter call is slow (throttled and
 // retried by the SDK) and take later seconds first.
-type ftOvertaker struct {
+type overtaker struct {
 	next http.Handler
 	mu   sync.Mutex
 	n    int
 	at   time.Time
 }
 
-func (o *ftOvertaker) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+func (o *overtaker) wrap(engine http.Handler) http.Handler {
+	o.next = engine
+	return o
+}
+
+func (o *overtaker) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	body, _ := io.ReadAll(r.Body)
 	r.Body = io.NopCloser(bytes.NewReader(body))
 	o.mu.Lock()
-	overtake := o.n > 0 && strings.HasSuffix(r.Header.Get("X-Amz-Target"), ".UpdateItem") && bytes.Contains(body, []byte(`"SEQ#`))
+	overtake := o.n > 0 && faults.Operation(r) == "UpdateItem" && bytes.Contains(body, []byte(`"SEQ#`))
 	if overtake {
 		o.n--
 		o.at = o.at.Add(time.Second)
@@ -67,17 +70,8 @@ func (o *ftOvertaker) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 func TestCreate_OvertakenDayCounterStillTakesANumber(t *testing.T) {
 	t.Parallel()
 	now := time.Date(2026, 3, 1, 8, 0, 0, 0, time.UTC)
-	o := &ftOvertaker{next: server.NewServer(), n: 4, at: now}
-	srv := httptest.NewServer(o)
-	t.Cleanup(srv.Close)
-	db, err := app.NewDynamoDB(config.Config{Region: "eu-north-1", DynamoDBEndpoint: srv.URL})
-	if err != nil {
-		t.Fatal(err)
-	}
-	s := store.New(db, table, store.WithClock(fixedClock(now)))
-	if err := s.EnsureTable(context.Background()); err != nil {
-		t.Fatal(err)
-	}
+	o := &overtaker{n: 4, at: now}
+	s := testkit.NewDB(t, testkit.EngineOptions{Behind: o.wrap}).Store(store.WithClock(fixedClock(now)))
 	rec, replayed, err := s.Create(context.Background(), newRecord("org-a", "exp-1"))
 	if err != nil || replayed {
 		t.Fatalf("create overtaken 4 times: replayed=%v err=%v", replayed, err)
@@ -87,19 +81,24 @@ func TestCreate_OvertakenDayCounterStillTakesANumber(t *testing.T) {
 	}
 }
 
-// ftOnGuardRead runs before the first GetItem of an export_id guard reaches the engine.
-type ftOnGuardRead struct {
+// onGuardRead runs before the first GetItem of an export_id guard reaches the engine.
+type onGuardRead struct {
 	next   http.Handler
 	mu     sync.Mutex
 	before func()
 }
 
-func (o *ftOnGuardRead) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+func (o *onGuardRead) wrap(engine http.Handler) http.Handler {
+	o.next = engine
+	return o
+}
+
+func (o *onGuardRead) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	body, _ := io.ReadAll(r.Body)
 	r.Body = io.NopCloser(bytes.NewReader(body))
 	o.mu.Lock()
 	fn := o.before
-	if fn != nil && strings.HasSuffix(r.Header.Get("X-Amz-Target"), ".GetItem") && bytes.Contains(body, []byte(`"EXP#`)) {
+	if fn != nil && faults.Operation(r) == "GetItem" && bytes.Contains(body, []byte(`"EXP#`)) {
 		o.before = nil
 	} else {
 		fn = nil
@@ -117,17 +116,8 @@ func (o *ftOnGuardRead) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 // makes a new record rather than failing.
 func TestCreate_GuardFreedWhileReadingItMakesANewRecord(t *testing.T) {
 	t.Parallel()
-	o := &ftOnGuardRead{next: server.NewServer()}
-	srv := httptest.NewServer(o)
-	t.Cleanup(srv.Close)
-	db, err := app.NewDynamoDB(config.Config{Region: "eu-north-1", DynamoDBEndpoint: srv.URL})
-	if err != nil {
-		t.Fatal(err)
-	}
-	s := store.New(db, table)
-	if err := s.EnsureTable(context.Background()); err != nil {
-		t.Fatal(err)
-	}
+	o := &onGuardRead{}
+	s := testkit.NewDB(t, testkit.EngineOptions{Behind: o.wrap}).Store()
 	old := mustCreate(t, s, newRecord("org-a", "exp-1"))
 	o.mu.Lock()
 	o.before = func() {
@@ -145,20 +135,10 @@ func TestCreate_GuardFreedWhileReadingItMakesANewRecord(t *testing.T) {
 	}
 }
 
-// ftFaulty returns a store on a fresh engine behind inj, with the client the functions use.
-func ftFaulty(t *testing.T, inj *faults.Injector) *store.Store {
+// faulty returns a store on a fresh engine behind inj, with the client the functions use.
+func faulty(t *testing.T, inj *faults.Injector) *store.Store {
 	t.Helper()
-	srv := httptest.NewServer(inj.Wrap(server.NewServer()))
-	t.Cleanup(srv.Close)
-	db, err := app.NewDynamoDB(config.Config{Region: "eu-north-1", DynamoDBEndpoint: srv.URL})
-	if err != nil {
-		t.Fatal(err)
-	}
-	s := store.New(db, table)
-	if err := s.EnsureTable(context.Background()); err != nil {
-		t.Fatal(err)
-	}
-	return s
+	return testkit.NewDB(t, testkit.EngineOptions{Faults: inj}).Store()
 }
 
 // TestTransact_RetryOfACancelledTransactionRunsAgain: DynamoDB cancels a create's and a
@@ -170,7 +150,7 @@ func TestTransact_RetryOfACancelledTransactionRunsAgain(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
 	inj := faults.New(1)
-	s := ftFaulty(t, inj)
+	s := faulty(t, inj)
 
 	inj.Set(faults.Rule{Kind: faults.TransactionConflictCanceled, Rate: 1, Limit: 2})
 	rec, replayed, err := s.Create(ctx, newRecord("org-a", "exp-1"))
@@ -205,7 +185,7 @@ func TestTransact_SDKRetryOfALostAnswerKeepsTheToken(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
 	inj := faults.New(1)
-	s := ftFaulty(t, inj)
+	s := faulty(t, inj)
 
 	inj.Set(faults.Rule{Kind: faults.DropAfter, Rate: 1, Limit: 1, Ops: []string{"TransactWriteItems"}})
 	rec, replayed, err := s.Create(ctx, newRecord("org-a", "exp-1"))

@@ -65,11 +65,11 @@ func TestItems_LayoutInTheTable(t *testing.T) {
 	at := func(min int) time.Time { return now.Add(time.Duration(min) * time.Minute) }
 	stamp := func(min int) string { return at(min).Format(time.RFC3339) }
 	clock := at(0)
-	s := e.store(store.WithClock(func() time.Time { return clock }), store.WithRetention(30*24*time.Hour))
+	s := e.Store(store.WithClock(func() time.Time { return clock }), store.WithRetention(30*24*time.Hour))
 
 	raw := func(pk, sk string) map[string]any {
 		t.Helper()
-		out, err := e.db.GetItem(ctx, &dynamodb.GetItemInput{TableName: aws.String(table), ConsistentRead: aws.Bool(true),
+		out, err := e.Client.GetItem(ctx, &dynamodb.GetItemInput{TableName: aws.String(table), ConsistentRead: aws.Bool(true),
 			Key: map[string]types.AttributeValue{"pk": &types.AttributeValueMemberS{Value: pk}, "sk": &types.AttributeValueMemberS{Value: sk}}})
 		if err != nil {
 			t.Fatalf("get %s %s: %v", pk, sk, err)
