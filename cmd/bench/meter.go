@@ -13,6 +13,8 @@ import (
 	"slices"
 	"strings"
 	"sync"
+
+	"github.com/bufdir/export-audit/pkg/faults"
 )
 
 // meter sits in front of an embedded engine and counts the DynamoDB calls that reach it, by
@@ -119,8 +121,7 @@ func (m *meter) take() usage {
 }
 
 func (m *meter) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	op := r.Header.Get("X-Amz-Target")
-	op = op[strings.LastIndex(op, ".")+1:]
+	op := faults.Operation(r)
 	m.all.add(op)
 	m.mu.Lock()
 	m.cur.Calls[op]++
