@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"encoding/base64"
 	"encoding/json"
-	"io"
 	"maps"
 	"math"
 	"net/http"
@@ -14,6 +13,7 @@ import (
 	"strings"
 	"sync"
 
+	"github.com/bufdir/export-audit/internal/testkit"
 	"github.com/bufdir/export-audit/pkg/faults"
 )
 
@@ -131,8 +131,7 @@ func (m *meter) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		m.inner.ServeHTTP(w, r)
 		return
 	}
-	body, _ := io.ReadAll(r.Body)
-	r.Body = io.NopCloser(bytes.NewReader(body))
+	body := testkit.PeekBody(r)
 	var req map[string]json.RawMessage
 	_ = json.Unmarshal(body, &req)
 	var u usage

@@ -1,11 +1,9 @@
 package perf_test
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
-	"io"
 	"net/http"
 	"slices"
 	"strings"
@@ -133,8 +131,7 @@ type requestShapes struct {
 
 func (rs *requestShapes) wrap(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		body, _ := io.ReadAll(r.Body)
-		r.Body = io.NopCloser(bytes.NewReader(body))
+		body := testkit.PeekBody(r)
 		var in any
 		_ = json.Unmarshal(body, &in)
 		shape, _ := json.Marshal(withoutData(in))

@@ -1,6 +1,8 @@
 package testkit
 
 import (
+	"bytes"
+	"io"
 	"net/http"
 	"sync"
 
@@ -37,4 +39,12 @@ func (c *Calls) Take() map[string]int {
 	}
 	c.n = map[string]int{}
 	return n
+}
+
+// PeekBody reads r's body and puts it back: for a layer in front of the engine that looks at a
+// call before it passes it on.
+func PeekBody(r *http.Request) []byte {
+	body, _ := io.ReadAll(r.Body)
+	r.Body = io.NopCloser(bytes.NewReader(body))
+	return body
 }

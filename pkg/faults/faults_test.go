@@ -53,16 +53,19 @@ func put(db *dynamodb.Client, pk string) error {
 	return err
 }
 
-func exists(t *testing.T, db *dynamodb.Client, pk string) bool {
+// item reads the item pk; nil when it is absent.
+func item(t *testing.T, db *dynamodb.Client, pk string) map[string]types.AttributeValue {
 	t.Helper()
-	out, err := db.GetItem(ctx, &dynamodb.GetItemInput{
-		TableName: aws.String(table), ConsistentRead: aws.Bool(true),
-		Key: testkit.Key(pk, pk),
-	})
+	out, err := db.GetItem(ctx, &dynamodb.GetItemInput{TableName: aws.String(table), ConsistentRead: aws.Bool(true), Key: testkit.Key(pk, pk)})
 	if err != nil {
 		t.Fatalf("get %s: %v", pk, err)
 	}
-	return len(out.Item) > 0
+	return out.Item
+}
+
+func exists(t *testing.T, db *dynamodb.Client, pk string) bool {
+	t.Helper()
+	return len(item(t, db, pk)) > 0
 }
 
 func TestInjector_AnswersWithDynamoDBErrors(t *testing.T) {
@@ -295,14 +298,7 @@ func bump(db *dynamodb.Client, token, pk string) error {
 // count reads the counter item pk; 0 when it is absent.
 func count(t *testing.T, db *dynamodb.Client, pk string) string {
 	t.Helper()
-	out, err := db.GetItem(ctx, &dynamodb.GetItemInput{
-		TableName: aws.String(table), ConsistentRead: aws.Bool(true),
-		Key: testkit.Key(pk, pk),
-	})
-	if err != nil {
-		t.Fatalf("get %s: %v", pk, err)
-	}
-	if n, ok := out.Item["n"].(*types.AttributeValueMemberN); ok {
+	if n, ok := item(t, db, pk)["n"].(*types.AttributeValueMemberN); ok {
 		return n.Value
 	}
 	return "0"

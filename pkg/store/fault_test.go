@@ -6,7 +6,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -37,8 +36,7 @@ func (o *overtaker) wrap(engine http.Handler) http.Handler {
 }
 
 func (o *overtaker) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	body, _ := io.ReadAll(r.Body)
-	r.Body = io.NopCloser(bytes.NewReader(body))
+	body := testkit.PeekBody(r)
 	o.mu.Lock()
 	overtake := o.n > 0 && faults.Operation(r) == "UpdateItem" && bytes.Contains(body, []byte(`"SEQ#`))
 	if overtake {
@@ -94,8 +92,7 @@ func (o *onGuardRead) wrap(engine http.Handler) http.Handler {
 }
 
 func (o *onGuardRead) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	body, _ := io.ReadAll(r.Body)
-	r.Body = io.NopCloser(bytes.NewReader(body))
+	body := testkit.PeekBody(r)
 	o.mu.Lock()
 	fn := o.before
 	if fn != nil && faults.Operation(r) == "GetItem" && bytes.Contains(body, []byte(`"EXP#`)) {

@@ -52,8 +52,7 @@ func TestRoutes_BothPrefixesServeTheWholeLifecycle(t *testing.T) {
 	for _, p := range prefixes {
 		t.Run(p.name, func(t *testing.T) {
 			t.Parallel()
-			s := startServer(t)
-			c := s.as(t, "org-bufdir-042", "usr-0042")
+			c := newOwner(t)
 
 			body := testkit.NewRecord(testkit.Fields{"format": "excel", "activity_count": 312})
 			created := c.post(t, p.path, body)
@@ -108,8 +107,7 @@ func TestRoutes_BothPrefixesServeTheWholeLifecycle(t *testing.T) {
 
 func TestRoutes_PrefixesShareOneCollection(t *testing.T) {
 	t.Parallel()
-	s := startServer(t)
-	c := s.as(t, "org-bufdir-042", "usr-0042")
+	c := newOwner(t)
 	viaDoubled := c.post(t, doubled, testkit.NewRecord(nil))
 	testkit.WantStatus(t, viaDoubled, http.StatusCreated)
 	viaSingle := c.post(t, single, testkit.NewRecord(nil))
@@ -133,8 +131,7 @@ func TestRoutes_PrefixesShareOneCollection(t *testing.T) {
 // API Gateway's JWT authorizer refuses, and checks that nothing was written.
 func TestAuth_RefusesMissingBadAndExpiredTokens(t *testing.T) {
 	t.Parallel()
-	s := startServer(t)
-	owner := s.as(t, "org-bufdir-042", "usr-0042")
+	owner := newOwner(t)
 	rec := owner.create(t, testkit.NewRecord(nil))
 	before := owner.get(t, single+"/"+rec.RecordID)
 
@@ -181,7 +178,7 @@ func TestAuth_RefusesMissingBadAndExpiredTokens(t *testing.T) {
 				for _, tok := range tokens {
 					t.Run(p.name+"/"+rt.name+"/"+tok.name, func(t *testing.T) {
 						t.Parallel()
-						r := s.MustDo(t, testkit.Request{Method: rt.method, Path: rt.path, Auth: tok.header, Body: rt.body})
+						r := owner.srv.MustDo(t, testkit.Request{Method: rt.method, Path: rt.path, Auth: tok.header, Body: rt.body})
 						testkit.WantProblem(t, r, http.StatusUnauthorized, "unauthorized")
 						testkit.WantNotContain(t, r, rec.ExportID)
 					})
@@ -202,8 +199,7 @@ func TestAuth_RefusesMissingBadAndExpiredTokens(t *testing.T) {
 // a token with only the route's scope is served.
 func TestAuth_EachRouteNeedsItsScope(t *testing.T) {
 	t.Parallel()
-	s := startServer(t)
-	owner := s.as(t, "org-bufdir-042", "usr-0042")
+	owner := newOwner(t)
 	for _, p := range prefixes {
 		for _, rt := range routesOf(p.path, "") {
 			t.Run(p.name+"/"+rt.name, func(t *testing.T) {
@@ -216,14 +212,14 @@ func TestAuth_EachRouteNeedsItsScope(t *testing.T) {
 						others = append(others, sc)
 					}
 				}
-				refused := s.as(t, owner.org, owner.sub, others...).do(t, rt.method, rt.path, rt.body)
+				refused := owner.srv.as(t, owner.org, owner.sub, others...).do(t, rt.method, rt.path, rt.body)
 				testkit.WantProblem(t, refused, http.StatusForbidden, "insufficient_scope")
 
 				if got := owner.get(t, single+"/"+rec.RecordID); got.Status != http.StatusOK || got.Record(t).Status != "queued" {
 					t.Errorf("want the refused call to change nothing, got %s", got)
 				}
 
-				served := s.as(t, owner.org, owner.sub, rt.scope).do(t, rt.method, rt.path, rt.body)
+				served := owner.srv.as(t, owner.org, owner.sub, rt.scope).do(t, rt.method, rt.path, rt.body)
 				testkit.WantStatus(t, served, rt.success)
 			})
 		}
@@ -250,8 +246,7 @@ func indexOf(name string) int {
 
 func TestAuth_OrgIDMustBeTheTokens(t *testing.T) {
 	t.Parallel()
-	s := startServer(t)
-	c := s.as(t, "org-bufdir-042", "usr-0042")
+	c := newOwner(t)
 	for _, p := range prefixes {
 		t.Run(p.name, func(t *testing.T) {
 			testkit.WantProblem(t, c.post(t, p.path, testkit.NewRecord(testkit.Fields{"org_id": "org-bufdir-043"})), http.StatusForbidden, "forbidden_organisation")
@@ -275,8 +270,7 @@ func TestAuth_OrgIDMustBeTheTokens(t *testing.T) {
 
 func TestCreate_AppliesDefaults(t *testing.T) {
 	t.Parallel()
-	s := startServer(t)
-	c := s.as(t, "org-bufdir-042", "usr-0042")
+	c := newOwner(t)
 	before := time.Now().UTC().Truncate(time.Second)
 	body := testkit.NewRecord(nil)
 	r := c.post(t, single, body)
@@ -316,8 +310,7 @@ func TestCreate_AppliesDefaults(t *testing.T) {
 
 func TestCreate_KeepsGivenOptionalFields(t *testing.T) {
 	t.Parallel()
-	s := startServer(t)
-	c := s.as(t, "org-bufdir-042", "usr-0042")
+	c := newOwner(t)
 	tests := []struct {
 		name  string
 		extra testkit.Fields
@@ -393,8 +386,7 @@ func TestCreate_KeepsGivenOptionalFields(t *testing.T) {
 // TestCreate_RefusesInvalidValues checks each field's rules; every refused create writes nothing.
 func TestCreate_RefusesInvalidValues(t *testing.T) {
 	t.Parallel()
-	s := startServer(t)
-	c := s.as(t, "org-bufdir-042", "usr-0042")
+	c := newOwner(t)
 	tests := []struct {
 		name  string
 		body  testkit.Fields
@@ -451,8 +443,7 @@ func without(f testkit.Fields, key string) testkit.Fields {
 
 func TestCreate_ReportsEveryInvalidFieldAtOnce(t *testing.T) {
 	t.Parallel()
-	s := startServer(t)
-	c := s.as(t, "org-bufdir-042", "usr-0042")
+	c := newOwner(t)
 	r := c.post(t, single, testkit.Fields{"export_id": "exp 1", "format": "docx", "period_from": "2025-01-01", "period_to": "2024-01-01", "colour": "red"})
 	for _, f := range []string{"export_id", "format", "period_to", "colour"} {
 		testkit.WantFieldError(t, r, f)
@@ -461,8 +452,7 @@ func TestCreate_ReportsEveryInvalidFieldAtOnce(t *testing.T) {
 
 func TestCreate_RefusesMalformedJSON(t *testing.T) {
 	t.Parallel()
-	s := startServer(t)
-	c := s.as(t, "org-bufdir-042", "usr-0042")
+	c := newOwner(t)
 	tests := []struct{ name, body string }{
 		{"empty body", ""},
 		{"truncated", `{"export_id": "exp-1"`},
@@ -479,7 +469,7 @@ func TestCreate_RefusesMalformedJSON(t *testing.T) {
 		for _, tt := range tests {
 			t.Run(p+"/"+tt.name, func(t *testing.T) {
 				t.Parallel()
-				r := s.MustDo(t, testkit.Request{Method: "POST", Path: p, Token: c.token, Body: []byte(tt.body)})
+				r := c.srv.MustDo(t, testkit.Request{Method: "POST", Path: p, Token: c.token, Body: []byte(tt.body)})
 				testkit.WantProblem(t, r, http.StatusBadRequest, "malformed_json")
 			})
 		}
@@ -490,8 +480,7 @@ func TestCreate_RefusesMalformedJSON(t *testing.T) {
 // dates are fixed in the past; the status change is dated relative to the record instead.
 func TestCreate_SeedExamplesWork(t *testing.T) {
 	t.Parallel()
-	s := startServer(t)
-	c := s.as(t, "org-bufdir-042", "usr-0042")
+	c := newOwner(t)
 	r := c.post(t, doubled, `{
 "export_id": "exp-20260326-xyz789",
 "org_id": "org-bufdir-042",
@@ -535,8 +524,7 @@ func TestCreate_SeedExamplesWork(t *testing.T) {
 
 func TestCreate_ReplayReturnsStoredRecord(t *testing.T) {
 	t.Parallel()
-	s := startServer(t)
-	c := s.as(t, "org-bufdir-042", "usr-0042")
+	c := newOwner(t)
 	body := testkit.NewRecord(testkit.Fields{"triggered_by_user_id": "usr-0099", "activity_count": 7, "status": "processing"})
 	first := c.post(t, single, body)
 	testkit.WantStatus(t, first, http.StatusCreated)
@@ -565,8 +553,7 @@ func TestCreate_ReplayReturnsStoredRecord(t *testing.T) {
 
 func TestCreate_ReplayWithDefaultsSpelledOutIsTheSameRequest(t *testing.T) {
 	t.Parallel()
-	s := startServer(t)
-	c := s.as(t, "org-bufdir-042", "usr-0042")
+	c := newOwner(t)
 	body := testkit.NewRecord(nil)
 	rec := c.create(t, body)
 	spelled := testkit.NewRecord(testkit.Fields{"export_id": rec.ExportID, "status": "queued", "triggered_by_user_id": "usr-0042", "org_id": "org-bufdir-042"})
@@ -579,8 +566,7 @@ func TestCreate_ReplayWithDefaultsSpelledOutIsTheSameRequest(t *testing.T) {
 
 func TestCreate_ReplayAfterStatusChangeReturnsCurrentRecord(t *testing.T) {
 	t.Parallel()
-	s := startServer(t)
-	c := s.as(t, "org-bufdir-042", "usr-0042")
+	c := newOwner(t)
 	body := testkit.NewRecord(nil)
 	rec := c.create(t, body)
 	c.move(t, rec.RecordID, "processing", rec.CreatedAt.Add(time.Second))
@@ -600,8 +586,7 @@ func TestCreate_ReplayAfterStatusChangeReturnsCurrentRecord(t *testing.T) {
 
 func TestCreate_SameExportIDWithOtherFieldsConflicts(t *testing.T) {
 	t.Parallel()
-	s := startServer(t)
-	c := s.as(t, "org-bufdir-042", "usr-0042")
+	c := newOwner(t)
 	tests := []struct {
 		name   string
 		change testkit.Fields
@@ -633,7 +618,7 @@ func TestCreate_SameExportIDWithOtherFieldsConflicts(t *testing.T) {
 			}
 			who := c
 			if tt.as != "" {
-				who = s.as(t, c.org, tt.as)
+				who = c.srv.as(t, c.org, tt.as)
 			}
 			r := who.post(t, single, again)
 			p := testkit.WantProblem(t, r, http.StatusConflict, "export_id_conflict")
@@ -654,8 +639,7 @@ func TestCreate_SameExportIDWithOtherFieldsConflicts(t *testing.T) {
 // impatient export service would: exactly one 201, every other answer a replay of it.
 func TestCreate_ConcurrentRetriesMakeOneRecord(t *testing.T) {
 	t.Parallel()
-	s := startServer(t)
-	c := s.as(t, "org-bufdir-042", "usr-0042")
+	c := newOwner(t)
 	body := testkit.NewRecord(nil)
 	const n = 8
 	replies := make([]testkit.Reply, n)
@@ -689,9 +673,8 @@ func TestCreate_ConcurrentRetriesMakeOneRecord(t *testing.T) {
 
 func TestCreate_RecordIDsFollowTheDaySequence(t *testing.T) {
 	t.Parallel()
-	s := startServer(t)
-	c := s.as(t, "org-bufdir-042", "usr-0042")
-	other := s.as(t, "org-bufdir-043", "usr-0043")
+	c := newOwner(t)
+	other := c.srv.as(t, "org-bufdir-043", "usr-0043")
 	var ids []string
 	for i := range 4 {
 		who := c
@@ -711,8 +694,7 @@ func TestCreate_RecordIDsFollowTheDaySequence(t *testing.T) {
 
 func TestDelete_AnswersDeletedAndHidesTheRecord(t *testing.T) {
 	t.Parallel()
-	s := startServer(t)
-	c := s.as(t, "org-bufdir-042", "usr-0042")
+	c := newOwner(t)
 	keep := c.create(t, testkit.NewRecord(nil))
 	gone := c.create(t, testkit.NewRecord(nil))
 
@@ -744,8 +726,7 @@ func TestDelete_AnswersDeletedAndHidesTheRecord(t *testing.T) {
 
 func TestDelete_ConcurrentDeletesOneWins(t *testing.T) {
 	t.Parallel()
-	s := startServer(t)
-	c := s.as(t, "org-bufdir-042", "usr-0042")
+	c := newOwner(t)
 	rec := c.create(t, testkit.NewRecord(nil))
 	replies := make([]testkit.Reply, 4)
 	var wg sync.WaitGroup
@@ -771,8 +752,7 @@ func TestDelete_ConcurrentDeletesOneWins(t *testing.T) {
 
 func TestDelete_FreesTheExportID(t *testing.T) {
 	t.Parallel()
-	s := startServer(t)
-	c := s.as(t, "org-bufdir-042", "usr-0042")
+	c := newOwner(t)
 	body := testkit.NewRecord(nil)
 	old := c.create(t, body)
 	testkit.WantStatus(t, c.del(t, single+"/"+old.RecordID), http.StatusOK)

@@ -6,7 +6,6 @@ import (
 	"strconv"
 	"strings"
 	"sync"
-	"sync/atomic"
 	"testing"
 
 	"github.com/bufdir/export-audit/internal/app/localrun"
@@ -20,27 +19,34 @@ func padded(b []byte, n int) []byte {
 
 func TestBody_Over64KiBIs413(t *testing.T) {
 	t.Parallel()
-	s := startServer(t)
-	c := s.as(t, "org-bufdir-042", "usr-0042")
+	c := newOwner(t)
+	eachBodyRoute(t, c, func(t *testing.T, rec testkit.Record, rt route) {
+		body, err := testkit.Encode(rt.body)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, n := range []int{64<<10 + 1, 1 << 20} {
+			r := c.srv.MustDo(t, testkit.Request{Method: rt.method, Path: rt.path, Token: c.token, Body: padded(body, n)})
+			testkit.WantProblem(t, r, http.StatusRequestEntityTooLarge, "payload_too_large")
+		}
+		if got := c.get(t, single+"/"+rec.RecordID).Record(t); got.Status != "queued" || got.FileURL != nil {
+			t.Errorf("want a refused body to change nothing, got %+v", got)
+		}
+		r := c.srv.MustDo(t, testkit.Request{Method: rt.method, Path: rt.path, Token: c.token, Body: padded(body, 64<<10)})
+		testkit.WantStatus(t, r, rt.success)
+	})
+}
+
+// eachBodyRoute runs check in a parallel subtest for each route that takes a body, under each
+// prefix, with a record of its own that c created.
+func eachBodyRoute(t *testing.T, c caller, check func(t *testing.T, rec testkit.Record, rt route)) {
+	t.Helper()
 	for _, p := range prefixes {
 		for _, name := range []string{"create", "update status", "attach file URL"} {
 			t.Run(p.name+"/"+name, func(t *testing.T) {
 				t.Parallel()
 				rec := c.create(t, testkit.NewRecord(nil))
-				rt := routesOf(p.path, rec.RecordID)[indexOf(name)]
-				body, err := testkit.Encode(rt.body)
-				if err != nil {
-					t.Fatal(err)
-				}
-				for _, n := range []int{64<<10 + 1, 1 << 20} {
-					r := s.MustDo(t, testkit.Request{Method: rt.method, Path: rt.path, Token: c.token, Body: padded(body, n)})
-					testkit.WantProblem(t, r, http.StatusRequestEntityTooLarge, "payload_too_large")
-				}
-				if got := c.get(t, single+"/"+rec.RecordID).Record(t); got.Status != "queued" || got.FileURL != nil {
-					t.Errorf("want a refused body to change nothing, got %+v", got)
-				}
-				r := s.MustDo(t, testkit.Request{Method: rt.method, Path: rt.path, Token: c.token, Body: padded(body, 64<<10)})
-				testkit.WantStatus(t, r, rt.success)
+				check(t, rec, routesOf(p.path, rec.RecordID)[indexOf(name)])
 			})
 		}
 	}
@@ -48,44 +54,35 @@ func TestBody_Over64KiBIs413(t *testing.T) {
 
 func TestBody_NotJSONIs415(t *testing.T) {
 	t.Parallel()
-	s := startServer(t)
-	c := s.as(t, "org-bufdir-042", "usr-0042")
+	c := newOwner(t)
 	refused := []string{"-", "text/plain", "application/x-www-form-urlencoded", "multipart/form-data; boundary=x", "text/json", "application/xml", "application/problem+json", "application/json-patch+json", "json"}
 	accepted := []string{"application/json; charset=utf-8", "Application/JSON"}
-	for _, p := range prefixes {
-		for _, name := range []string{"create", "update status", "attach file URL"} {
-			t.Run(p.name+"/"+name, func(t *testing.T) {
-				t.Parallel()
-				rec := c.create(t, testkit.NewRecord(nil))
-				rt := routesOf(p.path, rec.RecordID)[indexOf(name)]
-				for _, ct := range refused {
-					r := s.MustDo(t, testkit.Request{Method: rt.method, Path: rt.path, Token: c.token, Body: rt.body, ContentType: ct})
-					testkit.WantProblem(t, r, http.StatusUnsupportedMediaType, "unsupported_media_type")
-				}
-				if got := c.get(t, single+"/"+rec.RecordID).Record(t); got.Status != "queued" || got.FileURL != nil {
-					t.Errorf("want a refused body to change nothing, got %+v", got)
-				}
-				if name == "create" {
-					q := "?export_id=" + rt.body.(testkit.Fields)["export_id"].(string)
-					if total := c.get(t, single+q).Page(t).Pagination.Total; total != 0 {
-						t.Errorf("want a refused create to write nothing, got total %d", total)
-					}
-				}
-				for _, ct := range accepted {
-					r := s.MustDo(t, testkit.Request{Method: rt.method, Path: rt.path, Token: c.token, Body: rt.body, ContentType: ct})
-					if r.Status >= 400 {
-						t.Errorf("want Content-Type %q accepted, got %s", ct, r)
-					}
-				}
-			})
+	eachBodyRoute(t, c, func(t *testing.T, rec testkit.Record, rt route) {
+		for _, ct := range refused {
+			r := c.srv.MustDo(t, testkit.Request{Method: rt.method, Path: rt.path, Token: c.token, Body: rt.body, ContentType: ct})
+			testkit.WantProblem(t, r, http.StatusUnsupportedMediaType, "unsupported_media_type")
 		}
-	}
+		if got := c.get(t, single+"/"+rec.RecordID).Record(t); got.Status != "queued" || got.FileURL != nil {
+			t.Errorf("want a refused body to change nothing, got %+v", got)
+		}
+		if rt.name == "create" {
+			q := "?export_id=" + rt.body.(testkit.Fields)["export_id"].(string)
+			if total := c.get(t, single+q).Page(t).Pagination.Total; total != 0 {
+				t.Errorf("want a refused create to write nothing, got total %d", total)
+			}
+		}
+		for _, ct := range accepted {
+			r := c.srv.MustDo(t, testkit.Request{Method: rt.method, Path: rt.path, Token: c.token, Body: rt.body, ContentType: ct})
+			if r.Status >= 400 {
+				t.Errorf("want Content-Type %q accepted, got %s", ct, r)
+			}
+		}
+	})
 }
 
 func TestRecordID_MalformedIs400(t *testing.T) {
 	t.Parallel()
-	s := startServer(t)
-	c := s.as(t, "org-bufdir-042", "usr-0042")
+	c := newOwner(t)
 	malformed := []string{
 		"rec-1",
 		"rec-20260301-01",
@@ -122,8 +119,7 @@ func TestRecordID_MalformedIs400(t *testing.T) {
 
 func TestRecordID_UnknownIs404(t *testing.T) {
 	t.Parallel()
-	s := startServer(t)
-	c := s.as(t, "org-bufdir-042", "usr-0042")
+	c := newOwner(t)
 	rec := c.create(t, testkit.NewRecord(nil))
 	next := "rec-" + rec.CreatedAt.Format("20060102") + "-" + strconv.Itoa(seqOf(t, rec.RecordID)+100)
 	for _, p := range prefixes {
@@ -141,32 +137,22 @@ func TestRecordID_UnknownIs404(t *testing.T) {
 	}
 }
 
-// failingEngine answers every DynamoDB call with the given error once failing is set, as the
-// real service would when throttling or broken.
-func failingEngine(failing *atomic.Bool, status int, errType, message string) func(http.Handler) http.Handler {
-	return func(h http.Handler) http.Handler {
-		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-			if !failing.Load() {
-				h.ServeHTTP(w, r)
-				return
-			}
-			w.Header().Set("Content-Type", "application/x-amz-json-1.0")
-			w.Header().Set("X-Amzn-ErrorType", errType)
-			w.WriteHeader(status)
-			_, _ = w.Write([]byte(`{"__type":"com.amazonaws.dynamodb.v20120810#` + errType + `","message":"` + message + `"}`))
-		})
-	}
+// failingAfterARecord starts a local API, creates a record on it, and from then on has its
+// engine answer every DynamoDB call with e, as the real service would when throttling or broken.
+func failingAfterARecord(t *testing.T, e testkit.DynamoDBError) (caller, testkit.Record) {
+	t.Helper()
+	door := &testkit.Door{}
+	c := startServerWith(t, localrun.Options{EngineWrap: door.Wrap}).as(t, "org-bufdir-042", "usr-0042")
+	rec := c.create(t, testkit.NewRecord(nil))
+	door.Fail(-1, "", e)
+	return c, rec
 }
 
 // TestEngine_ThrottlingIs503WithRetryAfter: DynamoDB still throttling after the SDK's retries is
 // a 503 that says when to come back.
 func TestEngine_ThrottlingIs503WithRetryAfter(t *testing.T) {
 	t.Parallel()
-	var failing atomic.Bool
-	s := startServerWith(t, localrun.Options{EngineWrap: failingEngine(&failing, http.StatusBadRequest, "ThrottlingException", "Rate of requests exceeds the allowed throughput")})
-	c := s.as(t, "org-bufdir-042", "usr-0042")
-	rec := c.create(t, testkit.NewRecord(nil))
-	failing.Store(true)
+	c, rec := failingAfterARecord(t, testkit.DynamoDBError{Type: "ThrottlingException", Message: "Rate of requests exceeds the allowed throughput"})
 	// Each call waits out the SDK's retries; the routes go at once, in goroutines rather than
 	// parallel subtests, so that the waiting holds one of the test binary's parallel slots only.
 	var wg sync.WaitGroup
@@ -189,11 +175,7 @@ func TestEngine_ThrottlingIs503WithRetryAfter(t *testing.T) {
 // says nothing about what went wrong inside.
 func TestEngine_FailureIs500WithoutInternals(t *testing.T) {
 	t.Parallel()
-	var failing atomic.Bool
-	s := startServerWith(t, localrun.Options{EngineWrap: failingEngine(&failing, http.StatusBadRequest, "ValidationException", "One or more parameter values were invalid: internal-detail-7731")})
-	c := s.as(t, "org-bufdir-042", "usr-0042")
-	rec := c.create(t, testkit.NewRecord(nil))
-	failing.Store(true)
+	c, rec := failingAfterARecord(t, testkit.DynamoDBError{Type: "ValidationException", Message: "One or more parameter values were invalid: internal-detail-7731"})
 	for _, rt := range routesOf(single, rec.RecordID) {
 		t.Run(rt.name, func(t *testing.T) {
 			t.Parallel()

@@ -18,8 +18,7 @@ func urlOfLength(n int) string {
 
 func TestFileURL_AttachesToALiveRecord(t *testing.T) {
 	t.Parallel()
-	s := startServer(t)
-	c := s.as(t, "org-bufdir-042", "usr-0042")
+	c := newOwner(t)
 	for _, from := range []string{"queued", "processing", "completed"} {
 		t.Run(from, func(t *testing.T) {
 			t.Parallel()
@@ -48,8 +47,7 @@ func TestFileURL_AttachesToALiveRecord(t *testing.T) {
 
 func TestFileURL_RefusesInvalidURLs(t *testing.T) {
 	t.Parallel()
-	s := startServer(t)
-	c := s.as(t, "org-bufdir-042", "usr-0042")
+	c := newOwner(t)
 	tests := []struct {
 		name string
 		body any
@@ -94,8 +92,7 @@ func TestFileURL_RefusesInvalidURLs(t *testing.T) {
 
 func TestFileURL_AcceptsEveryValidShape(t *testing.T) {
 	t.Parallel()
-	s := startServer(t)
-	c := s.as(t, "org-bufdir-042", "usr-0042")
+	c := newOwner(t)
 	for _, tt := range []struct{ name, url string }{
 		{"2048 characters", urlOfLength(2048)},
 		{"a port", "https://storage.example.no:8443/exports/x.pdf"},
@@ -157,8 +154,7 @@ func TestFileURL_AllowedHostsMatchWholeLabels(t *testing.T) {
 
 func TestFileURL_OnceSetDoesNotChange(t *testing.T) {
 	t.Parallel()
-	s := startServer(t)
-	c := s.as(t, "org-bufdir-042", "usr-0042")
+	c := newOwner(t)
 	rec := c.create(t, testkit.NewRecord(nil))
 	url := "https://storage.example.no/exports/" + rec.ExportID + ".pdf"
 	path := single + "/" + rec.RecordID + "/file-url"
@@ -197,8 +193,7 @@ func TestFileURL_OnceSetDoesNotChange(t *testing.T) {
 
 func TestFileURL_FailedRecordTakesNoFile(t *testing.T) {
 	t.Parallel()
-	s := startServer(t)
-	c := s.as(t, "org-bufdir-042", "usr-0042")
+	c := newOwner(t)
 	rec := c.inStatus(t, "failed")
 	before := c.get(t, single+"/"+rec.RecordID)
 	r := c.put(t, single+"/"+rec.RecordID+"/file-url", testkit.Fields{"file_url": "https://storage.example.no/exports/x.pdf"})

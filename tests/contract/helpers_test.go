@@ -41,6 +41,13 @@ func startServerWith(t *testing.T, o localrun.Options, configure ...func(*config
 	return &server{testkit.StartAPI(t, o)}
 }
 
+// newOwner starts a local API for one test and returns the contract's example caller on it:
+// usr-0042 of org-bufdir-042, with every scope. The API is c.srv.
+func newOwner(t *testing.T) caller {
+	t.Helper()
+	return startServer(t).as(t, "org-bufdir-042", "usr-0042")
+}
+
 // caller is someone holding a token for the server.
 type caller struct {
 	srv   *server

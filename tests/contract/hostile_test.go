@@ -11,16 +11,22 @@ import (
 	"github.com/bufdir/export-audit/internal/testkit"
 )
 
+// oneRecord starts a local API for one test with one record of org-hostile, of export: the
+// caller who made it, the record, and the table as it then is.
+func oneRecord(t *testing.T, export string) (caller, testkit.Record, testkit.Snapshot) {
+	t.Helper()
+	c := startServer(t).as(t, "org-hostile", "usr-hostile")
+	rec := c.create(t, testkit.NewRecord(testkit.Fields{"export_id": export, "format": "csv"}))
+	return c, rec, c.srv.Scan(t)
+}
+
 // TestHostile_BodiesAreRefusedAndStoreNothing: bodies built to break a parser or smuggle
 // something through, on every route that takes a body and on both prefixes: each is a clear
 // 4xx problem document, and afterwards the table holds exactly what it held before.
 func TestHostile_BodiesAreRefusedAndStoreNothing(t *testing.T) {
 	t.Parallel()
-	e := startServer(t)
-	c := e.as(t, "org-hostile", "usr-hostile")
-	tok := c.token
-	rec := c.create(t, testkit.NewRecord(testkit.Fields{"export_id": "exp-hostile-0", "format": "csv"}))
-	before := e.Scan(t)
+	c, rec, before := oneRecord(t, "exp-hostile-0")
+	e, tok := c.srv, c.token
 
 	valid := `"export_id":"exp-hostile-1","format":"csv","period_from":"2025-01-01","period_to":"2025-12-31"`
 	nest := func(n int) string { return strings.Repeat("[", n) + strings.Repeat("]", n) }
@@ -133,11 +139,8 @@ func TestHostile_BodiesAreRefusedAndStoreNothing(t *testing.T) {
 // both prefixes, and never reach another record.
 func TestHostile_RecordIDPathTricks(t *testing.T) {
 	t.Parallel()
-	e := startServer(t)
-	c := e.as(t, "org-hostile", "usr-hostile")
-	tok := c.token
-	rec := c.create(t, testkit.NewRecord(testkit.Fields{"export_id": "exp-path-0", "format": "csv"}))
-	before := e.Scan(t)
+	c, rec, before := oneRecord(t, "exp-path-0")
+	e, tok := c.srv, c.token
 	tricks := []string{
 		"..", "%2e%2e", "..%2F..", rec.RecordID + "%2F..", rec.RecordID + "%2Fstatus", "%2F" + rec.RecordID,
 		rec.RecordID + "%00", "%00", rec.RecordID + "%0d%0aX-Injected:1", rec.RecordID + "%20",

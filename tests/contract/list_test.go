@@ -25,8 +25,7 @@ const fixtureSize = 25
 // newListed creates fixtureSize records, varying every filtered field.
 func newListed(t *testing.T) listed {
 	t.Helper()
-	s := startServer(t)
-	c := s.as(t, "org-bufdir-042", "usr-0042")
+	c := newOwner(t)
 	var recs []testkit.Record
 	for i := range fixtureSize {
 		body := testkit.NewRecord(testkit.Fields{"format": []string{"pdf", "excel", "csv"}[i%3]})
@@ -139,8 +138,7 @@ func TestList_Paginates(t *testing.T) {
 
 func TestList_EmptyOrganisationHasEmptyData(t *testing.T) {
 	t.Parallel()
-	s := startServer(t)
-	r := s.as(t, "org-bufdir-042", "usr-0042").get(t, single)
+	r := newOwner(t).get(t, single)
 	testkit.WantStatus(t, r, http.StatusOK)
 	if pg := r.Page(t); len(pg.Data) != 0 || pg.Pagination.Total != 0 || pg.Pagination.Page != 1 || pg.Pagination.Limit != 20 {
 		t.Errorf("want no records, total 0, page 1, limit 20, got %s", r)
@@ -228,8 +226,7 @@ func TestList_FiltersAndCountsEveryMatch(t *testing.T) {
 
 func TestList_RefusesBadQueries(t *testing.T) {
 	t.Parallel()
-	s := startServer(t)
-	c := s.as(t, "org-bufdir-042", "usr-0042")
+	c := newOwner(t)
 	c.create(t, testkit.NewRecord(nil))
 	tests := []struct{ query, field string }{
 		{"page=0", "page"},

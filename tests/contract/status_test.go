@@ -27,9 +27,8 @@ func (c caller) inStatus(t *testing.T, status string) testkit.Record {
 // TestStatus_FollowsTheMachine tries every from→to pair of the status machine.
 func TestStatus_FollowsTheMachine(t *testing.T) {
 	t.Parallel()
-	s := startServer(t)
-	c := s.as(t, "org-bufdir-042", "usr-0042")
-	mover := s.as(t, "org-bufdir-042", "svc-export")
+	c := newOwner(t)
+	mover := c.srv.as(t, "org-bufdir-042", "svc-export")
 	allowed := map[string][]string{
 		"queued":     {"processing", "completed", "failed"},
 		"processing": {"completed", "failed"},
@@ -90,9 +89,8 @@ func TestStatus_FollowsTheMachine(t *testing.T) {
 
 func TestStatus_HistoryKeepsEveryMoveOldestFirst(t *testing.T) {
 	t.Parallel()
-	s := startServer(t)
-	admin := s.as(t, "org-bufdir-042", "usr-0042")
-	svc := s.as(t, "org-bufdir-042", "svc-export")
+	admin := newOwner(t)
+	svc := admin.srv.as(t, "org-bufdir-042", "svc-export")
 	rec := admin.create(t, testkit.NewRecord(nil))
 	t1, t2 := rec.CreatedAt.Add(10*time.Second), rec.CreatedAt.Add(3*time.Minute)
 	svc.move(t, rec.RecordID, "processing", t1)
@@ -114,8 +112,7 @@ func TestStatus_HistoryKeepsEveryMoveOldestFirst(t *testing.T) {
 
 func TestStatus_UpdatedAtRules(t *testing.T) {
 	t.Parallel()
-	s := startServer(t)
-	c := s.as(t, "org-bufdir-042", "usr-0042")
+	c := newOwner(t)
 	tests := []struct {
 		name string
 		at   func(created time.Time) string
@@ -186,8 +183,7 @@ func TestStatus_UpdatedAtRules(t *testing.T) {
 
 func TestStatus_UpdatedAtDefaultsToNow(t *testing.T) {
 	t.Parallel()
-	s := startServer(t)
-	c := s.as(t, "org-bufdir-042", "usr-0042")
+	c := newOwner(t)
 	for _, body := range []testkit.Fields{{"status": "processing"}, {"status": "processing", "updated_at": nil}} {
 		rec := c.create(t, testkit.NewRecord(nil))
 		before := time.Now().UTC().Truncate(time.Second)
@@ -202,8 +198,7 @@ func TestStatus_UpdatedAtDefaultsToNow(t *testing.T) {
 
 func TestStatus_FailureReasonRules(t *testing.T) {
 	t.Parallel()
-	s := startServer(t)
-	c := s.as(t, "org-bufdir-042", "usr-0042")
+	c := newOwner(t)
 	tests := []struct {
 		name   string
 		body   testkit.Fields
@@ -244,8 +239,7 @@ func TestStatus_FailureReasonRules(t *testing.T) {
 
 func TestStatus_ActivityCountRules(t *testing.T) {
 	t.Parallel()
-	s := startServer(t)
-	c := s.as(t, "org-bufdir-042", "usr-0042")
+	c := newOwner(t)
 	tests := []struct {
 		name   string
 		count  any  // the activity_count sent; absent when nil
@@ -288,8 +282,7 @@ func TestStatus_ActivityCountRules(t *testing.T) {
 // not even the count, the reason or updated_at sent with it.
 func TestStatus_NoOpIgnoresTheOtherFields(t *testing.T) {
 	t.Parallel()
-	s := startServer(t)
-	c := s.as(t, "org-bufdir-042", "usr-0042")
+	c := newOwner(t)
 	tests := []struct {
 		from string
 		body testkit.Fields
@@ -316,8 +309,7 @@ func TestStatus_NoOpIgnoresTheOtherFields(t *testing.T) {
 
 func TestStatus_RefusesBadBodies(t *testing.T) {
 	t.Parallel()
-	s := startServer(t)
-	c := s.as(t, "org-bufdir-042", "usr-0042")
+	c := newOwner(t)
 	rec := c.create(t, testkit.NewRecord(nil))
 	before := c.get(t, single+"/"+rec.RecordID)
 	tests := []struct {
@@ -370,8 +362,7 @@ func show[T any](p *T) any {
 // through and the other sees the record it lost to.
 func TestStatus_ConcurrentMovesOneWins(t *testing.T) {
 	t.Parallel()
-	s := startServer(t)
-	c := s.as(t, "org-bufdir-042", "usr-0042")
+	c := newOwner(t)
 	for i := range 5 {
 		t.Run(strconv.Itoa(i), func(t *testing.T) {
 			t.Parallel()
