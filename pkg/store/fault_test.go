@@ -10,6 +10,7 @@ import (
 	"net/http/httptest"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -24,28 +25,30 @@ import (
 // happens when concurrent creates overtake a create whose counter call is slow (throttled and
 // retried by the SDK) and take later seconds first.
 type overtaker struct {
-	next http.Handler
-	mu   sync.Mutex
-	n    int
-	at   time.Time
+	mu sync.Mutex
+	n  int
+	at time.Time
 }
 
 func (o *overtaker) wrap(engine http.Handler) http.Handler {
-	o.next = engine
-	return o
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		o.overtake(engine, r)
+		engine.ServeHTTP(w, r)
+	})
 }
 
-func (o *overtaker) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+// overtake lands the later stamp when r is one of the first n counter calls.
+func (o *overtaker) overtake(engine http.Handler, r *http.Request) {
 	body := testkit.PeekBody(r)
 	o.mu.Lock()
-	overtake := o.n > 0 && faults.Operation(r) == "UpdateItem" && bytes.Contains(body, []byte(`"SEQ#`))
-	if overtake {
+	due := o.n > 0 && faults.Operation(r) == "UpdateItem" && bytes.Contains(body, []byte(`"SEQ#`))
+	if due {
 		o.n--
 		o.at = o.at.Add(time.Second)
 	}
 	at := o.at
 	o.mu.Unlock()
-	if overtake {
+	if due {
 		var in struct{ Key json.RawMessage }
 		_ = json.Unmarshal(body, &in)
 		other := fmt.Sprintf(`{"TableName":%q,"Key":%s,"UpdateExpression":"SET last_at = :t ADD seq :one",`+
@@ -53,12 +56,11 @@ func (o *overtaker) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		req := httptest.NewRequest("POST", "/", strings.NewReader(other))
 		req.Header.Set("X-Amz-Target", "DynamoDB_20120810.UpdateItem")
 		rec := httptest.NewRecorder()
-		o.next.ServeHTTP(rec, req)
+		engine.ServeHTTP(rec, req)
 		if rec.Code != http.StatusOK {
 			panic("overtaking write failed: " + rec.Body.String())
 		}
 	}
-	o.next.ServeHTTP(w, r)
 }
 
 // TestCreate_OvertakenDayCounterStillTakesANumber: a create whose counter call is overtaken
@@ -79,32 +81,21 @@ func TestCreate_OvertakenDayCounterStillTakesANumber(t *testing.T) {
 	}
 }
 
-// onGuardRead runs before the first GetItem of an export_id guard reaches the engine.
+// onGuardRead runs before, once it is set, ahead of the next GetItem of an export_id guard
+// that reaches the engine, and only then.
 type onGuardRead struct {
-	next   http.Handler
-	mu     sync.Mutex
-	before func()
+	before atomic.Pointer[func()]
 }
 
 func (o *onGuardRead) wrap(engine http.Handler) http.Handler {
-	o.next = engine
-	return o
-}
-
-func (o *onGuardRead) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	body := testkit.PeekBody(r)
-	o.mu.Lock()
-	fn := o.before
-	if fn != nil && faults.Operation(r) == "GetItem" && bytes.Contains(body, []byte(`"EXP#`)) {
-		o.before = nil
-	} else {
-		fn = nil
-	}
-	o.mu.Unlock()
-	if fn != nil {
-		fn()
-	}
-	o.next.ServeHTTP(w, r)
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if faults.Operation(r) == "GetItem" && bytes.Contains(testkit.PeekBody(r), []byte(`"EXP#`)) {
+			if fn := o.before.Swap(nil); fn != nil {
+				(*fn)()
+			}
+		}
+		engine.ServeHTTP(w, r)
+	})
 }
 
 // TestCreate_GuardFreedWhileReadingItMakesANewRecord: a create meets the export_id's guard,
@@ -116,13 +107,12 @@ func TestCreate_GuardFreedWhileReadingItMakesANewRecord(t *testing.T) {
 	o := &onGuardRead{}
 	s := testkit.NewDB(t, testkit.EngineOptions{Behind: o.wrap}).Store()
 	old := mustCreate(t, s, newRecord("org-a", "exp-1"))
-	o.mu.Lock()
-	o.before = func() {
+	deleteOld := func() {
 		if err := s.Delete(context.Background(), "org-a", mustID(t, old.RecordID), "usr-admin"); err != nil {
 			t.Errorf("delete %s: %v", old.RecordID, err)
 		}
 	}
-	o.mu.Unlock()
+	o.before.Store(&deleteOld)
 	rec, replayed, err := s.Create(context.Background(), newRecord("org-a", "exp-1"))
 	if err != nil || replayed || rec.RecordID == old.RecordID {
 		t.Fatalf("want a new record once the export_id is free, got %s replayed=%v err=%v", rec.RecordID, replayed, err)

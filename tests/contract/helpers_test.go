@@ -87,6 +87,13 @@ func (c caller) del(t *testing.T, path string) testkit.Reply {
 	return c.do(t, "DELETE", path, nil)
 }
 
+// total is how many records of the caller's organisation the list counts for query ("" for
+// none, else from its "?").
+func (c caller) total(t *testing.T, query string) int {
+	t.Helper()
+	return c.get(t, single+query).Page(t).Pagination.Total
+}
+
 // create posts body to the canonical collection and expects 201.
 func (c caller) create(t *testing.T, body testkit.Fields) testkit.Record {
 	t.Helper()

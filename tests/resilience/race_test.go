@@ -41,6 +41,13 @@ func (e *env) together(t *testing.T, token string, reqs ...request) []testkit.Re
 	return out
 }
 
+// raceAPI starts a local API for one test's races and signs a token of the organisation that
+// races on it.
+func raceAPI(t *testing.T) (*env, string) {
+	t.Helper()
+	return startAPI(t, nil), testkit.Token(t, "org-race", "usr-race")
+}
+
 type request struct {
 	method, path string
 	body         any
@@ -51,8 +58,7 @@ type request struct {
 // fields, the others answer 200 (same fields) or 409 naming that record.
 func TestRace_SameExportCreatesMakeOneRecord(t *testing.T) {
 	t.Parallel()
-	e := startAPI(t, nil)
-	tok := testkit.Token(t, "org-race", "usr-race")
+	e, tok := raceAPI(t)
 	const rounds, callers = 10, 8
 	for round := 0; round < rounds; round++ {
 		export := fmt.Sprintf("exp-same-%02d", round)
@@ -109,8 +115,7 @@ func TestRace_SameExportCreatesMakeOneRecord(t *testing.T) {
 // Two moves to the same status: both answer 200 and the history holds it once.
 func TestRace_CompletedVersusFailed(t *testing.T) {
 	t.Parallel()
-	e := startAPI(t, nil)
-	tok := testkit.Token(t, "org-race", "usr-race")
+	e, tok := raceAPI(t)
 	const records = 15
 	for i := 0; i < records; i++ {
 		rec := oneRecord(t, e, tok, fmt.Sprintf("exp-final-%02d", i))
@@ -178,8 +183,7 @@ func TestRace_CompletedVersusFailed(t *testing.T) {
 // at it, and the organisation's count is back to 0.
 func TestRace_DeleteVersusMoveAndFile(t *testing.T) {
 	t.Parallel()
-	e := startAPI(t, nil)
-	tok := testkit.Token(t, "org-race", "usr-race")
+	e, tok := raceAPI(t)
 	const records = 20
 	type outcome struct {
 		id          string
@@ -242,8 +246,7 @@ func TestRace_DeleteVersusMoveAndFile(t *testing.T) {
 // and it is the one a 201 answered.
 func TestRace_DeleteVersusRecreate(t *testing.T) {
 	t.Parallel()
-	e := startAPI(t, nil)
-	tok := testkit.Token(t, "org-race", "usr-race")
+	e, tok := raceAPI(t)
 	const records = 20
 	replayed, recreated := 0, 0
 	for i := 0; i < records; i++ {
