@@ -1,12 +1,17 @@
 // Package testkit is the one kit the tests and make bench start the service with, so that each
-// of these things is written once: the embedded DynamoDB engine, always behind a keeper of
-// ClientRequestTokens as in every local run and optionally behind a fault injector (engine.go);
-// the service's SDK client and a table made from the store's own schema; a counter of the
-// DynamoDB operations that reach the engine; a buffer that many goroutines write log lines to;
-// the whole local API started through internal/app/localrun, as make run starts it (api.go),
-// with tokens for it and an HTTP caller whose replies check what the contract says of records
-// and problem documents (http.go, record.go); and a look at the whole table with the invariants
-// every state of it keeps (table.go).
+// of these is written once:
+//
+//   - the embedded DynamoDB engine, always behind a keeper of ClientRequestTokens as in every
+//     local run, optionally behind a fault injector or a test's own layer; the service's SDK
+//     client and one with the SDK's defaults; a table made from the store's own schema
+//     (engine.go);
+//   - a counter of the DynamoDB operations that reach the engine (calls.go), a door that answers
+//     them with DynamoDB's errors when a test says so (door.go), and a buffer many goroutines
+//     write log lines to (buffer.go);
+//   - the whole local API started through internal/app/localrun as make run starts it, with
+//     tokens for it (api.go), an HTTP caller whose replies check what the contract says of
+//     records and problem documents (http.go), and the API's record as JSON (record.go);
+//   - a look at the whole table, with the invariants every state of it keeps (table.go).
 //
 // It is for tests and the bench only; nothing that ships imports it.
 package testkit

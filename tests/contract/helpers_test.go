@@ -125,3 +125,16 @@ func seqOf(t *testing.T, id string) int {
 	}
 	return n
 }
+
+// equalHistory reports whether two histories hold the same entries, times compared as instants.
+func equalHistory(a, b []testkit.HistoryEntry) bool {
+	if len(a) != len(b) {
+		return false
+	}
+	for i := range a {
+		if a[i].Status != b[i].Status || !a[i].At.Equal(b[i].At) || a[i].By != b[i].By {
+			return false
+		}
+	}
+	return true
+}
