@@ -1,7 +1,7 @@
 # Bufdir Export Audit Repository. `make run` and `make test` are the two commands a new
 # machine needs; both install what they use through the Go module proxy.
 SHELL := /bin/bash
-FUNCTIONS := list-records get-record create-record update-status attach-file-url delete-record
+FUNCTIONS := list-records get-record create-record update-status attach-file-url delete-record publish-events
 # The functions' architecture in the CDK stack (infra/assets.go, StackGOARCH) and template.yaml.
 # make synth, make deploy and cdk.json's app command build with it, whatever ARCH says.
 STACK_ARCH := arm64
@@ -9,7 +9,7 @@ ARCH ?= $(STACK_ARCH)
 GO ?= go
 BUILD_FLAGS := -tags lambda.norpc -trimpath -ldflags='-s -w'
 
-.PHONY: run token test test-unit test-infra lint build build-stack synth deploy bootstrap bench clean fmt vet
+.PHONY: run token verify test test-unit test-infra lint build build-stack synth deploy bootstrap bench clean fmt vet
 
 run:
 	$(GO) run ./cmd/local
@@ -17,6 +17,15 @@ run:
 # Prints a token for the local API and nothing else (use with make -s).
 token:
 	@$(GO) run ./cmd/token -org '$(ORG)' -sub '$(SUB)' -scopes '$(SCOPES)'
+
+# Checks the audit trail and changes nothing: with no VERIFY_FLAGS, the running make run's
+# (ENGINE_ADDR, TABLE_NAME, ARCHIVE_DIR, ARCHIVE_KEY_FILE); a stage's with
+# VERIFY_FLAGS="-bucket <archive bucket> -kms-key <key ARN> -table <table> -region <region>".
+# build/verify exits 0 (no problem), 1 (problems) or 2 (could not check); make itself answers
+# 0 or 2 (any failed recipe), so scripts that need the difference run build/verify.
+verify:
+	@$(GO) build -o build/verify ./cmd/verify
+	@build/verify $(VERIFY_FLAGS)
 
 test: test-unit test-infra fuzz
 
@@ -111,7 +120,7 @@ bootstrap:
 # ARTIFACTS_DIR set. The template's functions are STACK_ARCH whatever ARCH says.
 SAM_BUILD = GOOS=linux GOARCH=$(STACK_ARCH) CGO_ENABLED=0 $(GO) build $(BUILD_FLAGS) -o $(ARTIFACTS_DIR)/bootstrap ./functions/$(1)
 .PHONY: build-ListRecordsFunction build-GetRecordFunction build-CreateRecordFunction \
-	build-UpdateStatusFunction build-AttachFileUrlFunction build-DeleteRecordFunction
+	build-UpdateStatusFunction build-AttachFileUrlFunction build-DeleteRecordFunction build-PublishEventsFunction
 
 build-ListRecordsFunction:
 	$(call SAM_BUILD,list-records)
@@ -125,6 +134,8 @@ build-AttachFileUrlFunction:
 	$(call SAM_BUILD,attach-file-url)
 build-DeleteRecordFunction:
 	$(call SAM_BUILD,delete-record)
+build-PublishEventsFunction:
+	$(call SAM_BUILD,publish-events)
 
 # Measures binary size, cold start, warm latency, DynamoDB calls and allocations against their
 # baselines in one run and writes docs/performance.md; it builds what it needs. Flags of

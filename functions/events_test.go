@@ -18,8 +18,9 @@ import (
 // TestEvents_AgreeWithTheRoutes holds events/*.json, which sam local invoke and the emulator
 // tests send, to config.Routes: one file per function, each an HTTP API payload 2.0 event (with
 // no field aws-lambda-go would not read) of that function's route, under either prefix, with
-// the claims and scopes the JWT authorizer would hand over. The stack's module checks their
-// issuer (infra/agreement_test.go).
+// the claims and scopes the JWT authorizer would hand over; publish-events' is a batch of the
+// table's stream (pkg/publish's tests hold what it holds). The stack's module checks the
+// HTTP events' issuer (infra/agreement_test.go).
 func TestEvents_AgreeWithTheRoutes(t *testing.T) {
 	t.Parallel()
 	files, err := filepath.Glob(filepath.Join("..", "events", "*.json"))
@@ -41,6 +42,10 @@ func TestEvents_AgreeWithTheRoutes(t *testing.T) {
 			raw, err := os.ReadFile(file)
 			if err != nil {
 				t.Fatal(err)
+			}
+			if name == config.PublisherFunction {
+				checkStreamEvent(t, raw)
+				return
 			}
 			var ev events.APIGatewayV2HTTPRequest
 			dec := json.NewDecoder(bytes.NewReader(raw))
@@ -112,6 +117,26 @@ func TestEvents_AgreeWithTheRoutes(t *testing.T) {
 	for _, fn := range config.FunctionNames() {
 		if !covered[fn] {
 			t.Errorf("no events/%s.json", fn)
+		}
+	}
+}
+
+// checkStreamEvent checks that raw is a DynamoDB stream event as Lambda hands it to a function,
+// with no field aws-lambda-go would not read.
+func checkStreamEvent(t *testing.T, raw []byte) {
+	t.Helper()
+	var ev events.DynamoDBEvent
+	dec := json.NewDecoder(bytes.NewReader(raw))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(&ev); err != nil {
+		t.Fatalf("not a DynamoDB stream event: %v", err)
+	}
+	if len(ev.Records) == 0 {
+		t.Fatal("a stream event without records")
+	}
+	for _, r := range ev.Records {
+		if r.EventSource != "aws:dynamodb" || r.Change.SequenceNumber == "" || len(r.Change.Keys) == 0 {
+			t.Errorf("record %s: source %q, sequence number %q, keys %v", r.EventID, r.EventSource, r.Change.SequenceNumber, r.Change.Keys)
 		}
 	}
 }

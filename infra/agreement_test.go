@@ -229,38 +229,39 @@ func TestAgreement_FunctionsRuntimeAndBuild(t *testing.T) {
 func TestAgreement_EnvironmentNames(t *testing.T) {
 	sam := loadSAM(t)
 	cdk := defaultStack(t)
-	known := map[string]bool{
-		config.EnvTableName: true, config.EnvDynamoDBEndpoint: true, config.EnvOrgIDClaim: true,
-		config.EnvFileURLAllowedHosts: true, config.EnvDeletedRetentionDays: true, config.EnvLogLevel: true,
-		config.EnvStage: true,
-	}
-	for id, p := range samFunctions(t, sam) {
-		fn := ""
-		for _, f := range config.FunctionNames() {
-			if LogicalName(f)+"Function" == id {
-				fn = f
-			}
+	// The endpoint each kind of function takes for local runs only; AWS_REGION is Lambda's.
+	localOnly := map[string]string{config.PublisherFunction: config.EnvEventBridgeEndpoint}
+	for _, f := range config.Functions {
+		id := LogicalName(f.Name) + "Function"
+		p := samFunctions(t, sam)[id]
+		endpoint := localOnly[f.Name]
+		if endpoint == "" {
+			endpoint = config.EnvDynamoDBEndpoint
 		}
 		vars, _ := path(p, "Environment", "Variables").(map[string]any)
-		cdkVars, _ := path(cdk.cfn.Resources[cdk.functionID(t, fn)].Properties, "Environment", "Variables").(map[string]any)
-		// DYNAMODB_ENDPOINT exists for local runs only; AWS_REGION is Lambda's to set.
-		if want := append(keys(cdkVars), config.EnvDynamoDBEndpoint); !sameSet(keys(vars), want) {
-			t.Errorf("%s: template.yaml variables %v, want the CDK stack's plus DYNAMODB_ENDPOINT: %v", id, keys(vars), sorted(want))
+		cdkVars, _ := path(cdk.cfn.Resources[cdk.functionID(t, f.Name)].Properties, "Environment", "Variables").(map[string]any)
+		if want := append(keys(cdkVars), endpoint); !sameSet(keys(vars), want) {
+			t.Errorf("%s: template.yaml variables %v, want the CDK stack's plus %s: %v", id, keys(vars), endpoint, sorted(want))
 		}
-		if !sameSet(keys(vars), keys(known)) {
-			t.Errorf("%s: variables %v, want exactly the names of pkg/config/env.go (less AWS_REGION): %v", id, keys(vars), keys(known))
+		if want := append(append([]string(nil), f.Env...), endpoint); !sameSet(keys(vars), want) {
+			t.Errorf("%s: variables %v, want exactly what config.Functions says it reads, and %s: %v", id, keys(vars), endpoint, sorted(want))
 		}
-		if ref(vars[config.EnvDynamoDBEndpoint]) == "" || path(sam, "Parameters", ref(vars[config.EnvDynamoDBEndpoint]), "Default") != "" {
-			t.Errorf("%s: DYNAMODB_ENDPOINT = %v, want a parameter that defaults to empty", id, vars[config.EnvDynamoDBEndpoint])
+		if ref(vars[endpoint]) == "" || path(sam, "Parameters", ref(vars[endpoint]), "Default") != "" {
+			t.Errorf("%s: %s = %v, want a parameter that defaults to empty", id, endpoint, vars[endpoint])
 		}
 		// SAM is for local work: its metrics are make run's stage.
 		if ref(vars[config.EnvStage]) == "" || path(sam, "Parameters", ref(vars[config.EnvStage]), "Default") != config.LocalStage {
 			t.Errorf("%s: STAGE = %v, want a parameter that defaults to %s", id, vars[config.EnvStage], config.LocalStage)
 		}
-		// sam local resolves !Ref AuditTable to this logical id; config.Load refuses it at init.
-		branches, _ := path(vars[config.EnvTableName], "Fn::If").([]any)
-		if len(branches) != 3 || ref(branches[2]) != config.SAMTableLogicalID || path(sam, "Resources", config.SAMTableLogicalID, "Type") != "AWS::DynamoDB::Table" {
-			t.Errorf("%s: TABLE_NAME = %v, want TableNameOverride or else !Ref %s, the table", id, vars[config.EnvTableName], config.SAMTableLogicalID)
+		// sam local resolves !Ref to the logical id; config refuses it at init and names the
+		// override parameter.
+		name, logicalID, typ := config.EnvTableName, config.SAMTableLogicalID, "AWS::DynamoDB::Table"
+		if f.Name == config.PublisherFunction {
+			name, logicalID, typ = config.EnvEventBusName, config.SAMEventBusLogicalID, "AWS::Events::EventBus"
+		}
+		branches, _ := path(vars[name], "Fn::If").([]any)
+		if len(branches) != 3 || ref(branches[2]) != logicalID || path(sam, "Resources", logicalID, "Type") != typ {
+			t.Errorf("%s: %s = %v, want an override parameter or else !Ref %s", id, name, vars[name], logicalID)
 		}
 	}
 }
@@ -272,6 +273,9 @@ func TestAgreement_Routes(t *testing.T) {
 
 	samRoutes := map[string]routeLine{}
 	for id, p := range samFunctions(t, sam) {
+		if id == LogicalName(config.PublisherFunction)+"Function" {
+			continue // its event is the stream (TestAgreement_PublisherStreamMapping)
+		}
 		evs, _ := p["Events"].(map[string]any)
 		for name, ev := range evs {
 			ep, _ := path(ev, "Properties").(map[string]any)
@@ -369,6 +373,10 @@ func TestAgreement_TablePermissions(t *testing.T) {
 			st, _ := path(pol, "Statement").([]any)
 			statements = append(statements, st...)
 		}
+		if fn == config.PublisherFunction {
+			checkSAMPublisherPolicy(t, statements)
+			continue
+		}
 		if len(statements) != 1 {
 			t.Errorf("%s: %d policy statements, want one: %v", id, len(statements), policies)
 			continue
@@ -392,11 +400,89 @@ func TestAgreement_Table(t *testing.T) {
 	}
 	cdkProps := cdk.cfn.Resources[cdk.onlyID(t, "AWS::DynamoDB::Table")].Properties
 	for _, k := range []string{"KeySchema", "AttributeDefinitions", "BillingMode", "TimeToLiveSpecification",
-		"PointInTimeRecoverySpecification", "DeletionProtectionEnabled", "SSESpecification", "GlobalSecondaryIndexes"} {
+		"PointInTimeRecoverySpecification", "DeletionProtectionEnabled", "SSESpecification", "GlobalSecondaryIndexes",
+		"StreamSpecification"} {
 		got := path(samTable, "Properties", k)
 		if !reflect.DeepEqual(jsonRoundTrip(t, got), jsonRoundTrip(t, cdkProps[k])) {
 			t.Errorf("table %s: template.yaml %v, CDK %v", k, got, cdkProps[k])
 		}
+	}
+}
+
+// checkSAMPublisherPolicy: under SAM, publish-events may put events on the bus and send to its
+// dead-letter queue; SAM grants the stream's reads for the DynamoDB event itself.
+func checkSAMPublisherPolicy(t *testing.T, statements []any) {
+	t.Helper()
+	got := map[string]string{}
+	for _, st := range statements {
+		res, attr := getAtt(path(st, "Resource"))
+		if path(st, "Effect") != "Allow" {
+			t.Errorf("PublishEventsFunction: statement %v", st)
+		}
+		got[strings.Join(sorted(stringList(path(st, "Action"))), " ")] = res + "." + attr
+	}
+	want := map[string]string{"events:PutEvents": "EventBus.Arn", "sqs:SendMessage": "PublishEventsDeadLetterQueue.Arn"}
+	if !reflect.DeepEqual(got, want) {
+		t.Errorf("PublishEventsFunction: statements %v, want exactly %v", got, want)
+	}
+}
+
+// TestAgreement_PublisherStreamMapping holds publish-events' DynamoDB event in template.yaml to
+// the stack's event source mapping, and the bus, its archive and the dead-letter queue to the
+// stack's.
+func TestAgreement_PublisherStreamMapping(t *testing.T) {
+	sam := loadSAM(t)
+	cdk := defaultStack(t)
+	fns := samFunctions(t, sam)
+	evs, _ := fns[LogicalName(config.PublisherFunction)+"Function"]["Events"].(map[string]any)
+	if len(evs) != 1 {
+		t.Fatalf("PublishEventsFunction has events %v, want one, the stream", evs)
+	}
+	var ev any
+	for _, e := range evs {
+		ev = e
+	}
+	if path(ev, "Type") != "DynamoDB" {
+		t.Fatalf("PublishEventsFunction's event is %v, want DynamoDB", path(ev, "Type"))
+	}
+	p, _ := path(ev, "Properties").(map[string]any)
+	if res, attr := getAtt(p["Stream"]); res != config.SAMTableLogicalID || attr != "StreamArn" {
+		t.Errorf("Stream %v, want !GetAtt AuditTable.StreamArn", p["Stream"])
+	}
+	if res, attr := getAtt(path(p, "DestinationConfig", "OnFailure", "Destination")); res != "PublishEventsDeadLetterQueue" || attr != "Arn" {
+		t.Errorf("on-failure destination %v, want the dead-letter queue", path(p, "DestinationConfig"))
+	}
+	mapping := cdk.cfn.Resources[cdk.onlyID(t, "AWS::Lambda::EventSourceMapping")].Properties
+	for _, k := range []string{"StartingPosition", "BatchSize", "MaximumRetryAttempts", "MaximumRecordAgeInSeconds",
+		"BisectBatchOnFunctionError", "FunctionResponseTypes", "FilterCriteria", "MaximumBatchingWindowInSeconds", "ParallelizationFactor"} {
+		if !reflect.DeepEqual(jsonRoundTrip(t, p[k]), jsonRoundTrip(t, mapping[k])) {
+			t.Errorf("%s: template.yaml %v, the CDK stack %v", k, p[k], mapping[k])
+		}
+	}
+	bus := cdk.cfn.Resources[cdk.onlyID(t, "AWS::Events::EventBus")].Properties
+	if sub := path(sam, "Resources", config.SAMEventBusLogicalID, "Properties", "Name", "Fn::Sub"); sub != "bufdir-export-audit-${Stage}" || bus["Name"] != config.EventBusName("dev") {
+		t.Errorf("bus name: template.yaml %v, the CDK stack %v; want bufdir-export-audit-<stage>", sub, bus["Name"])
+	}
+	archive := path(sam, "Resources", "EventArchive", "Properties")
+	cdkArchive := cdk.cfn.Resources[cdk.onlyID(t, "AWS::Events::Archive")].Properties
+	if !reflect.DeepEqual(jsonRoundTrip(t, path(archive, "EventPattern")), jsonRoundTrip(t, cdkArchive["EventPattern"])) {
+		t.Errorf("archive pattern: template.yaml %v, the CDK stack %v", path(archive, "EventPattern"), cdkArchive["EventPattern"])
+	}
+	if res, _ := getAtt(path(archive, "SourceArn")); res != config.SAMEventBusLogicalID ||
+		fmt.Sprint(path(sam, "Parameters", ref(path(archive, "RetentionDays")), "Default")) != fmt.Sprint(cdkArchive["RetentionDays"]) {
+		t.Errorf("archive of %v keeping %v days by default, the CDK stack's %v", path(archive, "SourceArn"), path(archive, "RetentionDays"), cdkArchive["RetentionDays"])
+	}
+	queue := path(sam, "Resources", "PublishEventsDeadLetterQueue", "Properties")
+	cdkQueue := cdk.cfn.Resources[cdk.onlyID(t, "AWS::SQS::Queue")].Properties
+	for _, k := range []string{"SqsManagedSseEnabled", "MessageRetentionPeriod", "KmsMasterKeyId"} {
+		if !reflect.DeepEqual(jsonRoundTrip(t, path(queue, k)), jsonRoundTrip(t, cdkQueue[k])) {
+			t.Errorf("dead-letter queue %s: template.yaml %v, the CDK stack %v", k, path(queue, k), cdkQueue[k])
+		}
+	}
+	deny := path(sam, "Resources", "PublishEventsDeadLetterQueuePolicy", "Properties", "PolicyDocument", "Statement")
+	if list, _ := deny.([]any); len(list) != 1 || path(list[0], "Effect") != "Deny" ||
+		path(list[0], "Condition", "Bool", "aws:SecureTransport") != "false" {
+		t.Errorf("dead-letter queue policy %v, want a deny of every request without TLS", deny)
 	}
 }
 
@@ -423,7 +509,11 @@ func TestAgreement_EventsCarryThePlaceholderIssuer(t *testing.T) {
 		t.Fatalf("no events/*.json (%v)", err)
 	}
 	for _, file := range files {
-		t.Run(strings.TrimSuffix(filepath.Base(file), ".json"), func(t *testing.T) {
+		name := strings.TrimSuffix(filepath.Base(file), ".json")
+		if name == config.PublisherFunction {
+			continue // a batch of the table's stream, which carries no token
+		}
+		t.Run(name, func(t *testing.T) {
 			t.Parallel()
 			raw, err := os.ReadFile(file)
 			if err != nil {

@@ -15,6 +15,7 @@ import (
 	"github.com/aws/aws-cdk-go/awscdk/v2/awslambda"
 	"github.com/aws/aws-cdk-go/awscdk/v2/awssns"
 	"github.com/aws/aws-cdk-go/awscdk/v2/awssnssubscriptions"
+	"github.com/aws/aws-cdk-go/awscdk/v2/awssqs"
 	"github.com/aws/jsii-runtime-go"
 
 	"github.com/bufdir/export-audit/pkg/config"
@@ -82,6 +83,24 @@ const (
 	// are ten requests that each waited up to seconds, and show a problem the table's own
 	// metrics do not (the network, conflicting writers) before the SDK runs out of attempts.
 	DynamoDBRetriesThreshold = 10
+
+	// A message in the dead-letter queue is a batch of stream records whose events were never
+	// published after every retry: consumers are missing changes, and the records leave the
+	// stream 24 hours after they were written. The first one alarms.
+	DeadLettersThreshold = 1
+
+	// The publisher reads with no batching window, so a change normally waits less than a
+	// second (IteratorAge, the age of the last record of a batch when it was read). Five
+	// minutes behind means it is retrying a batch that keeps failing (EventBridge refusing or
+	// throttling) or cannot keep up; past an hour (config.PublisherMapping.MaximumRecordAge) the
+	// records go to the dead-letter queue. One period is enough: retries cannot make it look
+	// better than it is.
+	IteratorAgeThresholdMs = 5 * 60 * 1000
+
+	// A change no API operation makes is evidence that someone wrote to the table around the
+	// API (pkg/change): never expected, never retried, published never; the archive keeps the
+	// proof and make verify names the record. The first one alarms.
+	IllegalChangesThreshold = 1
 )
 
 // LatencyP99ThresholdMs is, per function, the Duration p99 past which it alarms. list-records
@@ -95,6 +114,9 @@ var LatencyP99ThresholdMs = map[string]float64{
 	"update-status":   1000,
 	"attach-file-url": 1000,
 	"delete-record":   1000,
+	// A batch of up to 100 records is up to ten PutEvents calls of tens of milliseconds each;
+	// past five seconds, half the timeout, it is waiting on EventBridge's retries.
+	config.PublisherFunction: 5000,
 }
 
 // The service's own metrics, written by each function in the Embedded Metric Format
@@ -111,13 +133,18 @@ var (
 	EMFStageDimension    = config.DimStage
 	EMFRouteDimension    = config.DimRoute
 	EMFToStatusDimension = config.DimToStatus
+	EMFEventsPublished   = config.MetricEventsPublished
+	EMFEventsFailed      = config.MetricEventsFailed
+	EMFEventsSkipped     = config.MetricEventsSkipped
+	EMFIllegalChanges    = config.MetricIllegalChanges
 )
 
 // monitored is what the alarms and the dashboard watch.
 type monitored struct {
-	table     awsdynamodb.Table
-	functions map[string]awslambda.Function // by config.Routes function name
-	api       awsapigatewayv2.HttpApi
+	table       awsdynamodb.Table
+	functions   map[string]awslambda.Function // by config.Functions name
+	api         awsapigatewayv2.HttpApi
+	deadLetters awssqs.Queue // publish-events' on-failure destination
 }
 
 // AlarmName is the name of one of a stage's alarms. The stack name prefix keeps stages apart
@@ -203,6 +230,24 @@ func addMonitoring(stack awscdk.Stack, cfg Config, m monitored) {
 			DynamoDBRetriesThreshold, AlarmPeriodMinutes, EMFNamespace, EMFDynamoDBRetries),
 		metric:    sumOverRoutes(cfg.Stage, EMFDynamoDBRetries, "DynamoDB retries (all routes)"),
 		threshold: DynamoDBRetriesThreshold, evaluation: 1, datapoint: 1,
+	}, alarmSpec{
+		id: "PublishEventsDeadLettersAlarm", name: "PublishEvents-DeadLetters",
+		description: "publish-events gave up on stream records: their change events were never published. Send them again " +
+			"within 24 hours of the change (README, Change events); the stream drops them after that.",
+		metric:    deadLetterDepth(m.deadLetters),
+		threshold: DeadLettersThreshold, evaluation: 1, datapoint: 1,
+	}, alarmSpec{
+		id: "PublishEventsIteratorAgeAlarm", name: "PublishEvents-IteratorAge",
+		description: fmt.Sprintf("publish-events is more than %d minutes behind the table's stream: change events are late, "+
+			"and records older than %s go to the dead-letter queue.", IteratorAgeThresholdMs/60000, config.PublisherMapping.MaximumRecordAge),
+		metric:    iteratorAge(m.functions[config.PublisherFunction]),
+		threshold: IteratorAgeThresholdMs, evaluation: 1, datapoint: 1,
+	}, alarmSpec{
+		id: "IllegalChangesAlarm", name: "IllegalChanges",
+		description: "The table's stream carried a change of a record that no API operation makes: someone wrote to the table " +
+			"around the API. publish-events logged it at ERROR naming the record; run make verify.",
+		metric:    emfMetric(cfg.Stage, EMFIllegalChanges, nil, "Sum", "illegal changes"),
+		threshold: IllegalChangesThreshold, evaluation: 1, datapoint: 1,
 	})
 
 	alarms := make([]awscloudwatch.Alarm, 0, len(specs))
@@ -375,11 +420,25 @@ func emfMetric(stage, name string, dimensions map[string]string, statistic, labe
 	})
 }
 
+// deadLetterDepth is how many failure records wait in the dead-letter queue.
+func deadLetterDepth(q awssqs.Queue) awscloudwatch.Metric {
+	return q.MetricApproximateNumberOfMessagesVisible(&awscloudwatch.MetricOptions{
+		Period: period(), Statistic: jsii.String("Maximum"), Label: jsii.String("dead letters"),
+	})
+}
+
+// iteratorAge is how far behind its stream a stream-reading function is, at its worst.
+func iteratorAge(f awslambda.Function) awscloudwatch.Metric {
+	return f.Metric(jsii.String("IteratorAge"), &awscloudwatch.MetricOptions{
+		Period: period(), Statistic: jsii.String("Maximum"), Label: jsii.String("iterator age (ms)"),
+	})
+}
+
 // sumOverRoutes adds up one of the service's per-route counters over every route of the stage.
 func sumOverRoutes(stage, name, label string) awscloudwatch.MathExpression {
 	using := map[string]awscloudwatch.IMetric{}
 	var ids []string
-	for i, fn := range config.FunctionNames() {
+	for i, fn := range config.RouteFunctionNames() {
 		id := fmt.Sprintf("%s_%d", strings.ToLower(name), i)
 		using[id] = emfMetric(stage, name, map[string]string{EMFRouteDimension: fn}, "Sum", fn)
 		ids = append(ids, id)

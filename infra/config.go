@@ -33,6 +33,9 @@ type Config struct {
 	JWTAudience          []string // context jwtAudience, comma-separated
 	CORSOrigins          []string // context corsOrigins, comma-separated; none means no CORS at all
 	AlarmEmail           string   // context alarmEmail: subscribed to the alarm topic; "" subscribes no one
+	// context eventArchiveRetentionDays: how long the bus's archive keeps the change events for
+	// replays; 0 keeps them for ever.
+	EventArchiveRetentionDays int
 }
 
 // DefaultConfig is the dev configuration without the JWT authorizer's settings, which have no
@@ -50,6 +53,10 @@ func DefaultConfig() Config {
 		JWTAudience:          nil,
 		CORSOrigins:          nil,
 		AlarmEmail:           "",
+		// A year: Bufdir's exports report a year at a time, so a consumer that lost its state
+		// can replay the round it is in. The archive is not the audit trail (the table and its
+		// own archive are); it is there so that consumers can catch up.
+		EventArchiveRetentionDays: 365,
 	}
 }
 
@@ -91,6 +98,9 @@ func (c Config) Validate() error {
 		if strings.ContainsAny(h, "/:@ *") {
 			return fmt.Errorf("fileUrlAllowedHosts %q: want host suffixes such as storage.example.no, not URLs or patterns", h)
 		}
+	}
+	if err := validateArchiveRetention(c.EventArchiveRetentionDays); err != nil {
+		return err
 	}
 	if c.AlarmEmail != "" && !emailPattern.MatchString(c.AlarmEmail) {
 		return fmt.Errorf("alarmEmail %q: want one e-mail address", c.AlarmEmail)
@@ -177,6 +187,13 @@ func ConfigFromContext(node constructs.Node) (Config, error) {
 			return Config{}, fmt.Errorf("deletedRetentionDays %q: %w", v, err)
 		}
 		c.DeletedRetentionDays = n
+	}
+	if v, ok := contextValue(node, "eventArchiveRetentionDays"); ok {
+		n, err := strconv.Atoi(v)
+		if err != nil {
+			return Config{}, fmt.Errorf("eventArchiveRetentionDays %q: %w", v, err)
+		}
+		c.EventArchiveRetentionDays = n
 	}
 	if err := c.Validate(); err != nil {
 		return Config{}, fmt.Errorf("context: %w", err)

@@ -62,6 +62,8 @@ func TestConfig_Validate(t *testing.T) {
 		{"alarm e-mail without a domain", both(dev, func(c *Config) { c.AlarmEmail = "drift" }), "alarmEmail"},
 		{"two alarm e-mail addresses", both(dev, func(c *Config) { c.AlarmEmail = "a@example.no,b@example.no" }), "alarmEmail"},
 		{"alarm e-mail with a space", both(dev, func(c *Config) { c.AlarmEmail = "drift @example.no" }), "alarmEmail"},
+		{"an archive kept for ever", both(dev, func(c *Config) { c.EventArchiveRetentionDays = 0 }), ""},
+		{"an archive retention below zero", both(dev, func(c *Config) { c.EventArchiveRetentionDays = -1 }), "eventArchiveRetentionDays"},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
@@ -93,6 +95,7 @@ func TestConfigFromContext(t *testing.T) {
 	full.JWTAudience = []string{"export-audit", "export-audit-web"}
 	full.CORSOrigins = []string{"https://admin.example.no", "https://admin-test.example.no"}
 	full.AlarmEmail = "drift@example.no"
+	full.EventArchiveRetentionDays = 90
 	devWithJWT := DefaultConfig()
 	devWithJWT.JWTIssuer = testJWTIssuer
 	devWithJWT.JWTAudience = []string{testJWTAudience}
@@ -113,7 +116,7 @@ func TestConfigFromContext(t *testing.T) {
 			"logLevel": "debug", "jwtIssuer": "https://login.example.no/realms/bufdir",
 			"jwtAudience": "export-audit, export-audit-web",
 			"corsOrigins": "https://admin.example.no,https://admin-test.example.no",
-			"alarmEmail":  "drift@example.no",
+			"alarmEmail":  "drift@example.no", "eventArchiveRetentionDays": "90",
 		}, full, ""},
 		{"cdk.json numbers and lists", map[string]interface{}{
 			"stage": "test", "assetRoot": "/tmp/assets", "orgIdClaim": "tenant",
@@ -121,9 +124,10 @@ func TestConfigFromContext(t *testing.T) {
 			"logLevel": "debug", "jwtIssuer": "https://login.example.no/realms/bufdir",
 			"jwtAudience": []interface{}{"export-audit", "export-audit-web"},
 			"corsOrigins": []interface{}{"https://admin.example.no", "https://admin-test.example.no"},
-			"alarmEmail":  "drift@example.no",
+			"alarmEmail":  "drift@example.no", "eventArchiveRetentionDays": 90,
 		}, full, ""},
 		{"retention that is not a number", map[string]interface{}{"deletedRetentionDays": "a year"}, Config{}, "deletedRetentionDays"},
+		{"archive retention that is not a number", map[string]interface{}{"eventArchiveRetentionDays": "forever"}, Config{}, "eventArchiveRetentionDays"},
 		{"prod without a real issuer", map[string]interface{}{"stage": "prod", "jwtAudience": "export-audit", "fileUrlAllowedHosts": "storage.example.no"}, Config{}, "jwtIssuer"},
 		{"prod without file hosts", map[string]interface{}{"stage": "prod", "jwtIssuer": testJWTIssuer, "jwtAudience": testJWTAudience}, Config{}, "fileUrlAllowedHosts"},
 		{"alarm e-mail that is not one", map[string]interface{}{"alarmEmail": "ops team", "jwtIssuer": testJWTIssuer, "jwtAudience": testJWTAudience}, Config{}, "alarmEmail"},
@@ -154,7 +158,7 @@ func TestConfigFromContext(t *testing.T) {
 
 func TestNames(t *testing.T) {
 	t.Parallel()
-	if got := config.FunctionNames(); !reflect.DeepEqual(got, []string{"list-records", "get-record", "create-record", "update-status", "attach-file-url", "delete-record"}) {
+	if got := config.FunctionNames(); !reflect.DeepEqual(got, []string{"list-records", "get-record", "create-record", "update-status", "attach-file-url", "delete-record", "publish-events"}) {
 		t.Errorf("config.FunctionNames() = %v", got)
 	}
 	for in, want := range map[string]string{"list-records": "ListRecords", "attach-file-url": "AttachFileUrl", "x": "X"} {

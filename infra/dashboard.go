@@ -26,6 +26,8 @@ const (
 	WidgetTableLatency    = "DynamoDB: request latency (ms)"
 	WidgetRecordsCreated  = "Records created"
 	WidgetStatusMoves     = "Records moved, by new status"
+	WidgetChangeEvents    = "Change events"
+	WidgetPublisherLag    = "Change events: iterator age (ms) and dead letters"
 )
 
 // DashboardName is the CloudWatch dashboard of a stage.
@@ -134,6 +136,20 @@ func addDashboard(stack awscdk.Stack, cfg Config, m monitored, rate awscloudwatc
 					emfMetric(cfg.Stage, EMFIdempotentReplays, map[string]string{EMFRouteDimension: "create-record"}, "Sum", "replayed (no new record)"),
 				}),
 				graph(WidgetStatusMoves, 12, &moves),
+			},
+			{
+				graph(WidgetChangeEvents, 12, &[]awscloudwatch.IMetric{
+					emfMetric(cfg.Stage, EMFEventsPublished, nil, "Sum", "published"),
+					emfMetric(cfg.Stage, EMFEventsFailed, nil, "Sum", "failed (retried)"),
+					emfMetric(cfg.Stage, EMFEventsSkipped, nil, "Sum", "skipped (no change)"),
+					emfMetric(cfg.Stage, EMFIllegalChanges, nil, "Sum", "illegal changes"),
+				}),
+				awscloudwatch.NewGraphWidget(&awscloudwatch.GraphWidgetProps{
+					Title: jsii.String(WidgetPublisherLag), Width: jsii.Number(12), Height: jsii.Number(6),
+					Left:            &[]awscloudwatch.IMetric{iteratorAge(m.functions[config.PublisherFunction])},
+					LeftAnnotations: &[]*awscloudwatch.HorizontalAnnotation{threshold(IteratorAgeThresholdMs, "alarm")},
+					Right:           &[]awscloudwatch.IMetric{deadLetterDepth(m.deadLetters)},
+				}),
 			},
 		},
 	})

@@ -7,6 +7,7 @@ import (
 
 	"github.com/aws/aws-cdk-go/awscdk/v2"
 	"github.com/aws/aws-cdk-go/awscdk/v2/awsdynamodb"
+	"github.com/aws/aws-cdk-go/awscdk/v2/awsevents"
 	"github.com/aws/aws-cdk-go/awscdk/v2/awsiam"
 	"github.com/aws/aws-cdk-go/awscdk/v2/awslambda"
 	"github.com/aws/aws-cdk-go/awscdk/v2/awslogs"
@@ -16,10 +17,11 @@ import (
 )
 
 // EnvironmentValues are the values of every environment variable a function may read
-// (config.Function.Env). AWS_REGION is set by Lambda and DYNAMODB_ENDPOINT is for local runs
-// only, so neither appears here.
-func EnvironmentValues(cfg Config, tableName *string) map[string]*string {
+// (config.Function.Env). AWS_REGION is set by Lambda, and DYNAMODB_ENDPOINT and
+// EVENTBRIDGE_ENDPOINT are for local runs only, so none appears here.
+func EnvironmentValues(cfg Config, tableName, busName *string) map[string]*string {
 	return map[string]*string{
+		config.EnvEventBusName:         busName,
 		config.EnvStage:                jsii.String(cfg.Stage),
 		config.EnvTableName:            tableName,
 		config.EnvOrgIDClaim:           jsii.String(cfg.OrgIDClaim),
@@ -46,8 +48,8 @@ func functionEnvironment(f config.Function, values map[string]*string) (map[stri
 // newFunctions makes every function of config.Functions, by name: each with its own log group,
 // its own role, which may write that log group and call its TableActions on the table, and
 // X-Ray tracing.
-func newFunctions(stack awscdk.Stack, cfg Config, table awsdynamodb.Table) (map[string]awslambda.Function, error) {
-	values := EnvironmentValues(cfg, table.TableName())
+func newFunctions(stack awscdk.Stack, cfg Config, table awsdynamodb.Table, bus awsevents.EventBus) (map[string]awslambda.Function, error) {
+	values := EnvironmentValues(cfg, table.TableName(), bus.EventBusName())
 	functions := map[string]awslambda.Function{}
 	for _, f := range config.Functions {
 		fn, name := f.Name, LogicalName(f.Name)
@@ -67,13 +69,6 @@ func newFunctions(stack awscdk.Stack, cfg Config, table awsdynamodb.Table) (map[
 			Description: jsii.String("Runs " + fn + ": writes its own log group, " + fn + "'s actions on the audit table"),
 		})
 		logGroup.GrantWrite(role)
-		tablePolicy := awsiam.NewPolicy(stack, jsii.String(name+"TablePolicy"), &awsiam.PolicyProps{
-			Roles: &[]awsiam.IRole{role},
-			Statements: &[]awsiam.PolicyStatement{awsiam.NewPolicyStatement(&awsiam.PolicyStatementProps{
-				Actions:   jsii.Strings(TableActions[fn]...),
-				Resources: jsii.Strings(*table.TableArn()),
-			})},
-		})
 		function := awslambda.NewFunction(stack, jsii.String(name+"Function"), &awslambda.FunctionProps{
 			Description:  jsii.String("Bufdir export audit: " + fn),
 			Runtime:      awslambda.Runtime_PROVIDED_AL2023(),
@@ -91,8 +86,17 @@ func newFunctions(stack awscdk.Stack, cfg Config, table awsdynamodb.Table) (map[
 			// xray:PutTraceSegments and xray:PutTelemetryRecords to the role's default policy.
 			Tracing: awslambda.Tracing_ACTIVE,
 		})
-		// A function answering before its table permissions exist would fail with AccessDenied.
-		function.Node().AddDependency(tablePolicy)
+		if actions := TableActions[fn]; len(actions) > 0 {
+			tablePolicy := awsiam.NewPolicy(stack, jsii.String(name+"TablePolicy"), &awsiam.PolicyProps{
+				Roles: &[]awsiam.IRole{role},
+				Statements: &[]awsiam.PolicyStatement{awsiam.NewPolicyStatement(&awsiam.PolicyStatementProps{
+					Actions:   jsii.Strings(actions...),
+					Resources: jsii.Strings(*table.TableArn()),
+				})},
+			})
+			// A function answering before its table permissions exist would fail with AccessDenied.
+			function.Node().AddDependency(tablePolicy)
+		}
 		suppressXRayWildcard(role)
 		functions[fn] = function
 	}

@@ -111,7 +111,7 @@ func TestAlarms_ThresholdsAndMetrics(t *testing.T) {
 			}},
 	}
 	latency := map[string]float64{"list-records": 3000, "get-record": 1000, "create-record": 1000,
-		"update-status": 1000, "attach-file-url": 1000, "delete-record": 1000}
+		"update-status": 1000, "attach-file-url": 1000, "delete-record": 1000, "publish-events": 5000}
 	for _, fn := range config.FunctionNames() {
 		fnID := "Ref:" + s.functionID(t, fn)
 		lambda := func(name, stat string) func() []alarmMetric {
@@ -143,13 +143,25 @@ func TestAlarms_ThresholdsAndMetrics(t *testing.T) {
 	}
 	want["TableThrottledRequests"] = wantAlarm{"GreaterThanOrEqualToThreshold", 1, 1, 1, sumOf(len(operations)), perOperation("ThrottledRequests")}
 	want["TableSystemErrors"] = wantAlarm{"GreaterThanOrEqualToThreshold", 1, 2, 2, sumOf(len(operations)), perOperation("SystemErrors")}
-	want["DynamoDBRetries"] = wantAlarm{"GreaterThanOrEqualToThreshold", 10, 1, 1, sumOf(len(config.FunctionNames())), func() []alarmMetric {
+	want["DynamoDBRetries"] = wantAlarm{"GreaterThanOrEqualToThreshold", 10, 1, 1, sumOf(len(config.Routes)), func() []alarmMetric {
 		var out []alarmMetric
-		for _, fn := range config.FunctionNames() {
+		for _, fn := range config.RouteFunctionNames() {
 			out = append(out, alarmMetric{Namespace: "BufdirExportAudit", Name: "DynamoDBRetries", Stat: "Sum", Period: 300,
 				Dimensions: map[string]any{"Stage": "dev", "Route": fn}})
 		}
 		return out
+	}}
+	publisher := "Ref:" + s.functionID(t, "publish-events")
+	queue := s.onlyID(t, "AWS::SQS::Queue")
+	want["PublishEvents-DeadLetters"] = wantAlarm{"GreaterThanOrEqualToThreshold", 1, 1, 1, nil, func() []alarmMetric {
+		return []alarmMetric{{Namespace: "AWS/SQS", Name: "ApproximateNumberOfMessagesVisible", Stat: "Maximum", Period: 300,
+			Dimensions: map[string]any{"QueueName": map[string]any{"Fn::GetAtt": []any{queue, "QueueName"}}}}}
+	}}
+	want["PublishEvents-IteratorAge"] = wantAlarm{"GreaterThanOrEqualToThreshold", 300000, 1, 1, nil, func() []alarmMetric {
+		return []alarmMetric{{Namespace: "AWS/Lambda", Name: "IteratorAge", Stat: "Maximum", Period: 300, Dimensions: map[string]any{"FunctionName": publisher}}}
+	}}
+	want["IllegalChanges"] = wantAlarm{"GreaterThanOrEqualToThreshold", 1, 1, 1, nil, func() []alarmMetric {
+		return []alarmMetric{{Namespace: "BufdirExportAudit", Name: "IllegalChanges", Stat: "Sum", Period: 300, Dimensions: map[string]any{"Stage": "dev"}}}
 	}}
 
 	got := map[string]map[string]any{}
@@ -164,8 +176,8 @@ func TestAlarms_ThresholdsAndMetrics(t *testing.T) {
 	if !sameSet(keys(got), keys(want)) {
 		t.Errorf("alarms %v, want %v", keys(got), keys(want))
 	}
-	if len(want) != 1+3*6+3 {
-		t.Errorf("%d alarms expected, want 22 (the rate, three per function, three for DynamoDB)", len(want))
+	if len(want) != 1+3*7+3+3 {
+		t.Errorf("%d alarms expected, want 28 (the rate, three per function, three for DynamoDB, three for the events)", len(want))
 	}
 	for name, w := range want {
 		t.Run(name, func(t *testing.T) {
@@ -431,6 +443,11 @@ func TestDashboard_Widgets(t *testing.T) {
 		{"Records created", []string{"BufdirExportAudit RecordsCreated Route=create-record Stage=dev Sum", "BufdirExportAudit IdempotentReplays Route=create-record Stage=dev Sum"}},
 		{"Records moved, by new status", []string{"BufdirExportAudit StatusMoves Stage=dev ToStatus=processing Sum",
 			"BufdirExportAudit StatusMoves Stage=dev ToStatus=completed Sum", "BufdirExportAudit StatusMoves Stage=dev ToStatus=failed Sum"}},
+		{"Change events", []string{"BufdirExportAudit EventsPublished Stage=dev Sum", "BufdirExportAudit EventsFailed Stage=dev Sum",
+			"BufdirExportAudit EventsSkipped Stage=dev Sum", "BufdirExportAudit IllegalChanges Stage=dev Sum"}},
+		{"Change events: iterator age (ms) and dead letters", []string{
+			"AWS/Lambda IteratorAge FunctionName=" + fnRef("publish-events") + " Maximum",
+			"AWS/SQS ApproximateNumberOfMessagesVisible QueueName=${" + s.onlyID(t, "AWS::SQS::Queue") + ".QueueName} Maximum"}},
 	}
 	for _, c := range cases {
 		t.Run(c.title, func(t *testing.T) {
@@ -503,10 +520,11 @@ func TestMonitoring_ReadsOnlyItsOwnStagesMetrics(t *testing.T) {
 					}
 				}
 			}
-			// The retries alarm (6 routes), and on the dashboard retries and throttles (6 each),
-			// records created and replays, and three status moves.
-			if len(read) != 6+12+2+3 {
-				t.Errorf("read %d of the service's own metrics, want 23: %v", len(read), read)
+			// The retries alarm (6 routes) and the illegal changes alarm, and on the dashboard
+			// retries and throttles (6 each), records created and replays, three status moves and
+			// the four counts of the change events.
+			if len(read) != 6+1+12+2+3+4 {
+				t.Errorf("read %d of the service's own metrics, want 28: %v", len(read), read)
 			}
 			group := c.s.cfn.Resources[c.s.onlyID(t, "AWS::ApiGatewayV2::Stage")].Properties
 			als, _ := group["AccessLogSettings"].(map[string]any)

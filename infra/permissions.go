@@ -1,5 +1,7 @@
 package main
 
+import "github.com/bufdir/export-audit/pkg/config"
+
 // TableActions is the one list of DynamoDB actions each function may call, always on the
 // audit table's ARN and nothing else. The stack, its tests and the agreement test against
 // template.yaml all read it; the repository code must not call anything outside it.
@@ -15,4 +17,7 @@ var TableActions = map[string][]string{
 	"update-status":   {"dynamodb:UpdateItem", "dynamodb:GetItem"},
 	"attach-file-url": {"dynamodb:UpdateItem"},
 	"delete-record":   {"dynamodb:GetItem", "dynamodb:UpdateItem", "dynamodb:DeleteItem"},
+	// It reads the table's stream (StreamActions, through its event source mapping), never the
+	// table.
+	config.PublisherFunction: {},
 }

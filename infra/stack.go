@@ -61,9 +61,10 @@ func checkCoverage(functions []string, actions map[string][]string, latency map[
 // StackName is the CloudFormation stack name of a stage.
 func StackName(stage string) string { return "BufdirExportAudit-" + stage }
 
-// NewAuditStack builds the whole service for one stage: the table, one function per entry of
-// config.Functions, the HTTP API serving every route of config.Routes under both prefixes, and
-// the monitoring (alarms and dashboard). It also applies the cdk-nag AwsSolutions checks, so
+// NewAuditStack builds the whole service for one stage: the table with its stream, one function
+// per entry of config.Functions, the HTTP API serving every route of config.Routes under both
+// prefixes, the stage's event bus with its archive and publish-events reading the stream into
+// it (with its dead-letter queue), and the monitoring (alarms and dashboard). It also applies the cdk-nag AwsSolutions checks, so
 // every synth (and every test) is checked.
 func NewAuditStack(scope constructs.Construct, cfg Config, props *awscdk.StackProps) (awscdk.Stack, error) {
 	if err := cfg.Validate(); err != nil {
@@ -83,10 +84,12 @@ func NewAuditStack(scope constructs.Construct, cfg Config, props *awscdk.StackPr
 	awscdk.Tags_Of(stack).Add(jsii.String("stage"), jsii.String(cfg.Stage), nil)
 
 	table := newTable(stack)
-	functions, err := newFunctions(stack, cfg, table)
+	bus := newEventBus(stack, cfg)
+	functions, err := newFunctions(stack, cfg, table, bus)
 	if err != nil {
 		return nil, err
 	}
+	deadLetters := connectPublisher(stack, table, functions[config.PublisherFunction], bus)
 	httpAPI, stage := newHTTPAPI(stack, cfg, functions)
 
 	awscdk.NewCfnOutput(stack, jsii.String("ApiUrl"), &awscdk.CfnOutputProps{
@@ -99,9 +102,10 @@ func NewAuditStack(scope constructs.Construct, cfg Config, props *awscdk.StackPr
 	})
 
 	addMonitoring(stack, cfg, monitored{
-		table:     table,
-		functions: functions,
-		api:       httpAPI,
+		table:       table,
+		functions:   functions,
+		api:         httpAPI,
+		deadLetters: deadLetters,
 	})
 
 	applyNag(stack)

@@ -3,6 +3,7 @@ package main
 import (
 	"encoding/json"
 	"fmt"
+	"reflect"
 	"strings"
 	"testing"
 
@@ -60,8 +61,8 @@ func TestTable_Settings(t *testing.T) {
 func TestFunctions_RuntimeAndSizing(t *testing.T) {
 	s := defaultStack(t)
 	n := float64(len(config.FunctionNames()))
-	if n != 6 {
-		t.Errorf("config.Routes names %d functions, want 6", int(n))
+	if n != 7 {
+		t.Errorf("config.Functions names %d functions, want 7 (six routes and publish-events)", int(n))
 	}
 	check(t, "function count", func() { s.template.ResourceCountIs(jsii.String("AWS::Lambda::Function"), jsii.Number(n)) })
 	check(t, "every function on provided.al2023/arm64, handler bootstrap, 256 MB, 10 s", func() {
@@ -97,10 +98,19 @@ func TestFunctions_Environment(t *testing.T) {
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
 			table := c.s.onlyID(t, "AWS::DynamoDB::Table")
+			bus := c.s.onlyID(t, "AWS::Events::EventBus")
 			for _, fn := range config.FunctionNames() {
 				fnID := c.s.functionID(t, fn)
 				env, _ := c.s.cfn.Resources[fnID].Properties["Environment"].(map[string]any)
 				vars, _ := env["Variables"].(map[string]any)
+				if fn == config.PublisherFunction {
+					// The publisher reads the bus, not the table.
+					want := []string{"EVENT_BUS_NAME", "LOG_LEVEL", "STAGE"}
+					if ref(vars["EVENT_BUS_NAME"]) != bus || vars["STAGE"] != c.want["STAGE"] || vars["LOG_LEVEL"] != c.want["LOG_LEVEL"] || !sameSet(keys(vars), want) {
+						t.Errorf("%s: variables %v, want exactly %v, EVENT_BUS_NAME a Ref to %s", fn, vars, want, bus)
+					}
+					continue
+				}
 				if got := ref(vars["TABLE_NAME"]); got != table {
 					t.Errorf("%s: TABLE_NAME = %v, want a Ref to %s", fn, vars["TABLE_NAME"], table)
 				}
@@ -156,6 +166,19 @@ var wantTableActions = map[string][]string{
 	"update-status":   {"dynamodb:UpdateItem", "dynamodb:GetItem"},
 	"attach-file-url": {"dynamodb:UpdateItem"},
 	"delete-record":   {"dynamodb:GetItem", "dynamodb:UpdateItem", "dynamodb:DeleteItem"},
+	"publish-events":  {},
+}
+
+// wantPublisherStatements is what publish-events may do besides its log group and X-Ray: read
+// the table's stream (ListStreams has no resource type), put events on the stage's bus, and
+// send to its dead-letter queue.
+func wantPublisherStatements(s *synthesized, t *testing.T) map[string]string {
+	return map[string]string{
+		"dynamodb:DescribeStream dynamodb:GetRecords dynamodb:GetShardIterator": s.onlyID(t, "AWS::DynamoDB::Table") + ".StreamArn",
+		"dynamodb:ListStreams": "*",
+		"events:PutEvents":     s.onlyID(t, "AWS::Events::EventBus") + ".Arn",
+		"sqs:SendMessage":      s.onlyID(t, "AWS::SQS::Queue") + ".Arn",
+	}
 }
 
 func TestIAM_LeastPrivilegePerFunction(t *testing.T) {
@@ -186,6 +209,7 @@ func TestIAM_LeastPrivilegePerFunction(t *testing.T) {
 			logGroup := ref(lc["LogGroup"])
 
 			var tableStatements, logStatements, xrayStatements int
+			publisher := map[string]string{} // actions -> resource, of the publisher's own statements
 			for id, p := range s.ofType("AWS::IAM::Policy") {
 				attached := false
 				for _, r := range p.Properties["Roles"].([]any) {
@@ -211,6 +235,17 @@ func TestIAM_LeastPrivilegePerFunction(t *testing.T) {
 						return len(resources) == 1 && res == want && attr == "Arn"
 					}
 					switch {
+					case fn == config.PublisherFunction && !sameSet(actions, []string{"logs:CreateLogStream", "logs:PutLogEvents"}) &&
+						!sameSet(actions, []string{"xray:PutTraceSegments", "xray:PutTelemetryRecords"}):
+						res, attr := getAtt(resources[0])
+						where := res + "." + attr
+						if res == "" {
+							where = fmt.Sprint(resources[0])
+						}
+						if len(resources) != 1 {
+							where = fmt.Sprint(resources)
+						}
+						publisher[strings.Join(sorted(actions), " ")] = where
 					case strings.HasPrefix(actions[0], "dynamodb:"):
 						tableStatements++
 						if !sameSet(actions, wantTableActions[fn]) {
@@ -235,8 +270,15 @@ func TestIAM_LeastPrivilegePerFunction(t *testing.T) {
 					}
 				}
 			}
-			if tableStatements != 1 || logStatements != 1 || xrayStatements != 1 {
-				t.Errorf("%d table, %d log and %d X-Ray statements, want one of each", tableStatements, logStatements, xrayStatements)
+			wantTable := 1
+			if fn == config.PublisherFunction {
+				wantTable = 0
+				if want := wantPublisherStatements(s, t); !reflect.DeepEqual(publisher, want) {
+					t.Errorf("publisher statements %v, want exactly %v", publisher, want)
+				}
+			}
+			if tableStatements != wantTable || logStatements != 1 || xrayStatements != 1 {
+				t.Errorf("%d table, %d log and %d X-Ray statements, want %d, 1 and 1", tableStatements, logStatements, xrayStatements, wantTable)
 			}
 		})
 	}

@@ -18,7 +18,7 @@ const (
 )
 
 // newTable is the audit table: on demand, with point-in-time recovery, protected against
-// deletion and kept when the stack goes.
+// deletion and kept when the stack goes, with a stream of new and old images.
 func newTable(stack awscdk.Stack) awsdynamodb.Table {
 	return awsdynamodb.NewTable(stack, jsii.String("AuditTable"), &awsdynamodb.TableProps{
 		PartitionKey: &awsdynamodb.Attribute{Name: jsii.String(PartitionKey), Type: awsdynamodb.AttributeType_STRING},
@@ -34,6 +34,9 @@ func newTable(stack awscdk.Stack) awsdynamodb.Table {
 		DeletionProtection:  jsii.Bool(true),
 		RemovalPolicy:       awscdk.RemovalPolicy_RETAIN,
 		TimeToLiveAttribute: jsii.String(TTLAttribute),
+		// Every change of every item, with the item before and after: publish-events makes the
+		// change events from it (pkg/change reads both images), and nothing else writes them.
+		Stream: awsdynamodb.StreamViewType_NEW_AND_OLD_IMAGES,
 		// The AWS-managed key (aws/dynamodb) logs every use in CloudTrail without a key policy
 		// to look after; a customer-managed key would only pay off for cross-account access or
 		// key revocation, which this service does not need.

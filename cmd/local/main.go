@@ -1,6 +1,7 @@
-// Command local runs the whole API on this machine (make run): the embedded DynamoDB-compatible
-// engine on 127.0.0.1:8000 and the API on 127.0.0.1:8080 (PORT), or the engine at
-// DYNAMODB_ENDPOINT when that is set.
+// Command local runs the whole service on this machine (make run): the embedded
+// DynamoDB-compatible engine with its stream on 127.0.0.1:8000 and the API on 127.0.0.1:8080
+// (PORT), or the engine at DYNAMODB_ENDPOINT when that is set; and the change events, published
+// from the stream to a local bus that GET /_local/events lists.
 package main
 
 import (
@@ -50,11 +51,18 @@ func main() {
 	if engineAddr == "" {
 		engineAddr = "127.0.0.1:8000"
 	}
+	// The local event bus, for an EventBridge client such as the one sam local invoke's
+	// publish-events makes (EventBridgeEndpoint=http://host.docker.internal:8010).
+	busAddr := os.Getenv("BUS_ADDR")
+	if busAddr == "" {
+		busAddr = "127.0.0.1:8010"
+	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	run, err := localrun.Start(ctx, localrun.Options{
-		Addr: "127.0.0.1:" + port, EngineAddr: engineAddr,
+		Addr: "127.0.0.1:" + port, EngineAddr: engineAddr, BusAddr: busAddr,
 		Config: cfg, Auth: auth, Log: log, Metrics: os.Stdout,
+		PublisherLog: log.With(slog.String("function", config.PublisherFunction)), PublisherMetrics: os.Stdout,
 	})
 	if err != nil {
 		log.Error("cannot start the local API", "error", err.Error())
@@ -68,12 +76,14 @@ func main() {
 		os.Exit(1)
 	}
 	log.Info("ready", slog.String("api", run.APIURL), slog.String("dynamodb_endpoint", run.EngineURL), slog.String("table", cfg.TableName),
+		slog.String("event_bus", localrun.EventBusName), slog.String("eventbridge_endpoint", run.BusURL),
 		slog.String("jwt_issuer", auth.Issuer), slog.Any("jwt_audience", auth.Audiences))
 	fmt.Fprintf(os.Stderr, "\nThe API is ready on %s (DynamoDB endpoint %s).\n"+
 		"A token for org-bufdir-042, valid 12 hours, with every scope:\n\n  export TOKEN=%s\n\n"+
 		"  curl -s -H \"Authorization: Bearer $TOKEN\" %s/api/v1/bufdir-audit-records\n\n"+
+		"The change events, as an EventBridge rule's target receives them:\n\n  curl -s %s%s\n\n"+
 		"Press Ctrl-C to stop; the data is kept only while it runs.\n\n",
-		run.APIURL, run.EngineURL, token, run.APIURL)
+		run.APIURL, run.EngineURL, token, run.APIURL, run.APIURL, localrun.EventsPath)
 	<-ctx.Done()
 	log.Info("stopping")
 }

@@ -24,7 +24,7 @@ func TestMain_RefusesAShortKeyAtStart(t *testing.T) {
 	cmd := exec.CommandContext(ctx, bin)
 	// Port 0 everywhere: if the key were taken, the API would start on a free port rather
 	// than on one a developer's make run holds.
-	cmd.Env = append(os.Environ(), "LOCAL_JWT_SECRET=changeme", "PORT=0", "ENGINE_ADDR=127.0.0.1:0",
+	cmd.Env = append(os.Environ(), "LOCAL_JWT_SECRET=changeme", "PORT=0", "ENGINE_ADDR=127.0.0.1:0", "BUS_ADDR=127.0.0.1:0",
 		"LOCAL_JWT_ISSUER=", "LOCAL_JWT_AUDIENCE=", "DYNAMODB_ENDPOINT=")
 	out, err := cmd.CombinedOutput()
 	if ctx.Err() != nil {

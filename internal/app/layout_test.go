@@ -65,6 +65,35 @@ func TestLayout_ConfigImportsOnlyTheStandardLibrary(t *testing.T) {
 	}
 }
 
+// The stream's readers (the publisher, the archive) decode items with pkg/item and must not
+// link the DynamoDB client, which alone would take the publisher past its size budget.
+func TestLayout_ItemLayoutLinksNoDynamoDBClient(t *testing.T) {
+	t.Parallel()
+	pkgs := deps(t, nil, module+"/pkg/item")
+	if !contains(pkgs, "github.com/aws/aws-sdk-go-v2/feature/dynamodb/attributevalue") {
+		t.Fatalf("want pkg/item to encode with attributevalue, go list names %v", pkgs)
+	}
+	if contains(pkgs, "github.com/aws/aws-sdk-go-v2/service/dynamodb") {
+		t.Error("pkg/item links the DynamoDB client (service/dynamodb)")
+	}
+}
+
+// publish-events reads the table's stream, never the table: it links no DynamoDB client (which
+// would take it past its size budget), nor the route functions' root that builds one, nor the
+// local bus.
+func TestLayout_PublisherLinksNoDynamoDBClient(t *testing.T) {
+	t.Parallel()
+	pkgs := deps(t, []string{"GOOS=linux", "CGO_ENABLED=0"}, "-tags", "lambda.norpc", module+"/functions/publish-events")
+	if !contains(pkgs, "github.com/aws/aws-sdk-go-v2/service/eventbridge") {
+		t.Fatalf("want publish-events to link the EventBridge client, go list names %v", pkgs)
+	}
+	for _, pkg := range []string{"github.com/aws/aws-sdk-go-v2/service/dynamodb", module + "/internal/app", module + "/pkg/store", module + "/pkg/bus"} {
+		if contains(pkgs, pkg) {
+			t.Errorf("publish-events links %s", pkg)
+		}
+	}
+}
+
 func contains(ss []string, s string) bool {
 	for _, x := range ss {
 		if x == s {

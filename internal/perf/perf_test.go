@@ -24,7 +24,7 @@ const table = "perf-test"
 // the baselines, with the SDK's default client, and the store on it.
 func setup(t *testing.T, front func(http.Handler) http.Handler) (*perf.Raw, *store.Store) {
 	t.Helper()
-	db := testkit.RawClient(testkit.Engine(t, testkit.EngineOptions{Front: front}))
+	db := testkit.RawClient(testkit.Engine(t, testkit.EngineOptions{Outer: front}))
 	testkit.CreateTable(t, db, table)
 	shape, err := perf.LearnShape(context.Background(), db, table)
 	if err != nil {
@@ -207,7 +207,7 @@ func TestRaw_BaselinesMakeTheStoresRequests(t *testing.T) {
 			return err
 		}, raw.Status(org, ids[2], audit.StatusProcessing, "usr-0042")},
 		{"file-url", func() error {
-			_, _, err := s.AttachFileURL(ctx, org, ids[3], "https://storage.example.no/exports/a.csv")
+			_, _, err := s.AttachFileURL(ctx, org, ids[3], "https://storage.example.no/exports/a.csv", "usr-0042")
 			return err
 		}, raw.FileURL(org, ids[4])},
 		{"delete", func() error { return s.Delete(ctx, org, ids[5], "usr-0042") }, raw.Delete(org, ids[6], "usr-0042")},

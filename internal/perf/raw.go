@@ -75,7 +75,7 @@ func (r *Raw) Status(org string, id audit.RecordID, to audit.Status, by string) 
 
 // FileURL is the file-url route's one conditional UpdateItem.
 func (r *Raw) FileURL(org string, id audit.RecordID) Op {
-	in := r.requests().AttachFileURLInput(org, id, "https://storage.example.no/exports/"+id.String()+".xlsx", audit.Timestamp(time.Now()))
+	in := r.requests().AttachFileURLInput(org, id, "https://storage.example.no/exports/"+id.String()+".xlsx", "usr-0042", audit.Timestamp(time.Now()))
 	return func(ctx context.Context) error {
 		_, err := r.DB.UpdateItem(ctx, in)
 		return err

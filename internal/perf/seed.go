@@ -10,6 +10,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
 	"github.com/bufdir/export-audit/pkg/audit"
+	"github.com/bufdir/export-audit/pkg/item"
 	"github.com/bufdir/export-audit/pkg/store"
 )
 
@@ -99,8 +100,8 @@ func (sh *Shape) SeedSpecs(ctx context.Context, db *dynamodb.Client, table strin
 func Remove(ctx context.Context, db *dynamodb.Client, table string, specs []Spec) error {
 	var reqs []types.WriteRequest
 	for _, s := range specs {
-		reqs = append(reqs, types.WriteRequest{DeleteRequest: &types.DeleteRequest{Key: store.RecordKey(s.Org, s.ID)}},
-			types.WriteRequest{DeleteRequest: &types.DeleteRequest{Key: store.GuardKey(s.Org, s.ExportID)}})
+		reqs = append(reqs, types.WriteRequest{DeleteRequest: &types.DeleteRequest{Key: item.RecordKey(s.Org, s.ID)}},
+			types.WriteRequest{DeleteRequest: &types.DeleteRequest{Key: item.GuardKey(s.Org, s.ExportID)}})
 	}
 	return writeAll(ctx, db, table, reqs, 1)
 }

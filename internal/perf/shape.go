@@ -2,7 +2,7 @@
 // records written straight into the table in the shape the store writes them, the events API
 // Gateway hands each route, and the bare DynamoDB calls each route needs, which are the
 // baselines the service is measured against. The keys and the requests are the store's own
-// (store.RecordKey, store.GetInput and the others): nothing here spells the table's layout.
+// (item.RecordKey, store.GetInput and the others): nothing here spells the table's layout.
 package perf
 
 import (
@@ -14,6 +14,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
 	"github.com/bufdir/export-audit/pkg/audit"
+	"github.com/bufdir/export-audit/pkg/item"
 	"github.com/bufdir/export-audit/pkg/store"
 )
 
@@ -68,7 +69,7 @@ func LearnShape(ctx context.Context, db *dynamodb.Client, table string) (*Shape,
 				err = move(audit.StatusCompleted, audit.StatusChange{ActivityCount: &count})
 			}
 			if err == nil {
-				_, _, err = s.AttachFileURL(ctx, shapeOrg, id, "https://storage.example.no/exports/"+n.ExportID+".xlsx")
+				_, _, err = s.AttachFileURL(ctx, shapeOrg, id, "https://storage.example.no/exports/"+n.ExportID+".xlsx", "usr-0042")
 			}
 		case audit.StatusFailed:
 			err = move(audit.StatusFailed, audit.StatusChange{FailureReason: &reason})
@@ -127,10 +128,10 @@ func (sh *Shape) Items(spec Spec) (record, guard map[string]types.AttributeValue
 		return strings.ReplaceAll(v, t.org, spec.Org)
 	}
 	record, guard = cloneMap(t.record, sub), cloneMap(t.guard, sub)
-	for k, v := range store.RecordKey(spec.Org, spec.ID) {
+	for k, v := range item.RecordKey(spec.Org, spec.ID) {
 		record[k] = v
 	}
-	for k, v := range store.GuardKey(spec.Org, spec.ExportID) {
+	for k, v := range item.GuardKey(spec.Org, spec.ExportID) {
 		guard[k] = v
 	}
 	return record, guard

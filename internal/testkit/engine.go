@@ -16,35 +16,32 @@ import (
 	"github.com/bufdir/export-audit/pkg/store"
 )
 
-// EngineOptions say what stands around the embedded engine. Whatever they say, something keeps
-// ClientRequestTokens in front of it as DynamoDB does, which the engine does not: Faults when
-// set, else Keeper, else a clienttoken.Keeper of its own, as in every local run.
+// EngineOptions say what stands around the embedded engine, as local.EngineLayers do in every
+// local run. Whatever they say, something keeps ClientRequestTokens in front of the engine as
+// DynamoDB does, which the engine does not: Faults when set, else Keeper, else a
+// clienttoken.Keeper of its own.
 type EngineOptions struct {
 	// Faults, when set, keeps the tokens and injects the faults its rules say.
 	Faults *faults.Injector
 	// Keeper keeps the tokens when Faults is not set; a test of the keeper passes its own.
 	Keeper *clienttoken.Keeper
-	// Behind, when set, wraps the engine itself: it sees the calls the keeper lets through.
-	Behind func(http.Handler) http.Handler
-	// Front, when set, wraps everything: it sees every call the client sends.
-	Front func(http.Handler) http.Handler
+	// Inner, when set, wraps the engine itself: it sees the calls the keeper lets through.
+	Inner func(http.Handler) http.Handler
+	// Outer, when set, wraps everything: it sees every call the client sends.
+	Outer func(http.Handler) http.Handler
 }
 
 // StartEngine serves the embedded engine on addr (port 0 picks a free one) until it is closed;
 // its data lives as long as it does.
 func StartEngine(addr string, o EngineOptions) (*local.Server, error) {
-	keep := clienttoken.New().Wrap
+	layers := local.EngineLayers{Inner: o.Inner, Outer: o.Outer}
 	switch {
 	case o.Faults != nil:
-		keep = o.Faults.Wrap
+		layers.Front = o.Faults.Wrap
 	case o.Keeper != nil:
-		keep = o.Keeper.Wrap
+		layers.Front = o.Keeper.Wrap
 	}
-	front := keep
-	if o.Behind != nil {
-		front = func(engine http.Handler) http.Handler { return keep(o.Behind(engine)) }
-	}
-	return local.StartEngine(addr, front, o.Front)
+	return local.StartEngine(addr, layers)
 }
 
 // Engine starts an engine of t's own on a free loopback port and returns its URL; it stops

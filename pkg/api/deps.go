@@ -41,8 +41,8 @@ type Records interface {
 	Create(ctx context.Context, n audit.NewRecord) (rec audit.Record, replayed bool, err error)
 	// UpdateStatus moves a record to another status; changed is false for a no-op.
 	UpdateStatus(ctx context.Context, org string, id audit.RecordID, c audit.StatusChange) (rec audit.Record, changed bool, err error)
-	// AttachFileURL sets a record's file_url; changed is false for a no-op.
-	AttachFileURL(ctx context.Context, org string, id audit.RecordID, url string) (rec audit.Record, changed bool, err error)
+	// AttachFileURL sets a record's file_url, by the user by; changed is false for a no-op.
+	AttachFileURL(ctx context.Context, org string, id audit.RecordID, url, by string) (rec audit.Record, changed bool, err error)
 	// Delete tombstones a record of org, by the user by.
 	Delete(ctx context.Context, org string, id audit.RecordID, by string) error
 	// List returns one page of an organisation's live records, newest first.

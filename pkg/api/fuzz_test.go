@@ -71,7 +71,7 @@ func fzSetup(t testing.TB) *api.Deps {
 			case 2:
 				_, _, err = s.UpdateStatus(ctx, fzOrg, id, audit.StatusChange{To: audit.StatusCompleted, At: fzDay, By: "usr-fuzz"})
 				if err == nil {
-					_, _, err = s.AttachFileURL(ctx, fzOrg, id, "https://storage.example.no/exports/c.csv")
+					_, _, err = s.AttachFileURL(ctx, fzOrg, id, "https://storage.example.no/exports/c.csv", "usr-fuzz")
 				}
 			case 3:
 				reason := "the export service gave up"

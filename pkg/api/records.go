@@ -194,7 +194,7 @@ func attachFileURL(ctx context.Context, d *Deps, r *request) (*response, error) 
 	if err := audit.ValidateFileURL(u, d.Settings.FileURLAllowedHosts); err != nil {
 		return nil, err
 	}
-	rec, changed, err := d.Records.AttachFileURL(ctx, r.id.OrgID, id, u)
+	rec, changed, err := d.Records.AttachFileURL(ctx, r.id.OrgID, id, u, r.id.Sub)
 	if err != nil {
 		return nil, err
 	}

@@ -21,15 +21,14 @@
 // error codes, such as InternalFailure or ThrottlingException) or whole calls.
 //
 // The limit is EventBridge's 256 KB of the documentation this service was built against. AWS
-// raised EventBridge's payload limit to 1 MB in January 2026; MaxRequestSize is the one place to
-// change if the service adopts it, together with the publisher's.
+// raised EventBridge's payload limit to 1 MB in January 2026; publish.MaxRequestSize is the one
+// place to change if the service adopts it. The limits and the entry size rule are the
+// publisher's own, so the two cannot disagree; the tests here spell the rule out by hand.
 package bus
 
 import (
 	"bytes"
 	"cmp"
-	"crypto/rand"
-	"encoding/hex"
 	"encoding/json"
 	"fmt"
 	"math"
@@ -38,15 +37,20 @@ import (
 	"sync"
 	"time"
 	"unicode/utf8"
+
+	"github.com/aws/aws-sdk-go-v2/service/eventbridge/types"
+	"github.com/bufdir/export-audit/pkg/publish"
+	"github.com/google/uuid"
 )
 
-// EventBridge's limits that the stand-in enforces.
+// EventBridge's limits that the stand-in enforces: the publisher's (pkg/publish), one place for
+// both.
 const (
 	// MaxEntries is the most entries one PutEvents call may carry.
-	MaxEntries = 10
+	MaxEntries = publish.MaxEntries
 	// MaxRequestSize is the most bytes the entries of one PutEvents call may add up to, each
 	// measured by EntrySize.
-	MaxRequestSize = 256 * 1024
+	MaxRequestSize = publish.MaxRequestSize
 	// maxDetailTypeLength is DetailType's limit in characters.
 	maxDetailTypeLength = 128
 )
@@ -247,18 +251,12 @@ func (b *Bus) SetFault(f func(Call) Fault) {
 	b.fault = f
 }
 
-// EntrySize is an entry's size by EventBridge's rule ("Calculating Amazon EventBridge
-// PutEvents event entry size"): 14 bytes for a Time, and the UTF-8 bytes of Source,
-// DetailType, Detail and each of Resources. EventBusName and TraceHeader do not count.
+// EntrySize is an entry's size by EventBridge's rule, as the publisher measures it
+// (publish.EntrySize).
 func EntrySize(e Entry) int {
-	n := len(e.Source) + len(e.DetailType) + len(e.Detail)
-	if e.Time != nil {
-		n += 14
-	}
-	for _, r := range e.Resources {
-		n += len(r)
-	}
-	return n
+	return publish.EntrySize(types.PutEventsRequestEntry{
+		Source: &e.Source, DetailType: &e.DetailType, Detail: &e.Detail, Resources: e.Resources, Time: e.Time,
+	})
 }
 
 type putEventsRequest struct {
@@ -413,7 +411,7 @@ func (b *Bus) event(e Entry, bus string, now time.Time) Event {
 	}
 	return Event{
 		Version:    "0",
-		ID:         newID(),
+		ID:         uuid.NewString(), // EventBridge's ids are random UUIDs too
 		DetailType: e.DetailType,
 		Source:     e.Source,
 		Account:    b.account,
@@ -437,16 +435,6 @@ func writeError(w http.ResponseWriter, e *APIError) {
 	w.Header().Set("X-Amzn-ErrorType", e.Code)
 	w.WriteHeader(e.Status)
 	_ = json.NewEncoder(w).Encode(map[string]string{"__type": e.Code, "message": e.Message})
-}
-
-// newID makes an event id as EventBridge's look: a random UUID (version 4).
-func newID() string {
-	var u [16]byte
-	_, _ = rand.Read(u[:])
-	u[6] = u[6]&0x0f | 0x40
-	u[8] = u[8]&0x3f | 0x80
-	h := hex.EncodeToString(u[:])
-	return h[0:8] + "-" + h[8:12] + "-" + h[12:16] + "-" + h[16:20] + "-" + h[20:]
 }
 
 // epochTime is a timestamp as AWS JSON 1.1 sends it: seconds since the epoch, a JSON number

@@ -54,7 +54,7 @@ func newKeeperEnv(t *testing.T) *keeperEnv {
 			engine.ServeHTTP(w, r)
 		})
 	}
-	db := testkit.NewDB(t, testkit.EngineOptions{Keeper: e.keeper, Behind: inner})
+	db := testkit.NewDB(t, testkit.EngineOptions{Keeper: e.keeper, Inner: inner})
 	e.db, e.table = db.Client, db.Table
 	return e
 }

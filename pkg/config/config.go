@@ -52,12 +52,7 @@ func Load(getenv func(string) string) (Config, error) {
 			"(make run's table is bufdir-export-audit-local; see the README, Local development with AWS SAM)",
 			EnvTableName, c.TableName, SAMTableLogicalID))
 	}
-	if c.Stage == "" {
-		errs = append(errs, fmt.Errorf("%s is required (the deployment's stage, which every metric carries)", EnvStage))
-	}
-	if c.Region == "" {
-		errs = append(errs, fmt.Errorf("%s is required", EnvRegion))
-	}
+	errs = append(errs, checkCommon(c.Stage, c.Region, getenv, &c.LogLevel)...)
 	if c.OrgIDClaim == "" {
 		c.OrgIDClaim = "org_id"
 	}
@@ -74,13 +69,29 @@ func Load(getenv func(string) string) (Config, error) {
 			c.DeletedRetention = time.Duration(days) * 24 * time.Hour
 		}
 	}
+	return c, errors.Join(errs...)
+}
+
+// checkCommon checks what every function reads (its stage and region) and reads LOG_LEVEL into
+// level.
+func checkCommon(stage, region string, getenv func(string) string, level *slog.Level) []error {
+	var errs []error
+	if stage == "" {
+		errs = append(errs, fmt.Errorf("%s is required (the deployment's stage, which every metric carries)", EnvStage))
+	}
+	if region == "" {
+		errs = append(errs, fmt.Errorf("%s is required", EnvRegion))
+	}
 	if v := strings.TrimSpace(getenv(EnvLogLevel)); v != "" {
-		if err := c.LogLevel.UnmarshalText([]byte(v)); err != nil {
+		if err := level.UnmarshalText([]byte(v)); err != nil {
 			errs = append(errs, fmt.Errorf("%s must be debug, info, warn or error, not %q", EnvLogLevel, v))
 		}
 	}
-	return c, errors.Join(errs...)
+	return errs
 }
+
+// Level is the configured log level.
+func (c Config) Level() slog.Level { return c.LogLevel }
 
 // Attrs describes the configuration for the start-up log line; it holds no secret.
 func (c Config) Attrs() []slog.Attr {

@@ -74,3 +74,40 @@ func TestLoad_SAMLocalWithoutTableNameOverride(t *testing.T) {
 		t.Errorf("sam local with TableNameOverride: %v", err)
 	}
 }
+
+func TestLoadPublisher_NeedsTheBusNotTheTable(t *testing.T) {
+	t.Parallel()
+	cfg, err := config.LoadPublisher(fromMap(map[string]string{
+		"EVENT_BUS_NAME": " bufdir-export-audit-dev ", "AWS_REGION": "eu-north-1", "STAGE": "dev",
+		"EVENTBRIDGE_ENDPOINT": "http://127.0.0.1:4010", "LOG_LEVEL": "warn",
+	}))
+	if err != nil {
+		t.Fatalf("publisher configuration: %v", err)
+	}
+	if cfg.EventBusName != "bufdir-export-audit-dev" || cfg.Stage != "dev" || cfg.Region != "eu-north-1" ||
+		cfg.EventBridgeEndpoint != "http://127.0.0.1:4010" || cfg.LogLevel != slog.LevelWarn {
+		t.Errorf("values: %+v", cfg)
+	}
+	_, err = config.LoadPublisher(fromMap(map[string]string{"TABLE_NAME": "t", "LOG_LEVEL": "loud"}))
+	if err == nil {
+		t.Fatal("missing and malformed settings were accepted")
+	}
+	for _, want := range []string{"EVENT_BUS_NAME is required", "AWS_REGION is required", "STAGE is required", "LOG_LEVEL"} {
+		if !strings.Contains(err.Error(), want) {
+			t.Errorf("error %q does not mention %s", err, want)
+		}
+	}
+}
+
+func TestLoadPublisher_SAMLocalWithoutEventBusNameOverride(t *testing.T) {
+	t.Parallel()
+	env := map[string]string{"EVENT_BUS_NAME": "EventBus", "AWS_REGION": "eu-north-1", "STAGE": "local", "AWS_SAM_LOCAL": "true"}
+	_, err := config.LoadPublisher(fromMap(env))
+	if err == nil || !strings.Contains(err.Error(), "EventBusNameOverride") || !strings.Contains(err.Error(), "bufdir-export-audit-local") {
+		t.Fatalf("sam local with EVENT_BUS_NAME=EventBus: %v, want an error naming EventBusNameOverride and make run's bus", err)
+	}
+	env["EVENT_BUS_NAME"] = "bufdir-export-audit-local"
+	if _, err := config.LoadPublisher(fromMap(env)); err != nil {
+		t.Errorf("sam local with EventBusNameOverride: %v", err)
+	}
+}

@@ -10,6 +10,8 @@ const (
 	EnvDeletedRetentionDays = "DELETED_RETENTION_DAYS" // default 365
 	EnvLogLevel             = "LOG_LEVEL"              // debug, info, warn, error; default info
 	EnvStage                = "STAGE"                  // required: the deployment's stage, the Stage dimension of every metric
+	EnvEventBusName         = "EVENT_BUS_NAME"         // publish-events: required, the stage's event bus (a name or an ARN)
+	EnvEventBridgeEndpoint  = "EVENTBRIDGE_ENDPOINT"   // publish-events, local runs only: another EventBridge endpoint
 )
 
 // Set by the SAM CLI in the containers of `sam local invoke` and `sam local start-api`.

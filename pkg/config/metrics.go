@@ -16,6 +16,15 @@ const (
 	MetricNoopUpdates       = "NoopUpdates"       // Count, [Stage, Route]; status and file-url, 1 when nothing changed
 )
 
+// The metrics of one invocation of publish-events, under [Stage]: what became of the batch's
+// stream records. Every record counts in exactly one of them.
+const (
+	MetricEventsPublished = "EventsPublished" // Count: change events EventBridge accepted
+	MetricEventsFailed    = "EventsFailed"    // Count: change events not put, their records reported for retry
+	MetricEventsSkipped   = "EventsSkipped"   // Count: records that are no change to publish (guard, count, counter, TTL, no-op)
+	MetricIllegalChanges  = "IllegalChanges"  // Count: record changes no API operation makes (see pkg/change); published never
+)
+
 // The DynamoDB metrics of a request, recorded on the SDK client (metrics.InstrumentSDK) under
 // [Stage, Route].
 const (

@@ -52,9 +52,16 @@ type Function struct {
 // RouteEnv is what every function behind a route reads (Load).
 var RouteEnv = []string{EnvStage, EnvTableName, EnvOrgIDClaim, EnvFileURLAllowedHosts, EnvDeletedRetentionDays, EnvLogLevel}
 
+// PublisherEnv is what the publish-events function reads (LoadPublisher).
+var PublisherEnv = []string{EnvStage, EnvEventBusName, EnvLogLevel}
+
+// PublisherFunction is the function that reads the table's stream and puts a change event on
+// the stage's bus for every change of a record.
+const PublisherFunction = "publish-events"
+
 // Functions lists every function of the service, each once: those behind the routes in Routes
 // order, then those that no route calls.
-var Functions = routeFunctions()
+var Functions = append(routeFunctions(), Function{Name: PublisherFunction, Env: PublisherEnv})
 
 func routeFunctions() []Function {
 	var fs []Function
@@ -66,6 +73,16 @@ func routeFunctions() []Function {
 		}
 	}
 	return fs
+}
+
+// RouteFunctionNames lists the functions behind the routes, in Routes order: those whose
+// metrics carry the Route dimension.
+func RouteFunctionNames() []string {
+	var names []string
+	for _, f := range routeFunctions() {
+		names = append(names, f.Name)
+	}
+	return names
 }
 
 // FunctionNames lists the Name of every function, in the order of Functions.

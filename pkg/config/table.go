@@ -7,6 +7,10 @@ const (
 	TablePartitionKey = "pk"         // string
 	TableSortKey      = "sk"         // string
 	TableTTLAttribute = "expires_at" // epoch seconds; only tombstones of deleted records carry it
+	// RecordSortKeyPrefix starts the sort key of every record item (and of no other item): the
+	// stack's event source mapping hands the publisher only the stream records of record items
+	// by it.
+	RecordSortKeyPrefix = "REC#"
 )
 
 // SAMTableLogicalID is the table's logical id in template.yaml. `sam local` resolves

@@ -36,7 +36,7 @@ func engine(t *testing.T, inj *faults.Injector, timeout time.Duration) *dynamodb
 // engineWith is engine with behind between the injector and the engine.
 func engineWith(t *testing.T, inj *faults.Injector, behind func(http.Handler) http.Handler, timeout time.Duration) *dynamodb.Client {
 	t.Helper()
-	url := testkit.Engine(t, testkit.EngineOptions{Faults: inj, Behind: behind})
+	url := testkit.Engine(t, testkit.EngineOptions{Faults: inj, Inner: behind})
 	db := testkit.RawClient(url, func(o *dynamodb.Options) {
 		o.RetryMaxAttempts = 1
 		o.HTTPClient = &http.Client{Timeout: timeout}

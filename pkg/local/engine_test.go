@@ -32,7 +32,7 @@ func TestStartEngine_SDKRetryOfALostAnswerIsAppliedOnce(t *testing.T) {
 			panic(http.ErrAbortHandler) // the connection closes without an answer
 		})
 	}
-	engine, err := local.StartEngine("127.0.0.1:0", nil, loseFirstAnswer)
+	engine, err := local.StartEngine("127.0.0.1:0", local.EngineLayers{Outer: loseFirstAnswer})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -40,17 +40,33 @@ func (s *Server) Shutdown(ctx context.Context) error { return s.srv.Shutdown(ctx
 // Close stops the server at once, closing every connection.
 func (s *Server) Close() error { return s.srv.Close() }
 
-// StartEngine serves the embedded DynamoDB-compatible engine (minidyn) on addr; its data lives
-// as long as the server. The engine keeps no ClientRequestToken, so front stands in front of it
-// to keep them as DynamoDB does: nil puts a clienttoken.Keeper there; a front of its own must
-// keep them too (faults.Injector's Wrap does). wrap, when set, goes in front of both.
-func StartEngine(addr string, front, wrap func(http.Handler) http.Handler) (*Server, error) {
-	if front == nil {
-		front = clienttoken.New().Wrap
+// EngineLayers are what stands in front of the embedded engine, innermost first.
+type EngineLayers struct {
+	// Inner, when set, stands right in front of the engine, inside Front: it sees only what the
+	// engine does (a retry answered from its ClientRequestToken, or a fault Front injects, never
+	// reaches it). The table's stream (pkg/stream) stands here.
+	Inner func(http.Handler) http.Handler
+	// Front keeps ClientRequestTokens, which the engine does not: nil puts a clienttoken.Keeper
+	// there; a front of its own must keep them too (faults.Injector's Wrap does).
+	Front func(http.Handler) http.Handler
+	// Outer, when set, goes in front of everything: tests and make bench watch or answer the
+	// engine's calls there.
+	Outer func(http.Handler) http.Handler
+}
+
+// StartEngine serves the embedded DynamoDB-compatible engine (minidyn) on addr, behind l; its
+// data lives as long as the server.
+func StartEngine(addr string, l EngineLayers) (*Server, error) {
+	var h http.Handler = server.NewServer()
+	if l.Inner != nil {
+		h = l.Inner(h)
 	}
-	h := front(server.NewServer())
-	if wrap != nil {
-		h = wrap(h)
+	if l.Front == nil {
+		l.Front = clienttoken.New().Wrap
+	}
+	h = l.Front(h)
+	if l.Outer != nil {
+		h = l.Outer(h)
 	}
 	return Serve(addr, h)
 }

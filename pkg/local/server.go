@@ -25,6 +25,7 @@ import (
 	"github.com/aws/aws-lambda-go/lambdacontext"
 	"github.com/bufdir/export-audit/pkg/api"
 	"github.com/bufdir/export-audit/pkg/config"
+	"github.com/google/uuid"
 )
 
 // maxPayload is API Gateway's own limit on a request body; the handlers' smaller limit
@@ -49,6 +50,7 @@ type API struct {
 	routes []route
 	ready  func(context.Context) error
 	now    func() time.Time
+	extra  map[string]http.Handler // local-only paths, answered without a token
 }
 
 // NewAPI serves every operation under both prefixes with deps, verifying tokens with auth.
@@ -69,6 +71,15 @@ func NewAPI(deps *api.Deps, auth Authorizer, ready func(context.Context) error) 
 	return a
 }
 
+// HandleLocal serves h at path without a token: an endpoint of the local run only, such as
+// /_local/events, which API Gateway does not have. Call it before the API serves.
+func (a *API) HandleLocal(path string, h http.Handler) {
+	if a.extra == nil {
+		a.extra = map[string]http.Handler{}
+	}
+	a.extra[path] = h
+}
+
 func (a *API) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	switch r.URL.Path {
 	case "/healthz":
@@ -76,6 +87,10 @@ func (a *API) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	case "/openapi.yaml":
 		serveOpenAPI(w, r)
+		return
+	}
+	if h := a.extra[r.URL.Path]; h != nil {
+		h.ServeHTTP(w, r)
 		return
 	}
 	start := time.Now()
@@ -110,7 +125,7 @@ func (a *API) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	// What the Lambda runtime gives each invocation: its request id, so the log line carries
 	// lambda_request_id as it does in CloudWatch.
 	ctx = lambdacontext.NewContext(ctx, &lambdacontext.LambdaContext{
-		AwsRequestID:       newUUID(),
+		AwsRequestID:       uuid.NewString(), // Lambda's request ids are random UUIDs
 		InvokedFunctionArn: "arn:aws:lambda:local:000000000000:function:" + rt.op.Route.Function,
 	})
 	resp, err := rt.handler(ctx, ev)
@@ -281,16 +296,6 @@ func newTraceHeader(now time.Time) string {
 	b := make([]byte, 20)
 	_, _ = rand.Read(b)
 	return fmt.Sprintf("Root=1-%08x-%s;Parent=%s;Sampled=0", now.Unix(), hex.EncodeToString(b[:12]), hex.EncodeToString(b[12:]))
-}
-
-// newUUID makes a random (version 4) UUID, the shape of Lambda's request ids.
-func newUUID() string {
-	b := make([]byte, 16)
-	_, _ = rand.Read(b)
-	b[6] = b[6]&0x0f | 0x40
-	b[8] = b[8]&0x3f | 0x80
-	h := hex.EncodeToString(b)
-	return h[:8] + "-" + h[8:12] + "-" + h[12:16] + "-" + h[16:20] + "-" + h[20:]
 }
 
 func requestID() string {

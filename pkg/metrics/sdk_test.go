@@ -26,7 +26,7 @@ func newSDKEngine(t *testing.T) *sdkEngine {
 	t.Helper()
 	e := &sdkEngine{}
 	// The client the functions use, with the middleware app.NewDynamoDB attaches.
-	e.db = testkit.NewDB(t, testkit.EngineOptions{Front: func(engine http.Handler) http.Handler {
+	e.db = testkit.NewDB(t, testkit.EngineOptions{Outer: func(engine http.Handler) http.Handler {
 		return e.calls.Wrap(e.door.Wrap(engine))
 	}})
 	e.calls.Take()

@@ -12,7 +12,7 @@
 // calls would save milliseconds and give up the order in which the events reach the bus.
 // AWS raised EventBridge's payload limit to 1 MB in January 2026; the service keeps to the
 // 256 KB it was specified against, which any bus accepts, and MaxRequestSize is the one place
-// to change (with pkg/bus's) to adopt the larger one.
+// to change to adopt the larger one (the local bus, pkg/bus, enforces these limits).
 //
 // # What is reported
 //
@@ -58,10 +58,11 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/eventbridge"
 	"github.com/aws/aws-sdk-go-v2/service/eventbridge/types"
 	"github.com/aws/smithy-go"
+	"github.com/bufdir/export-audit/pkg/config"
 )
 
 // Source is the source of every event the service publishes.
-const Source = "no.bufdir.export-audit"
+const Source = config.EventSource
 
 // EventBridge's limits of one PutEvents call.
 const (
@@ -127,7 +128,7 @@ func (p *Publisher) Publish(ctx context.Context, evs []Event) (events.DynamoDBEv
 	b.stats.Events = len(evs)
 	for _, ev := range evs {
 		e := p.entry(ev)
-		n := entrySize(e)
+		n := EntrySize(e)
 		if n > MaxRequestSize {
 			p.log.LogAttrs(ctx, slog.LevelError, "event too large for EventBridge",
 				slog.String("record", ev.Record), slog.String("detail_type", string(ev.Type)),
@@ -143,6 +144,9 @@ func (p *Publisher) Publish(ctx context.Context, evs []Event) (events.DynamoDBEv
 		b.size += n
 	}
 	b.flush()
+	if len(evs) == 0 {
+		return b.resp, b.stats // a batch of no changes (the guard, the counters) is not news
+	}
 	level := slog.LevelInfo
 	if b.stats.Failed > 0 {
 		level = slog.LevelWarn
@@ -165,8 +169,11 @@ func (p *Publisher) entry(ev Event) types.PutEventsRequestEntry {
 	return e
 }
 
-// entrySize is EventBridge's size of an entry. EventBusName and TraceHeader do not count.
-func entrySize(e types.PutEventsRequestEntry) int {
+// EntrySize is an entry's size by EventBridge's rule ("Calculating Amazon EventBridge
+// PutEvents event entry size"): 14 bytes for a Time, and the UTF-8 bytes of Source, DetailType,
+// Detail and each of Resources; EventBusName and TraceHeader do not count. The local bus
+// (pkg/bus) measures what it receives with it too.
+func EntrySize(e types.PutEventsRequestEntry) int {
 	n := len(aws.ToString(e.Source)) + len(aws.ToString(e.DetailType)) + len(aws.ToString(e.Detail))
 	if e.Time != nil {
 		n += 14
@@ -209,7 +216,7 @@ func (b *batch) flush() {
 	b.entries, b.pending, b.size = nil, nil, 0
 	b.stats.Calls++
 	for _, e := range entries {
-		b.stats.Bytes += entrySize(e)
+		b.stats.Bytes += EntrySize(e)
 	}
 
 	out, err := b.p.api.PutEvents(b.ctx, &eventbridge.PutEventsInput{Entries: entries})

@@ -71,7 +71,7 @@ func TestCreate_OvertakenDayCounterStillTakesANumber(t *testing.T) {
 	t.Parallel()
 	now := time.Date(2026, 3, 1, 8, 0, 0, 0, time.UTC)
 	o := &overtaker{n: 4, at: now}
-	s := testkit.NewDB(t, testkit.EngineOptions{Behind: o.wrap}).Store(store.WithClock(fixedClock(now)))
+	s := testkit.NewDB(t, testkit.EngineOptions{Inner: o.wrap}).Store(store.WithClock(fixedClock(now)))
 	rec, replayed, err := s.Create(context.Background(), newRecord("org-a", "exp-1"))
 	if err != nil || replayed {
 		t.Fatalf("create overtaken 4 times: replayed=%v err=%v", replayed, err)
@@ -105,7 +105,7 @@ func (o *onGuardRead) wrap(engine http.Handler) http.Handler {
 func TestCreate_GuardFreedWhileReadingItMakesANewRecord(t *testing.T) {
 	t.Parallel()
 	o := &onGuardRead{}
-	s := testkit.NewDB(t, testkit.EngineOptions{Behind: o.wrap}).Store()
+	s := testkit.NewDB(t, testkit.EngineOptions{Inner: o.wrap}).Store()
 	old := mustCreate(t, s, newRecord("org-a", "exp-1"))
 	deleteOld := func() {
 		if err := s.Delete(context.Background(), "org-a", mustID(t, old.RecordID), "usr-admin"); err != nil {

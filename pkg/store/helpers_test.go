@@ -24,7 +24,7 @@ type env struct {
 func newEnv(t *testing.T) *env {
 	t.Helper()
 	c := &testkit.Calls{}
-	db := testkit.NewDB(t, testkit.EngineOptions{Front: c.Wrap})
+	db := testkit.NewDB(t, testkit.EngineOptions{Outer: c.Wrap})
 	c.Take()
 	return &env{DB: db, calls: c}
 }

@@ -10,6 +10,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
 	"github.com/bufdir/export-audit/pkg/audit"
+	"github.com/bufdir/export-audit/pkg/item"
 )
 
 // List returns one page of an organisation's live records, newest first, and how many match.
@@ -46,11 +47,11 @@ func (w *window) offer(av map[string]types.AttributeValue) error {
 	if w.seen <= w.skip || w.seen > w.end {
 		return nil
 	}
-	var it recordItem
-	if err := decodeItem(av, &it); err != nil {
+	var it item.Record
+	if err := item.Decode(av, &it); err != nil {
 		return fmt.Errorf("decode record: %w", err)
 	}
-	r, err := it.record()
+	r, err := it.Audit()
 	if err != nil {
 		return err
 	}
@@ -75,7 +76,7 @@ func (s *Store) listAllInput(f audit.ListFilter) *dynamodb.QueryInput {
 		TableName:              &s.table,
 		KeyConditionExpression: aws.String("pk = :pk AND sk BETWEEN :first AND :stats"),
 		ExpressionAttributeValues: map[string]types.AttributeValue{
-			":pk": str(orgPK(f.OrgID)), ":first": str(recordPrefix), ":stats": str(statsSK),
+			":pk": str(item.OrgPK(f.OrgID)), ":first": str(item.RecordPrefix), ":stats": str(item.StatsSK),
 		},
 		ScanIndexForward: aws.Bool(false),
 		ConsistentRead:   aws.Bool(true),
@@ -105,15 +106,15 @@ func (s *Store) listAll(ctx context.Context, f audit.ListFilter) (audit.Page, er
 			return audit.Page{}, wrap("list records of "+f.OrgID, err)
 		}
 		for _, av := range out.Items {
-			sk, _ := av[attrSK].(*types.AttributeValueMemberS)
+			sk, _ := av[item.AttrSK].(*types.AttributeValueMemberS)
 			switch {
-			case sk != nil && sk.Value == statsSK:
+			case sk != nil && sk.Value == item.StatsSK:
 				n, err := liveCount(av)
 				if err != nil {
 					return audit.Page{}, err
 				}
 				total, counted = n, true
-			case !strings.HasPrefix(skValue(sk), recordPrefix):
+			case !strings.HasPrefix(skValue(sk), item.RecordPrefix):
 				return audit.Page{}, fmt.Errorf("list records of %s: unexpected item %q", f.OrgID, skValue(sk))
 			case av["deleted_at"] != nil:
 			case w.full():
@@ -141,8 +142,8 @@ func skValue(sk *types.AttributeValueMemberS) string {
 }
 
 func liveCount(av map[string]types.AttributeValue) (int, error) {
-	var st statsItem
-	if err := decodeItem(av, &st); err != nil {
+	var st item.Stats
+	if err := item.Decode(av, &st); err != nil {
 		return 0, fmt.Errorf("read stats item: %w", err)
 	}
 	if st.Live < 0 {
@@ -154,15 +155,15 @@ func liveCount(av map[string]types.AttributeValue) (int, error) {
 func (s *Store) listFilteredInput(f audit.ListFilter) *dynamodb.QueryInput {
 	names := map[string]string{"#del": "deleted_at"}
 	values := map[string]types.AttributeValue{
-		":pk": str(orgPK(f.OrgID)), ":lo": str(recordPrefix), ":hi": str(recordPrefix + "~"),
+		":pk": str(item.OrgPK(f.OrgID)), ":lo": str(item.RecordPrefix), ":hi": str(item.RecordPrefix + "~"),
 	}
 	// A record's sort key starts with its creation day, so the time filters narrow the key
 	// range to whole days and the filter expression does the rest.
 	if !f.CreatedFrom.IsZero() {
-		values[":lo"] = str(recordPrefix + f.CreatedFrom.UTC().Format("20060102"))
+		values[":lo"] = str(item.RecordPrefix + f.CreatedFrom.UTC().Format("20060102"))
 	}
 	if !f.CreatedTo.IsZero() {
-		values[":hi"] = str(recordPrefix + f.CreatedTo.UTC().Format("20060102") + "#~")
+		values[":hi"] = str(item.RecordPrefix + f.CreatedTo.UTC().Format("20060102") + "#~")
 	}
 	conds := []string{"attribute_not_exists(#del)"}
 	eq := func(attr, v string) {
@@ -181,12 +182,12 @@ func (s *Store) listFilteredInput(f audit.ListFilter) *dynamodb.QueryInput {
 	eq("export_id", f.ExportID)
 	if !f.CreatedFrom.IsZero() {
 		names["#ca"] = "created_at"
-		values[":cfrom"] = str(f.CreatedFrom.UTC().Format(timeFormat))
+		values[":cfrom"] = str(item.FormatTime(f.CreatedFrom))
 		conds = append(conds, "#ca >= :cfrom")
 	}
 	if !f.CreatedTo.IsZero() {
 		names["#ca"] = "created_at"
-		values[":cto"] = str(f.CreatedTo.UTC().Format(timeFormat))
+		values[":cto"] = str(item.FormatTime(f.CreatedTo))
 		conds = append(conds, "#ca <= :cto")
 	}
 	in := &dynamodb.QueryInput{

@@ -1,13 +1,12 @@
 // Package store is the DynamoDB repository of audit records: the only package that speaks
 // DynamoDB. Every operation is written for real DynamoDB and makes the fewest calls it can;
-// the call counts are part of each method's comment. Items are encoded and decoded by the
-// SDK's attributevalue package from the dynamodbav tags of the item structs (item.go), with one
-// encoder and one decoder for the package; an unset optional attribute is left out of an item,
-// never written as NULL.
+// the call counts are part of each method's comment. The table's layout (its keys, its items'
+// attributes and their encoding) is package item's, which the readers of the table's stream
+// share.
 //
 // Each call's request is built by an exported method (GetInput, CreateInput, UpdateStatusInput
 // and the others), which the bench's bare baselines (internal/perf) send as they are: one
-// spelling of the keys and expressions. The table's layout is in table.go.
+// spelling of the keys and expressions.
 package store
 
 import (
@@ -23,6 +22,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
 	"github.com/aws/smithy-go"
 	"github.com/bufdir/export-audit/pkg/audit"
+	"github.com/bufdir/export-audit/pkg/item"
 )
 
 // Store keeps audit records in one DynamoDB table.
@@ -70,7 +70,7 @@ func (s *Store) Get(ctx context.Context, org string, id audit.RecordID) (audit.R
 func (s *Store) GetInput(org string, id audit.RecordID) *dynamodb.GetItemInput {
 	return &dynamodb.GetItemInput{
 		TableName:      &s.table,
-		Key:            RecordKey(org, id),
+		Key:            item.RecordKey(org, id),
 		ConsistentRead: aws.Bool(true),
 	}
 }
@@ -101,7 +101,7 @@ func (s *Store) Create(ctx context.Context, n audit.NewRecord) (rec audit.Record
 		if guard == nil {
 			return rec, false, nil
 		}
-		if !n.SameRequest(guard.request()) {
+		if !n.SameRequest(guard.Request()) {
 			return audit.Record{}, false, &audit.ConflictError{
 				Code:     audit.CodeExportIDConflict,
 				RecordID: guard.RecordID,
@@ -133,15 +133,15 @@ func (s *Store) Create(ctx context.Context, n audit.NewRecord) (rec audit.Record
 func (s *Store) nextID(ctx context.Context) (audit.RecordID, time.Time, error) {
 	now := audit.Timestamp(s.now())
 	for attempt := 0; attempt < counterPasses; attempt++ {
-		stamp := now.Format(timeFormat)
+		stamp := item.FormatTime(now)
 		out, err := s.db.UpdateItem(ctx, s.NextIDInput(now))
 		var ccf *types.ConditionalCheckFailedException
 		if errors.As(err, &ccf) {
-			var old counterItem
-			if derr := decodeItem(ccf.Item, &old); derr != nil {
+			var old item.Counter
+			if derr := item.Decode(ccf.Item, &old); derr != nil {
 				return audit.RecordID{}, time.Time{}, fmt.Errorf("read day counter: %w", derr)
 			}
-			later, perr := parseTime(old.LastAt)
+			later, perr := item.ParseTime(old.LastAt)
 			if perr != nil || !later.After(now) {
 				return audit.RecordID{}, time.Time{}, fmt.Errorf("day counter refused %s, last_at %q", stamp, old.LastAt)
 			}
@@ -154,8 +154,8 @@ func (s *Store) nextID(ctx context.Context) (audit.RecordID, time.Time, error) {
 		if err != nil {
 			return audit.RecordID{}, time.Time{}, wrap("take the day's sequence number", err)
 		}
-		var counter counterItem
-		if err := decodeItem(out.Attributes, &counter); err != nil {
+		var counter item.Counter
+		if err := item.Decode(out.Attributes, &counter); err != nil {
 			return audit.RecordID{}, time.Time{}, fmt.Errorf("read day counter: %w", err)
 		}
 		if seq := counter.Seq; seq < 1 || seq > audit.MaxSequence {
@@ -172,11 +172,11 @@ func (s *Store) nextID(ctx context.Context) (audit.RecordID, time.Time, error) {
 func (s *Store) NextIDInput(now time.Time) *dynamodb.UpdateItemInput {
 	return &dynamodb.UpdateItemInput{
 		TableName:                           &s.table,
-		Key:                                 key(counterPK(now.Format("20060102")), counterSK),
+		Key:                                 item.CounterKey(now.Format("20060102")),
 		UpdateExpression:                    aws.String("SET #last = :now ADD #seq :one"),
 		ConditionExpression:                 aws.String("attribute_not_exists(#last) OR #last <= :now"),
 		ExpressionAttributeNames:            map[string]string{"#last": "last_at", "#seq": "seq"},
-		ExpressionAttributeValues:           map[string]types.AttributeValue{":now": str(now.Format(timeFormat)), ":one": num(1)},
+		ExpressionAttributeValues:           map[string]types.AttributeValue{":now": str(item.FormatTime(now)), ":one": num(1)},
 		ReturnValues:                        types.ReturnValueUpdatedNew,
 		ReturnValuesOnConditionCheckFailure: types.ReturnValuesOnConditionCheckFailureAllOld,
 	}
@@ -191,12 +191,12 @@ var errExportFreed = errors.New("the export_id's guard was removed")
 
 // insert writes the record, the guard of its export_id and the live count in one transaction.
 // It returns the existing guard when the export_id is taken, and nil when the record was written.
-func (s *Store) insert(ctx context.Context, n audit.NewRecord, rec audit.Record, id audit.RecordID) (*guardItem, error) {
-	recAV, err := encodeItem(newRecordItem(rec, id))
+func (s *Store) insert(ctx context.Context, n audit.NewRecord, rec audit.Record, id audit.RecordID) (*item.Guard, error) {
+	recAV, err := item.Encode(item.NewRecord(rec, id))
 	if err != nil {
 		return nil, fmt.Errorf("encode record %s: %w", rec.RecordID, err)
 	}
-	guardAV, err := encodeItem(newGuardItem(n, rec.RecordID))
+	guardAV, err := item.Encode(item.NewGuard(n, rec.RecordID))
 	if err != nil {
 		return nil, fmt.Errorf("encode guard of %s: %w", n.ExportID, err)
 	}
@@ -208,8 +208,8 @@ func (s *Store) insert(ctx context.Context, n audit.NewRecord, rec audit.Record,
 	if len(reasons) != 3 || reasons[1].Code == nil || *reasons[1].Code != "ConditionalCheckFailed" {
 		return nil, wrap("create "+rec.RecordID, err)
 	}
-	item := reasons[1].Item
-	if len(item) == 0 {
+	stored := reasons[1].Item
+	if len(stored) == 0 {
 		// DynamoDB returns the guard with the cancellation; an engine that does not (the local
 		// one) costs one read here.
 		out, gerr := s.db.GetItem(ctx, s.GuardInput(n.OrgID, n.ExportID))
@@ -220,10 +220,10 @@ func (s *Store) insert(ctx context.Context, n audit.NewRecord, rec audit.Record,
 			// A delete freed the export_id between our write and this read.
 			return nil, errExportFreed
 		}
-		item = out.Item
+		stored = out.Item
 	}
-	var g guardItem
-	if err := decodeItem(item, &g); err != nil || g.RecordID == "" {
+	var g item.Guard
+	if err := item.Decode(stored, &g); err != nil || g.RecordID == "" {
 		return nil, fmt.Errorf("decode guard of export_id %s: %v", n.ExportID, err)
 	}
 	return &g, nil
@@ -245,13 +245,13 @@ func (s *Store) CreateInput(org string, record, guard map[string]types.Attribute
 
 // GuardInput reads the guard of exportID in org, strongly consistent.
 func (s *Store) GuardInput(org, exportID string) *dynamodb.GetItemInput {
-	return &dynamodb.GetItemInput{TableName: &s.table, Key: GuardKey(org, exportID), ConsistentRead: aws.Bool(true)}
+	return &dynamodb.GetItemInput{TableName: &s.table, Key: item.GuardKey(org, exportID), ConsistentRead: aws.Bool(true)}
 }
 
 // liveCount adds by to the organisation's live record count.
 func (s *Store) liveCount(org string, by int64) *types.Update {
 	return &types.Update{
-		TableName: &s.table, Key: key(orgPK(org), statsSK),
+		TableName: &s.table, Key: item.StatsKey(org),
 		UpdateExpression:          aws.String("ADD live :n"),
 		ExpressionAttributeValues: map[string]types.AttributeValue{":n": num(by)},
 	}
@@ -295,14 +295,14 @@ func (s *Store) UpdateStatus(ctx context.Context, org string, id audit.RecordID,
 // status may move to (audit.Sources).
 func (s *Store) UpdateStatusInput(org string, id audit.RecordID, c audit.StatusChange) (*dynamodb.UpdateItemInput, error) {
 	sources := audit.Sources(c.To)
-	at := c.At.UTC().Format(timeFormat)
-	hist, err := itemEncoder.Encode([]historyItem{toHistoryItem(audit.HistoryEntry{Status: c.To, At: c.At, By: c.By})})
+	at := item.FormatTime(c.At)
+	hist, err := item.EncodeValue([]item.History{item.NewHistory(audit.HistoryEntry{Status: c.To, At: c.At, By: c.By})})
 	if err != nil {
 		return nil, fmt.Errorf("encode history entry: %w", err)
 	}
 	names := map[string]string{"#st": "status", "#ua": "updated_at", "#h": "history", "#sa": "status_at", "#del": "deleted_at"}
 	values := map[string]types.AttributeValue{":to": str(string(c.To)), ":at": str(at), ":h": hist}
-	set := "SET #st = :to, #ua = :at, #sa = :at, #h = list_append(#h, :h)"
+	set := "SET #st = :to, #ua = :at, #sa = :at, #h = list_append(#h, :h), " + nextVersion(names, values, c.By)
 	if c.ActivityCount != nil {
 		set += ", #ac = :ac"
 		names["#ac"] = "activity_count"
@@ -326,7 +326,7 @@ func (s *Store) UpdateStatusInput(org string, id audit.RecordID, c audit.StatusC
 	}
 	cond += ")"
 	return &dynamodb.UpdateItemInput{
-		TableName: &s.table, Key: RecordKey(org, id),
+		TableName: &s.table, Key: item.RecordKey(org, id),
 		UpdateExpression: &set, ConditionExpression: &cond,
 		ExpressionAttributeNames: names, ExpressionAttributeValues: values,
 		ReturnValues:                        types.ReturnValueAllNew,
@@ -334,30 +334,40 @@ func (s *Store) UpdateStatusInput(org string, id audit.RecordID, c audit.StatusC
 	}, nil
 }
 
-// AttachFileURL sets the record's file_url: one conditional UpdateItem that refuses a record
-// with a file_url already or in status failed; as with UpdateStatus, the returned item tells a
-// no-op from a refusal. The bool reports whether anything changed.
-func (s *Store) AttachFileURL(ctx context.Context, org string, id audit.RecordID, url string) (audit.Record, bool, error) {
-	in := s.AttachFileURLInput(org, id, url, audit.Timestamp(s.now()))
+// AttachFileURL sets the record's file_url, by the user by: one conditional UpdateItem that
+// refuses a record with a file_url already or in status failed; as with UpdateStatus, the
+// returned item tells a no-op from a refusal. The bool reports whether anything changed.
+func (s *Store) AttachFileURL(ctx context.Context, org string, id audit.RecordID, url, by string) (audit.Record, bool, error) {
+	in := s.AttachFileURLInput(org, id, url, by, audit.Timestamp(s.now()))
 	return s.update(ctx, id, in, func(cur audit.Record) (audit.Outcome, error) { return audit.DecideFileURL(cur, url) })
 }
 
-// AttachFileURLInput is AttachFileURL's conditional UpdateItem, made at at.
-func (s *Store) AttachFileURLInput(org string, id audit.RecordID, url string, at time.Time) *dynamodb.UpdateItemInput {
-	now := at.UTC().Format(timeFormat)
+// AttachFileURLInput is AttachFileURL's conditional UpdateItem, made at at by the user by.
+func (s *Store) AttachFileURLInput(org string, id audit.RecordID, url, by string, at time.Time) *dynamodb.UpdateItemInput {
+	names := map[string]string{"#fu": "file_url", "#ua": "updated_at", "#del": "deleted_at", "#st": "status"}
+	values := map[string]types.AttributeValue{
+		":url": str(url), ":now": str(item.FormatTime(at)), ":failed": str(string(audit.StatusFailed)),
+	}
+	set := "SET #fu = :url, #ua = :now, " + nextVersion(names, values, by)
 	return &dynamodb.UpdateItemInput{
-		TableName: &s.table, Key: RecordKey(org, id),
-		UpdateExpression:    aws.String("SET #fu = :url, #ua = :now"),
-		ConditionExpression: aws.String("attribute_exists(pk) AND attribute_not_exists(#del) AND attribute_not_exists(#fu) AND #st <> :failed"),
-		ExpressionAttributeNames: map[string]string{
-			"#fu": "file_url", "#ua": "updated_at", "#del": "deleted_at", "#st": "status",
-		},
-		ExpressionAttributeValues: map[string]types.AttributeValue{
-			":url": str(url), ":now": str(now), ":failed": str(string(audit.StatusFailed)),
-		},
+		TableName: &s.table, Key: item.RecordKey(org, id),
+		UpdateExpression:                    &set,
+		ConditionExpression:                 aws.String("attribute_exists(pk) AND attribute_not_exists(#del) AND attribute_not_exists(#fu) AND #st <> :failed"),
+		ExpressionAttributeNames:            names,
+		ExpressionAttributeValues:           values,
 		ReturnValues:                        types.ReturnValueAllNew,
 		ReturnValuesOnConditionCheckFailure: types.ReturnValuesOnConditionCheckFailureAllOld,
 	}
+}
+
+// nextVersion adds to an update's names and values what every change of a record sets besides
+// its own attributes, and returns the SET clauses: the version one more (a record stored before
+// versions were kept counts as version 1) and changed_by the caller by. The same write makes
+// the change and says which change it was, so the table's stream needs nothing else.
+func nextVersion(names map[string]string, values map[string]types.AttributeValue, by string) string {
+	names["#ver"], names["#cby"] = "version", "changed_by"
+	values[":one"], values[":cby"] = num(1), str(by)
+	return "#ver = if_not_exists(#ver, :one) + :one, #cby = :cby"
 }
 
 // update runs a conditional UpdateItem that returns the item, as it is after the write or as it
@@ -406,18 +416,21 @@ func (s *Store) Delete(ctx context.Context, org string, id audit.RecordID, by st
 
 // DeleteInput is Delete's transaction, made at now, for a record of org that holds exportID.
 func (s *Store) DeleteInput(org string, id audit.RecordID, exportID, by string, now time.Time) *dynamodb.TransactWriteItemsInput {
+	names := map[string]string{"#del": "deleted_at", "#by": "deleted_by", "#exp": item.AttrExpiresAt}
+	values := map[string]types.AttributeValue{
+		":now": str(item.FormatTime(now)), ":by": str(by), ":exp": num(now.Add(s.retention).Unix()),
+	}
+	set := "SET #del = :now, #by = :by, #exp = :exp, " + nextVersion(names, values, by)
 	return &dynamodb.TransactWriteItemsInput{TransactItems: []types.TransactWriteItem{
 		{Update: &types.Update{
-			TableName: &s.table, Key: RecordKey(org, id),
-			UpdateExpression:         aws.String("SET #del = :now, #by = :by, #exp = :exp"),
-			ConditionExpression:      aws.String("attribute_exists(pk) AND attribute_not_exists(#del)"),
-			ExpressionAttributeNames: map[string]string{"#del": "deleted_at", "#by": "deleted_by", "#exp": attrExpiresAt},
-			ExpressionAttributeValues: map[string]types.AttributeValue{
-				":now": str(now.Format(timeFormat)), ":by": str(by), ":exp": num(now.Add(s.retention).Unix()),
-			},
+			TableName: &s.table, Key: item.RecordKey(org, id),
+			UpdateExpression:          &set,
+			ConditionExpression:       aws.String("attribute_exists(pk) AND attribute_not_exists(#del)"),
+			ExpressionAttributeNames:  names,
+			ExpressionAttributeValues: values,
 		}},
 		{Delete: &types.Delete{
-			TableName: &s.table, Key: GuardKey(org, exportID),
+			TableName: &s.table, Key: item.GuardKey(org, exportID),
 			ConditionExpression:       aws.String("record_id = :id"),
 			ExpressionAttributeValues: map[string]types.AttributeValue{":id": str(id.String())},
 		}},

@@ -409,26 +409,26 @@ func TestAttachFileURL_Rules(t *testing.T) {
 	id := mustID(t, rec.RecordID)
 	const url = "https://storage.example.no/exports/exp-1.pdf"
 	e.calls.Take()
-	got, changed, err := s.AttachFileURL(ctx, "org-a", id, url)
+	got, changed, err := s.AttachFileURL(ctx, "org-a", id, url, "usr-0042")
 	if err != nil || !changed || got.FileURL == nil || *got.FileURL != url {
 		t.Fatalf("attach: %+v changed=%v err=%v", got.FileURL, changed, err)
 	}
 	if n := e.calls.Take(); !reflect.DeepEqual(n, map[string]int{"UpdateItem": 1}) {
 		t.Errorf("attach made calls %v, want one UpdateItem", n)
 	}
-	again, changed, err := s.AttachFileURL(ctx, "org-a", id, url)
+	again, changed, err := s.AttachFileURL(ctx, "org-a", id, url, "usr-0042")
 	if err != nil || changed || !reflect.DeepEqual(again, got) {
 		t.Errorf("same URL again: changed=%v err=%v, want a no-op", changed, err)
 	}
 	var ce *audit.ConflictError
-	if _, _, err := s.AttachFileURL(ctx, "org-a", id, url+"x"); !errors.As(err, &ce) || ce.Code != audit.CodeFileURLAlreadySet {
+	if _, _, err := s.AttachFileURL(ctx, "org-a", id, url+"x", "usr-0042"); !errors.As(err, &ce) || ce.Code != audit.CodeFileURLAlreadySet {
 		t.Errorf("different URL: got %v, want file_url_already_set", err)
 	}
 	failed := recordIn(t, s, "org-a", "exp-2", audit.StatusFailed)
-	if _, _, err := s.AttachFileURL(ctx, "org-a", mustID(t, failed.RecordID), url); !errors.As(err, &ce) || ce.Code != audit.CodeRecordFailed {
+	if _, _, err := s.AttachFileURL(ctx, "org-a", mustID(t, failed.RecordID), url, "usr-0042"); !errors.As(err, &ce) || ce.Code != audit.CodeRecordFailed {
 		t.Errorf("failed record: got %v, want record_failed", err)
 	}
-	if _, _, err := s.AttachFileURL(ctx, "org-b", id, url); !errors.Is(err, audit.ErrNotFound) {
+	if _, _, err := s.AttachFileURL(ctx, "org-b", id, url, "usr-0042"); !errors.Is(err, audit.ErrNotFound) {
 		t.Errorf("other organisation: got %v, want ErrNotFound", err)
 	}
 }

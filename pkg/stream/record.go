@@ -68,23 +68,11 @@ func valueSize(v events.DynamoDBAttributeValue) int64 {
 	case events.DataTypeBoolean, events.DataTypeNull:
 		return 1
 	case events.DataTypeStringSet:
-		var n int64
-		for _, s := range v.StringSet() {
-			n += int64(len(s))
-		}
-		return n
+		return sum(v.StringSet(), func(s string) int64 { return int64(len(s)) })
 	case events.DataTypeNumberSet:
-		var n int64
-		for _, s := range v.NumberSet() {
-			n += numberSize(s)
-		}
-		return n
+		return sum(v.NumberSet(), numberSize)
 	case events.DataTypeBinarySet:
-		var n int64
-		for _, b := range v.BinarySet() {
-			n += int64(len(b))
-		}
-		return n
+		return sum(v.BinarySet(), func(b []byte) int64 { return int64(len(b)) })
 	case events.DataTypeList:
 		n := int64(3)
 		for _, e := range v.List() {
@@ -99,6 +87,15 @@ func valueSize(v events.DynamoDBAttributeValue) int64 {
 		return n
 	}
 	return 0
+}
+
+// sum adds up the sizes of a set's members.
+func sum[T any](set []T, size func(T) int64) int64 {
+	var n int64
+	for _, m := range set {
+		n += size(m)
+	}
+	return n
 }
 
 // numberSize is one byte per two significant digits, plus one.

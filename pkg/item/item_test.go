@@ -1,4 +1,4 @@
-package store
+package item_test
 
 import (
 	"fmt"
@@ -8,12 +8,13 @@ import (
 	"testing"
 
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
+	"github.com/bufdir/export-audit/pkg/item"
 )
 
 // The table's items as they are stored, attribute by attribute. These are the maps the store
-// wrote before it went back to attributevalue (with a hand-written codec, and before that with
-// attributevalue too): encoding must give exactly these, and decoding them must give the items
-// back, so that items written before and after read the same.
+// has always written (with attributevalue, for a while with a hand-written codec): encoding
+// must give exactly these, and decoding them must give the items back, so that items written
+// before and after read the same.
 
 func s(v string) types.AttributeValue { return &types.AttributeValueMemberS{Value: v} }
 func n(v string) types.AttributeValue { return &types.AttributeValueMemberN{Value: v} }
@@ -61,12 +62,12 @@ func showMap(m map[string]types.AttributeValue) string {
 
 func TestItem_RecordLayout(t *testing.T) {
 	t.Parallel()
-	queued := recordItem{
-		PK: "ORG#org-a", SK: "REC#20260301#000000001", RecordID: "rec-20260301-001", ExportID: "exp-1",
-		OrgID: "org-a", TriggeredBy: "usr-0099", Status: "queued", Format: "pdf",
-		PeriodFrom: "2025-01-01", PeriodTo: "2025-12-31",
+	queued := item.Record{
+		PK: "ORG#org-a", SK: "REC#20260301#000000001", RecordID: "rec-20260301-001",
+		Shared: item.Shared{ExportID: "exp-1", OrgID: "org-a", TriggeredBy: "usr-0099", Status: "queued", Format: "pdf",
+			PeriodFrom: "2025-01-01", PeriodTo: "2025-12-31"},
 		CreatedAt: "2026-03-01T08:00:00Z", UpdatedAt: "2026-03-01T08:00:00Z", StatusAt: "2026-03-01T08:00:00Z",
-		History: []historyItem{{Status: "queued", At: "2026-03-01T08:00:00Z", By: "usr-0042"}},
+		History: []item.History{{Status: "queued", At: "2026-03-01T08:00:00Z", By: "usr-0042"}},
 	}
 	queuedAV := map[string]types.AttributeValue{
 		"pk": s("ORG#org-a"), "sk": s("REC#20260301#000000001"), "record_id": s("rec-20260301-001"),
@@ -82,7 +83,8 @@ func TestItem_RecordLayout(t *testing.T) {
 	full := queued
 	full.Status, full.FileURL, full.ActivityCount, full.FailureReason = "failed", ptr("https://x.example/f.pdf"), ptr(int64(0)), ptr("")
 	full.UpdatedAt, full.StatusAt = "2026-03-01T08:03:21Z", "2026-03-01T08:03:21Z"
-	full.History = append(full.History, historyItem{Status: "failed", At: "2026-03-01T08:03:21Z", By: "usr-0042"})
+	full.History = append(full.History, item.History{Status: "failed", At: "2026-03-01T08:03:21Z", By: "usr-0042"})
+	full.Version, full.ChangedBy = 3, "usr-0042"
 	full.DeletedAt, full.DeletedBy, full.ExpiresAt = "2026-03-02T08:00:00Z", "usr-0042", 1803888000
 	fullAV := map[string]types.AttributeValue{
 		"pk": s("ORG#org-a"), "sk": s("REC#20260301#000000001"), "record_id": s("rec-20260301-001"),
@@ -95,25 +97,26 @@ func TestItem_RecordLayout(t *testing.T) {
 			m(map[string]types.AttributeValue{"status": s("queued"), "at": s("2026-03-01T08:00:00Z"), "by": s("usr-0042")}),
 			m(map[string]types.AttributeValue{"status": s("failed"), "at": s("2026-03-01T08:03:21Z"), "by": s("usr-0042")}),
 		),
+		"version": n("3"), "changed_by": s("usr-0042"),
 		"deleted_at": s("2026-03-02T08:00:00Z"), "deleted_by": s("usr-0042"), "expires_at": n("1803888000"),
 	}
 
 	for _, tc := range []struct {
 		name string
-		item recordItem
+		it   item.Record
 		av   map[string]types.AttributeValue
 	}{
-		{"queued, no optional attribute", queued, queuedAV},
+		{"no optional attribute (a record stored before versions were kept)", queued, queuedAV},
 		{"every attribute", full, fullAV},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			got, err := encodeItem(tc.item)
+			got, err := item.Encode(tc.it)
 			if err != nil || !reflect.DeepEqual(got, tc.av) {
 				t.Errorf("encode: %v\n got %s\nwant %s", err, showMap(got), showMap(tc.av))
 			}
-			var back recordItem
-			if err := decodeItem(tc.av, &back); err != nil || !reflect.DeepEqual(back, tc.item) {
-				t.Errorf("decode: %v\n got %+v\nwant %+v", err, back, tc.item)
+			var back item.Record
+			if err := item.Decode(tc.av, &back); err != nil || !reflect.DeepEqual(back, tc.it) {
+				t.Errorf("decode: %v\n got %+v\nwant %+v", err, back, tc.it)
 			}
 		})
 	}
@@ -121,8 +124,8 @@ func TestItem_RecordLayout(t *testing.T) {
 
 func TestItem_GuardLayout(t *testing.T) {
 	t.Parallel()
-	g := guardItem{PK: "ORG#org-a", SK: "EXP#exp-1", RecordID: "rec-20260301-001", ExportID: "exp-1", OrgID: "org-a",
-		TriggeredBy: "usr-0099", Status: "queued", Format: "pdf", PeriodFrom: "2025-01-01", PeriodTo: "2025-12-31"}
+	g := item.Guard{PK: "ORG#org-a", SK: "EXP#exp-1", RecordID: "rec-20260301-001", Shared: item.Shared{ExportID: "exp-1", OrgID: "org-a",
+		TriggeredBy: "usr-0099", Status: "queued", Format: "pdf", PeriodFrom: "2025-01-01", PeriodTo: "2025-12-31"}}
 	gAV := map[string]types.AttributeValue{
 		"pk": s("ORG#org-a"), "sk": s("EXP#exp-1"), "record_id": s("rec-20260301-001"), "export_id": s("exp-1"),
 		"org_id": s("org-a"), "triggered_by_user_id": s("usr-0099"), "status": s("queued"), "format": s("pdf"),
@@ -136,20 +139,20 @@ func TestItem_GuardLayout(t *testing.T) {
 	}
 	for _, tc := range []struct {
 		name string
-		item guardItem
+		it   item.Guard
 		av   map[string]types.AttributeValue
 	}{
 		{"without activity_count", g, gAV},
 		{"with activity_count", withCount, withCountAV},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			got, err := encodeItem(tc.item)
+			got, err := item.Encode(tc.it)
 			if err != nil || !reflect.DeepEqual(got, tc.av) {
 				t.Errorf("encode: %v\n got %s\nwant %s", err, showMap(got), showMap(tc.av))
 			}
-			var back guardItem
-			if err := decodeItem(tc.av, &back); err != nil || !reflect.DeepEqual(back, tc.item) {
-				t.Errorf("decode: %v\n got %+v\nwant %+v", err, back, tc.item)
+			var back item.Guard
+			if err := item.Decode(tc.av, &back); err != nil || !reflect.DeepEqual(back, tc.it) {
+				t.Errorf("decode: %v\n got %+v\nwant %+v", err, back, tc.it)
 			}
 		})
 	}
@@ -158,7 +161,7 @@ func TestItem_GuardLayout(t *testing.T) {
 // A status change appends its history entry with list_append, as a list of one map.
 func TestItem_HistoryEntryLayout(t *testing.T) {
 	t.Parallel()
-	got, err := itemEncoder.Encode([]historyItem{{Status: "processing", At: "2026-03-01T08:01:00Z", By: "usr-0042"}})
+	got, err := item.EncodeValue([]item.History{{Status: "processing", At: "2026-03-01T08:01:00Z", By: "usr-0042"}})
 	want := l(m(map[string]types.AttributeValue{"status": s("processing"), "at": s("2026-03-01T08:01:00Z"), "by": s("usr-0042")}))
 	if err != nil || !reflect.DeepEqual(got, want) {
 		t.Errorf("encode: %v\n got %s\nwant %s", err, show(got), show(want))
@@ -169,13 +172,13 @@ func TestItem_HistoryEntryLayout(t *testing.T) {
 // STATS item (absent attributes read as zero).
 func TestItem_CountersDecode(t *testing.T) {
 	t.Parallel()
-	var c counterItem
-	if err := decodeItem(map[string]types.AttributeValue{"seq": n("1000"), "last_at": s("2026-03-01T08:00:00Z")}, &c); err != nil ||
-		c != (counterItem{Seq: 1000, LastAt: "2026-03-01T08:00:00Z"}) {
+	var c item.Counter
+	if err := item.Decode(map[string]types.AttributeValue{"seq": n("1000"), "last_at": s("2026-03-01T08:00:00Z")}, &c); err != nil ||
+		c != (item.Counter{Seq: 1000, LastAt: "2026-03-01T08:00:00Z"}) {
 		t.Errorf("counter: %+v, %v", c, err)
 	}
-	var st statsItem
-	if err := decodeItem(map[string]types.AttributeValue{"pk": s("ORG#org-a"), "sk": s("STATS")}, &st); err != nil || st.Live != 0 {
+	var st item.Stats
+	if err := item.Decode(map[string]types.AttributeValue{"pk": s("ORG#org-a"), "sk": s("STATS")}, &st); err != nil || st.Live != 0 {
 		t.Errorf("stats without live: %+v, %v", st, err)
 	}
 }
@@ -189,8 +192,8 @@ func TestItem_AttributeOfAnotherTypeIsAnError(t *testing.T) {
 		"string in the history": {"history": l(s("x"))},
 		"list for a string":     {"status": l()},
 	} {
-		var it recordItem
-		if err := decodeItem(av, &it); err == nil {
+		var it item.Record
+		if err := item.Decode(av, &it); err == nil {
 			t.Errorf("%s: decoded without an error: %+v", name, it)
 		}
 	}

@@ -1,0 +1,158 @@
+package main
+
+import (
+	"encoding/json"
+	"fmt"
+
+	"github.com/aws/aws-cdk-go/awscdk/v2"
+	"github.com/aws/aws-cdk-go/awscdk/v2/awsdynamodb"
+	"github.com/aws/aws-cdk-go/awscdk/v2/awsevents"
+	"github.com/aws/aws-cdk-go/awscdk/v2/awsiam"
+	"github.com/aws/aws-cdk-go/awscdk/v2/awslambda"
+	"github.com/aws/aws-cdk-go/awscdk/v2/awssqs"
+	"github.com/aws/jsii-runtime-go"
+	"github.com/cdklabs/cdk-nag-go/cdknag/v2"
+
+	"github.com/bufdir/export-audit/pkg/config"
+)
+
+// The change events' resources: the stage's bus with its archive, and what connects the table's
+// stream to the publisher (the event source mapping, its dead-letter queue, the publisher's
+// permissions).
+const (
+	// DeadLetterRetentionDays is SQS's longest retention: a failure record waits two weeks for
+	// someone to read it, though the records it names stay in the stream only 24 hours.
+	DeadLetterRetentionDays = 14
+	// StreamStartingPosition: a new mapping starts at the oldest record the stream holds, so a
+	// change stored while the mapping was being created is still published.
+	StreamStartingPosition = "TRIM_HORIZON"
+)
+
+// StreamActions are what Lambda's event source mapping calls on the stream with the
+// function's role, on the stream's ARN. ListStreams is granted apart: it has no resource type
+// in IAM, so it can only be granted on "*".
+var StreamActions = []string{"dynamodb:DescribeStream", "dynamodb:GetRecords", "dynamodb:GetShardIterator"}
+
+// RecordItemsFilter is the mapping's filter: only the stream records of record items (their
+// sort key starts with config.RecordSortKeyPrefix) reach the function. The guard, the live
+// count and the day counter change with every create and delete and publish nothing; Lambda
+// drops them before an invocation instead of the function skipping them.
+func RecordItemsFilter() string {
+	b, _ := json.Marshal(map[string]any{"dynamodb": map[string]any{"Keys": map[string]any{
+		config.TableSortKey: map[string]any{"S": []any{map[string]string{"prefix": config.RecordSortKeyPrefix}}},
+	}}})
+	return string(b)
+}
+
+// newEventBus is the stage's own bus, with an archive of every event the service publishes on
+// it, so that a consumer can replay what it missed.
+func newEventBus(stack awscdk.Stack, cfg Config) awsevents.EventBus {
+	bus := awsevents.NewEventBus(stack, jsii.String("EventBus"), &awsevents.EventBusProps{
+		EventBusName: jsii.String(config.EventBusName(cfg.Stage)),
+		Description:  jsii.String("Bufdir export audit: a change event for every change of a record (" + cfg.Stage + ")"),
+	})
+	props := &awsevents.BaseArchiveProps{
+		Description:  jsii.String("Every change event of " + config.EventBusName(cfg.Stage) + ", for replays"),
+		EventPattern: &awsevents.EventPattern{Source: jsii.Strings(config.EventSource)},
+	}
+	if cfg.EventArchiveRetentionDays > 0 {
+		props.Retention = awscdk.Duration_Days(jsii.Number(float64(cfg.EventArchiveRetentionDays)))
+	}
+	bus.Archive(jsii.String("EventArchive"), props)
+	awscdk.NewCfnOutput(stack, jsii.String("EventBusName"), &awscdk.CfnOutputProps{
+		Description: jsii.String("The stage's event bus: subscribe to the change events with rules on it"),
+		Value:       bus.EventBusName(),
+	})
+	awscdk.NewCfnOutput(stack, jsii.String("EventBusArn"), &awscdk.CfnOutputProps{
+		Description: jsii.String("ARN of the stage's event bus"),
+		Value:       bus.EventBusArn(),
+	})
+	return bus
+}
+
+// connectPublisher has the publisher read the table's stream as config.PublisherMapping says,
+// with partial batch responses, and send what it gives up on to a dead-letter queue. Its role
+// may read the stream, put events on the bus, send to the queue, and nothing else (besides its
+// log group and X-Ray, newFunctions). It returns the queue.
+func connectPublisher(stack awscdk.Stack, table awsdynamodb.Table, fn awslambda.Function, bus awsevents.EventBus) awssqs.Queue {
+	queue := awssqs.NewQueue(stack, jsii.String("PublishEventsDeadLetterQueue"), &awssqs.QueueProps{
+		// SQS-managed keys: the messages are positions in the stream, no record data, and
+		// Lambda needs no key grant to send them.
+		Encryption:      awssqs.QueueEncryption_SQS_MANAGED,
+		EnforceSSL:      jsii.Bool(true),
+		RetentionPeriod: awscdk.Duration_Days(jsii.Number(DeadLetterRetentionDays)),
+	})
+	cdknag.NagSuppressions_AddResourceSuppressions(queue, &[]*cdknag.NagPackSuppression{{
+		Id: jsii.String("AwsSolutions-SQS3"),
+		Reason: jsii.String("This queue is itself the dead-letter queue: the on-failure destination of the stream's event " +
+			"source mapping. Its messages say which stream records to send again and are read by an operator; a queue " +
+			"behind it would only hide them."),
+	}}, jsii.Bool(true))
+
+	role := fn.Role()
+	policy := awsiam.NewPolicy(stack, jsii.String("PublishEventsPolicy"), &awsiam.PolicyProps{
+		Roles: &[]awsiam.IRole{role},
+		Statements: &[]awsiam.PolicyStatement{
+			awsiam.NewPolicyStatement(&awsiam.PolicyStatementProps{
+				Actions: jsii.Strings(StreamActions...), Resources: jsii.Strings(*table.TableStreamArn()),
+			}),
+			awsiam.NewPolicyStatement(&awsiam.PolicyStatementProps{
+				Actions: jsii.Strings("dynamodb:ListStreams"), Resources: jsii.Strings("*"),
+			}),
+			awsiam.NewPolicyStatement(&awsiam.PolicyStatementProps{
+				Actions: jsii.Strings("events:PutEvents"), Resources: jsii.Strings(*bus.EventBusArn()),
+			}),
+			awsiam.NewPolicyStatement(&awsiam.PolicyStatementProps{
+				Actions: jsii.Strings("sqs:SendMessage"), Resources: jsii.Strings(*queue.QueueArn()),
+			}),
+		},
+	})
+	cdknag.NagSuppressions_AddResourceSuppressions(policy, &[]*cdknag.NagPackSuppression{{
+		Id: jsii.String("AwsSolutions-IAM5"),
+		Reason: jsii.String("dynamodb:ListStreams, which Lambda's event source mapping needs, has no resource type in IAM " +
+			"(the service authorization reference lists none), so '*' is the only resource it can be granted on; it lists " +
+			"stream ARNs and reads no data. The stream's records are granted on this table's stream ARN only."),
+		AppliesTo: &[]interface{}{"Resource::*"},
+	}}, jsii.Bool(true))
+
+	m := config.PublisherMapping
+	mapping := awslambda.NewCfnEventSourceMapping(stack, jsii.String("PublishEventsStreamMapping"), &awslambda.CfnEventSourceMappingProps{
+		FunctionName:               fn.FunctionName(),
+		EventSourceArn:             table.TableStreamArn(),
+		StartingPosition:           jsii.String(StreamStartingPosition),
+		BatchSize:                  jsii.Number(float64(m.BatchSize)),
+		MaximumRetryAttempts:       jsii.Number(float64(m.MaximumRetryAttempts)),
+		MaximumRecordAgeInSeconds:  jsii.Number(m.MaximumRecordAge.Seconds()),
+		BisectBatchOnFunctionError: jsii.Bool(m.BisectBatchOnFunctionError),
+		FunctionResponseTypes:      functionResponseTypes(m),
+		FilterCriteria: &awslambda.CfnEventSourceMapping_FilterCriteriaProperty{
+			Filters: &[]interface{}{&awslambda.CfnEventSourceMapping_FilterProperty{Pattern: jsii.String(RecordItemsFilter())}},
+		},
+		DestinationConfig: &awslambda.CfnEventSourceMapping_DestinationConfigProperty{
+			OnFailure: &awslambda.CfnEventSourceMapping_OnFailureProperty{Destination: queue.QueueArn()},
+		},
+	})
+	// Lambda checks the role's permissions when it creates the mapping.
+	mapping.Node().AddDependency(policy)
+
+	awscdk.NewCfnOutput(stack, jsii.String("DeadLetterQueueUrl"), &awscdk.CfnOutputProps{
+		Description: jsii.String("Where the stream's event source mapping sends what publish-events gave up on; the README says how to send it again"),
+		Value:       queue.QueueUrl(),
+	})
+	return queue
+}
+
+func functionResponseTypes(m config.StreamMapping) *[]*string {
+	if !m.ReportBatchItemFailures {
+		return nil
+	}
+	return jsii.Strings("ReportBatchItemFailures")
+}
+
+// validateArchiveRetention refuses a retention EventBridge does not take.
+func validateArchiveRetention(days int) error {
+	if days < 0 {
+		return fmt.Errorf("eventArchiveRetentionDays %d: want 0 (keep for ever) or more", days)
+	}
+	return nil
+}

@@ -1,0 +1,131 @@
+// Package boot is what every function's composition root builds the same way, whichever AWS
+// client it then makes: the JSON logger, the execution role's credentials from the environment
+// and the HTTP client of the SDK. It imports no service client, so that a root that needs one
+// service (the publisher: EventBridge) links no other (DynamoDB).
+package boot
+
+import (
+	"context"
+	"errors"
+	"io"
+	"log/slog"
+	"net"
+	"os"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/aws/ratelimit"
+	"github.com/aws/aws-sdk-go-v2/aws/retry"
+	awshttp "github.com/aws/aws-sdk-go-v2/aws/transport/http"
+)
+
+// NewLogger returns the JSON logger every part of the service writes with, writing to w.
+func NewLogger(w io.Writer, level slog.Level) *slog.Logger {
+	return slog.New(slog.NewJSONHandler(w, &slog.HandlerOptions{Level: level}))
+}
+
+// Credentials reads the credentials Lambda sets for the execution role. Against a local
+// endpoint any credentials do, so missing ones are replaced there.
+//
+// The roots do not use config.LoadDefaultConfig: that resolves shared files, SSO, STS and
+// IMDS, none of which a Lambda container uses, and links their code into every binary.
+func Credentials(local bool) (aws.CredentialsProvider, error) {
+	c := aws.Credentials{
+		AccessKeyID:     os.Getenv("AWS_ACCESS_KEY_ID"),
+		SecretAccessKey: os.Getenv("AWS_SECRET_ACCESS_KEY"),
+		SessionToken:    os.Getenv("AWS_SESSION_TOKEN"),
+		Source:          "environment",
+	}
+	if c.AccessKeyID == "" || c.SecretAccessKey == "" {
+		if !local {
+			return nil, errors.New("AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY are not set")
+		}
+		c = aws.Credentials{AccessKeyID: "local", SecretAccessKey: "local", Source: "local"}
+	}
+	return aws.NewCredentialsCache(aws.CredentialsProviderFunc(func(context.Context) (aws.Credentials, error) { return c, nil })), nil
+}
+
+// Retries are a client's attempts: how many, the longest wait between two, and how long one
+// attempt and its connection may take before it is given up and retried.
+type Retries struct {
+	MaxAttempts    int
+	MaxBackoff     time.Duration
+	AttemptTimeout time.Duration
+	ConnectTimeout time.Duration
+	// Codes are error codes to retry besides the SDK's own.
+	Codes []string
+}
+
+// AWSConfig is the SDK configuration of a client in region with the environment's credentials
+// (any, against a local endpoint) and r's retries.
+func AWSConfig(region string, local bool, r Retries) (aws.Config, error) {
+	creds, err := Credentials(local)
+	if err != nil {
+		return aws.Config{}, err
+	}
+	return aws.Config{
+		Region:      region,
+		Credentials: creds,
+		HTTPClient: awshttp.NewBuildableClient().
+			WithTimeout(r.AttemptTimeout).
+			WithDialerOptions(func(d *net.Dialer) { d.Timeout = r.ConnectTimeout }),
+		Retryer: func() aws.Retryer {
+			return retry.NewStandard(func(o *retry.StandardOptions) {
+				o.MaxAttempts = r.MaxAttempts
+				o.MaxBackoff = r.MaxBackoff
+				// The client-side retry quota protects a long-lived process from retry storms;
+				// a Lambda container serves one invocation at a time, and an exhausted quota
+				// would turn throttling into an error without the retries that ride it out.
+				o.RateLimiter = ratelimit.None
+				if len(r.Codes) > 0 {
+					codes := map[string]struct{}{}
+					for _, c := range r.Codes {
+						codes[c] = struct{}{}
+					}
+					o.Retryables = append(o.Retryables, retry.RetryableErrorCode{Codes: codes})
+				}
+			})
+		},
+	}, nil
+}
+
+// Settings is what Load needs of a root's configuration.
+type Settings interface {
+	// Level is the configured LOG_LEVEL.
+	Level() slog.Level
+	// Attrs describes the configuration for the start-up line; it holds no secret.
+	Attrs() []slog.Attr
+}
+
+// Load is every root's start: it reads the configuration with read, builds the function's
+// dependencies with build, logging through the logger it makes on w (os.Stdout in Lambda,
+// which CloudWatch Logs reads), and logs one line: "init" with the configuration and init_ms,
+// how long this took (the Go runtime's own start comes before it and is not counted); or the
+// reason it cannot start.
+func Load[C Settings, T any](ctx context.Context, w io.Writer, read func() (C, error), build func(C, *slog.Logger) (T, error)) (T, error) {
+	start := time.Now()
+	var none T
+	cfg, err := read()
+	log := NewLogger(w, cfg.Level())
+	if err != nil {
+		log.Error("configuration is incomplete; the function cannot start", "error", err.Error())
+		return none, err
+	}
+	t, err := build(cfg, log)
+	if err != nil {
+		log.Error("cannot start", "error", err.Error())
+		return none, err
+	}
+	log.LogAttrs(ctx, slog.LevelInfo, "init", append(cfg.Attrs(), slog.Float64("init_ms", float64(time.Since(start).Microseconds())/1000))...)
+	return t, nil
+}
+
+// Must stops the process when Load could not start the function: a missing or malformed
+// setting stops it at init with the one line Load logged, rather than failing every request
+// later.
+func Must[T any](t T, err error) T {
+	if err != nil {
+		os.Exit(1)
+	}
+	return t
+}
