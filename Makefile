@@ -33,10 +33,12 @@ test-unit:
 	$(GO) vet ./...
 	$(GO) test -count=1 ./...
 
-# Runs every fuzz target (func FuzzXxx in pkg/*) for FUZZTIME; go test fuzzes one target per
-# run. make test keeps it short; fuzz longer with make fuzz FUZZTIME=10m.
+# Runs every fuzz target (func FuzzXxx in any _test.go of this module, as ./dir:FuzzXxx) for
+# FUZZTIME; go test fuzzes one target per run. make test keeps it short; fuzz longer with
+# make fuzz FUZZTIME=10m. infra/ is a module of its own.
 FUZZTIME ?= 5s
-FUZZ_TARGETS = $(shell grep -o '^func Fuzz[A-Za-z0-9_]*' pkg/*/*_test.go | sed -E 's|^(pkg/[^/]+)/[^:]*:func |./\1:|')
+FUZZ_TARGETS = $(shell grep -r -o --include='*_test.go' --exclude-dir=.git --exclude-dir=infra --exclude-dir=build \
+	'^func Fuzz[A-Za-z0-9_]*' . | sed -E 's|^\./(.*)/[^/:]*:func |./\1:|' | sort)
 
 .PHONY: fuzz
 fuzz:
