@@ -6,13 +6,11 @@ package functions_test
 
 import (
 	"bytes"
-	"context"
 	"encoding/json"
 	"errors"
 	"io"
 	"net"
 	"net/http"
-	"net/http/httptest"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -23,13 +21,9 @@ import (
 	"time"
 
 	"github.com/aws/aws-lambda-go/events"
-	"github.com/bufdir/export-audit/internal/app"
+	"github.com/bufdir/export-audit/internal/testkit"
 	"github.com/bufdir/export-audit/pkg/config"
-	"github.com/bufdir/export-audit/pkg/store"
-	"github.com/truora/minidyn/server"
 )
-
-const table = "bufdir-export-audit-emulator"
 
 // build compiles pkg with the deployment flags into dir/name and returns the path.
 func build(t *testing.T, dir, name, pkg string, deploy bool) string {
@@ -157,22 +151,13 @@ func TestShippedBinariesUnderEmulator(t *testing.T) {
 	dir := t.TempDir()
 	rie := build(t, dir, "aws-lambda-rie", "github.com/aws/aws-lambda-runtime-interface-emulator/cmd/aws-lambda-rie", false)
 
-	engine := httptest.NewServer(server.NewServer())
-	t.Cleanup(engine.Close)
-	cfg := config.Config{TableName: table, Region: "eu-north-1", DynamoDBEndpoint: engine.URL}
-	db, err := app.NewDynamoDB(cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := store.New(db, table).EnsureTable(context.Background()); err != nil {
-		t.Fatal(err)
-	}
+	db := testkit.NewDB(t, testkit.EngineOptions{})
 	env := []string{
 		"PATH=" + os.Getenv("PATH"),
-		config.EnvTableName + "=" + table,
-		config.EnvRegion + "=eu-north-1",
+		config.EnvTableName + "=" + db.Table,
+		config.EnvRegion + "=" + testkit.Region,
 		config.EnvStage + "=" + config.LocalStage,
-		config.EnvDynamoDBEndpoint + "=" + engine.URL,
+		config.EnvDynamoDBEndpoint + "=" + db.URL,
 		"AWS_ACCESS_KEY_ID=emulator", "AWS_SECRET_ACCESS_KEY=emulator",
 		"AWS_LAMBDA_FUNCTION_TIMEOUT=10",
 	}

@@ -387,7 +387,7 @@ func functionDurationP99(f awslambda.Function, fn string) awscloudwatch.Metric {
 // publishes these only when they happen, and a sum with a missing term would be missing.
 func tableSum(table awsdynamodb.Table, metricName, label string) awscloudwatch.MathExpression {
 	using := map[string]awscloudwatch.IMetric{}
-	var terms []string
+	var ids []string
 	for _, op := range TableOperations() {
 		// Ids are unique per metric too: a graph may hold two of these sums.
 		id := strings.ToLower(metricName + "_" + op)
@@ -398,7 +398,16 @@ func tableSum(table awsdynamodb.Table, metricName, label string) awscloudwatch.M
 			Statistic:     jsii.String("Sum"),
 			Period:        period(),
 		})
-		terms = append(terms, "FILL("+id+", 0)")
+		ids = append(ids, id)
+	}
+	return filledSum(using, ids, label)
+}
+
+// filledSum adds up the metrics of using, in the order of ids, each one FILLed with 0.
+func filledSum(using map[string]awscloudwatch.IMetric, ids []string, label string) awscloudwatch.MathExpression {
+	terms := make([]string, len(ids))
+	for i, id := range ids {
+		terms[i] = "FILL(" + id + ", 0)"
 	}
 	return awscloudwatch.NewMathExpression(&awscloudwatch.MathExpressionProps{
 		Expression:   jsii.String(strings.Join(terms, " + ")),
@@ -442,16 +451,11 @@ func iteratorAge(f awslambda.Function) awscloudwatch.Metric {
 // sumOverRoutes adds up one of the service's per-route counters over every route of the stage.
 func sumOverRoutes(stage, name, label string) awscloudwatch.MathExpression {
 	using := map[string]awscloudwatch.IMetric{}
-	var terms []string
+	var ids []string
 	for i, fn := range config.RouteFunctionNames() {
 		id := fmt.Sprintf("%s_%d", strings.ToLower(name), i)
 		using[id] = emfMetric(stage, name, map[string]string{EMFRouteDimension: fn}, "Sum", fn)
-		terms = append(terms, "FILL("+id+", 0)")
+		ids = append(ids, id)
 	}
-	return awscloudwatch.NewMathExpression(&awscloudwatch.MathExpressionProps{
-		Expression:   jsii.String(strings.Join(terms, " + ")),
-		UsingMetrics: &using,
-		Label:        jsii.String(label),
-		Period:       period(),
-	})
+	return filledSum(using, ids, label)
 }

@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"encoding/base64"
 	"encoding/json"
-	"io"
 	"maps"
 	"math"
 	"net/http"
@@ -13,6 +12,9 @@ import (
 	"slices"
 	"strings"
 	"sync"
+
+	"github.com/bufdir/export-audit/internal/testkit"
+	"github.com/bufdir/export-audit/pkg/faults"
 )
 
 // meter sits in front of an embedded engine and counts the DynamoDB calls that reach it, by
@@ -119,8 +121,7 @@ func (m *meter) take() usage {
 }
 
 func (m *meter) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	op := r.Header.Get("X-Amz-Target")
-	op = op[strings.LastIndex(op, ".")+1:]
+	op := faults.Operation(r)
 	m.all.add(op)
 	m.mu.Lock()
 	m.cur.Calls[op]++
@@ -130,8 +131,7 @@ func (m *meter) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		m.inner.ServeHTTP(w, r)
 		return
 	}
-	body, _ := io.ReadAll(r.Body)
-	r.Body = io.NopCloser(bytes.NewReader(body))
+	body := testkit.PeekBody(r)
 	var req map[string]json.RawMessage
 	_ = json.Unmarshal(body, &req)
 	var u usage

@@ -30,6 +30,11 @@ type table struct {
 	rows [][]string
 }
 
+// printer writes to b as fmt.Fprintf does.
+func printer(b *strings.Builder) func(format string, args ...any) {
+	return func(format string, args ...any) { fmt.Fprintf(b, format, args...) }
+}
+
 func (t *table) add(cells ...string) { t.rows = append(t.rows, cells) }
 
 func (t *table) String() string {
@@ -124,7 +129,7 @@ func (r *results) listSizesText() string {
 
 // targets is the summary: each target, what was measured and whether it was met.
 func (r *results) targets(b *strings.Builder) {
-	p := func(format string, args ...any) { fmt.Fprintf(b, format, args...) }
+	p := printer(b)
 	p("## Targets\n\n")
 	p("Size and cold start are read against two baselines built with the same flags and run the same way: the **hello world**\n")
 	p("(`cmd/bench/hello`, aws-lambda-go and nothing else) and the **peer** (`cmd/bench/peer`), the function a user would write\n")
@@ -155,8 +160,7 @@ func (r *results) targets(b *strings.Builder) {
 				thousands(small.usage.Read), thousands(small.records)),
 			"**linear** in the organisation's records: the exact total needs every record read once (see §4)")
 	}
-	b.WriteString(t.String())
-	b.WriteString("\n")
+	b.WriteString(t.String() + "\n")
 	r.perFunction(b, checks)
 }
 
@@ -202,15 +206,14 @@ func (r *results) sizes(b *strings.Builder) {
 		t.add(bin.name, mib(bin.size["arm64"]), ratio(float64(bin.size["arm64"]), float64(h.size["arm64"])),
 			mib(bin.size["amd64"]), ratio(float64(bin.size["amd64"]), float64(h.size["amd64"])))
 	}
-	b.WriteString(t.String())
-	b.WriteString("\n")
+	b.WriteString(t.String() + "\n")
 }
 
 func (r *results) colds(b *strings.Builder) {
 	if len(r.cold) == 0 {
 		return
 	}
-	p := func(format string, args ...any) { fmt.Fprintf(b, format, args...) }
+	p := printer(b)
 	p("## 2. Cold start\n\n")
 	p("Medians of %d fresh starts per function (%s builds, as this machine runs them) under the Lambda Runtime Interface\n", r.o.cold, runtime.GOARCH)
 	p("Emulator: an emulator already listening, the function's process not yet started; one invoke with the route's event\n")
@@ -245,8 +248,7 @@ func (r *results) colds(b *strings.Builder) {
 		second := c.median(func(c coldRun) float64 { return c.second })
 		t.add(c.bin.name, msf(init), ratio(init, hInit), msf(inv), msf(second), msf(part), ratio(part, max(pPart, 0)), ratio(part, hPart), msf(wall), ratio(wall, hWall), load)
 	}
-	b.WriteString(t.String())
-	b.WriteString("\n")
+	b.WriteString(t.String() + "\n")
 }
 
 // probesSection breaks the init down, from the starts without the emulator.
@@ -254,7 +256,7 @@ func (r *results) probesSection(b *strings.Builder) {
 	if len(r.probes) == 0 {
 		return
 	}
-	p := func(format string, args ...any) { fmt.Fprintf(b, format, args...) }
+	p := printer(b)
 	p("### Where the init goes\n\n")
 	p("Each binary was started %d times more without the emulator, against a stand-in for the Runtime API: **start → /next**\n", r.o.cold)
 	p("is the time from starting the process to its first call of `/next`; in as many other starts, `GODEBUG=inittrace=1`\n")
@@ -340,7 +342,7 @@ func (r *results) warms(b *strings.Builder) {
 	if len(r.warm) == 0 {
 		return
 	}
-	p := func(format string, args ...any) { fmt.Fprintf(b, format, args...) }
+	p := printer(b)
 	p("## 3. Warm latency\n\n")
 	p("%d calls per route in each of four ways, taking turns call by call so that the machine's load falls on each alike,\n", r.o.n)
 	p("each route on a fresh embedded engine of its own (loopback only), every call on its successful path:\n\n")
@@ -375,7 +377,7 @@ func (r *results) trips(b *strings.Builder) {
 	if len(r.warm) == 0 {
 		return
 	}
-	p := func(format string, args ...any) { fmt.Fprintf(b, format, args...) }
+	p := printer(b)
 	p("## 4. DynamoDB round trips and capacity\n\n")
 	p("Counted at the engine, by `X-Amz-Target`, for one call of each route through the local API after its warm run. Items\n")
 	p("and capacity are worked out as DynamoDB counts them, from the requests and the items involved (the engine reports\n")
@@ -415,7 +417,7 @@ func (r *results) lists(b *strings.Builder) {
 	if len(r.list) == 0 {
 		return
 	}
-	p := func(format string, args ...any) { fmt.Fprintf(b, format, args...) }
+	p := printer(b)
 	p("### List page 1 by organisation size\n\n")
 	p("One organisation of each size on an engine of its own (a quarter of the records in each status), seeded straight into\n")
 	p("the table in the store's item shape with BatchWriteItem; page 1 with the default limit of 20, unfiltered and filtered\n")
@@ -448,7 +450,7 @@ func (r *results) allocations(b *strings.Builder) {
 	if len(r.allocs) == 0 {
 		return
 	}
-	p := func(format string, args ...any) { fmt.Fprintf(b, format, args...) }
+	p := printer(b)
 	p("## 5. Allocations\n\n")
 	p("`go %s`: `BenchmarkHandler/<route>` calls `api.Handle` with events built beforehand;\n", strings.Join(allocCommand(r.o.benchtime), " "))
 	p("`BenchmarkBaseline/<route>` makes the bare DynamoDB calls. The engine runs in a child process, so the counts are the\n")
@@ -459,12 +461,11 @@ func (r *results) allocations(b *strings.Builder) {
 			fmt.Sprintf("%.0f", a.baseline.ns), fmt.Sprintf("%.0f", a.baseline.bytes), fmt.Sprintf("%.0f", a.baseline.allocs),
 			fmt.Sprintf("%.0f", a.handler.bytes-a.baseline.bytes), fmt.Sprintf("%.0f", a.handler.allocs-a.baseline.allocs))
 	}
-	b.WriteString(t.String())
-	b.WriteString("\n")
+	b.WriteString(t.String() + "\n")
 }
 
 func (r *results) method(b *strings.Builder) {
-	p := func(format string, args ...any) { fmt.Fprintf(b, format, args...) }
+	p := printer(b)
 	p("## Reproducing\n\n")
 	p("```sh\n%s\n```\n\n", r.command)
 	p("`make bench` runs `go run ./cmd/bench` from the module root (`BENCH_FLAGS` passes flags: `go run ./cmd/bench -h`).\n")
@@ -534,7 +535,7 @@ func (r *results) warmTargets(t *table) {
 // reading says what the figures mean for each target: why it is met or missed, and what
 // would close a gap, with this run's numbers.
 func (r *results) reading(b *strings.Builder) {
-	p := func(format string, args ...any) { fmt.Fprintf(b, format, args...) }
+	p := printer(b)
 	p("## What the figures say\n\n")
 	checks := r.ratioChecks()
 	if w, met, of, ok := worst(checks, sizeTarget); ok {

@@ -8,28 +8,25 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
-	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"strings"
-	"sync"
 	"time"
 
 	"github.com/aws/aws-lambda-go/lambdacontext"
 	"github.com/bufdir/export-audit/internal/app"
 	"github.com/bufdir/export-audit/internal/app/localrun"
 	"github.com/bufdir/export-audit/internal/perf"
+	"github.com/bufdir/export-audit/internal/testkit"
 	"github.com/bufdir/export-audit/pkg/api"
 	"github.com/bufdir/export-audit/pkg/audit"
 	"github.com/bufdir/export-audit/pkg/config"
 	"github.com/bufdir/export-audit/pkg/local"
 	"github.com/bufdir/export-audit/pkg/store"
-	"github.com/truora/minidyn/server"
 )
 
 const (
 	tableName = "bufdir-export-audit-bench"
-	secret    = "bufdir-bench-secret-of-at-least-32-bytes"
 	sub       = "usr-0042"
 )
 
@@ -46,36 +43,15 @@ type stack struct {
 	raw      *perf.Raw
 	handlers map[string]api.Handler // by function
 	hop      *httptest.Server
-	emf      *lastLine // the EMF line of the local API's last request
+	emf      *testkit.Buffer // the EMF lines of the local API's requests since the last deep call
 }
 
-// lastLine keeps the last line written to it.
-type lastLine struct {
-	mu sync.Mutex
-	b  []byte
-}
-
-func (l *lastLine) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	l.b = append(l.b[:0], p...)
-	l.mu.Unlock()
-	return len(p), nil
-}
-
-func (l *lastLine) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return strings.TrimSpace(string(l.b))
-}
-
-// retries reads DynamoDBRetries from the last EMF line: the attempts the SDK made again.
-func (l *lastLine) retries() int {
-	l.mu.Lock()
-	defer l.mu.Unlock()
+// retries reads DynamoDBRetries from an EMF line: the attempts the SDK made again.
+func retries(emf []byte) int {
 	var doc struct {
 		Retries float64 `json:"DynamoDBRetries"`
 	}
-	_ = json.Unmarshal(l.b, &doc)
+	_ = json.Unmarshal(emf, &doc)
 	return int(doc.Retries)
 }
 
@@ -95,22 +71,19 @@ func (e *bench) stack(ctx context.Context, org string) (*stack, error) {
 // as a function does (JSON lines, here into io.Discard). The store reads at most a megabyte's
 // worth of records per Query call, as DynamoDB does and the engine does not.
 func newStack(ctx context.Context, all *tally, org string, shape *perf.Shape) (*stack, error) {
-	s := &stack{caller: perf.Caller{Org: org, Sub: sub}, handlers: map[string]api.Handler{}, emf: &lastLine{}}
-	run, err := localrun.Start(ctx, localrun.Options{
-		Addr: "127.0.0.1:0", EngineAddr: "127.0.0.1:0",
-		Config: config.Config{
-			TableName: tableName, Region: "eu-north-1", OrgIDClaim: "org_id",
-			DeletedRetention: 365 * 24 * time.Hour, LogLevel: slog.LevelInfo,
-		},
-		Auth:    local.Authorizer{Secret: secret},
-		Log:     app.NewLogger(io.Discard, slog.LevelInfo),
+	s := &stack{caller: perf.Caller{Org: org, Sub: sub}, handlers: map[string]api.Handler{}, emf: &testkit.Buffer{}}
+	cfg := testkit.Config()
+	cfg.TableName = tableName
+	run, err := localrun.Start(ctx, testkit.WithDefaults(localrun.Options{
+		Config:  cfg,
+		Log:     app.NewLogger(io.Discard, cfg.LogLevel),
 		Metrics: s.emf,
 		EngineWrap: func(h http.Handler) http.Handler {
 			s.meter = newMeter(h, all)
 			return s.meter
 		},
 		StoreOptions: []store.Option{store.WithPageSize(pageSize(shape))},
-	})
+	}))
 	if err != nil {
 		return nil, err
 	}
@@ -122,7 +95,7 @@ func newStack(ctx context.Context, all *tally, org string, shape *perf.Shape) (*
 		w.Header().Set("Content-Type", "application/json")
 		_, _ = io.WriteString(w, `{"ok":true}`)
 	}))
-	s.token, err = local.Token(secret, org, sub, []string{config.ScopeRead, config.ScopeWrite, config.ScopeDelete}, 2*time.Hour, time.Now())
+	s.token, err = local.Token(testkit.Secret, org, sub, []string{config.ScopeRead, config.ScopeWrite, config.ScopeDelete}, 2*time.Hour, time.Now())
 	if err != nil {
 		s.close()
 		return nil, err
@@ -130,7 +103,7 @@ func newStack(ctx context.Context, all *tally, org string, shape *perf.Shape) (*
 	for _, op := range api.Operations {
 		s.handlers[op.Route.Function] = api.Handle(run.Deps, op)
 	}
-	s.raw = &perf.Raw{DB: perf.NewRawClient(run.EngineURL), Table: tableName, Shape: shape, PageSize: pageSize(shape)}
+	s.raw = &perf.Raw{DB: testkit.RawClient(run.EngineURL), Table: tableName, Shape: shape, PageSize: pageSize(shape)}
 	s.meter.take()
 	return s, nil
 }
@@ -144,9 +117,12 @@ func pageSize(shape *perf.Shape) int32 {
 
 // learnShape makes the store's items once, on an engine of its own, for every stack to copy.
 func learnShape(ctx context.Context) (*perf.Shape, error) {
-	engine := httptest.NewServer(server.NewServer())
+	engine, err := testkit.StartEngine("127.0.0.1:0", testkit.EngineOptions{})
+	if err != nil {
+		return nil, err
+	}
 	defer engine.Close()
-	db := perf.NewRawClient(engine.URL)
+	db := testkit.RawClient(engine.URL)
 	if err := store.New(db, tableName).EnsureTable(ctx); err != nil {
 		return nil, err
 	}
@@ -175,12 +151,13 @@ func (s *stack) seed(ctx context.Context, b perf.Batch) ([]audit.RecordID, error
 // counts) would count twice at the engine: deep then reports ok false.
 func (s *stack) deep(ctx context.Context, r perf.Request, want int) (u usage, ok bool, err error) {
 	s.meter.take()
+	s.emf.Reset()
 	s.meter.setDeep(true)
 	defer s.meter.setDeep(false)
 	if _, _, err := s.viaAPI(ctx, r, want); err != nil {
 		return usage{}, false, err
 	}
-	return s.meter.take(), s.emf.retries() == 0, nil
+	return s.meter.take(), retries(s.emf.Bytes()) == 0, nil
 }
 
 // viaAPI sends r to the local API, checks the answer's status and returns its body.

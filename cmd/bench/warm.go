@@ -46,21 +46,30 @@ const org = "org-bench-042"
 // day returns a day of its own for each pool of seeded records, away from today.
 func day(y int, m time.Month) time.Time { return time.Date(y, m, 1, 0, 0, 0, 0, time.UTC) }
 
-// pool is n queued records for each mode that changes records, written and removed call by
-// call.
-func pool(s *stack, n int) (c calls, specs [3][]perf.Spec) {
-	queued := func(int) audit.Status { return audit.StatusQueued }
-	for k := range specs {
-		specs[k] = perf.Batch{Org: org, N: n, FirstDay: day(2024, time.Month(k+1)), PerDay: n, Status: queued}.Specs()
+// onPool prepares a route that changes one record per call: n queued records for each mode
+// that changes records, written and removed call by call. req is the route's request for a
+// record, raw its bare DynamoDB calls.
+func onPool(function string, req func(audit.RecordID) perf.Request, raw func(s *stack, id audit.RecordID) perf.Op) func(context.Context, *stack, int) (calls, error) {
+	return func(_ context.Context, s *stack, n int) (calls, error) {
+		queued := func(int) audit.Status { return audit.StatusQueued }
+		var specs [3][]perf.Spec
+		for k := range specs {
+			specs[k] = perf.Batch{Org: org, N: n, FirstDay: day(2024, time.Month(k+1)), PerDay: n, Status: queued}.Specs()
+		}
+		at := func(i int) []perf.Spec { return []perf.Spec{specs[0][i], specs[1][i], specs[2][i]} }
+		return calls{
+			function: function, want: 200,
+			api:     func(i int) perf.Request { return req(specs[0][i].ID) },
+			handler: func(i int) perf.Request { return req(specs[1][i].ID) },
+			raw:     func(i int) perf.Op { return raw(s, specs[2][i].ID) },
+			setup: func(ctx context.Context, i int) error {
+				return s.raw.Shape.SeedSpecs(ctx, s.raw.DB, tableName, at(i), 1)
+			},
+			teardown: func(ctx context.Context, i int, _ [modes]string) error {
+				return perf.Remove(ctx, s.raw.DB, tableName, at(i))
+			},
+		}, nil
 	}
-	at := func(i int) []perf.Spec { return []perf.Spec{specs[0][i], specs[1][i], specs[2][i]} }
-	c.setup = func(ctx context.Context, i int) error {
-		return s.raw.Shape.SeedSpecs(ctx, s.raw.DB, tableName, at(i), 1)
-	}
-	c.teardown = func(ctx context.Context, i int, _ [modes]string) error {
-		return perf.Remove(ctx, s.raw.DB, tableName, at(i))
-	}
-	return c, specs
 }
 
 var scenarios = []scenario{
@@ -107,38 +116,19 @@ var scenarios = []scenario{
 	},
 	{
 		route: "status", baseline: "UpdateItem",
-		prepare: func(ctx context.Context, s *stack, n int) (calls, error) {
-			c, p := pool(s, n)
-			c.function, c.want = "update-status", 200
-			c.api = func(i int) perf.Request { return perf.Status(p[0][i].ID, audit.StatusProcessing) }
-			c.handler = func(i int) perf.Request { return perf.Status(p[1][i].ID, audit.StatusProcessing) }
-			c.raw = func(i int) perf.Op {
-				return s.raw.Status(org, p[2][i].ID, audit.StatusProcessing, sub)
-			}
-			return c, nil
-		},
+		prepare: onPool("update-status",
+			func(id audit.RecordID) perf.Request { return perf.Status(id, audit.StatusProcessing) },
+			func(s *stack, id audit.RecordID) perf.Op { return s.raw.Status(org, id, audit.StatusProcessing, sub) }),
 	},
 	{
 		route: "file-url", baseline: "UpdateItem",
-		prepare: func(ctx context.Context, s *stack, n int) (calls, error) {
-			c, p := pool(s, n)
-			c.function, c.want = "attach-file-url", 200
-			c.api = func(i int) perf.Request { return perf.FileURL(p[0][i].ID) }
-			c.handler = func(i int) perf.Request { return perf.FileURL(p[1][i].ID) }
-			c.raw = func(i int) perf.Op { return s.raw.FileURL(org, p[2][i].ID) }
-			return c, nil
-		},
+		prepare: onPool("attach-file-url", perf.FileURL,
+			func(s *stack, id audit.RecordID) perf.Op { return s.raw.FileURL(org, id) }),
 	},
 	{
 		route: "delete", baseline: "GetItem + TransactWriteItems",
-		prepare: func(ctx context.Context, s *stack, n int) (calls, error) {
-			c, p := pool(s, n)
-			c.function, c.want = "delete-record", 200
-			c.api = func(i int) perf.Request { return perf.Delete(p[0][i].ID) }
-			c.handler = func(i int) perf.Request { return perf.Delete(p[1][i].ID) }
-			c.raw = func(i int) perf.Op { return s.raw.Delete(org, p[2][i].ID, sub) }
-			return c, nil
-		},
+		prepare: onPool("delete-record", perf.Delete,
+			func(s *stack, id audit.RecordID) perf.Op { return s.raw.Delete(org, id, sub) }),
 	},
 }
 

@@ -73,7 +73,7 @@ func New(cfg config.Config, log *slog.Logger, metricsTo io.Writer, opts ...store
 //
 // Why 10: each attempt meets throttling on its own, so at a throttle rate p a call fails with
 // p^attempts. With 4 attempts and one call in five throttled, about one API call in 300
-// answered 503 (pkg/local's resilience tests); with 10 it is one DynamoDB call in ten
+// answered 503 (the resilience suite, tests/resilience); with 10 it is one DynamoDB call in ten
 // million. AWS's SDKs long gave DynamoDB 10 retries for the same reason.
 var retries = boot.Retries{
 	MaxAttempts:    10,

@@ -33,8 +33,8 @@ func TestLayout_NoLibraryPackageImportsTheCompositionRoot(t *testing.T) {
 }
 
 // The functions import the root, and nothing of the local runs: the local API, the embedded
-// engine, the token keeper, the fault injector and the JWT library would cost every bootstrap
-// size and init time.
+// engine, the token keeper, the fault injector, the test kit and the JWT library would cost
+// every bootstrap size and init time.
 func TestLayout_ShippedFunctionsLinkNothingOfTheLocalRuns(t *testing.T) {
 	t.Parallel()
 	// As the functions are built for Lambda: Linux, the deployment's build tags.
@@ -44,7 +44,7 @@ func TestLayout_ShippedFunctionsLinkNothingOfTheLocalRuns(t *testing.T) {
 	}
 	for _, pkg := range pkgs {
 		for _, local := range []string{
-			module + "/internal/app/localrun", module + "/pkg/local", module + "/pkg/clienttoken", module + "/pkg/faults",
+			module + "/internal/app/localrun", module + "/internal/testkit", module + "/pkg/local", module + "/pkg/clienttoken", module + "/pkg/faults",
 			"github.com/truora/minidyn", "github.com/golang-jwt/jwt",
 		} {
 			if pkg == local || strings.HasPrefix(pkg, local+"/") {

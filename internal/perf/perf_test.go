@@ -1,13 +1,10 @@
 package perf_test
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
-	"io"
 	"net/http"
-	"net/http/httptest"
 	"slices"
 	"strings"
 	"sync"
@@ -15,35 +12,32 @@ import (
 	"time"
 
 	"github.com/bufdir/export-audit/internal/perf"
+	"github.com/bufdir/export-audit/internal/testkit"
 	"github.com/bufdir/export-audit/pkg/audit"
 	"github.com/bufdir/export-audit/pkg/faults"
 	"github.com/bufdir/export-audit/pkg/store"
-	"github.com/truora/minidyn/server"
 )
 
 const table = "perf-test"
 
-func setup(t *testing.T) (*perf.Raw, *store.Store) {
+// setup starts an engine with the table (front, when set, in front of the engine) and returns
+// the baselines, with the SDK's default client, and the store on it.
+func setup(t *testing.T, front func(http.Handler) http.Handler) (*perf.Raw, *store.Store) {
 	t.Helper()
-	engine := httptest.NewServer(server.NewServer())
-	t.Cleanup(engine.Close)
-	db := perf.NewRawClient(engine.URL)
-	s := store.New(db, table)
-	if err := s.EnsureTable(context.Background()); err != nil {
-		t.Fatal(err)
-	}
+	db := testkit.RawClient(testkit.Engine(t, testkit.EngineOptions{Outer: front}))
+	testkit.CreateTable(t, db, table)
 	shape, err := perf.LearnShape(context.Background(), db, table)
 	if err != nil {
 		t.Fatalf("learn the shape: %v", err)
 	}
-	return &perf.Raw{DB: db, Table: table, Shape: shape}, s
+	return &perf.Raw{DB: db, Table: table, Shape: shape}, store.New(db, table)
 }
 
 // Seeded records must be records the store reads as its own: the benchmarks' figures are only
 // worth anything if the items are the store's.
 func TestSeed_StoreReadsSeededRecordsAsItsOwn(t *testing.T) {
 	t.Parallel()
-	raw, s := setup(t)
+	raw, s := setup(t, nil)
 	ctx := context.Background()
 	b := perf.Batch{Org: "org-seeded", N: 8, FirstDay: time.Date(2025, 1, 1, 0, 0, 0, 0, time.UTC), PerDay: 3}
 	ids, err := raw.Shape.Seed(ctx, raw.DB, table, b, 2)
@@ -85,7 +79,7 @@ func TestSeed_StoreReadsSeededRecordsAsItsOwn(t *testing.T) {
 // Each baseline makes the route's calls successfully on records the store made.
 func TestRaw_BaselinesSucceedOnSeededRecords(t *testing.T) {
 	t.Parallel()
-	raw, s := setup(t)
+	raw, s := setup(t, nil)
 	ctx := context.Background()
 	org := "org-raw"
 	b := perf.Batch{Org: org, N: 4, FirstDay: time.Date(2024, 1, 1, 0, 0, 0, 0, time.UTC),
@@ -137,8 +131,7 @@ type requestShapes struct {
 
 func (rs *requestShapes) wrap(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		body, _ := io.ReadAll(r.Body)
-		r.Body = io.NopCloser(bytes.NewReader(body))
+		body := testkit.PeekBody(r)
 		var in any
 		_ = json.Unmarshal(body, &in)
 		shape, _ := json.Marshal(withoutData(in))
@@ -185,19 +178,8 @@ func (rs *requestShapes) take() []string {
 func TestRaw_BaselinesMakeTheStoresRequests(t *testing.T) {
 	t.Parallel()
 	shapes := &requestShapes{}
-	engine := httptest.NewServer(shapes.wrap(server.NewServer()))
-	t.Cleanup(engine.Close)
-	db := perf.NewRawClient(engine.URL)
-	s := store.New(db, table)
-	ctx := context.Background()
-	if err := s.EnsureTable(ctx); err != nil {
-		t.Fatal(err)
-	}
-	shape, err := perf.LearnShape(ctx, db, table)
-	if err != nil {
-		t.Fatal(err)
-	}
-	raw := &perf.Raw{DB: db, Table: table, Shape: shape}
+	raw, s := setup(t, shapes.wrap)
+	db, shape, ctx := raw.DB, raw.Shape, context.Background()
 	const org = "org-requests"
 	ids, err := shape.Seed(ctx, db, table, perf.Batch{Org: org, N: 8, FirstDay: time.Date(2024, 1, 1, 0, 0, 0, 0, time.UTC),
 		Status: func(int) audit.Status { return audit.StatusQueued }}, 1)

@@ -5,26 +5,11 @@ import (
 	"errors"
 	"time"
 
-	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
 	"github.com/bufdir/export-audit/pkg/audit"
 	"github.com/bufdir/export-audit/pkg/store"
 )
-
-// NewRawClient returns a DynamoDB client with the SDK's defaults for a local engine at
-// endpoint: the baseline's client, without the service's middleware or retry settings.
-func NewRawClient(endpoint string) *dynamodb.Client {
-	return dynamodb.New(dynamodb.Options{
-		Region:       "eu-north-1",
-		BaseEndpoint: aws.String(endpoint),
-		Credentials: aws.CredentialsProviderFunc(func(context.Context) (aws.Credentials, error) {
-			return aws.Credentials{AccessKeyID: "local", SecretAccessKey: "local", Source: "bench"}, nil
-		}),
-		// Local engines send no CRC32 of their answers.
-		DisableValidateResponseChecksum: true,
-	})
-}
 
 // Raw makes the bare DynamoDB calls each route needs: the requests the store makes for them,
 // built by the store (store.GetInput and the others), before the call so that a baseline times

@@ -5,7 +5,6 @@ import (
 	"io"
 	"log/slog"
 	"net"
-	"net/http"
 	"os"
 	"os/exec"
 	"strconv"
@@ -16,10 +15,9 @@ import (
 	"github.com/aws/aws-lambda-go/lambdacontext"
 	"github.com/bufdir/export-audit/internal/app"
 	"github.com/bufdir/export-audit/internal/perf"
+	"github.com/bufdir/export-audit/internal/testkit"
 	"github.com/bufdir/export-audit/pkg/api"
 	"github.com/bufdir/export-audit/pkg/audit"
-	"github.com/bufdir/export-audit/pkg/config"
-	"github.com/truora/minidyn/server"
 )
 
 // The benchmarks drive each route's handler (api.Handle, with the event API Gateway sends) and,
@@ -42,19 +40,15 @@ func init() {
 
 // serveEngine serves the engine until the parent process goes away.
 func serveEngine(addr string) {
-	ln, err := net.Listen("tcp", addr)
-	if err != nil {
+	if _, err := testkit.StartEngine(addr, testkit.EngineOptions{}); err != nil {
 		os.Exit(2)
 	}
 	parent := os.Getppid()
-	go func() {
-		for range time.Tick(200 * time.Millisecond) {
-			if os.Getppid() != parent {
-				os.Exit(0)
-			}
+	for range time.Tick(200 * time.Millisecond) {
+		if os.Getppid() != parent {
+			os.Exit(0)
 		}
-	}()
-	_ = http.Serve(ln, server.NewServer())
+	}
 }
 
 const (
@@ -98,8 +92,8 @@ func newBenchEnv(b *testing.B) *benchEnv {
 		}
 	}
 	ctx := context.Background()
-	cfg := config.Config{TableName: benchTable, Region: "eu-north-1", DynamoDBEndpoint: "http://" + addr,
-		OrgIDClaim: "org_id", DeletedRetention: 365 * 24 * time.Hour}
+	cfg := testkit.Config()
+	cfg.TableName, cfg.DynamoDBEndpoint = benchTable, "http://"+addr
 	deps, s, err := app.New(cfg, app.NewLogger(io.Discard, slog.LevelInfo), io.Discard)
 	if err != nil {
 		b.Fatal(err)
@@ -107,7 +101,7 @@ func newBenchEnv(b *testing.B) *benchEnv {
 	if err := s.EnsureTable(ctx); err != nil {
 		b.Fatal(err)
 	}
-	db := perf.NewRawClient(cfg.DynamoDBEndpoint)
+	db := testkit.RawClient(cfg.DynamoDBEndpoint)
 	shape, err := perf.LearnShape(ctx, db, benchTable)
 	if err != nil {
 		b.Fatal(err)

@@ -6,7 +6,6 @@ import (
 	"encoding/json"
 	"log/slog"
 	"net/http"
-	"net/http/httptest"
 	"strings"
 	"sync"
 	"testing"
@@ -15,11 +14,11 @@ import (
 
 	"github.com/aws/aws-lambda-go/events"
 	"github.com/bufdir/export-audit/internal/app"
+	"github.com/bufdir/export-audit/internal/testkit"
 	"github.com/bufdir/export-audit/pkg/api"
 	"github.com/bufdir/export-audit/pkg/audit"
 	"github.com/bufdir/export-audit/pkg/config"
 	"github.com/bufdir/export-audit/pkg/store"
-	"github.com/truora/minidyn/server"
 )
 
 // The fuzz targets drive the handlers with the events API Gateway would hand them, built from
@@ -43,9 +42,14 @@ var (
 func fzSetup(t testing.TB) *api.Deps {
 	t.Helper()
 	fzOnce.Do(func() {
-		srv := httptest.NewServer(server.NewServer())
-		cfg := config.Config{TableName: "audit-fuzz", Region: "eu-north-1", DynamoDBEndpoint: srv.URL,
-			OrgIDClaim: "org_id", DeletedRetention: 24 * time.Hour}
+		// One engine for the whole process: the fuzzing workers share it, and it goes with them.
+		engine, err := testkit.StartEngine("127.0.0.1:0", testkit.EngineOptions{})
+		if err != nil {
+			fzErr = err
+			return
+		}
+		cfg := testkit.Config()
+		cfg.DynamoDBEndpoint = engine.URL
 		deps, s, err := app.New(cfg, slog.New(slog.DiscardHandler), nil, store.WithClock(func() time.Time { return fzDay }))
 		if err != nil {
 			fzErr = err

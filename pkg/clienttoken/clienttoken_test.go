@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"net/http"
-	"net/http/httptest"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -14,20 +13,17 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
 	"github.com/aws/smithy-go"
-	"github.com/bufdir/export-audit/internal/app"
+	"github.com/bufdir/export-audit/internal/testkit"
 	"github.com/bufdir/export-audit/pkg/clienttoken"
-	"github.com/bufdir/export-audit/pkg/config"
-	"github.com/bufdir/export-audit/pkg/store"
-	"github.com/truora/minidyn/server"
+	"github.com/bufdir/export-audit/pkg/faults"
 )
-
-const table = "clienttoken-test"
 
 // keeperEnv is the embedded engine behind a Keeper, with the service's SDK client. The engine
 // can be told to hold the next transaction, or to fail the next calls with a 500.
 type keeperEnv struct {
 	keeper *clienttoken.Keeper
 	db     *dynamodb.Client
+	table  string
 	ran    atomic.Int32  // TransactWriteItems that reached the engine
 	fail   atomic.Int32  // calls still to answer with InternalServerError
 	hold   chan struct{} // when set, the next transaction waits for it to close
@@ -38,34 +34,28 @@ type keeperEnv struct {
 func newKeeperEnv(t *testing.T) *keeperEnv {
 	t.Helper()
 	e := &keeperEnv{keeper: clienttoken.New()}
-	engine := server.NewServer()
-	srv := httptest.NewServer(e.keeper.Wrap(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if r.Header.Get("X-Amz-Target") == "DynamoDB_20120810.TransactWriteItems" {
-			if e.fail.Add(-1) >= 0 {
-				clienttoken.WriteError(w, http.StatusInternalServerError, "InternalServerError", "Internal server error", nil)
-				return
+	inner := func(engine http.Handler) http.Handler {
+		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			if faults.Operation(r) == "TransactWriteItems" {
+				if e.fail.Add(-1) >= 0 {
+					clienttoken.WriteError(w, http.StatusInternalServerError, "InternalServerError", "Internal server error", nil)
+					return
+				}
+				e.mu.Lock()
+				hold, held := e.hold, e.held
+				e.hold = nil
+				e.mu.Unlock()
+				if hold != nil {
+					close(held)
+					<-hold
+				}
+				e.ran.Add(1)
 			}
-			e.mu.Lock()
-			hold, held := e.hold, e.held
-			e.hold = nil
-			e.mu.Unlock()
-			if hold != nil {
-				close(held)
-				<-hold
-			}
-			e.ran.Add(1)
-		}
-		engine.ServeHTTP(w, r)
-	})))
-	t.Cleanup(srv.Close)
-	db, err := app.NewDynamoDB(config.Config{Region: "eu-north-1", DynamoDBEndpoint: srv.URL})
-	if err != nil {
-		t.Fatal(err)
+			engine.ServeHTTP(w, r)
+		})
 	}
-	if err := store.New(db, table).EnsureTable(context.Background()); err != nil {
-		t.Fatal(err)
-	}
-	e.db = db
+	db := testkit.NewDB(t, testkit.EngineOptions{Keeper: e.keeper, Inner: inner})
+	e.db, e.table = db.Client, db.Table
 	return e
 }
 
@@ -80,7 +70,7 @@ func (e *keeperEnv) transact(token *string, key string, attempts int) error {
 	_, err := e.db.TransactWriteItems(context.Background(), &dynamodb.TransactWriteItemsInput{
 		ClientRequestToken: token,
 		TransactItems: []types.TransactWriteItem{{Update: &types.Update{
-			TableName: aws.String(table), Key: counterKey(key),
+			TableName: aws.String(e.table), Key: testkit.Key(key, key),
 			UpdateExpression:          aws.String("ADD n :one"),
 			ExpressionAttributeValues: map[string]types.AttributeValue{":one": &types.AttributeValueMemberN{Value: "1"}},
 		}}},
@@ -88,14 +78,10 @@ func (e *keeperEnv) transact(token *string, key string, attempts int) error {
 	return err
 }
 
-func counterKey(key string) map[string]types.AttributeValue {
-	return map[string]types.AttributeValue{"pk": &types.AttributeValueMemberS{Value: key}, "sk": &types.AttributeValueMemberS{Value: key}}
-}
-
 // counter reads the counter item named key; "0" when it is absent.
 func (e *keeperEnv) counter(t *testing.T, key string) string {
 	t.Helper()
-	out, err := e.db.GetItem(context.Background(), &dynamodb.GetItemInput{TableName: aws.String(table), Key: counterKey(key), ConsistentRead: aws.Bool(true)})
+	out, err := e.db.GetItem(context.Background(), &dynamodb.GetItemInput{TableName: aws.String(e.table), Key: testkit.Key(key, key), ConsistentRead: aws.Bool(true)})
 	if err != nil {
 		t.Fatalf("read counter %s: %v", key, err)
 	}

@@ -6,7 +6,6 @@ import (
 	"errors"
 	"io"
 	"net/http"
-	"net/http/httptest"
 	"reflect"
 	"strings"
 	"sync"
@@ -17,69 +16,56 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
 	"github.com/aws/smithy-go"
+	"github.com/bufdir/export-audit/internal/testkit"
 	"github.com/bufdir/export-audit/pkg/clienttoken"
 	"github.com/bufdir/export-audit/pkg/faults"
-	"github.com/truora/minidyn/server"
 )
 
 const table = "faults-test"
 
 var ctx = context.Background()
 
-// fxEngine starts minidyn behind inj, creates the table and returns a client that makes one
-// attempt per call, so that each call meets the injector once. inj must have no rules yet.
-func fxEngine(t *testing.T, inj *faults.Injector, timeout time.Duration) *dynamodb.Client {
+// engine starts the embedded engine behind inj, creates the table and returns a client that
+// makes one attempt per call, so that each call meets the injector once. inj must have no
+// rules yet.
+func engine(t *testing.T, inj *faults.Injector, timeout time.Duration) *dynamodb.Client {
 	t.Helper()
-	return fxEngineOn(t, inj, server.NewServer(), timeout)
+	return engineWith(t, inj, nil, timeout)
 }
 
-// fxEngineOn is fxEngine with engine behind the injector.
-func fxEngineOn(t *testing.T, inj *faults.Injector, engine http.Handler, timeout time.Duration) *dynamodb.Client {
+// engineWith is engine with behind between the injector and the engine.
+func engineWith(t *testing.T, inj *faults.Injector, behind func(http.Handler) http.Handler, timeout time.Duration) *dynamodb.Client {
 	t.Helper()
-	srv := httptest.NewServer(inj.Wrap(engine))
-	t.Cleanup(srv.Close)
-	db := dynamodb.New(dynamodb.Options{
-		Region:       "eu-north-1",
-		BaseEndpoint: aws.String(srv.URL),
-		Credentials: aws.CredentialsProviderFunc(func(context.Context) (aws.Credentials, error) {
-			return aws.Credentials{AccessKeyID: "x", SecretAccessKey: "x"}, nil
-		}),
-		RetryMaxAttempts:                1,
-		DisableValidateResponseChecksum: true,
-		HTTPClient:                      &http.Client{Timeout: timeout},
+	url := testkit.Engine(t, testkit.EngineOptions{Faults: inj, Inner: behind})
+	db := testkit.RawClient(url, func(o *dynamodb.Options) {
+		o.RetryMaxAttempts = 1
+		o.HTTPClient = &http.Client{Timeout: timeout}
 	})
-	_, err := db.CreateTable(ctx, &dynamodb.CreateTableInput{
-		TableName: aws.String(table),
-		AttributeDefinitions: []types.AttributeDefinition{
-			{AttributeName: aws.String("pk"), AttributeType: types.ScalarAttributeTypeS},
-		},
-		KeySchema:   []types.KeySchemaElement{{AttributeName: aws.String("pk"), KeyType: types.KeyTypeHash}},
-		BillingMode: types.BillingModePayPerRequest,
-	})
-	if err != nil {
-		t.Fatalf("create table: %v", err)
-	}
+	testkit.CreateTable(t, db, table)
 	return db
 }
 
 func put(db *dynamodb.Client, pk string) error {
 	_, err := db.PutItem(ctx, &dynamodb.PutItemInput{
 		TableName: aws.String(table),
-		Item:      map[string]types.AttributeValue{"pk": &types.AttributeValueMemberS{Value: pk}},
+		Item:      testkit.Key(pk, pk),
 	})
 	return err
 }
 
-func exists(t *testing.T, db *dynamodb.Client, pk string) bool {
+// item reads the item pk; nil when it is absent.
+func item(t *testing.T, db *dynamodb.Client, pk string) map[string]types.AttributeValue {
 	t.Helper()
-	out, err := db.GetItem(ctx, &dynamodb.GetItemInput{
-		TableName: aws.String(table), ConsistentRead: aws.Bool(true),
-		Key: map[string]types.AttributeValue{"pk": &types.AttributeValueMemberS{Value: pk}},
-	})
+	out, err := db.GetItem(ctx, &dynamodb.GetItemInput{TableName: aws.String(table), ConsistentRead: aws.Bool(true), Key: testkit.Key(pk, pk)})
 	if err != nil {
 		t.Fatalf("get %s: %v", pk, err)
 	}
-	return len(out.Item) > 0
+	return out.Item
+}
+
+func exists(t *testing.T, db *dynamodb.Client, pk string) bool {
+	t.Helper()
+	return len(item(t, db, pk)) > 0
 }
 
 func TestInjector_AnswersWithDynamoDBErrors(t *testing.T) {
@@ -97,7 +83,7 @@ func TestInjector_AnswersWithDynamoDBErrors(t *testing.T) {
 		t.Run(string(tc.kind), func(t *testing.T) {
 			t.Parallel()
 			inj := faults.New(1)
-			db := fxEngine(t, inj, 5*time.Second)
+			db := engine(t, inj, 5*time.Second)
 			inj.Set(faults.Rule{Kind: tc.kind, Rate: 1})
 
 			var ae smithy.APIError
@@ -122,9 +108,8 @@ func TestInjector_AnswersWithDynamoDBErrors(t *testing.T) {
 func TestInjector_ErrorDocumentShape(t *testing.T) {
 	t.Parallel()
 	inj := faults.New(1, faults.Rule{Kind: faults.Throttling, Rate: 1})
-	srv := httptest.NewServer(inj.Wrap(server.NewServer()))
-	t.Cleanup(srv.Close)
-	req, _ := http.NewRequest("POST", srv.URL, strings.NewReader(`{}`))
+	url := testkit.Engine(t, testkit.EngineOptions{Faults: inj})
+	req, _ := http.NewRequest("POST", url, strings.NewReader(`{}`))
 	req.Header.Set("X-Amz-Target", "DynamoDB_20120810.GetItem")
 	resp, err := http.DefaultClient.Do(req)
 	if err != nil {
@@ -146,14 +131,14 @@ func TestInjector_ErrorDocumentShape(t *testing.T) {
 func TestInjector_TransactionConflictCancellation(t *testing.T) {
 	t.Parallel()
 	inj := faults.New(1)
-	db := fxEngine(t, inj, 5*time.Second)
+	db := engine(t, inj, 5*time.Second)
 	inj.Set(faults.Rule{Kind: faults.TransactionConflictCanceled, Rate: 1})
 	if err := put(db, "plain"); err != nil {
 		t.Fatalf("want a PutItem through, since the fault is for transactions only: %v", err)
 	}
 	item := func(pk string) types.TransactWriteItem {
 		return types.TransactWriteItem{Put: &types.Put{TableName: aws.String(table),
-			Item: map[string]types.AttributeValue{"pk": &types.AttributeValueMemberS{Value: pk}}}}
+			Item: testkit.Key(pk, pk)}}
 	}
 	_, err := db.TransactWriteItems(ctx, &dynamodb.TransactWriteItemsInput{
 		TransactItems: []types.TransactWriteItem{item("t1"), item("t2"), item("t3")},
@@ -187,7 +172,7 @@ func TestInjector_DropBeforeAndAfterForwarding(t *testing.T) {
 		t.Run(string(tc.kind), func(t *testing.T) {
 			t.Parallel()
 			inj := faults.New(1)
-			db := fxEngine(t, inj, 5*time.Second)
+			db := engine(t, inj, 5*time.Second)
 			inj.Set(faults.Rule{Kind: tc.kind, Rate: 1, Ops: []string{"PutItem"}})
 			err := put(db, "a")
 			var se interface{ ConnectionError() bool }
@@ -205,7 +190,7 @@ func TestInjector_DropBeforeAndAfterForwarding(t *testing.T) {
 func TestInjector_SlowForwardsAfterTheDelay(t *testing.T) {
 	t.Parallel()
 	inj := faults.New(1)
-	db := fxEngine(t, inj, 5*time.Second)
+	db := engine(t, inj, 5*time.Second)
 	inj.Set(faults.Rule{Kind: faults.Slow, Rate: 1, Delay: 20 * time.Millisecond})
 	if err := put(db, "a"); err != nil {
 		t.Fatalf("want a slow call to succeed: %v", err)
@@ -221,7 +206,7 @@ func TestInjector_SlowForwardsAfterTheDelay(t *testing.T) {
 func TestInjector_SlowPastTheClientTimeoutFails(t *testing.T) {
 	t.Parallel()
 	inj := faults.New(1)
-	db := fxEngine(t, inj, 50*time.Millisecond)
+	db := engine(t, inj, 50*time.Millisecond)
 	inj.Set(faults.Rule{Kind: faults.Slow, Rate: 1, Delay: 2 * time.Second, Ops: []string{"PutItem"}})
 	if err := put(db, "a"); err == nil {
 		t.Fatal("want a call slower than the client's timeout to fail")
@@ -231,7 +216,7 @@ func TestInjector_SlowPastTheClientTimeoutFails(t *testing.T) {
 func TestInjector_OpsLimitAndRate(t *testing.T) {
 	t.Parallel()
 	inj := faults.New(1)
-	db := fxEngine(t, inj, 5*time.Second)
+	db := engine(t, inj, 5*time.Second)
 	inj.Set(
 		faults.Rule{Kind: faults.InternalServerError, Rate: 1, Limit: 2, Ops: []string{"GetItem"}},
 		faults.Rule{Kind: faults.Throttling, Rate: 1, Ops: []string{"DeleteItem"}},
@@ -244,7 +229,7 @@ func TestInjector_OpsLimitAndRate(t *testing.T) {
 	failed := 0
 	for i := 0; i < 5; i++ {
 		if _, err := db.GetItem(ctx, &dynamodb.GetItemInput{TableName: aws.String(table),
-			Key: map[string]types.AttributeValue{"pk": &types.AttributeValueMemberS{Value: "a"}}}); err != nil {
+			Key: testkit.Key("a", "a")}); err != nil {
 			failed++
 		}
 	}
@@ -262,12 +247,12 @@ func TestInjector_OpsLimitAndRate(t *testing.T) {
 func decisions(t *testing.T, seed uint64, n int) []bool {
 	t.Helper()
 	inj := faults.New(seed)
-	db := fxEngine(t, inj, 5*time.Second)
+	db := engine(t, inj, 5*time.Second)
 	inj.Set(faults.Rule{Kind: faults.Throttling, Rate: 0.3})
 	out := make([]bool, n)
 	for i := range out {
 		_, err := db.GetItem(ctx, &dynamodb.GetItemInput{TableName: aws.String(table),
-			Key: map[string]types.AttributeValue{"pk": &types.AttributeValueMemberS{Value: "a"}}})
+			Key: testkit.Key("a", "a")})
 		out[i] = err != nil
 	}
 	return out
@@ -302,7 +287,7 @@ func bump(db *dynamodb.Client, token, pk string) error {
 		ClientRequestToken: aws.String(token),
 		TransactItems: []types.TransactWriteItem{{Update: &types.Update{
 			TableName:                 aws.String(table),
-			Key:                       map[string]types.AttributeValue{"pk": &types.AttributeValueMemberS{Value: pk}},
+			Key:                       testkit.Key(pk, pk),
 			UpdateExpression:          aws.String("ADD n :one"),
 			ExpressionAttributeValues: map[string]types.AttributeValue{":one": &types.AttributeValueMemberN{Value: "1"}},
 		}}},
@@ -313,14 +298,7 @@ func bump(db *dynamodb.Client, token, pk string) error {
 // count reads the counter item pk; 0 when it is absent.
 func count(t *testing.T, db *dynamodb.Client, pk string) string {
 	t.Helper()
-	out, err := db.GetItem(ctx, &dynamodb.GetItemInput{
-		TableName: aws.String(table), ConsistentRead: aws.Bool(true),
-		Key: map[string]types.AttributeValue{"pk": &types.AttributeValueMemberS{Value: pk}},
-	})
-	if err != nil {
-		t.Fatalf("get %s: %v", pk, err)
-	}
-	if n, ok := out.Item["n"].(*types.AttributeValueMemberN); ok {
+	if n, ok := item(t, db, pk)["n"].(*types.AttributeValueMemberN); ok {
 		return n.Value
 	}
 	return "0"
@@ -329,7 +307,7 @@ func count(t *testing.T, db *dynamodb.Client, pk string) string {
 func TestInjector_TokenRepeatIsAnsweredWithTheFirstOutcome(t *testing.T) {
 	t.Parallel()
 	inj := faults.New(1)
-	db := fxEngine(t, inj, 5*time.Second)
+	db := engine(t, inj, 5*time.Second)
 	for i := 0; i < 3; i++ {
 		if err := bump(db, "tok-1", "c"); err != nil {
 			t.Fatalf("call %d with the token of a transaction that succeeded: want success, got %v", i+1, err)
@@ -351,7 +329,7 @@ func TestInjector_TokenOfACancelledTransactionKeepsTheCancellation(t *testing.T)
 	t.Run("injected", func(t *testing.T) {
 		t.Parallel()
 		inj := faults.New(1)
-		db := fxEngine(t, inj, 5*time.Second)
+		db := engine(t, inj, 5*time.Second)
 		inj.Set(faults.Rule{Kind: faults.TransactionConflictCanceled, Rate: 1, Limit: 1})
 		var tce *types.TransactionCanceledException
 		if err := bump(db, "tok-c", "c"); !errors.As(err, &tce) {
@@ -372,7 +350,7 @@ func TestInjector_TokenOfACancelledTransactionKeepsTheCancellation(t *testing.T)
 	t.Run("by the engine", func(t *testing.T) {
 		t.Parallel()
 		inj := faults.New(1)
-		db := fxEngine(t, inj, 5*time.Second)
+		db := engine(t, inj, 5*time.Second)
 		if err := put(db, "taken"); err != nil {
 			t.Fatal(err)
 		}
@@ -381,7 +359,7 @@ func TestInjector_TokenOfACancelledTransactionKeepsTheCancellation(t *testing.T)
 				ClientRequestToken: aws.String(token),
 				TransactItems: []types.TransactWriteItem{{Put: &types.Put{
 					TableName: aws.String(table), ConditionExpression: aws.String("attribute_not_exists(pk)"),
-					Item: map[string]types.AttributeValue{"pk": &types.AttributeValueMemberS{Value: "taken"}},
+					Item: testkit.Key("taken", "taken"),
 				}}},
 			})
 			return err
@@ -391,7 +369,7 @@ func TestInjector_TokenOfACancelledTransactionKeepsTheCancellation(t *testing.T)
 			t.Fatalf("want the engine's cancellation on the condition, got %v", err)
 		}
 		if _, err := db.DeleteItem(ctx, &dynamodb.DeleteItemInput{TableName: aws.String(table),
-			Key: map[string]types.AttributeValue{"pk": &types.AttributeValueMemberS{Value: "taken"}}}); err != nil {
+			Key: testkit.Key("taken", "taken")}); err != nil {
 			t.Fatal(err)
 		}
 		if err := create("tok-e"); !errors.As(err, &tce) {
@@ -409,7 +387,7 @@ func TestInjector_TokenOfACancelledTransactionKeepsTheCancellation(t *testing.T)
 func TestInjector_TokenWithOtherParametersIsRefused(t *testing.T) {
 	t.Parallel()
 	inj := faults.New(1)
-	db := fxEngine(t, inj, 5*time.Second)
+	db := engine(t, inj, 5*time.Second)
 	if err := bump(db, "tok-m", "a"); err != nil {
 		t.Fatal(err)
 	}
@@ -428,7 +406,7 @@ func TestInjector_TokenWithOtherParametersIsRefused(t *testing.T) {
 func TestInjector_TokenIsForgottenAfterTenMinutes(t *testing.T) {
 	t.Parallel()
 	inj := faults.New(1)
-	db := fxEngine(t, inj, 5*time.Second)
+	db := engine(t, inj, 5*time.Second)
 	var mu sync.Mutex
 	now := time.Date(2026, 3, 1, 8, 0, 0, 0, time.UTC)
 	inj.SetClock(func() time.Time { mu.Lock(); defer mu.Unlock(); return now })
@@ -453,7 +431,7 @@ func TestInjector_RefusedRequestLeavesTheTokenUnused(t *testing.T) {
 		t.Run(string(kind), func(t *testing.T) {
 			t.Parallel()
 			inj := faults.New(1)
-			db := fxEngine(t, inj, 5*time.Second)
+			db := engine(t, inj, 5*time.Second)
 			inj.Set(faults.Rule{Kind: kind, Rate: 1, Limit: 1})
 			if err := bump(db, "tok-r", "c"); err == nil {
 				t.Fatal("want the first attempt refused")
@@ -470,7 +448,7 @@ func TestInjector_RefusedRequestLeavesTheTokenUnused(t *testing.T) {
 func TestInjector_DroppedAnswerRetriedWithTheTokenGetsTheOutcome(t *testing.T) {
 	t.Parallel()
 	inj := faults.New(1)
-	db := fxEngine(t, inj, 5*time.Second)
+	db := engine(t, inj, 5*time.Second)
 	inj.Set(faults.Rule{Kind: faults.DropAfter, Rate: 1, Limit: 1, Ops: []string{"TransactWriteItems"}})
 	var se interface{ ConnectionError() bool }
 	if err := bump(db, "tok-d", "c"); !errors.As(err, &se) || !se.ConnectionError() {
@@ -484,15 +462,20 @@ func TestInjector_DroppedAnswerRetriedWithTheTokenGetsTheOutcome(t *testing.T) {
 	}
 }
 
-// fxHold holds the first TransactWriteItems at the engine until release is closed.
-type fxHold struct {
+// hold holds the first TransactWriteItems at the engine until release is closed.
+type hold struct {
 	next    http.Handler
 	once    sync.Once
 	entered chan struct{}
 	release chan struct{}
 }
 
-func (h *fxHold) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+func (h *hold) wrap(engine http.Handler) http.Handler {
+	h.next = engine
+	return h
+}
+
+func (h *hold) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if faults.Operation(r) == "TransactWriteItems" {
 		h.once.Do(func() {
 			close(h.entered)
@@ -505,16 +488,16 @@ func (h *fxHold) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 func TestInjector_TokenWhileItsTransactionRunsIsInProgress(t *testing.T) {
 	t.Parallel()
 	inj := faults.New(1)
-	hold := &fxHold{next: server.NewServer(), entered: make(chan struct{}), release: make(chan struct{})}
-	db := fxEngineOn(t, inj, hold, 5*time.Second)
+	held := &hold{entered: make(chan struct{}), release: make(chan struct{})}
+	db := engineWith(t, inj, held.wrap, 5*time.Second)
 	first := make(chan error, 1)
 	go func() { first <- bump(db, "tok-p", "c") }()
-	<-hold.entered
+	<-held.entered
 	var ae smithy.APIError
 	if err := bump(db, "tok-p", "c"); !errors.As(err, &ae) || ae.ErrorCode() != "TransactionInProgressException" {
 		t.Errorf("want TransactionInProgressException while the first runs, got %v", err)
 	}
-	close(hold.release)
+	close(held.release)
 	if err := <-first; err != nil {
 		t.Fatalf("first: %v", err)
 	}

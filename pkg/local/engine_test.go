@@ -9,11 +9,10 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
-	"github.com/bufdir/export-audit/internal/app"
+	"github.com/bufdir/export-audit/internal/testkit"
 	"github.com/bufdir/export-audit/pkg/clienttoken"
-	"github.com/bufdir/export-audit/pkg/config"
+	"github.com/bufdir/export-audit/pkg/faults"
 	"github.com/bufdir/export-audit/pkg/local"
-	"github.com/bufdir/export-audit/pkg/store"
 )
 
 // The embedded engine keeps no ClientRequestToken. StartEngine puts a keeper in front of it, so
@@ -25,7 +24,7 @@ func TestStartEngine_SDKRetryOfALostAnswerIsAppliedOnce(t *testing.T) {
 	var lost atomic.Bool
 	loseFirstAnswer := func(next http.Handler) http.Handler {
 		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-			if r.Header.Get("X-Amz-Target") != "DynamoDB_20120810.TransactWriteItems" || lost.Swap(true) {
+			if faults.Operation(r) != "TransactWriteItems" || lost.Swap(true) {
 				next.ServeHTTP(w, r)
 				return
 			}
@@ -39,15 +38,10 @@ func TestStartEngine_SDKRetryOfALostAnswerIsAppliedOnce(t *testing.T) {
 	}
 	t.Cleanup(func() { _ = engine.Close() })
 	ctx := context.Background()
-	db, err := app.NewDynamoDB(config.Config{Region: "eu-north-1", DynamoDBEndpoint: engine.URL})
-	if err != nil {
-		t.Fatal(err)
-	}
+	db := testkit.Client(t, engine.URL)
 	const table = "engine-tokens"
-	if err := store.New(db, table).EnsureTable(ctx); err != nil {
-		t.Fatal(err)
-	}
-	key := map[string]types.AttributeValue{"pk": &types.AttributeValueMemberS{Value: "c"}, "sk": &types.AttributeValueMemberS{Value: "c"}}
+	testkit.CreateTable(t, db, table)
+	key := testkit.Key("c", "c")
 	_, err = db.TransactWriteItems(ctx, &dynamodb.TransactWriteItemsInput{TransactItems: []types.TransactWriteItem{{Update: &types.Update{
 		TableName: aws.String(table), Key: key, UpdateExpression: aws.String("ADD n :one"),
 		ExpressionAttributeValues: map[string]types.AttributeValue{":one": &types.AttributeValueMemberN{Value: "1"}},

@@ -13,6 +13,7 @@ import (
 	"time"
 	"unicode/utf8"
 
+	"github.com/bufdir/export-audit/internal/testkit"
 	"github.com/bufdir/export-audit/pkg/metrics"
 )
 
@@ -393,21 +394,9 @@ func TestDocument_NilRecordsNothing(t *testing.T) {
 	}
 }
 
-// syncBuffer is a bytes.Buffer whose writes the race detector sees as separate.
-type syncBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
 func TestEmitter_OneWholeLinePerDocumentUnderConcurrency(t *testing.T) {
 	t.Parallel()
-	var out syncBuffer
+	var out testkit.Buffer
 	e := metrics.NewEmitter(&out)
 	const n = 64
 	var wg sync.WaitGroup
@@ -426,7 +415,7 @@ func TestEmitter_OneWholeLinePerDocumentUnderConcurrency(t *testing.T) {
 		})
 	}
 	wg.Wait()
-	sc := bufio.NewScanner(&out.buf)
+	sc := bufio.NewScanner(bytes.NewReader(out.Bytes()))
 	sc.Buffer(nil, 1<<20)
 	seen := map[string]bool{}
 	for sc.Scan() {

@@ -2,77 +2,52 @@ package metrics_test
 
 import (
 	"context"
-	"fmt"
 	"net/http"
-	"net/http/httptest"
 	"slices"
-	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
-	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
-	"github.com/bufdir/export-audit/internal/app"
-	"github.com/bufdir/export-audit/pkg/config"
+	"github.com/bufdir/export-audit/internal/testkit"
 	"github.com/bufdir/export-audit/pkg/metrics"
-	"github.com/truora/minidyn/server"
 )
 
 // sdkEngine is the embedded engine over HTTP, behind a door that answers the next calls with an
-// error of DynamoDB's JSON protocol instead of passing them on.
+// error of DynamoDB's JSON protocol instead of passing them on, and a count of the calls that
+// reach the door.
 type sdkEngine struct {
-	db       *dynamodb.Client
-	failNext atomic.Int32
-	failWith atomic.Value // the error type, e.g. ThrottlingException
-	seen     atomic.Int32 // requests that reached the door
+	db    *testkit.DB
+	door  testkit.Door
+	calls testkit.Calls
 }
 
 func newSDKEngine(t *testing.T) *sdkEngine {
 	t.Helper()
 	e := &sdkEngine{}
-	engine := server.NewServer()
-	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		e.seen.Add(1)
-		if e.failNext.Add(-1) >= 0 {
-			w.Header().Set("Content-Type", "application/x-amz-json-1.0")
-			w.WriteHeader(http.StatusBadRequest)
-			fmt.Fprintf(w, `{"__type":"com.amazonaws.dynamodb.v20120810#%s","message":"injected"}`, e.failWith.Load())
-			return
-		}
-		e.failNext.Store(0)
-		engine.ServeHTTP(w, r)
-	}))
-	t.Cleanup(srv.Close)
 	// The client the functions use, with the middleware app.NewDynamoDB attaches.
-	db, err := app.NewDynamoDB(config.Config{Region: "eu-north-1", DynamoDBEndpoint: srv.URL})
-	if err != nil {
-		t.Fatalf("client: %v", err)
-	}
-	_, err = db.CreateTable(context.Background(), &dynamodb.CreateTableInput{
-		TableName:            aws.String("sdk-metrics"),
-		AttributeDefinitions: []types.AttributeDefinition{{AttributeName: aws.String("pk"), AttributeType: types.ScalarAttributeTypeS}},
-		KeySchema:            []types.KeySchemaElement{{AttributeName: aws.String("pk"), KeyType: types.KeyTypeHash}},
-		BillingMode:          types.BillingModePayPerRequest,
-	})
-	if err != nil {
-		t.Fatalf("create table: %v", err)
-	}
-	e.db = db
-	e.seen.Store(0)
+	e.db = testkit.NewDB(t, testkit.EngineOptions{Outer: func(engine http.Handler) http.Handler {
+		return e.calls.Wrap(e.door.Wrap(engine))
+	}})
+	e.calls.Take()
 	return e
 }
 
-func (e *sdkEngine) fail(n int32, errorType string) {
-	e.failWith.Store(errorType)
-	e.failNext.Store(n)
+func (e *sdkEngine) fail(n int, errorType string) {
+	e.door.Fail(n, "", testkit.DynamoDBError{Type: errorType})
+}
+
+// seen is how many requests reached the door since the last look.
+func (e *sdkEngine) seen() int {
+	n := 0
+	for _, c := range e.calls.Take() {
+		n += c
+	}
+	return n
 }
 
 func (e *sdkEngine) get(ctx context.Context) error {
-	_, err := e.db.GetItem(ctx, &dynamodb.GetItemInput{
-		TableName: aws.String("sdk-metrics"),
-		Key:       map[string]types.AttributeValue{"pk": &types.AttributeValueMemberS{Value: "x"}},
-	})
+	_, err := e.db.Client.GetItem(ctx, &dynamodb.GetItemInput{TableName: aws.String(e.db.Table), Key: testkit.Key("x", "x")})
 	return err
 }
 
@@ -96,12 +71,12 @@ func TestInstrumentSDK_CountsCallsRetriesAndThrottles(t *testing.T) {
 	cases := []struct {
 		name        string
 		calls       int
-		failures    int32
+		failures    int
 		errorType   string
 		wantErr     bool
 		wantRetries float64
 		wantThrottl float64
-		wantSeen    int32
+		wantSeen    int
 	}{
 		{name: "one call that succeeds", calls: 1, wantSeen: 1},
 		{name: "two calls", calls: 2, wantSeen: 2},
@@ -120,7 +95,7 @@ func TestInstrumentSDK_CountsCallsRetriesAndThrottles(t *testing.T) {
 					t.Fatalf("want error %v, got %v", c.wantErr, err)
 				}
 			}
-			if got := e.seen.Load(); got != c.wantSeen {
+			if got := e.seen(); got != c.wantSeen {
 				t.Fatalf("want %d requests to reach the engine, got %d", c.wantSeen, got)
 			}
 			wantValues(t, d, "DynamoDBCalls", float64(c.calls))

@@ -6,45 +6,49 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"net/http"
 	"net/http/httptest"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
-	"github.com/bufdir/export-audit/internal/app"
+	"github.com/bufdir/export-audit/internal/testkit"
 	"github.com/bufdir/export-audit/pkg/audit"
-	"github.com/bufdir/export-audit/pkg/config"
 	"github.com/bufdir/export-audit/pkg/faults"
 	"github.com/bufdir/export-audit/pkg/store"
-	"github.com/truora/minidyn/server"
 )
 
-// ftOvertaker stands in front of the engine and, before each of the first n UpdateItem calls
+// overtaker stands in front of the engine and, before each of the first n UpdateItem calls
 // on a day counter reaches it, lands another container's later stamp on that counter: what
 // happens when concurrent creates overtake a create whose counter call is slow (throttled and
 // retried by the SDK) and take later seconds first.
-type ftOvertaker struct {
-	next http.Handler
-	mu   sync.Mutex
-	n    int
-	at   time.Time
+type overtaker struct {
+	mu sync.Mutex
+	n  int
+	at time.Time
 }
 
-func (o *ftOvertaker) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	body, _ := io.ReadAll(r.Body)
-	r.Body = io.NopCloser(bytes.NewReader(body))
+func (o *overtaker) wrap(engine http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		o.overtake(engine, r)
+		engine.ServeHTTP(w, r)
+	})
+}
+
+// overtake lands the later stamp when r is one of the first n counter calls.
+func (o *overtaker) overtake(engine http.Handler, r *http.Request) {
+	body := testkit.PeekBody(r)
 	o.mu.Lock()
-	overtake := o.n > 0 && strings.HasSuffix(r.Header.Get("X-Amz-Target"), ".UpdateItem") && bytes.Contains(body, []byte(`"SEQ#`))
-	if overtake {
+	due := o.n > 0 && faults.Operation(r) == "UpdateItem" && bytes.Contains(body, []byte(`"SEQ#`))
+	if due {
 		o.n--
 		o.at = o.at.Add(time.Second)
 	}
 	at := o.at
 	o.mu.Unlock()
-	if overtake {
+	if due {
 		var in struct{ Key json.RawMessage }
 		_ = json.Unmarshal(body, &in)
 		other := fmt.Sprintf(`{"TableName":%q,"Key":%s,"UpdateExpression":"SET last_at = :t ADD seq :one",`+
@@ -52,12 +56,11 @@ func (o *ftOvertaker) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		req := httptest.NewRequest("POST", "/", strings.NewReader(other))
 		req.Header.Set("X-Amz-Target", "DynamoDB_20120810.UpdateItem")
 		rec := httptest.NewRecorder()
-		o.next.ServeHTTP(rec, req)
+		engine.ServeHTTP(rec, req)
 		if rec.Code != http.StatusOK {
 			panic("overtaking write failed: " + rec.Body.String())
 		}
 	}
-	o.next.ServeHTTP(w, r)
 }
 
 // TestCreate_OvertakenDayCounterStillTakesANumber: a create whose counter call is overtaken
@@ -67,17 +70,8 @@ func (o *ftOvertaker) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 func TestCreate_OvertakenDayCounterStillTakesANumber(t *testing.T) {
 	t.Parallel()
 	now := time.Date(2026, 3, 1, 8, 0, 0, 0, time.UTC)
-	o := &ftOvertaker{next: server.NewServer(), n: 4, at: now}
-	srv := httptest.NewServer(o)
-	t.Cleanup(srv.Close)
-	db, err := app.NewDynamoDB(config.Config{Region: "eu-north-1", DynamoDBEndpoint: srv.URL})
-	if err != nil {
-		t.Fatal(err)
-	}
-	s := store.New(db, table, store.WithClock(fixedClock(now)))
-	if err := s.EnsureTable(context.Background()); err != nil {
-		t.Fatal(err)
-	}
+	o := &overtaker{n: 4, at: now}
+	s := testkit.NewDB(t, testkit.EngineOptions{Inner: o.wrap}).Store(store.WithClock(fixedClock(now)))
 	rec, replayed, err := s.Create(context.Background(), newRecord("org-a", "exp-1"))
 	if err != nil || replayed {
 		t.Fatalf("create overtaken 4 times: replayed=%v err=%v", replayed, err)
@@ -87,28 +81,21 @@ func TestCreate_OvertakenDayCounterStillTakesANumber(t *testing.T) {
 	}
 }
 
-// ftOnGuardRead runs before the first GetItem of an export_id guard reaches the engine.
-type ftOnGuardRead struct {
-	next   http.Handler
-	mu     sync.Mutex
-	before func()
+// onGuardRead runs before, once it is set, ahead of the next GetItem of an export_id guard
+// that reaches the engine, and only then.
+type onGuardRead struct {
+	before atomic.Pointer[func()]
 }
 
-func (o *ftOnGuardRead) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	body, _ := io.ReadAll(r.Body)
-	r.Body = io.NopCloser(bytes.NewReader(body))
-	o.mu.Lock()
-	fn := o.before
-	if fn != nil && strings.HasSuffix(r.Header.Get("X-Amz-Target"), ".GetItem") && bytes.Contains(body, []byte(`"EXP#`)) {
-		o.before = nil
-	} else {
-		fn = nil
-	}
-	o.mu.Unlock()
-	if fn != nil {
-		fn()
-	}
-	o.next.ServeHTTP(w, r)
+func (o *onGuardRead) wrap(engine http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if faults.Operation(r) == "GetItem" && bytes.Contains(testkit.PeekBody(r), []byte(`"EXP#`)) {
+			if fn := o.before.Swap(nil); fn != nil {
+				(*fn)()
+			}
+		}
+		engine.ServeHTTP(w, r)
+	})
 }
 
 // TestCreate_GuardFreedWhileReadingItMakesANewRecord: a create meets the export_id's guard,
@@ -117,25 +104,15 @@ func (o *ftOnGuardRead) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 // makes a new record rather than failing.
 func TestCreate_GuardFreedWhileReadingItMakesANewRecord(t *testing.T) {
 	t.Parallel()
-	o := &ftOnGuardRead{next: server.NewServer()}
-	srv := httptest.NewServer(o)
-	t.Cleanup(srv.Close)
-	db, err := app.NewDynamoDB(config.Config{Region: "eu-north-1", DynamoDBEndpoint: srv.URL})
-	if err != nil {
-		t.Fatal(err)
-	}
-	s := store.New(db, table)
-	if err := s.EnsureTable(context.Background()); err != nil {
-		t.Fatal(err)
-	}
+	o := &onGuardRead{}
+	s := testkit.NewDB(t, testkit.EngineOptions{Inner: o.wrap}).Store()
 	old := mustCreate(t, s, newRecord("org-a", "exp-1"))
-	o.mu.Lock()
-	o.before = func() {
+	deleteOld := func() {
 		if err := s.Delete(context.Background(), "org-a", mustID(t, old.RecordID), "usr-admin"); err != nil {
 			t.Errorf("delete %s: %v", old.RecordID, err)
 		}
 	}
-	o.mu.Unlock()
+	o.before.Store(&deleteOld)
 	rec, replayed, err := s.Create(context.Background(), newRecord("org-a", "exp-1"))
 	if err != nil || replayed || rec.RecordID == old.RecordID {
 		t.Fatalf("want a new record once the export_id is free, got %s replayed=%v err=%v", rec.RecordID, replayed, err)
@@ -145,20 +122,10 @@ func TestCreate_GuardFreedWhileReadingItMakesANewRecord(t *testing.T) {
 	}
 }
 
-// ftFaulty returns a store on a fresh engine behind inj, with the client the functions use.
-func ftFaulty(t *testing.T, inj *faults.Injector) *store.Store {
+// faulty returns a store on a fresh engine behind inj, with the client the functions use.
+func faulty(t *testing.T, inj *faults.Injector) *store.Store {
 	t.Helper()
-	srv := httptest.NewServer(inj.Wrap(server.NewServer()))
-	t.Cleanup(srv.Close)
-	db, err := app.NewDynamoDB(config.Config{Region: "eu-north-1", DynamoDBEndpoint: srv.URL})
-	if err != nil {
-		t.Fatal(err)
-	}
-	s := store.New(db, table)
-	if err := s.EnsureTable(context.Background()); err != nil {
-		t.Fatal(err)
-	}
-	return s
+	return testkit.NewDB(t, testkit.EngineOptions{Faults: inj}).Store()
 }
 
 // TestTransact_RetryOfACancelledTransactionRunsAgain: DynamoDB cancels a create's and a
@@ -170,7 +137,7 @@ func TestTransact_RetryOfACancelledTransactionRunsAgain(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
 	inj := faults.New(1)
-	s := ftFaulty(t, inj)
+	s := faulty(t, inj)
 
 	inj.Set(faults.Rule{Kind: faults.TransactionConflictCanceled, Rate: 1, Limit: 2})
 	rec, replayed, err := s.Create(ctx, newRecord("org-a", "exp-1"))
@@ -205,7 +172,7 @@ func TestTransact_SDKRetryOfALostAnswerKeepsTheToken(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
 	inj := faults.New(1)
-	s := ftFaulty(t, inj)
+	s := faulty(t, inj)
 
 	inj.Set(faults.Rule{Kind: faults.DropAfter, Rate: 1, Limit: 1, Ops: []string{"TransactWriteItems"}})
 	rec, replayed, err := s.Create(ctx, newRecord("org-a", "exp-1"))

@@ -67,11 +67,11 @@ func TestItems_LayoutInTheTable(t *testing.T) {
 	at := func(min int) time.Time { return now.Add(time.Duration(min) * time.Minute) }
 	stamp := func(min int) string { return at(min).Format(time.RFC3339) }
 	clock := at(0)
-	s := e.store(store.WithClock(func() time.Time { return clock }), store.WithRetention(30*24*time.Hour))
+	s := e.Store(store.WithClock(func() time.Time { return clock }), store.WithRetention(30*24*time.Hour))
 
 	raw := func(pk, sk string) map[string]any {
 		t.Helper()
-		out, err := e.db.GetItem(ctx, &dynamodb.GetItemInput{TableName: aws.String(table), ConsistentRead: aws.Bool(true),
+		out, err := e.Client.GetItem(ctx, &dynamodb.GetItemInput{TableName: aws.String(table), ConsistentRead: aws.Bool(true),
 			Key: map[string]types.AttributeValue{"pk": &types.AttributeValueMemberS{Value: pk}, "sk": &types.AttributeValueMemberS{Value: sk}}})
 		if err != nil {
 			t.Fatalf("get %s %s: %v", pk, sk, err)
@@ -149,13 +149,13 @@ func TestItems_VersionCountsChangesOnly(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
 	e := newEnv(t)
-	s := e.store()
+	s := e.Store()
 	rec := mustCreate(t, s, newRecord("org-a", "exp-1"))
 	id := mustID(t, rec.RecordID)
 	key := item.RecordKey("org-a", id)
 	version := func() (string, string) {
 		t.Helper()
-		out, err := e.db.GetItem(ctx, &dynamodb.GetItemInput{TableName: aws.String(table), Key: key, ConsistentRead: aws.Bool(true)})
+		out, err := e.Client.GetItem(ctx, &dynamodb.GetItemInput{TableName: aws.String(table), Key: key, ConsistentRead: aws.Bool(true)})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -166,7 +166,7 @@ func TestItems_VersionCountsChangesOnly(t *testing.T) {
 		}
 		return v.Value, by.Value
 	}
-	if _, err := e.db.UpdateItem(ctx, &dynamodb.UpdateItemInput{TableName: aws.String(table), Key: key,
+	if _, err := e.Client.UpdateItem(ctx, &dynamodb.UpdateItemInput{TableName: aws.String(table), Key: key,
 		UpdateExpression: aws.String("REMOVE version, changed_by")}); err != nil {
 		t.Fatal(err)
 	}

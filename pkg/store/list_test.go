@@ -16,7 +16,7 @@ func seed(t *testing.T, e *env, org string, n int, start time.Time) []audit.Reco
 	t.Helper()
 	var recs []audit.Record
 	for i := 0; i < n; i++ {
-		s := e.store(store.WithClock(fixedClock(start.Add(time.Duration(i) * time.Minute))))
+		s := e.Store(store.WithClock(fixedClock(start.Add(time.Duration(i) * time.Minute))))
 		nr := newRecord(org, fmt.Sprintf("exp-%03d", i))
 		nr.Format = []audit.Format{audit.FormatPDF, audit.FormatCSV, audit.FormatExcel}[i%3]
 		if i%2 == 1 {
@@ -47,7 +47,7 @@ func TestList_PagesAcrossDynamoDBPages(t *testing.T) {
 	all := seed(t, e, "org-a", 25, start)
 	seed(t, e, "org-b", 5, start)
 	// Pages of 4 items force every list to cross several DynamoDB pages.
-	s := e.store(store.WithPageSize(4))
+	s := e.Store(store.WithPageSize(4))
 	for _, tc := range []struct {
 		name        string
 		page, limit int
@@ -81,7 +81,7 @@ func TestList_Filters(t *testing.T) {
 	start := time.Date(2026, 3, 1, 23, 50, 0, 0, time.UTC)
 	all := seed(t, e, "org-a", 20, start)
 	seed(t, e, "org-b", 6, start)
-	s := e.store(store.WithPageSize(3))
+	s := e.Store(store.WithPageSize(3))
 	pick := func(keep func(audit.Record) bool) []audit.Record {
 		var out []audit.Record
 		for _, r := range all {
@@ -131,7 +131,7 @@ func TestList_SkipsDeletedRecords(t *testing.T) {
 	t.Parallel()
 	e := newEnv(t)
 	all := seed(t, e, "org-a", 8, time.Date(2026, 3, 1, 8, 0, 0, 0, time.UTC))
-	s := e.store(store.WithPageSize(2))
+	s := e.Store(store.WithPageSize(2))
 	for _, r := range []audit.Record{all[0], all[1], all[4]} {
 		if err := s.Delete(ctx, "org-a", mustID(t, r.RecordID), "usr-admin"); err != nil {
 			t.Fatal(err)
@@ -165,13 +165,13 @@ func TestList_FirstPageIsOneQueryAtAnySize(t *testing.T) {
 	t.Parallel()
 	e := newEnv(t)
 	seed(t, e, "org-a", 150, time.Date(2026, 3, 1, 8, 0, 0, 0, time.UTC))
-	s := e.store()
-	e.calls.take()
+	s := e.Store()
+	e.calls.Take()
 	p := mustList(t, s, audit.ListFilter{OrgID: "org-a", Page: 1, Limit: 20})
 	if p.Total != 150 || len(p.Records) != 20 {
 		t.Errorf("total %d, %d records; want 150 and 20", p.Total, len(p.Records))
 	}
-	if n := e.calls.take(); !reflect.DeepEqual(n, map[string]int{"Query": 1}) {
+	if n := e.calls.Take(); !reflect.DeepEqual(n, map[string]int{"Query": 1}) {
 		t.Errorf("page 1 made calls %v, want one Query", n)
 	}
 	past := mustList(t, s, audit.ListFilter{OrgID: "org-a", Page: 9, Limit: 20})
@@ -184,7 +184,7 @@ func TestList_EmptyOrganisation(t *testing.T) {
 	t.Parallel()
 	e := newEnv(t)
 	seed(t, e, "org-a", 3, time.Date(2026, 3, 1, 8, 0, 0, 0, time.UTC))
-	p := mustList(t, e.store(), audit.ListFilter{OrgID: "org-empty", Page: 1, Limit: 20})
+	p := mustList(t, e.Store(), audit.ListFilter{OrgID: "org-empty", Page: 1, Limit: 20})
 	if p.Total != 0 || len(p.Records) != 0 {
 		t.Errorf("organisation without records: %+v", p)
 	}

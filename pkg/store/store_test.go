@@ -13,6 +13,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
+	"github.com/bufdir/export-audit/internal/testkit"
 	"github.com/bufdir/export-audit/pkg/audit"
 	"github.com/bufdir/export-audit/pkg/store"
 )
@@ -23,7 +24,7 @@ func TestCreate_StoresRecordReadableByGet(t *testing.T) {
 	t.Parallel()
 	e := newEnv(t)
 	now := time.Date(2026, 3, 1, 8, 0, 0, 0, time.UTC)
-	s := e.store(store.WithClock(fixedClock(now)))
+	s := e.Store(store.WithClock(fixedClock(now)))
 	n := newRecord("org-a", "exp-1")
 	count := int64(312)
 	n.ActivityCount = &count
@@ -31,14 +32,14 @@ func TestCreate_StoresRecordReadableByGet(t *testing.T) {
 	if rec.RecordID != "rec-20260301-001" {
 		t.Errorf("first record of the day: got %s, want rec-20260301-001", rec.RecordID)
 	}
-	if got := e.calls.take(); !reflect.DeepEqual(got, map[string]int{"UpdateItem": 1, "TransactWriteItems": 1}) {
+	if got := e.calls.Take(); !reflect.DeepEqual(got, map[string]int{"UpdateItem": 1, "TransactWriteItems": 1}) {
 		t.Errorf("create made calls %v, want one UpdateItem and one TransactWriteItems", got)
 	}
 	got, err := s.Get(ctx, "org-a", mustID(t, rec.RecordID))
 	if err != nil {
 		t.Fatalf("get: %v", err)
 	}
-	if calls := e.calls.take(); !reflect.DeepEqual(calls, map[string]int{"GetItem": 1}) {
+	if calls := e.calls.Take(); !reflect.DeepEqual(calls, map[string]int{"GetItem": 1}) {
 		t.Errorf("get made calls %v, want one GetItem", calls)
 	}
 	if !reflect.DeepEqual(got, rec) {
@@ -58,7 +59,7 @@ func TestCreate_StoresRecordReadableByGet(t *testing.T) {
 func TestGet_OtherOrganisationAndMissingAreNotFound(t *testing.T) {
 	t.Parallel()
 	e := newEnv(t)
-	s := e.store()
+	s := e.Store()
 	rec := mustCreate(t, s, newRecord("org-a", "exp-1"))
 	for name, tc := range map[string]struct{ org, id string }{
 		"other organisation": {"org-b", rec.RecordID},
@@ -73,7 +74,7 @@ func TestGet_OtherOrganisationAndMissingAreNotFound(t *testing.T) {
 func TestCreate_ReplayReturnsStoredRecord(t *testing.T) {
 	t.Parallel()
 	e := newEnv(t)
-	s := e.store()
+	s := e.Store()
 	rec := mustCreate(t, s, newRecord("org-a", "exp-1"))
 	moved, _, err := s.UpdateStatus(ctx, "org-a", mustID(t, rec.RecordID), audit.StatusChange{
 		To: audit.StatusProcessing, At: rec.CreatedAt.Add(time.Second), By: "svc",
@@ -81,7 +82,7 @@ func TestCreate_ReplayReturnsStoredRecord(t *testing.T) {
 	if err != nil {
 		t.Fatalf("move: %v", err)
 	}
-	e.calls.take()
+	e.calls.Take()
 	got, replayed, err := s.Create(ctx, newRecord("org-a", "exp-1"))
 	if err != nil || !replayed {
 		t.Fatalf("replay: replayed=%v err=%v, want a replay", replayed, err)
@@ -89,7 +90,7 @@ func TestCreate_ReplayReturnsStoredRecord(t *testing.T) {
 	if !reflect.DeepEqual(got, moved) {
 		t.Errorf("replay returned\n%+v\nwant the record as it is now\n%+v", got, moved)
 	}
-	calls := e.calls.take()
+	calls := e.calls.Take()
 	if calls["TransactWriteItems"] != 1 || calls["UpdateItem"] != 1 || calls["PutItem"] != 0 {
 		t.Errorf("replay made calls %v: want one counter UpdateItem, one TransactWriteItems and reads only", calls)
 	}
@@ -101,7 +102,7 @@ func TestCreate_ReplayReturnsStoredRecord(t *testing.T) {
 func TestCreate_DifferentFieldsClashNamingRecord(t *testing.T) {
 	t.Parallel()
 	e := newEnv(t)
-	s := e.store()
+	s := e.Store()
 	rec := mustCreate(t, s, newRecord("org-a", "exp-1"))
 	seven := int64(7)
 	for name, change := range map[string]func(*audit.NewRecord){
@@ -127,7 +128,7 @@ func TestCreate_DifferentFieldsClashNamingRecord(t *testing.T) {
 
 func TestCreate_SameExportInTwoOrganisationsIsTwoRecords(t *testing.T) {
 	t.Parallel()
-	s := newEnv(t).store()
+	s := newEnv(t).Store()
 	a := mustCreate(t, s, newRecord("org-a", "exp-1"))
 	b := mustCreate(t, s, newRecord("org-b", "exp-1"))
 	if a.RecordID == b.RecordID {
@@ -137,7 +138,7 @@ func TestCreate_SameExportInTwoOrganisationsIsTwoRecords(t *testing.T) {
 
 func TestCreate_ConcurrentSameExportMakesOneRecord(t *testing.T) {
 	t.Parallel()
-	s := newEnv(t).store()
+	s := newEnv(t).Store()
 	const n = 50
 	var (
 		wg      sync.WaitGroup
@@ -177,7 +178,7 @@ func TestCreate_ConcurrentSameExportMakesOneRecord(t *testing.T) {
 
 func TestCreate_ConcurrentCreatesNeverRepeatIDs(t *testing.T) {
 	t.Parallel()
-	s := newEnv(t).store()
+	s := newEnv(t).Store()
 	const n = 60
 	var (
 		wg  sync.WaitGroup
@@ -212,12 +213,11 @@ func TestCreate_SequenceGoesPast999(t *testing.T) {
 	t.Parallel()
 	e := newEnv(t)
 	day := time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC)
-	s := e.store(store.WithClock(fixedClock(day)))
+	s := e.Store(store.WithClock(fixedClock(day)))
 	// Start the day's counter near the boundary rather than creating 997 records first.
-	_, err := e.db.PutItem(ctx, &dynamodb.PutItemInput{TableName: aws.String(table), Item: map[string]types.AttributeValue{
-		"pk": &types.AttributeValueMemberS{Value: "SEQ#20260301"}, "sk": &types.AttributeValueMemberS{Value: "SEQ"},
-		"seq": &types.AttributeValueMemberN{Value: "997"},
-	}})
+	counter := testkit.Key("SEQ#20260301", "SEQ")
+	counter["seq"] = &types.AttributeValueMemberN{Value: "997"}
+	_, err := e.Client.PutItem(ctx, &dynamodb.PutItemInput{TableName: aws.String(table), Item: counter})
 	if err != nil {
 		t.Fatalf("seed counter: %v", err)
 	}
@@ -248,8 +248,8 @@ func TestCreate_ClockBehindTakesTheLaterSecond(t *testing.T) {
 	t.Parallel()
 	e := newEnv(t)
 	t0 := time.Date(2026, 3, 1, 8, 0, 0, 0, time.UTC)
-	ahead := mustCreate(t, e.store(store.WithClock(fixedClock(t0.Add(5*time.Second)))), newRecord("org-a", "exp-1"))
-	behind := mustCreate(t, e.store(store.WithClock(fixedClock(t0))), newRecord("org-a", "exp-2"))
+	ahead := mustCreate(t, e.Store(store.WithClock(fixedClock(t0.Add(5*time.Second)))), newRecord("org-a", "exp-1"))
+	behind := mustCreate(t, e.Store(store.WithClock(fixedClock(t0))), newRecord("org-a", "exp-2"))
 	if !behind.CreatedAt.Equal(ahead.CreatedAt) {
 		t.Errorf("a create on a clock 5 s behind got created_at %s, want the later %s", behind.CreatedAt, ahead.CreatedAt)
 	}
@@ -261,15 +261,15 @@ func TestCreate_ClockBehindTakesTheLaterSecond(t *testing.T) {
 func TestUpdateStatus_FollowsStatusMachine(t *testing.T) {
 	t.Parallel()
 	e := newEnv(t)
-	s := e.store()
+	s := e.Store()
 	for _, from := range audit.Statuses {
 		for _, to := range audit.Statuses {
 			t.Run(string(from)+"->"+string(to), func(t *testing.T) {
 				rec := recordIn(t, s, "org-a", "exp-"+string(from)+"-"+string(to), from)
 				at := rec.UpdatedAt.Add(time.Minute)
-				e.calls.take()
+				e.calls.Take()
 				got, changed, err := s.UpdateStatus(ctx, "org-a", mustID(t, rec.RecordID), audit.StatusChange{To: to, At: at, By: "svc"})
-				if n := e.calls.take(); to != audit.StatusQueued && !reflect.DeepEqual(n, map[string]int{"UpdateItem": 1}) {
+				if n := e.calls.Take(); to != audit.StatusQueued && !reflect.DeepEqual(n, map[string]int{"UpdateItem": 1}) {
 					t.Errorf("calls %v, want one UpdateItem", n)
 				}
 				switch {
@@ -325,7 +325,7 @@ func recordIn(t *testing.T, s interface {
 
 func TestUpdateStatus_Refusals(t *testing.T) {
 	t.Parallel()
-	s := newEnv(t).store()
+	s := newEnv(t).Store()
 	rec := mustCreate(t, s, newRecord("org-a", "exp-1"))
 	gone := mustCreate(t, s, newRecord("org-a", "exp-2"))
 	if err := s.Delete(ctx, "org-a", mustID(t, gone.RecordID), "usr-admin"); err != nil {
@@ -355,7 +355,7 @@ func TestUpdateStatus_Refusals(t *testing.T) {
 
 func TestUpdateStatus_WritesCountAndReason(t *testing.T) {
 	t.Parallel()
-	s := newEnv(t).store()
+	s := newEnv(t).Store()
 	rec := mustCreate(t, s, newRecord("org-a", "exp-1"))
 	count, reason := int64(12), "Bufdir rejected the file"
 	got, _, err := s.UpdateStatus(ctx, "org-a", mustID(t, rec.RecordID), audit.StatusChange{
@@ -374,7 +374,7 @@ func TestUpdateStatus_WritesCountAndReason(t *testing.T) {
 
 func TestUpdateStatus_ConcurrentFinalMovesOneWins(t *testing.T) {
 	t.Parallel()
-	s := newEnv(t).store()
+	s := newEnv(t).Store()
 	for i := 0; i < 10; i++ {
 		rec := mustCreate(t, s, newRecord("org-a", "exp-"+strconv.Itoa(i)))
 		id := mustID(t, rec.RecordID)
@@ -404,16 +404,16 @@ func TestUpdateStatus_ConcurrentFinalMovesOneWins(t *testing.T) {
 func TestAttachFileURL_Rules(t *testing.T) {
 	t.Parallel()
 	e := newEnv(t)
-	s := e.store()
+	s := e.Store()
 	rec := mustCreate(t, s, newRecord("org-a", "exp-1"))
 	id := mustID(t, rec.RecordID)
 	const url = "https://storage.example.no/exports/exp-1.pdf"
-	e.calls.take()
+	e.calls.Take()
 	got, changed, err := s.AttachFileURL(ctx, "org-a", id, url, "usr-0042")
 	if err != nil || !changed || got.FileURL == nil || *got.FileURL != url {
 		t.Fatalf("attach: %+v changed=%v err=%v", got.FileURL, changed, err)
 	}
-	if n := e.calls.take(); !reflect.DeepEqual(n, map[string]int{"UpdateItem": 1}) {
+	if n := e.calls.Take(); !reflect.DeepEqual(n, map[string]int{"UpdateItem": 1}) {
 		t.Errorf("attach made calls %v, want one UpdateItem", n)
 	}
 	again, changed, err := s.AttachFileURL(ctx, "org-a", id, url, "usr-0042")
@@ -437,14 +437,14 @@ func TestDelete_TombstonesAndFreesExportID(t *testing.T) {
 	t.Parallel()
 	e := newEnv(t)
 	now := time.Date(2026, 3, 1, 8, 0, 0, 0, time.UTC)
-	s := e.store(store.WithClock(fixedClock(now)))
+	s := e.Store(store.WithClock(fixedClock(now)))
 	rec := mustCreate(t, s, newRecord("org-a", "exp-1"))
 	id := mustID(t, rec.RecordID)
-	e.calls.take()
+	e.calls.Take()
 	if err := s.Delete(ctx, "org-a", id, "usr-admin"); err != nil {
 		t.Fatalf("delete: %v", err)
 	}
-	if n := e.calls.take(); !reflect.DeepEqual(n, map[string]int{"GetItem": 1, "TransactWriteItems": 1}) {
+	if n := e.calls.Take(); !reflect.DeepEqual(n, map[string]int{"GetItem": 1, "TransactWriteItems": 1}) {
 		t.Errorf("delete made calls %v, want one GetItem and one TransactWriteItems", n)
 	}
 	if _, err := s.Get(ctx, "org-a", id); !errors.Is(err, audit.ErrNotFound) {
@@ -453,7 +453,7 @@ func TestDelete_TombstonesAndFreesExportID(t *testing.T) {
 	if err := s.Delete(ctx, "org-a", id, "usr-admin"); !errors.Is(err, audit.ErrNotFound) {
 		t.Errorf("second delete: %v, want ErrNotFound", err)
 	}
-	raw, err := e.db.GetItem(ctx, &dynamodb.GetItemInput{TableName: aws.String(table), Key: map[string]types.AttributeValue{
+	raw, err := e.Client.GetItem(ctx, &dynamodb.GetItemInput{TableName: aws.String(table), Key: map[string]types.AttributeValue{
 		"pk": &types.AttributeValueMemberS{Value: "ORG#org-a"}, "sk": &types.AttributeValueMemberS{Value: "REC#20260301#000000001"},
 	}})
 	if err != nil {
@@ -500,7 +500,7 @@ func mustList(t *testing.T, s interface {
 
 func TestUpdateStatus_RefusesChangeDatedBeforeLastOne(t *testing.T) {
 	t.Parallel()
-	s := newEnv(t).store()
+	s := newEnv(t).Store()
 	rec := mustCreate(t, s, newRecord("org-a", "exp-1"))
 	id := mustID(t, rec.RecordID)
 	moved, _, err := s.UpdateStatus(ctx, "org-a", id, audit.StatusChange{To: audit.StatusProcessing, At: rec.CreatedAt.Add(3 * time.Minute), By: "svc"})

@@ -1,4 +1,4 @@
-package local_test
+package operations
 
 // Tests of what an operator sees: one JSON log line and one EMF metrics line per request,
 // through real HTTP against the local API, which logs and measures exactly as the Lambda
@@ -8,158 +8,76 @@ import (
 	"bytes"
 	"encoding/json"
 	"fmt"
-	"io"
 	"log/slog"
 	"net/http"
 	"regexp"
 	"strings"
 	"sync"
-	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/bufdir/export-audit/internal/app"
 	"github.com/bufdir/export-audit/internal/app/localrun"
+	"github.com/bufdir/export-audit/internal/testkit"
 	"github.com/bufdir/export-audit/pkg/config"
-	"github.com/bufdir/export-audit/pkg/local"
 )
 
-// obsSink collects lines written by many goroutines.
-type obsSink struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (s *obsSink) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.buf.Write(p)
-}
-
-func (s *obsSink) bytes() []byte {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return bytes.Clone(s.buf.Bytes())
-}
-
-// lines decodes every line written so far.
-func (s *obsSink) lines(t *testing.T) []map[string]any {
-	t.Helper()
-	var out []map[string]any
-	for _, l := range bytes.Split(s.bytes(), []byte("\n")) {
-		if len(bytes.TrimSpace(l)) == 0 {
-			continue
-		}
-		dec := json.NewDecoder(bytes.NewReader(l))
-		dec.UseNumber()
-		var m map[string]any
-		if err := dec.Decode(&m); err != nil {
-			t.Fatalf("want every line a JSON object, got %q: %v", l, err)
-		}
-		out = append(out, m)
-	}
-	return out
-}
-
-// obsEnv is a local API whose log and metrics go to sinks, and whose engine can be told to
+// env is a local API whose log and metrics go to buffers, and whose engine can be told to
 // answer the next calls with a DynamoDB error.
-type obsEnv struct {
-	url      string
-	log, emf *obsSink
-	failNext atomic.Int32
-	failWith atomic.Value
+type env struct {
+	*testkit.API
+	log, emf *testkit.Buffer
+	door     *testkit.Door
 	token    string
 }
 
-const obsOrg = "org-obs-001"
+const org = "org-obs-001"
 
-func obsStart(t *testing.T, level slog.Level) *obsEnv {
+// The contract's two prefixes.
+const single, doubled = testkit.Prefix, testkit.DoubledPrefix
+
+// startAPI starts the local API as make run does (stage local), logging at level.
+func startAPI(t *testing.T, level slog.Level) *env {
 	t.Helper()
-	e := &obsEnv{log: &obsSink{}, emf: &obsSink{}}
-	door := func(h http.Handler) http.Handler {
-		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-			if e.failNext.Add(-1) >= 0 {
-				w.Header().Set("Content-Type", "application/x-amz-json-1.0")
-				w.WriteHeader(http.StatusBadRequest)
-				fmt.Fprintf(w, `{"__type":"com.amazonaws.dynamodb.v20120810#%s","message":"injected by the test"}`, e.failWith.Load())
-				return
-			}
-			e.failNext.Store(0)
-			h.ServeHTTP(w, r)
-		})
-	}
-	run, err := localrun.Start(t.Context(), localrun.Options{
-		Addr: "127.0.0.1:0", EngineAddr: "127.0.0.1:0",
-		// make run's stage (cmd/local sets STAGE=local).
-		Config: config.Config{Stage: config.LocalStage, TableName: "audit-observe", Region: "eu-north-1", OrgIDClaim: "org_id", DeletedRetention: 24 * time.Hour, LogLevel: level},
-		Auth:   local.Authorizer{Secret: secret}, Log: app.NewLogger(e.log, level), Metrics: e.emf, EngineWrap: door,
-	})
-	if err != nil {
-		t.Fatalf("start the local API: %v", err)
-	}
-	t.Cleanup(run.Close)
-	e.url = run.APIURL
-	e.token, err = local.Token(secret, obsOrg, "usr-obs", allScopes, time.Hour, time.Now())
-	if err != nil {
-		t.Fatalf("token: %v", err)
-	}
+	e := &env{log: &testkit.Buffer{}, emf: &testkit.Buffer{}, door: &testkit.Door{}}
+	cfg := testkit.Config()
+	cfg.LogLevel = level
+	e.API = testkit.StartAPI(t, localrun.Options{Config: cfg, Log: app.NewLogger(e.log, level), Metrics: e.emf, EngineWrap: e.door.Wrap})
+	e.token = testkit.Token(t, org, "usr-obs")
 	return e
 }
 
 // fail makes the engine answer the next n calls with a DynamoDB error of errorType.
-func (e *obsEnv) fail(n int32, errorType string) {
-	e.failWith.Store(errorType)
-	e.failNext.Store(n)
+func (e *env) fail(n int, errorType string) {
+	e.door.Fail(n, "", testkit.DynamoDBError{Type: errorType})
 }
 
-type obsReply struct {
-	status    int
-	requestID string // Apigw-Requestid
-	body      []byte
-}
-
-// obsDo sends one request; header pairs are set on it.
-func (e *obsEnv) obsDo(t *testing.T, method, path, token, body string, header ...string) obsReply {
+// do sends one request: body "" sends none, header pairs are set on it.
+func (e *env) do(t *testing.T, method, path, token, body string, header ...string) testkit.Reply {
 	t.Helper()
-	var rd io.Reader
+	r := testkit.Request{Method: method, Path: path, Token: token, Header: map[string]string{}}
 	if body != "" {
-		rd = strings.NewReader(body)
-	}
-	req, err := http.NewRequest(method, e.url+path, rd)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if token != "" {
-		req.Header.Set("Authorization", "Bearer "+token)
-	}
-	if body != "" {
-		req.Header.Set("Content-Type", "application/json")
+		r.Body = body
 	}
 	for i := 0; i+1 < len(header); i += 2 {
-		req.Header.Set(header[i], header[i+1])
+		r.Header[header[i]] = header[i+1]
 	}
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		t.Fatalf("%s %s: %v", method, path, err)
-	}
-	defer resp.Body.Close()
-	b, _ := io.ReadAll(resp.Body)
-	return obsReply{status: resp.StatusCode, requestID: resp.Header.Get("Apigw-Requestid"), body: b}
+	return e.MustDo(t, r)
 }
 
 var (
-	obsUUID    = regexp.MustCompile(`^[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$`)
-	obsTraceID = regexp.MustCompile(`^1-[0-9a-f]{8}-[0-9a-f]{24}$`)
+	uuidPattern    = regexp.MustCompile(`^[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$`)
+	traceIDPattern = regexp.MustCompile(`^1-[0-9a-f]{8}-[0-9a-f]{24}$`)
 )
 
-// obsStep is one request and what its log line and metrics line must say.
-type obsStep struct {
+// step is one request and what its log line and metrics line must say.
+type step struct {
 	name         string
 	method, path string
 	token        string // "" sends none; "-" the env's token
 	body         string
 	header       []string
-	fail         int32  // engine calls to fail
+	fail         int    // engine calls to fail
 	failWith     string // the DynamoDB error type they answer
 	status       int
 	gateway      bool              // answered by the local API itself: a "gateway" line, no metrics
@@ -175,7 +93,7 @@ type obsStep struct {
 // errors of every class, and checks each request's log line and EMF line.
 func TestOperate_OneLogLineAndOneMetricsLinePerRequest(t *testing.T) {
 	t.Parallel()
-	e := obsStart(t, slog.LevelInfo)
+	e := startAPI(t, slog.LevelInfo)
 	// Markers that must never reach the log: the query string, the body, the token.
 	const (
 		queryMarker = "exp-query-marker-0001"
@@ -183,24 +101,24 @@ func TestOperate_OneLogLineAndOneMetricsLinePerRequest(t *testing.T) {
 	)
 	exportID := "exp-obs-" + fmt.Sprint(time.Now().UnixNano())
 	create := fmt.Sprintf(`{"export_id":%q,"format":"pdf","period_from":"2025-01-01","period_to":"2025-12-31"}`, exportID)
-	r := e.obsDo(t, "POST", single, e.token, create)
-	if r.status != http.StatusCreated {
-		t.Fatalf("create: want 201, got %d %s", r.status, r.body)
+	r := e.do(t, "POST", single, e.token, create)
+	if r.Status != http.StatusCreated {
+		t.Fatalf("create: want 201, got %d %s", r.Status, r.Body)
 	}
 	var rec struct {
 		RecordID string `json:"record_id"`
 	}
-	_ = json.Unmarshal(r.body, &rec)
+	_ = json.Unmarshal(r.Body, &rec)
 	id := rec.RecordID
 	clientTrace := "Root=1-65f0a1b2-0123456789abcdef01234567;Parent=53995c3f42cd8ad8;Sampled=1"
 
-	steps := []obsStep{
+	steps := []step{
 		{name: "replay", method: "POST", path: single, token: "-", body: create, status: 200, level: "INFO",
-			fields:  map[string]any{"route": "POST " + single, "function": "create-record", "method": "POST", "org_id": obsOrg, "record_id": id},
+			fields:  map[string]any{"route": "POST " + single, "function": "create-record", "method": "POST", "org_id": org, "record_id": id},
 			absent:  []string{"code", "cause"},
 			metrics: map[string]string{"Route": `"create-record"`, "StatusClass": `"2xx"`, "Requests": "1", "RecordsCreated": "0", "IdempotentReplays": "1"}, dynamoCallsN: -1},
 		{name: "list with a query string", method: "GET", path: single + "?export_id=" + queryMarker + "&limit=5", token: "-", status: 200, level: "INFO",
-			fields:  map[string]any{"route": "GET " + single, "function": "list-records", "org_id": obsOrg},
+			fields:  map[string]any{"route": "GET " + single, "function": "list-records", "org_id": org},
 			absent:  []string{"record_id", "code"},
 			metrics: map[string]string{"Route": `"list-records"`, "StatusClass": `"2xx"`}, noMetrics: []string{"RecordsCreated"}, dynamoCallsN: -1},
 		{name: "status move", method: "PUT", path: single + "/" + id + "/status", token: "-", body: `{"status":"processing"}`, status: 200, level: "INFO",
@@ -244,21 +162,21 @@ func TestOperate_OneLogLineAndOneMetricsLinePerRequest(t *testing.T) {
 		{name: "unknown path", method: "GET", path: "/nowhere?x=" + queryMarker, token: "-", status: 404, gateway: true, level: "INFO",
 			fields: map[string]any{"code": "route_not_found"}, absent: []string{"route", "org_id"}},
 		{name: "delete", method: "DELETE", path: single + "/" + id, token: "-", status: 200, level: "INFO",
-			fields:  map[string]any{"function": "delete-record", "record_id": id, "org_id": obsOrg},
+			fields:  map[string]any{"function": "delete-record", "record_id": id, "org_id": org},
 			metrics: map[string]string{"Route": `"delete-record"`, "DynamoDBCalls": "2"}, dynamoCallsN: 2},
 	}
 	for _, s := range steps {
-		logBefore, emfBefore := len(e.log.lines(t)), len(e.emf.lines(t))
+		logBefore, emfBefore := len(e.log.Lines(t)), len(e.emf.Lines(t))
 		e.fail(s.fail, s.failWith)
 		token := s.token
 		if token == "-" {
 			token = e.token
 		}
-		r := e.obsDo(t, s.method, s.path, token, s.body, s.header...)
-		if r.status != s.status {
-			t.Fatalf("%s: want status %d, got %d %s", s.name, s.status, r.status, r.body)
+		r := e.do(t, s.method, s.path, token, s.body, s.header...)
+		if r.Status != s.status {
+			t.Fatalf("%s: want status %d, got %d %s", s.name, s.status, r.Status, r.Body)
 		}
-		logs, emfs := e.log.lines(t)[logBefore:], e.emf.lines(t)[emfBefore:]
+		logs, emfs := e.log.Lines(t)[logBefore:], e.emf.Lines(t)[emfBefore:]
 		if len(logs) != 1 {
 			t.Fatalf("%s: want one log line, got %d: %v", s.name, len(logs), logs)
 		}
@@ -270,8 +188,8 @@ func TestOperate_OneLogLineAndOneMetricsLinePerRequest(t *testing.T) {
 		if l["msg"] != wantMsg || l["level"] != s.level {
 			t.Errorf("%s: want msg %q at %s, got %v at %v", s.name, wantMsg, s.level, l["msg"], l["level"])
 		}
-		if l["api_request_id"] != r.requestID || r.requestID == "" {
-			t.Errorf("%s: want api_request_id %q (the Apigw-Requestid header), got %v", s.name, r.requestID, l["api_request_id"])
+		if l["api_request_id"] != r.Header.Get("Apigw-Requestid") || r.Header.Get("Apigw-Requestid") == "" {
+			t.Errorf("%s: want api_request_id %q (the Apigw-Requestid header), got %v", s.name, r.Header.Get("Apigw-Requestid"), l["api_request_id"])
 		}
 		if l["status"] != json.Number(fmt.Sprint(s.status)) {
 			t.Errorf("%s: want status %d in the log line, got %v", s.name, s.status, l["status"])
@@ -305,18 +223,18 @@ func TestOperate_OneLogLineAndOneMetricsLinePerRequest(t *testing.T) {
 			}
 			continue
 		}
-		if !obsUUID.MatchString(fmt.Sprint(l["lambda_request_id"])) {
+		if !uuidPattern.MatchString(fmt.Sprint(l["lambda_request_id"])) {
 			t.Errorf("%s: want lambda_request_id a UUID, got %v", s.name, l["lambda_request_id"])
 		}
-		if !obsTraceID.MatchString(fmt.Sprint(l["trace_id"])) {
+		if !traceIDPattern.MatchString(fmt.Sprint(l["trace_id"])) {
 			t.Errorf("%s: want trace_id like 1-xxxxxxxx-xxxxxxxxxxxxxxxxxxxxxxxx, got %v", s.name, l["trace_id"])
 		}
 		if len(emfs) != 1 {
 			t.Fatalf("%s: want one metrics line, got %d", s.name, len(emfs))
 		}
 		m := emfs[0]
-		obsCheckEMF(t, s.name, m)
-		if m["api_request_id"] != r.requestID || m["trace_id"] != l["trace_id"] || m["lambda_request_id"] != l["lambda_request_id"] {
+		checkEMF(t, s.name, m)
+		if m["api_request_id"] != r.Header.Get("Apigw-Requestid") || m["trace_id"] != l["trace_id"] || m["lambda_request_id"] != l["lambda_request_id"] {
 			t.Errorf("%s: want the metrics line to carry the log line's ids, got %v", s.name, m)
 		}
 		want := map[string]string{"Requests": "1", "StatusClass": fmt.Sprintf(`"%dxx"`, s.status/100)}
@@ -345,13 +263,13 @@ func TestOperate_OneLogLineAndOneMetricsLinePerRequest(t *testing.T) {
 	}
 
 	// The create before the steps, and every step: never a token, a query string or a body.
-	all := e.log.bytes()
+	all := e.log.Bytes()
 	for _, secret := range []string{e.token, "Bearer", queryMarker, bodyMarker, "export_id=", `"period_from"`} {
 		if bytes.Contains(all, []byte(secret)) {
 			t.Errorf("want no %q in the log, got it in:\n%s", secret, all)
 		}
 	}
-	first := e.emf.lines(t)[0]
+	first := e.emf.Lines(t)[0]
 	for k, v := range map[string]string{"Route": `"create-record"`, "RecordsCreated": "1", "IdempotentReplays": "0", "DynamoDBCalls": "2"} {
 		if got, _ := json.Marshal(first[k]); string(got) != v {
 			t.Errorf("create: want %s = %s, got %s", k, v, got)
@@ -359,10 +277,10 @@ func TestOperate_OneLogLineAndOneMetricsLinePerRequest(t *testing.T) {
 	}
 }
 
-// obsCheckEMF checks the shape of an EMF line as CloudWatch reads it (pkg/metrics tests it
+// checkEMF checks the shape of an EMF line as CloudWatch reads it (pkg/metrics tests it
 // against the whole specification): namespace, every dimension a string member, every
 // dimension set led by Stage, which is local, every metric a number or array of numbers.
-func obsCheckEMF(t *testing.T, name string, m map[string]any) {
+func checkEMF(t *testing.T, name string, m map[string]any) {
 	t.Helper()
 	if m["Stage"] != config.LocalStage {
 		t.Errorf("%s: want Stage %q, got %v", name, config.LocalStage, m["Stage"])
@@ -408,7 +326,7 @@ func obsCheckEMF(t *testing.T, name string, m map[string]any) {
 // once and checks that each metrics line describes its own request only.
 func TestOperate_ConcurrentRequestsKeepTheirOwnMetrics(t *testing.T) {
 	t.Parallel()
-	e := obsStart(t, slog.LevelInfo)
+	e := startAPI(t, slog.LevelInfo)
 	type sent struct {
 		route  string
 		status int
@@ -422,29 +340,29 @@ func TestOperate_ConcurrentRequestsKeepTheirOwnMetrics(t *testing.T) {
 	const n = 20
 	for i := range n {
 		wg.Go(func() {
-			var r obsReply
+			var r testkit.Reply
 			var s sent
 			switch i % 3 {
 			case 0:
-				r = e.obsDo(t, "POST", single, e.token, fmt.Sprintf(`{"export_id":"exp-conc-%d-%d","format":"csv","period_from":"2025-01-01","period_to":"2025-01-31"}`, i, time.Now().UnixNano()))
+				r = e.do(t, "POST", single, e.token, fmt.Sprintf(`{"export_id":"exp-conc-%d-%d","format":"csv","period_from":"2025-01-01","period_to":"2025-01-31"}`, i, time.Now().UnixNano()))
 				s = sent{"create-record", 201, 2}
 			case 1:
-				r = e.obsDo(t, "GET", single+fmt.Sprintf("/rec-20200101-%03d", i), e.token, "")
+				r = e.do(t, "GET", single+fmt.Sprintf("/rec-20200101-%03d", i), e.token, "")
 				s = sent{"get-record", 404, 1}
 			case 2:
-				r = e.obsDo(t, "PUT", single+"/not-an-id/status", e.token, `{"status":"completed"}`)
+				r = e.do(t, "PUT", single+"/not-an-id/status", e.token, `{"status":"completed"}`)
 				s = sent{"update-status", 400, 0}
 			}
-			if r.status != s.status {
-				t.Errorf("want %d, got %d %s", s.status, r.status, r.body)
+			if r.Status != s.status {
+				t.Errorf("want %d, got %d %s", s.status, r.Status, r.Body)
 			}
 			mu.Lock()
-			want[r.requestID] = s
+			want[r.Header.Get("Apigw-Requestid")] = s
 			mu.Unlock()
 		})
 	}
 	wg.Wait()
-	lines := e.emf.lines(t)
+	lines := e.emf.Lines(t)
 	if len(lines) != n {
 		t.Fatalf("want %d metrics lines, got %d", n, len(lines))
 	}
@@ -481,21 +399,21 @@ func TestOperate_ConcurrentRequestsKeepTheirOwnMetrics(t *testing.T) {
 // writes no log line, a 5xx one does, and both write their metrics.
 func TestOperate_LogLevelHidesRequestLinesButNotMetrics(t *testing.T) {
 	t.Parallel()
-	e := obsStart(t, slog.LevelWarn)
-	r := e.obsDo(t, "GET", single, e.token, "")
-	if r.status != 200 {
-		t.Fatalf("list: want 200, got %d %s", r.status, r.body)
+	e := startAPI(t, slog.LevelWarn)
+	r := e.do(t, "GET", single, e.token, "")
+	if r.Status != 200 {
+		t.Fatalf("list: want 200, got %d %s", r.Status, r.Body)
 	}
 	e.fail(1, "ValidationException")
-	r = e.obsDo(t, "GET", single, e.token, "")
-	if r.status != 500 {
-		t.Fatalf("list: want 500, got %d %s", r.status, r.body)
+	r = e.do(t, "GET", single, e.token, "")
+	if r.Status != 500 {
+		t.Fatalf("list: want 500, got %d %s", r.Status, r.Body)
 	}
-	logs := e.log.lines(t)
+	logs := e.log.Lines(t)
 	if len(logs) != 1 || logs[0]["status"] != json.Number("500") {
 		t.Errorf("want only the 500's line at warn, got %v", logs)
 	}
-	if n := len(e.emf.lines(t)); n != 2 {
+	if n := len(e.emf.Lines(t)); n != 2 {
 		t.Errorf("want both requests' metrics whatever the level, got %d lines", n)
 	}
 }

@@ -1,12 +1,14 @@
-package local_test
+package contract
 
 import (
+	"context"
 	"net/http"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/bufdir/export-audit/internal/app/localrun"
+	"github.com/bufdir/export-audit/internal/testkit"
 	"github.com/bufdir/export-audit/pkg/local"
 )
 
@@ -54,7 +56,7 @@ func TestIdentity_TokensOfRealIdentityProviders(t *testing.T) {
 			t.Parallel()
 			org, sub := "org-idp-"+provider, "usr-"+provider
 			as := func(scopes ...string) caller {
-				tok, err := local.Sign(secret, idpClaims(provider, org, sub, time.Now(), scopes...))
+				tok, err := local.Sign(testkit.Secret, idpClaims(provider, org, sub, time.Now(), scopes...))
 				if err != nil {
 					t.Fatal(err)
 				}
@@ -62,17 +64,17 @@ func TestIdentity_TokensOfRealIdentityProviders(t *testing.T) {
 			}
 			writer, reader := as("audit:read", "audit:write"), as("audit:read")
 
-			rec := writer.create(t, newRecord(nil))
+			rec := writer.create(t, testkit.NewRecord(nil))
 			if rec.OrgID != org || rec.TriggeredBy != sub {
 				t.Errorf("want a record of %s triggered by %s, got %+v", org, sub, rec)
 			}
-			if got := reader.get(t, single+"/"+rec.RecordID); got.status != http.StatusOK || got.record(t).RecordID != rec.RecordID {
+			if got := reader.get(t, single+"/"+rec.RecordID); got.Status != http.StatusOK || got.Record(t).RecordID != rec.RecordID {
 				t.Errorf("want the record read with audit:read, got %s", got)
 			}
-			wantProblem(t, reader.post(t, single, newRecord(nil)), http.StatusForbidden, "insufficient_scope")
-			wantProblem(t, as("audit:write", "audit:delete").get(t, single), http.StatusForbidden, "insufficient_scope")
-			wantProblem(t, as().get(t, single), http.StatusForbidden, "insufficient_scope")
-			if total := reader.get(t, single).page(t).Pagination.Total; total != 1 {
+			testkit.WantProblem(t, reader.post(t, single, testkit.NewRecord(nil)), http.StatusForbidden, "insufficient_scope")
+			testkit.WantProblem(t, as("audit:write", "audit:delete").get(t, single), http.StatusForbidden, "insufficient_scope")
+			testkit.WantProblem(t, as().get(t, single), http.StatusForbidden, "insufficient_scope")
+			if total := reader.total(t, ""); total != 1 {
 				t.Errorf("want the one record created, got %d", total)
 			}
 		})
@@ -85,7 +87,7 @@ func TestIdentity_TokensOfRealIdentityProviders(t *testing.T) {
 func TestIdentity_IssuerAndAudienceCheckedAsAPIGatewayDoes(t *testing.T) {
 	t.Parallel()
 	const iss, clientID = "https://login.example.no/realms/bufdir", "5kek0i61pgkokoob4fsm9fo9it"
-	auth := local.Authorizer{Secret: secret, Issuer: iss, Audiences: []string{"export-audit", clientID}}
+	auth := local.Authorizer{Secret: testkit.Secret, Issuer: iss, Audiences: []string{"export-audit", clientID}}
 	s := startServerWith(t, localrun.Options{Auth: auth})
 	const org = "org-idp-checked"
 	sign := func(provider string, change map[string]any) caller {
@@ -97,17 +99,17 @@ func TestIdentity_IssuerAndAudienceCheckedAsAPIGatewayDoes(t *testing.T) {
 			}
 			c[k] = v
 		}
-		tok, err := local.Sign(secret, c)
+		tok, err := local.Sign(testkit.Secret, c)
 		if err != nil {
 			t.Fatal(err)
 		}
 		return caller{srv: s, org: org, sub: "usr-checked", token: tok}
 	}
-	minted, err := auth.Token(org, "usr-checked", allScopes, time.Hour, time.Now())
+	minted, err := auth.Token(org, "usr-checked", testkit.AllScopes, time.Hour, time.Now())
 	if err != nil {
 		t.Fatal(err)
 	}
-	plain, err := local.Token(secret, org, "usr-checked", allScopes, time.Hour, time.Now())
+	plain, err := local.Token(testkit.Secret, org, "usr-checked", testkit.AllScopes, time.Hour, time.Now())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -118,7 +120,7 @@ func TestIdentity_IssuerAndAudienceCheckedAsAPIGatewayDoes(t *testing.T) {
 		"minted with the same settings":       {srv: s, org: org, sub: "usr-checked", token: minted},
 	}
 	for name, c := range accepted {
-		if r := c.post(t, single, newRecord(nil)); r.status != http.StatusCreated {
+		if r := c.post(t, single, testkit.NewRecord(nil)); r.Status != http.StatusCreated {
 			t.Errorf("%s: want 201, got %s", name, r)
 		}
 	}
@@ -132,12 +134,27 @@ func TestIdentity_IssuerAndAudienceCheckedAsAPIGatewayDoes(t *testing.T) {
 		"the issuer's, for another audience":   {srv: s, org: org, sub: "usr-checked", token: sign("azure", map[string]any{"iss": iss}).token},
 	}
 	for name, c := range refused {
-		r := c.post(t, single, newRecord(nil))
-		if r.status != http.StatusUnauthorized || !strings.Contains(string(r.body), `"unauthorized"`) {
+		r := c.post(t, single, testkit.NewRecord(nil))
+		if r.Status != http.StatusUnauthorized || !strings.Contains(string(r.Body), `"unauthorized"`) {
 			t.Errorf("%s: want 401 unauthorized, got %s", name, r)
 		}
 	}
-	if total := sign("keycloak", nil).get(t, single).page(t).Pagination.Total; total != len(accepted) {
+	if total := sign("keycloak", nil).total(t, ""); total != len(accepted) {
 		t.Errorf("want only the %d accepted creates stored, got %d", len(accepted), total)
+	}
+}
+
+// TestStart_RefusesAShortKey: the local API does not start with a key shorter than 32 bytes.
+func TestStart_RefusesAShortKey(t *testing.T) {
+	t.Parallel()
+	run, err := localrun.Start(context.Background(), testkit.WithDefaults(localrun.Options{
+		Auth: local.Authorizer{Secret: "bufdir-local-development-secret"},
+	}))
+	if err == nil {
+		run.Close()
+		t.Fatal("want the local API refused with a 31-byte key, it started")
+	}
+	if run != nil || !strings.Contains(err.Error(), "LOCAL_JWT_SECRET") {
+		t.Errorf("want no API and an error naming LOCAL_JWT_SECRET, got %v %v", run, err)
 	}
 }

@@ -1,4 +1,4 @@
-package local_test
+package contract
 
 import (
 	"bytes"
@@ -7,17 +7,26 @@ import (
 	"net/http"
 	"strings"
 	"testing"
+
+	"github.com/bufdir/export-audit/internal/testkit"
 )
+
+// oneRecord starts a local API for one test with one record of org-hostile, of export: the
+// caller who made it, the record, and the table as it then is.
+func oneRecord(t *testing.T, export string) (caller, testkit.Record, testkit.Snapshot) {
+	t.Helper()
+	c := startServer(t).as(t, "org-hostile", "usr-hostile")
+	rec := c.create(t, testkit.NewRecord(testkit.Fields{"export_id": export, "format": "csv"}))
+	return c, rec, c.srv.Scan(t)
+}
 
 // TestHostile_BodiesAreRefusedAndStoreNothing: bodies built to break a parser or smuggle
 // something through, on every route that takes a body and on both prefixes: each is a clear
 // 4xx problem document, and afterwards the table holds exactly what it held before.
 func TestHostile_BodiesAreRefusedAndStoreNothing(t *testing.T) {
 	t.Parallel()
-	e := rsStart(t, nil)
-	tok := rsToken(t, "org-hostile", "usr-hostile")
-	rec := rsOneRecord(t, e, tok, "exp-hostile-0")
-	before := e.rsScan(t)
+	c, rec, before := oneRecord(t, "exp-hostile-0")
+	e, tok := c.srv, c.token
 
 	valid := `"export_id":"exp-hostile-1","format":"csv","period_from":"2025-01-01","period_to":"2025-12-31"`
 	nest := func(n int) string { return strings.Repeat("[", n) + strings.Repeat("]", n) }
@@ -78,7 +87,7 @@ func TestHostile_BodiesAreRefusedAndStoreNothing(t *testing.T) {
 		code                     string
 	}
 	var all []sent
-	for _, p := range []string{rsBase, rsBase + rsBase} {
+	for _, p := range []string{single, doubled} {
 		for _, c := range cases {
 			all = append(all, sent{c.name, "POST", p, c.body, c.status, c.code})
 		}
@@ -100,28 +109,28 @@ func TestHostile_BodiesAreRefusedAndStoreNothing(t *testing.T) {
 		}
 	}
 	for _, s := range all {
-		r, err := e.rsSend(s.method, s.path, tok, s.body)
+		r, err := e.Send(s.method, s.path, tok, s.body)
 		if err != nil {
 			t.Errorf("%s: %v", s.name, err)
 			continue
 		}
-		code, err := rsProblem(r, s.status)
+		p, err := r.ParseProblem(s.status)
 		if err != nil {
 			t.Errorf("%s: %v", s.name, err)
 			continue
 		}
-		if s.code != "" && code != s.code {
+		if s.code != "" && p["code"] != s.code {
 			t.Errorf("%s: want code %s, got %s", s.name, s.code, r)
 		}
-		if r.header.Get("X-Injected") != "" || r.header.Get("Set-Cookie") != "" {
-			t.Errorf("%s: a header was injected into the answer: %v", s.name, r.header)
+		if r.Header.Get("X-Injected") != "" || r.Header.Get("Set-Cookie") != "" {
+			t.Errorf("%s: a header was injected into the answer: %v", s.name, r.Header)
 		}
 	}
-	after := e.rsScan(t)
-	if after.items != before.items || fmt.Sprint(after.records) != fmt.Sprint(before.records) || fmt.Sprint(after.guards) != fmt.Sprint(before.guards) {
-		t.Errorf("want the table unchanged by refused requests: %d items before, %d after", before.items, after.items)
+	after := e.Scan(t)
+	if after.Items != before.Items || fmt.Sprint(after.Records) != fmt.Sprint(before.Records) || fmt.Sprint(after.Guards) != fmt.Sprint(before.Guards) {
+		t.Errorf("want the table unchanged by refused requests: %d items before, %d after", before.Items, after.Items)
 	}
-	e.rsCheck(t)
+	e.Check(t)
 	t.Logf("%d hostile bodies refused with a 4xx problem; the table is unchanged", len(all))
 }
 
@@ -130,10 +139,8 @@ func TestHostile_BodiesAreRefusedAndStoreNothing(t *testing.T) {
 // both prefixes, and never reach another record.
 func TestHostile_RecordIDPathTricks(t *testing.T) {
 	t.Parallel()
-	e := rsStart(t, nil)
-	tok := rsToken(t, "org-hostile", "usr-hostile")
-	rec := rsOneRecord(t, e, tok, "exp-path-0")
-	before := e.rsScan(t)
+	c, rec, before := oneRecord(t, "exp-path-0")
+	e, tok := c.srv, c.token
 	tricks := []string{
 		"..", "%2e%2e", "..%2F..", rec.RecordID + "%2F..", rec.RecordID + "%2Fstatus", "%2F" + rec.RecordID,
 		rec.RecordID + "%00", "%00", rec.RecordID + "%0d%0aX-Injected:1", rec.RecordID + "%20",
@@ -142,35 +149,36 @@ func TestHostile_RecordIDPathTricks(t *testing.T) {
 		"..%5C..", "%C0%AE%C0%AE", "%ff",
 	}
 	n := 0
-	for _, p := range []string{rsBase, rsBase + rsBase} {
+	for _, p := range []string{single, doubled} {
 		for _, trick := range tricks {
 			path := p + "/" + trick
-			for _, rq := range []rsRequest{
-				{"GET", path, nil},
-				{"DELETE", path, nil},
-				{"PUT", path + "/status", map[string]any{"status": "completed"}},
-				{"PUT", path + "/file-url", map[string]any{"file_url": "https://storage.example.no/x.csv"}},
+			for _, rq := range []testkit.Request{
+				{Method: "GET", Path: path},
+				{Method: "DELETE", Path: path},
+				{Method: "PUT", Path: path + "/status", Body: map[string]any{"status": "completed"}},
+				{Method: "PUT", Path: path + "/file-url", Body: map[string]any{"file_url": "https://storage.example.no/x.csv"}},
 			} {
 				n++
-				r, err := e.rsSend(rq.method, rq.path, tok, rq.body)
+				rq.Token = tok
+				r, err := e.Do(rq)
 				if err != nil {
-					t.Errorf("%s %s: %v", rq.method, rq.path, err)
+					t.Errorf("%s %s: %v", rq.Method, rq.Path, err)
 					continue
 				}
-				if _, err := rsProblem(r, 0); err != nil {
-					t.Errorf("%s %s: %v", rq.method, rq.path, err)
+				if _, err := r.ParseProblem(0); err != nil {
+					t.Errorf("%s %s: %v", rq.Method, rq.Path, err)
 				}
-				if bytes.Contains(r.body, []byte(`"export_id"`)) || r.header.Get("X-Injected") != "" {
-					t.Errorf("%s %s reached a record: %s", rq.method, rq.path, r)
+				if bytes.Contains(r.Body, []byte(`"export_id"`)) || r.Header.Get("X-Injected") != "" {
+					t.Errorf("%s %s reached a record: %s", rq.Method, rq.Path, r)
 				}
 			}
 		}
 	}
-	after := e.rsScan(t)
-	if fmt.Sprint(after.records) != fmt.Sprint(before.records) {
+	after := e.Scan(t)
+	if fmt.Sprint(after.Records) != fmt.Sprint(before.Records) {
 		t.Errorf("want the record untouched by path tricks")
 	}
-	if r := e.rsMust(t, "GET", rsBase+"/"+rec.RecordID, tok, nil); r.status != http.StatusOK || !strings.Contains(string(r.body), `"status":"queued"`) {
+	if r := e.Must(t, "GET", single+"/"+rec.RecordID, tok, nil); r.Status != http.StatusOK || !strings.Contains(string(r.Body), `"status":"queued"`) {
 		t.Errorf("want the record still there and queued, got %s", r)
 	}
 	t.Logf("%d requests with %d path tricks answered 4xx", n, len(tricks))

@@ -1,4 +1,4 @@
-package local_test
+package contract
 
 import (
 	"net/http"
@@ -6,6 +6,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/bufdir/export-audit/internal/testkit"
 	"github.com/bufdir/export-audit/pkg/config"
 )
 
@@ -17,18 +18,17 @@ func urlOfLength(n int) string {
 
 func TestFileURL_AttachesToALiveRecord(t *testing.T) {
 	t.Parallel()
-	s := startServer(t)
-	c := s.as(t, "org-bufdir-042", "usr-0042")
+	c := newOwner(t)
 	for _, from := range []string{"queued", "processing", "completed"} {
 		t.Run(from, func(t *testing.T) {
 			t.Parallel()
 			rec := c.inStatus(t, from)
 			url := "https://storage.example.no/exports/" + rec.ExportID + ".pdf"
 			before := time.Now().UTC().Truncate(time.Second)
-			r := c.put(t, single+"/"+rec.RecordID+"/file-url", fields{"file_url": url})
+			r := c.put(t, single+"/"+rec.RecordID+"/file-url", testkit.Fields{"file_url": url})
 			after := time.Now().UTC()
-			wantStatus(t, r, http.StatusOK)
-			got := r.record(t)
+			testkit.WantStatus(t, r, http.StatusOK)
+			got := r.Record(t)
 			if got.FileURL == nil || *got.FileURL != url {
 				t.Errorf("want file_url %s, got %s", url, r)
 			}
@@ -38,7 +38,7 @@ func TestFileURL_AttachesToALiveRecord(t *testing.T) {
 			if got.UpdatedAt.Before(before) || got.UpdatedAt.After(after) {
 				t.Errorf("want updated_at the time of attaching, between %v and %v, got %v", before, after, got.UpdatedAt)
 			}
-			if stored := c.get(t, single+"/"+rec.RecordID); string(stored.body) != string(r.body) {
+			if stored := c.get(t, single+"/"+rec.RecordID); string(stored.Body) != string(r.Body) {
 				t.Errorf("want the answer to be the whole stored record\nanswer %s\nstored %s", r, stored)
 			}
 		})
@@ -47,32 +47,31 @@ func TestFileURL_AttachesToALiveRecord(t *testing.T) {
 
 func TestFileURL_RefusesInvalidURLs(t *testing.T) {
 	t.Parallel()
-	s := startServer(t)
-	c := s.as(t, "org-bufdir-042", "usr-0042")
+	c := newOwner(t)
 	tests := []struct {
 		name string
 		body any
 	}{
-		{"missing", fields{}},
-		{"null", fields{"file_url": nil}},
-		{"empty", fields{"file_url": ""}},
-		{"a number", fields{"file_url": 42}},
-		{"http", fields{"file_url": "http://storage.example.no/exports/x.pdf"}},
-		{"ftp", fields{"file_url": "ftp://storage.example.no/exports/x.pdf"}},
-		{"s3", fields{"file_url": "s3://bucket/exports/x.pdf"}},
-		{"relative path", fields{"file_url": "/exports/x.pdf"}},
-		{"no scheme", fields{"file_url": "storage.example.no/exports/x.pdf"}},
-		{"scheme-relative", fields{"file_url": "//storage.example.no/exports/x.pdf"}},
-		{"no host", fields{"file_url": "https:///exports/x.pdf"}},
-		{"opaque", fields{"file_url": "https:storage.example.no/x.pdf"}},
-		{"user and password", fields{"file_url": "https://user:secret@storage.example.no/x.pdf"}},
-		{"user only", fields{"file_url": "https://user@storage.example.no/x.pdf"}},
-		{"a space", fields{"file_url": "https://storage.example.no/my file.pdf"}},
-		{"a newline", fields{"file_url": "https://storage.example.no/x.pdf\r\nX-Injected: 1"}},
-		{"2049 characters", fields{"file_url": urlOfLength(2049)}},
-		{"unknown field", fields{"file_url": "https://storage.example.no/x.pdf", "status": "completed"}},
+		{"missing", testkit.Fields{}},
+		{"null", testkit.Fields{"file_url": nil}},
+		{"empty", testkit.Fields{"file_url": ""}},
+		{"a number", testkit.Fields{"file_url": 42}},
+		{"http", testkit.Fields{"file_url": "http://storage.example.no/exports/x.pdf"}},
+		{"ftp", testkit.Fields{"file_url": "ftp://storage.example.no/exports/x.pdf"}},
+		{"s3", testkit.Fields{"file_url": "s3://bucket/exports/x.pdf"}},
+		{"relative path", testkit.Fields{"file_url": "/exports/x.pdf"}},
+		{"no scheme", testkit.Fields{"file_url": "storage.example.no/exports/x.pdf"}},
+		{"scheme-relative", testkit.Fields{"file_url": "//storage.example.no/exports/x.pdf"}},
+		{"no host", testkit.Fields{"file_url": "https:///exports/x.pdf"}},
+		{"opaque", testkit.Fields{"file_url": "https:storage.example.no/x.pdf"}},
+		{"user and password", testkit.Fields{"file_url": "https://user:secret@storage.example.no/x.pdf"}},
+		{"user only", testkit.Fields{"file_url": "https://user@storage.example.no/x.pdf"}},
+		{"a space", testkit.Fields{"file_url": "https://storage.example.no/my file.pdf"}},
+		{"a newline", testkit.Fields{"file_url": "https://storage.example.no/x.pdf\r\nX-Injected: 1"}},
+		{"2049 characters", testkit.Fields{"file_url": urlOfLength(2049)}},
+		{"unknown field", testkit.Fields{"file_url": "https://storage.example.no/x.pdf", "status": "completed"}},
 	}
-	rec := c.create(t, newRecord(nil))
+	rec := c.create(t, testkit.NewRecord(nil))
 	before := c.get(t, single+"/"+rec.RecordID)
 	t.Run("cases", func(t *testing.T) {
 		for _, tt := range tests {
@@ -82,19 +81,18 @@ func TestFileURL_RefusesInvalidURLs(t *testing.T) {
 				if tt.name == "unknown field" {
 					field = "status"
 				}
-				wantFieldError(t, c.put(t, single+"/"+rec.RecordID+"/file-url", tt.body), field)
+				testkit.WantFieldError(t, c.put(t, single+"/"+rec.RecordID+"/file-url", tt.body), field)
 			})
 		}
 	})
-	if after := c.get(t, single+"/"+rec.RecordID); string(after.body) != string(before.body) {
+	if after := c.get(t, single+"/"+rec.RecordID); string(after.Body) != string(before.Body) {
 		t.Errorf("want refused URLs to change nothing\nbefore %s\nafter  %s", before, after)
 	}
 }
 
 func TestFileURL_AcceptsEveryValidShape(t *testing.T) {
 	t.Parallel()
-	s := startServer(t)
-	c := s.as(t, "org-bufdir-042", "usr-0042")
+	c := newOwner(t)
 	for _, tt := range []struct{ name, url string }{
 		{"2048 characters", urlOfLength(2048)},
 		{"a port", "https://storage.example.no:8443/exports/x.pdf"},
@@ -104,10 +102,10 @@ func TestFileURL_AcceptsEveryValidShape(t *testing.T) {
 	} {
 		t.Run(tt.name, func(t *testing.T) {
 			t.Parallel()
-			rec := c.create(t, newRecord(nil))
-			r := c.put(t, single+"/"+rec.RecordID+"/file-url", fields{"file_url": tt.url})
-			wantStatus(t, r, http.StatusOK)
-			if got := r.record(t); got.FileURL == nil || *got.FileURL != tt.url {
+			rec := c.create(t, testkit.NewRecord(nil))
+			r := c.put(t, single+"/"+rec.RecordID+"/file-url", testkit.Fields{"file_url": tt.url})
+			testkit.WantStatus(t, r, http.StatusOK)
+			if got := r.Record(t); got.FileURL == nil || *got.FileURL != tt.url {
 				t.Errorf("want file_url stored as sent, got %s", r)
 			}
 		})
@@ -139,15 +137,15 @@ func TestFileURL_AllowedHostsMatchWholeLabels(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.host, func(t *testing.T) {
 			t.Parallel()
-			rec := c.create(t, newRecord(nil))
+			rec := c.create(t, testkit.NewRecord(nil))
 			url := "https://" + tt.host + "/exports/x.pdf"
-			r := c.put(t, single+"/"+rec.RecordID+"/file-url", fields{"file_url": url})
+			r := c.put(t, single+"/"+rec.RecordID+"/file-url", testkit.Fields{"file_url": url})
 			if !tt.ok {
-				wantFieldError(t, r, "file_url")
+				testkit.WantFieldError(t, r, "file_url")
 				return
 			}
-			wantStatus(t, r, http.StatusOK)
-			if got := r.record(t); got.FileURL == nil || *got.FileURL != url {
+			testkit.WantStatus(t, r, http.StatusOK)
+			if got := r.Record(t); got.FileURL == nil || *got.FileURL != url {
 				t.Errorf("want file_url %s, got %s", url, r)
 			}
 		})
@@ -156,18 +154,17 @@ func TestFileURL_AllowedHostsMatchWholeLabels(t *testing.T) {
 
 func TestFileURL_OnceSetDoesNotChange(t *testing.T) {
 	t.Parallel()
-	s := startServer(t)
-	c := s.as(t, "org-bufdir-042", "usr-0042")
-	rec := c.create(t, newRecord(nil))
+	c := newOwner(t)
+	rec := c.create(t, testkit.NewRecord(nil))
 	url := "https://storage.example.no/exports/" + rec.ExportID + ".pdf"
 	path := single + "/" + rec.RecordID + "/file-url"
-	wantStatus(t, c.put(t, path, fields{"file_url": url}), http.StatusOK)
+	testkit.WantStatus(t, c.put(t, path, testkit.Fields{"file_url": url}), http.StatusOK)
 	stored := c.get(t, single+"/"+rec.RecordID)
 
 	t.Run("same URL again is a no-op", func(t *testing.T) {
-		r := c.put(t, path, fields{"file_url": url})
-		wantStatus(t, r, http.StatusOK)
-		if string(r.body) != string(stored.body) {
+		r := c.put(t, path, testkit.Fields{"file_url": url})
+		testkit.WantStatus(t, r, http.StatusOK)
+		if string(r.Body) != string(stored.Body) {
 			t.Errorf("want the record unchanged (updated_at too)\nstored %s\nanswer %s", stored, r)
 		}
 	})
@@ -177,8 +174,8 @@ func TestFileURL_OnceSetDoesNotChange(t *testing.T) {
 		url + "?v=2",
 	} {
 		t.Run("different URL "+other, func(t *testing.T) {
-			r := c.put(t, path, fields{"file_url": other})
-			p := wantProblem(t, r, http.StatusConflict, "file_url_already_set")
+			r := c.put(t, path, testkit.Fields{"file_url": other})
+			p := testkit.WantProblem(t, r, http.StatusConflict, "file_url_already_set")
 			if p["record_id"] != rec.RecordID {
 				t.Errorf("want the conflict to name %s, got %s", rec.RecordID, r)
 			}
@@ -186,26 +183,25 @@ func TestFileURL_OnceSetDoesNotChange(t *testing.T) {
 	}
 	t.Run("after the record completes", func(t *testing.T) {
 		c.move(t, rec.RecordID, "completed", rec.CreatedAt.Add(time.Second))
-		wantStatus(t, c.put(t, path, fields{"file_url": url}), http.StatusOK)
-		wantProblem(t, c.put(t, path, fields{"file_url": url + "x"}), http.StatusConflict, "file_url_already_set")
+		testkit.WantStatus(t, c.put(t, path, testkit.Fields{"file_url": url}), http.StatusOK)
+		testkit.WantProblem(t, c.put(t, path, testkit.Fields{"file_url": url + "x"}), http.StatusConflict, "file_url_already_set")
 	})
-	if got := c.get(t, single+"/"+rec.RecordID).record(t); got.FileURL == nil || *got.FileURL != url {
+	if got := c.get(t, single+"/"+rec.RecordID).Record(t); got.FileURL == nil || *got.FileURL != url {
 		t.Errorf("want file_url still %s, got %v", url, show(got.FileURL))
 	}
 }
 
 func TestFileURL_FailedRecordTakesNoFile(t *testing.T) {
 	t.Parallel()
-	s := startServer(t)
-	c := s.as(t, "org-bufdir-042", "usr-0042")
+	c := newOwner(t)
 	rec := c.inStatus(t, "failed")
 	before := c.get(t, single+"/"+rec.RecordID)
-	r := c.put(t, single+"/"+rec.RecordID+"/file-url", fields{"file_url": "https://storage.example.no/exports/x.pdf"})
-	p := wantProblem(t, r, http.StatusConflict, "record_failed")
+	r := c.put(t, single+"/"+rec.RecordID+"/file-url", testkit.Fields{"file_url": "https://storage.example.no/exports/x.pdf"})
+	p := testkit.WantProblem(t, r, http.StatusConflict, "record_failed")
 	if p["record_id"] != rec.RecordID {
 		t.Errorf("want the conflict to name %s, got %s", rec.RecordID, r)
 	}
-	if after := c.get(t, single+"/"+rec.RecordID); string(after.body) != string(before.body) {
+	if after := c.get(t, single+"/"+rec.RecordID); string(after.Body) != string(before.Body) {
 		t.Errorf("want a refused file to change nothing\nbefore %s\nafter  %s", before, after)
 	}
 }

@@ -1,4 +1,4 @@
-package local_test
+package apidoc
 
 // The API document (pkg/api/openapi.yaml, served at GET /openapi.yaml) and the code must agree:
 // every route and every error case goes through the local API over real HTTP, and each request
@@ -13,7 +13,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
-	"log/slog"
 	"net/http"
 	"os"
 	"os/exec"
@@ -21,12 +20,11 @@ import (
 	"slices"
 	"strings"
 	"sync"
-	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/bufdir/export-audit/internal/app/localrun"
-	"github.com/bufdir/export-audit/pkg/config"
+	"github.com/bufdir/export-audit/internal/testkit"
 	"github.com/bufdir/export-audit/pkg/local"
 	"github.com/getkin/kin-openapi/openapi3"
 	"github.com/getkin/kin-openapi/openapi3filter"
@@ -34,82 +32,43 @@ import (
 	"github.com/getkin/kin-openapi/routers/gorillamux"
 )
 
-// oaEnv is a local API with the document it serves, a router over it, and an engine door that
+// env is a local API with the document it serves, a router over it, and an engine door that
 // can answer the next call of one DynamoDB operation with an error.
-type oaEnv struct {
-	url    string
+type env struct {
+	*testkit.API
 	doc    *openapi3.T
 	router routers.Router
-	door   oaDoor
+	door   testkit.Door
 	// seen records each (operationId, status) answered, to check that the cases cover the
 	// document.
 	mu   sync.Mutex
 	seen map[string]bool
 }
 
-// oaDoor answers the next call of op with status and body instead of the engine.
-type oaDoor struct {
-	armed  atomic.Bool
-	op     atomic.Value
-	status atomic.Int32
-	body   atomic.Value
-}
+const org = "org-oa-042"
 
-func (d *oaDoor) fail(op string, status int, body string) {
-	d.op.Store(op)
-	d.status.Store(int32(status))
-	d.body.Store(body)
-	d.armed.Store(true)
-}
+// The contract's two prefixes.
+const single, doubled = testkit.Prefix, testkit.DoubledPrefix
 
-func (d *oaDoor) wrap(h http.Handler) http.Handler {
-	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		target := r.Header.Get("X-Amz-Target")
-		if op, _ := d.op.Load().(string); op != "" && strings.HasSuffix(target, "."+op) && d.armed.CompareAndSwap(true, false) {
-			w.Header().Set("Content-Type", "application/x-amz-json-1.0")
-			w.WriteHeader(int(d.status.Load()))
-			_, _ = io.WriteString(w, d.body.Load().(string))
-			return
-		}
-		h.ServeHTTP(w, r)
-	})
-}
-
-const oaOrg = "org-oa-042"
-
-func oaStart(t *testing.T) *oaEnv {
+func startAPI(t *testing.T) *env {
 	t.Helper()
-	e := &oaEnv{seen: map[string]bool{}}
-	run, err := localrun.Start(context.Background(), localrun.Options{
-		Addr: "127.0.0.1:0", EngineAddr: "127.0.0.1:0",
-		Config: config.Config{TableName: "audit-openapi", Region: "eu-north-1", OrgIDClaim: "org_id", DeletedRetention: 24 * time.Hour},
-		Auth:   local.Authorizer{Secret: secret}, Log: slog.New(slog.DiscardHandler), EngineWrap: e.door.wrap,
-	})
-	if err != nil {
-		t.Fatalf("start the local API: %v", err)
-	}
-	t.Cleanup(run.Close)
-	e.url = run.APIURL
+	e := &env{seen: map[string]bool{}}
+	e.API = testkit.StartAPI(t, localrun.Options{EngineWrap: e.door.Wrap})
 
 	// The document as the local API serves it, without a token.
-	resp, err := http.Get(e.url + "/openapi.yaml")
-	if err != nil {
-		t.Fatalf("GET /openapi.yaml: %v", err)
-	}
-	defer resp.Body.Close()
-	raw, _ := io.ReadAll(resp.Body)
-	if resp.StatusCode != http.StatusOK || !strings.HasPrefix(resp.Header.Get("Content-Type"), "application/yaml") {
-		t.Fatalf("GET /openapi.yaml: want 200 application/yaml, got %d %q", resp.StatusCode, resp.Header.Get("Content-Type"))
+	r := e.Must(t, "GET", "/openapi.yaml", "", nil)
+	if r.Status != http.StatusOK || !strings.HasPrefix(r.Header.Get("Content-Type"), "application/yaml") {
+		t.Fatalf("GET /openapi.yaml: want 200 application/yaml, got %d %q", r.Status, r.Header.Get("Content-Type"))
 	}
 	loader := openapi3.NewLoader()
-	doc, err := loader.LoadFromData(raw)
+	doc, err := loader.LoadFromData(r.Body)
 	if err != nil {
 		t.Fatalf("load the document: %v", err)
 	}
 	if err := doc.Validate(loader.Context); err != nil {
 		t.Fatalf("want a valid OpenAPI document (examples included), got %v", err)
 	}
-	doc.Servers = openapi3.Servers{{URL: e.url}}
+	doc.Servers = openapi3.Servers{{URL: e.URL}}
 	if e.router, err = gorillamux.NewRouter(doc); err != nil {
 		t.Fatalf("router: %v", err)
 	}
@@ -117,24 +76,37 @@ func oaStart(t *testing.T) *oaEnv {
 	return e
 }
 
-// oaToken signs a token for org with the given scopes; no org when org is "".
-func oaToken(t *testing.T, org string, scopes ...string) string {
+// failing answers the next call of op with a DynamoDB ValidationException, which the service
+// cannot place: a 500.
+func failing(op string) func(*testkit.Door) {
+	return func(d *testkit.Door) { d.Fail(1, op, testkit.DynamoDBError{Type: "ValidationException"}) }
+}
+
+// throttledTransaction answers the next transaction as DynamoDB cancels one it throttled.
+func throttledTransaction(d *testkit.Door) {
+	d.Fail(1, "TransactWriteItems", testkit.DynamoDBError{Type: "TransactionCanceledException", Extra: map[string]any{
+		"CancellationReasons": []map[string]string{{"Code": "ThrottlingError"}, {"Code": "None"}, {"Code": "None"}},
+	}})
+}
+
+// token signs a token for org with the given scopes; no org when org is "".
+func token(t *testing.T, org string, scopes ...string) string {
 	t.Helper()
 	claims := map[string]any{"sub": "usr-oa-1", "scope": strings.Join(scopes, " "), "exp": time.Now().Add(time.Hour).Unix()}
 	if org != "" {
 		claims["org_id"] = org
 	}
-	tok, err := local.Sign(secret, claims)
+	tok, err := local.Sign(testkit.Secret, claims)
 	if err != nil {
 		t.Fatalf("sign: %v", err)
 	}
 	return tok
 }
 
-// oaAuth checks a request against the document's security requirement as far as the document
+// authenticate checks a request against the document's security requirement as far as the document
 // can: a bearer JWT whose scope claim holds the scopes the operation names. The signature and
 // expiry are the server's business.
-func oaAuth(_ context.Context, in *openapi3filter.AuthenticationInput) error {
+func authenticate(_ context.Context, in *openapi3filter.AuthenticationInput) error {
 	if in.SecuritySchemeName != "jwt" {
 		return fmt.Errorf("unknown security scheme %q", in.SecuritySchemeName)
 	}
@@ -162,53 +134,39 @@ func oaAuth(_ context.Context, in *openapi3filter.AuthenticationInput) error {
 	return nil
 }
 
-// oaCase is one request, whether the document should find it valid, and the status the server
+// call is one request, whether the document should find it valid, and the status the server
 // must answer.
-type oaCase struct {
+type call struct {
 	name         string
 	method, path string
 	token        string
 	body         string
 	contentType  string // default application/json when there is a body
-	fail         func(*oaDoor)
+	fail         func(*testkit.Door)
 	docInvalid   bool // the document itself refuses the request
 	status       int
 	code         string // the problem's code, for an error
 }
 
-// oaCheck sends c, validating the request and the answer against the document, and returns the
+// check sends c, validating the request and the answer against the document, and returns the
 // answer's body.
-func (e *oaEnv) oaCheck(t *testing.T, c oaCase) []byte {
+func (e *env) check(t *testing.T, c call) []byte {
 	t.Helper()
-	build := func() *http.Request {
-		var body io.Reader
-		if c.body != "" {
-			body = strings.NewReader(c.body)
-		}
-		req, err := http.NewRequest(c.method, e.url+c.path, body)
-		if err != nil {
-			t.Fatalf("%s: %v", c.name, err)
-		}
-		if c.token != "" {
-			req.Header.Set("Authorization", "Bearer "+c.token)
-		}
-		if c.body != "" {
-			ct := c.contentType
-			if ct == "" {
-				ct = "application/json"
-			}
-			req.Header.Set("Content-Type", ct)
-		}
-		return req
+	req := testkit.Request{Method: c.method, Path: c.path, Token: c.token, ContentType: c.contentType}
+	if c.body != "" {
+		req.Body = c.body
 	}
-	vreq := build()
+	vreq, err := req.New(e.URL)
+	if err != nil {
+		t.Fatalf("%s: %v", c.name, err)
+	}
 	route, params, err := e.router.FindRoute(vreq)
 	if err != nil {
 		t.Fatalf("%s: the document has no operation for %s %s: %v", c.name, c.method, c.path, err)
 	}
 	in := &openapi3filter.RequestValidationInput{
 		Request: vreq, PathParams: params, Route: route,
-		Options: &openapi3filter.Options{AuthenticationFunc: oaAuth, MultiError: true, SkipSettingDefaults: true},
+		Options: &openapi3filter.Options{AuthenticationFunc: authenticate, MultiError: true, SkipSettingDefaults: true},
 	}
 	reqErr := openapi3filter.ValidateRequest(context.Background(), in)
 	if c.docInvalid && reqErr == nil {
@@ -221,14 +179,10 @@ func (e *oaEnv) oaCheck(t *testing.T, c oaCase) []byte {
 	if c.fail != nil {
 		c.fail(&e.door)
 	}
-	resp, err := http.DefaultClient.Do(build())
-	if err != nil {
-		t.Fatalf("%s: %v", c.name, err)
-	}
-	defer resp.Body.Close()
-	body, _ := io.ReadAll(resp.Body)
-	if resp.StatusCode != c.status {
-		t.Fatalf("%s: want status %d, got %d %s", c.name, c.status, resp.StatusCode, body)
+	r := e.MustDo(t, req)
+	body := r.Body
+	if r.Status != c.status {
+		t.Fatalf("%s: want status %d, got %s", c.name, c.status, r)
 	}
 	if c.code != "" {
 		var p struct {
@@ -240,24 +194,24 @@ func (e *oaEnv) oaCheck(t *testing.T, c oaCase) []byte {
 	}
 	err = openapi3filter.ValidateResponse(context.Background(), &openapi3filter.ResponseValidationInput{
 		RequestValidationInput: in,
-		Status:                 resp.StatusCode,
-		Header:                 resp.Header,
+		Status:                 r.Status,
+		Header:                 r.Header,
 		Body:                   io.NopCloser(bytes.NewReader(body)),
 		Options:                &openapi3filter.Options{IncludeResponseStatus: true, MultiError: true},
 	})
 	if err != nil {
-		t.Errorf("%s: want an answer the document describes, got %d %s\n%v", c.name, resp.StatusCode, body, err)
+		t.Errorf("%s: want an answer the document describes, got %s\n%v", c.name, r, err)
 	}
 	e.mu.Lock()
-	e.seen[fmt.Sprintf("%s %d", route.Operation.OperationID, resp.StatusCode)] = true
+	e.seen[fmt.Sprintf("%s %d", route.Operation.OperationID, r.Status)] = true
 	e.mu.Unlock()
 	return body
 }
 
-// oaCreate makes a record through oaCheck and returns its record_id.
-func (e *oaEnv) oaCreate(t *testing.T, token, exportID string) string {
+// create makes a record through check and returns its record_id.
+func (e *env) create(t *testing.T, token, exportID string) string {
 	t.Helper()
-	body := e.oaCheck(t, oaCase{
+	body := e.check(t, call{
 		name: "create " + exportID, method: "POST", path: single, token: token, status: 201,
 		body: fmt.Sprintf(`{"export_id":%q,"format":"csv","period_from":"2025-01-01","period_to":"2025-06-30"}`, exportID),
 	})
@@ -270,30 +224,25 @@ func (e *oaEnv) oaCreate(t *testing.T, token, exportID string) string {
 	return r.RecordID
 }
 
-// dynamoError is a DynamoDB JSON-protocol error body.
-func dynamoError(errType, extra string) string {
-	return `{"__type":"com.amazonaws.dynamodb.v20120810#` + errType + `","message":"injected"` + extra + `}`
-}
-
 func TestOpenAPI_DocumentAndCodeAgreeOnEveryRouteAndError(t *testing.T) {
 	t.Parallel()
-	e := oaStart(t)
-	all := oaToken(t, oaOrg, "audit:read", "audit:write", "audit:delete")
-	noOrg := oaToken(t, "", "audit:read", "audit:write", "audit:delete")
+	e := startAPI(t)
+	all := token(t, org, "audit:read", "audit:write", "audit:delete")
+	noOrg := token(t, "", "audit:read", "audit:write", "audit:delete")
 	badSig := all[:len(all)-4] + "AAAA"
 	suffix := fmt.Sprint(time.Now().UnixNano())
 	exp := func(n string) string { return "exp-oa-" + n + "-" + suffix }
 
-	seed := fmt.Sprintf(`{"export_id":%q,"org_id":%q,"triggered_by_user_id":"usr-0099","status":"queued","format":"pdf","period_from":"2025-01-01","period_to":"2025-12-31"}`, exp("seed"), oaOrg)
-	live := e.oaCreate(t, all, exp("live"))
-	failed := e.oaCreate(t, all, exp("failed"))
-	filed := e.oaCreate(t, all, exp("filed"))
-	gone := e.oaCreate(t, all, exp("gone"))
+	seed := fmt.Sprintf(`{"export_id":%q,"org_id":%q,"triggered_by_user_id":"usr-0099","status":"queued","format":"pdf","period_from":"2025-01-01","period_to":"2025-12-31"}`, exp("seed"), org)
+	live := e.create(t, all, exp("live"))
+	failed := e.create(t, all, exp("failed"))
+	filed := e.create(t, all, exp("filed"))
+	gone := e.create(t, all, exp("gone"))
 	const missing = "rec-20200101-001"
 	rec := func(id string) string { return single + "/" + id }
 	now := time.Now().UTC().Format(time.RFC3339)
 
-	cases := []oaCase{
+	cases := []call{
 		// Create.
 		{name: "create the contract's example", method: "POST", path: single, token: all, body: seed, status: 201},
 		{name: "create again: a replay", method: "POST", path: single, token: all, body: seed, status: 200},
@@ -319,15 +268,12 @@ func TestOpenAPI_DocumentAndCodeAgreeOnEveryRouteAndError(t *testing.T) {
 			body: fmt.Sprintf(`{"export_id":%q,"org_id":"org-other","format":"pdf","period_from":"2025-01-01","period_to":"2025-01-31"}`, exp("other"))},
 		{name: "create while DynamoDB throttles the transaction", method: "POST", path: single, token: all, status: 503, code: "throttled",
 			body: fmt.Sprintf(`{"export_id":%q,"format":"pdf","period_from":"2025-01-01","period_to":"2025-01-31"}`, exp("throttled")),
-			fail: func(d *oaDoor) {
-				d.fail("TransactWriteItems", 400, dynamoError("TransactionCanceledException",
-					`,"CancellationReasons":[{"Code":"ThrottlingError"},{"Code":"None"},{"Code":"None"}]`))
-			}},
+			fail: throttledTransaction},
 
 		// List.
 		{name: "list", method: "GET", path: single, token: all, status: 200},
 		{name: "list with every filter", method: "GET", token: all, status: 200,
-			path: single + "?page=1&limit=5&org_id=" + oaOrg + "&status=queued&format=csv&triggered_by_user_id=usr-oa-1&export_id=" + exp("live") + "&created_from=2020-01-01&created_to=" + now},
+			path: single + "?page=1&limit=5&org_id=" + org + "&status=queued&format=csv&triggered_by_user_id=usr-oa-1&export_id=" + exp("live") + "&created_from=2020-01-01&created_to=" + now},
 		{name: "list past the last page", method: "GET", path: single + "?page=999", token: all, status: 200},
 		{name: "list with limit 0", method: "GET", path: single + "?limit=0", token: all, status: 400, code: "validation_failed", docInvalid: true},
 		{name: "list with a bad created_from", method: "GET", path: single + "?created_from=yesterday", token: all, status: 400, code: "validation_failed", docInvalid: true},
@@ -336,7 +282,7 @@ func TestOpenAPI_DocumentAndCodeAgreeOnEveryRouteAndError(t *testing.T) {
 		{name: "list with a token that names no organisation", method: "GET", path: single, token: noOrg, status: 403, code: "no_organisation"},
 		{name: "list with a forged token", method: "GET", path: single, token: badSig, status: 401, code: "unauthorized"},
 		{name: "list while DynamoDB fails", method: "GET", path: single, token: all, status: 500, code: "internal_error",
-			fail: func(d *oaDoor) { d.fail("Query", 400, dynamoError("ValidationException", "")) }},
+			fail: failing("Query")},
 
 		// Get.
 		{name: "get", method: "GET", path: rec(live), token: all, status: 200},
@@ -363,7 +309,7 @@ func TestOpenAPI_DocumentAndCodeAgreeOnEveryRouteAndError(t *testing.T) {
 		{name: "move with an over-long body", method: "PUT", path: rec(live) + "/status", token: all, status: 413, code: "payload_too_large", docInvalid: true,
 			body: `{"status":"failed","failure_reason":"` + strings.Repeat("y", 70_000) + `"}`},
 		{name: "move while DynamoDB fails", method: "PUT", path: rec(live) + "/status", token: all, status: 500, code: "internal_error", body: `{"status":"completed"}`,
-			fail: func(d *oaDoor) { d.fail("UpdateItem", 400, dynamoError("ValidationException", "")) }},
+			fail: failing("UpdateItem")},
 
 		// Attach the file URL.
 		{name: "attach a file", method: "PUT", path: rec(filed) + "/file-url", token: all, status: 200, body: `{"file_url":"https://storage.example.no/exports/a.pdf"}`},
@@ -384,10 +330,7 @@ func TestOpenAPI_DocumentAndCodeAgreeOnEveryRouteAndError(t *testing.T) {
 		{name: "delete again", method: "DELETE", path: rec(gone), token: all, status: 404, code: "not_found"},
 		{name: "delete a malformed record_id", method: "DELETE", path: rec("rec-x"), token: all, status: 400, code: "validation_failed", docInvalid: true},
 		{name: "delete while DynamoDB throttles the transaction", method: "DELETE", path: rec(live), token: all, status: 503, code: "throttled",
-			fail: func(d *oaDoor) {
-				d.fail("TransactWriteItems", 400, dynamoError("TransactionCanceledException",
-					`,"CancellationReasons":[{"Code":"ThrottlingError"},{"Code":"None"},{"Code":"None"}]`))
-			}},
+			fail: throttledTransaction},
 	}
 
 	// Every operation: without a token, and with every scope but the one its security
@@ -411,26 +354,26 @@ func TestOpenAPI_DocumentAndCodeAgreeOnEveryRouteAndError(t *testing.T) {
 			}
 		}
 		cases = append(cases,
-			oaCase{name: op.method + " " + op.path + " without a token", method: op.method, path: op.path, body: op.body,
+			call{name: op.method + " " + op.path + " without a token", method: op.method, path: op.path, body: op.body,
 				status: 401, code: "unauthorized", docInvalid: true},
-			oaCase{name: op.method + " " + op.path + " without " + op.scope, method: op.method, path: op.path, body: op.body,
-				token: oaToken(t, oaOrg, others...), status: 403, code: "insufficient_scope", docInvalid: true},
+			call{name: op.method + " " + op.path + " without " + op.scope, method: op.method, path: op.path, body: op.body,
+				token: token(t, org, others...), status: 403, code: "insufficient_scope", docInvalid: true},
 		)
 	}
 	for _, c := range cases {
-		e.oaCheck(t, c)
+		e.check(t, c)
 	}
 	// The delete of the live record ran last, now that its 503 left it in place.
-	e.oaCheck(t, oaCase{name: "get while DynamoDB fails", method: "GET", path: rec(live), token: all, status: 500, code: "internal_error",
-		fail: func(d *oaDoor) { d.fail("GetItem", 400, dynamoError("ValidationException", "")) }})
-	e.oaCheck(t, oaCase{name: "delete while DynamoDB fails", method: "DELETE", path: rec(live), token: all, status: 500, code: "internal_error",
-		fail: func(d *oaDoor) { d.fail("GetItem", 400, dynamoError("ValidationException", "")) }})
-	e.oaCheck(t, oaCase{name: "attach while DynamoDB fails", method: "PUT", path: rec(live) + "/file-url", token: all, status: 500, code: "internal_error",
+	e.check(t, call{name: "get while DynamoDB fails", method: "GET", path: rec(live), token: all, status: 500, code: "internal_error",
+		fail: failing("GetItem")})
+	e.check(t, call{name: "delete while DynamoDB fails", method: "DELETE", path: rec(live), token: all, status: 500, code: "internal_error",
+		fail: failing("GetItem")})
+	e.check(t, call{name: "attach while DynamoDB fails", method: "PUT", path: rec(live) + "/file-url", token: all, status: 500, code: "internal_error",
 		body: `{"file_url":"https://storage.example.no/f.pdf"}`,
-		fail: func(d *oaDoor) { d.fail("UpdateItem", 400, dynamoError("ValidationException", "")) }})
-	e.oaCheck(t, oaCase{name: "create while DynamoDB fails", method: "POST", path: single, token: all, status: 500, code: "internal_error",
+		fail: failing("UpdateItem")})
+	e.check(t, call{name: "create while DynamoDB fails", method: "POST", path: single, token: all, status: 500, code: "internal_error",
 		body: fmt.Sprintf(`{"export_id":%q,"format":"pdf","period_from":"2025-01-01","period_to":"2025-01-31"}`, exp("fails")),
-		fail: func(d *oaDoor) { d.fail("UpdateItem", 400, dynamoError("ValidationException", "")) }})
+		fail: failing("UpdateItem")})
 
 	// Every status the document gives an operation was answered by some case, except what only
 	// API Gateway answers in AWS (429) and 503, which two operations stand for.
@@ -458,9 +401,9 @@ func TestOpenAPI_DocumentAndCodeAgreeOnEveryRouteAndError(t *testing.T) {
 // must succeed, so no example carries a time or an id that goes stale.
 func TestOpenAPI_RequestExamplesWork(t *testing.T) {
 	t.Parallel()
-	e := oaStart(t)
+	e := startAPI(t)
 	// The examples speak for the contract's organisation.
-	all := oaToken(t, "org-bufdir-042", "audit:read", "audit:write", "audit:delete")
+	all := token(t, "org-bufdir-042", "audit:read", "audit:write", "audit:delete")
 	sent := 0
 	for path, item := range e.doc.Paths.Map() {
 		for method, op := range item.Operations() {
@@ -488,12 +431,12 @@ func TestOpenAPI_RequestExamplesWork(t *testing.T) {
 				}
 				target, status := path, http.StatusOK
 				if strings.Contains(path, "{record_id}") {
-					id := e.oaCreate(t, all, fmt.Sprintf("exp-oa-example-%d", sent))
+					id := e.create(t, all, fmt.Sprintf("exp-oa-example-%d", sent))
 					target = strings.Replace(path, "{record_id}", id, 1)
 				} else if method == http.MethodPost {
 					status = http.StatusCreated
 				}
-				e.oaCheck(t, oaCase{name: fmt.Sprintf("%s %s, example %s", method, path, name), method: method, path: target,
+				e.check(t, call{name: fmt.Sprintf("%s %s, example %s", method, path, name), method: method, path: target,
 					token: all, body: string(body), status: status})
 				sent++
 			}
@@ -509,8 +452,8 @@ func TestOpenAPI_RequestExamplesWork(t *testing.T) {
 // 400, and the document (nullable, an enum that lists null) says exactly that.
 func TestOpenAPI_NullInABodyIsWhatTheDocumentSays(t *testing.T) {
 	t.Parallel()
-	e := oaStart(t)
-	all := oaToken(t, oaOrg, "audit:read", "audit:write", "audit:delete")
+	e := startAPI(t)
+	all := token(t, org, "audit:read", "audit:write", "audit:delete")
 	exportID := "exp-oa-null-" + fmt.Sprint(time.Now().UnixNano())
 	create := map[string]any{"export_id": exportID, "format": "pdf", "period_from": "2025-01-01", "period_to": "2025-01-31"}
 	jsonWith := func(base map[string]any, nulls ...string) string {
@@ -535,7 +478,7 @@ func TestOpenAPI_NullInABodyIsWhatTheDocumentSays(t *testing.T) {
 	}
 
 	before := time.Now().UTC().Truncate(time.Second)
-	body := e.oaCheck(t, oaCase{name: "create with every optional field null", method: "POST", path: single, token: all, status: 201,
+	body := e.check(t, call{name: "create with every optional field null", method: "POST", path: single, token: all, status: 201,
 		body: jsonWith(create, "status", "org_id", "triggered_by_user_id", "activity_count")})
 	if err := json.Unmarshal(body, &rec); err != nil {
 		t.Fatal(err)
@@ -544,7 +487,7 @@ func TestOpenAPI_NullInABodyIsWhatTheDocumentSays(t *testing.T) {
 		t.Errorf("create with nulls: want the defaults (status queued, triggered_by_user_id the token's sub, no activity_count), got %s", body)
 	}
 	for _, field := range []string{"export_id", "format", "period_from", "period_to"} {
-		body := e.oaCheck(t, oaCase{name: "create with " + field + " null", method: "POST", path: single, token: all,
+		body := e.check(t, call{name: "create with " + field + " null", method: "POST", path: single, token: all,
 			status: 400, code: "validation_failed", docInvalid: true, body: jsonWith(create, field)})
 		if !strings.Contains(string(body), `"field":"`+field+`"`) {
 			t.Errorf("create with %s null: want the error to name %s, got %s", field, field, body)
@@ -552,7 +495,7 @@ func TestOpenAPI_NullInABodyIsWhatTheDocumentSays(t *testing.T) {
 	}
 
 	path := single + "/" + rec.RecordID
-	body = e.oaCheck(t, oaCase{name: "move with every optional field null", method: "PUT", path: path + "/status", token: all, status: 200,
+	body = e.check(t, call{name: "move with every optional field null", method: "PUT", path: path + "/status", token: all, status: 200,
 		body: `{"status":"processing","updated_at":null,"activity_count":null,"failure_reason":null}`})
 	if err := json.Unmarshal(body, &rec); err != nil {
 		t.Fatal(err)
@@ -563,9 +506,9 @@ func TestOpenAPI_NullInABodyIsWhatTheDocumentSays(t *testing.T) {
 	if at, err := time.Parse(time.RFC3339, rec.History[1].At); err != nil || at.Before(before) {
 		t.Errorf("move with updated_at null: want the change dated now (not before %s), got %s", before.Format(time.RFC3339), rec.History[1].At)
 	}
-	e.oaCheck(t, oaCase{name: "move with status null", method: "PUT", path: path + "/status", token: all,
+	e.check(t, call{name: "move with status null", method: "PUT", path: path + "/status", token: all,
 		status: 400, code: "validation_failed", docInvalid: true, body: `{"status":null}`})
-	e.oaCheck(t, oaCase{name: "attach a null file_url", method: "PUT", path: path + "/file-url", token: all,
+	e.check(t, call{name: "attach a null file_url", method: "PUT", path: path + "/file-url", token: all,
 		status: 400, code: "validation_failed", docInvalid: true, body: `{"file_url":null}`})
 }
 
@@ -576,8 +519,8 @@ func TestOpenAPI_NullInABodyIsWhatTheDocumentSays(t *testing.T) {
 // come before the token is checked.
 func TestOpenAPI_RefusalsOutsideTheDocumentAreItsResponses(t *testing.T) {
 	t.Parallel()
-	e := oaStart(t)
-	all := oaToken(t, oaOrg, "audit:read", "audit:write", "audit:delete")
+	e := startAPI(t)
+	all := token(t, org, "audit:read", "audit:write", "audit:delete")
 	const id = "/rec-20260301-001"
 	for _, c := range []struct {
 		method, path string
@@ -596,21 +539,18 @@ func TestOpenAPI_RefusalsOutsideTheDocumentAreItsResponses(t *testing.T) {
 		{"PUT", doubled, "", 405, "MethodNotAllowed", single, "method_not_allowed"},
 	} {
 		name := c.method + " " + c.path
-		req, _ := http.NewRequest(c.method, e.url+c.path, nil)
-		if c.token != "" {
-			req.Header.Set("Authorization", "Bearer "+c.token)
+		sent := testkit.Request{Method: c.method, Path: c.path, Token: c.token}
+		req, err := sent.New(e.URL)
+		if err != nil {
+			t.Fatal(err)
 		}
 		if _, _, err := e.router.FindRoute(req); err == nil {
 			t.Errorf("%s: want the document to have no operation for it", name)
 		}
-		resp, err := http.DefaultClient.Do(req)
-		if err != nil {
-			t.Fatal(err)
-		}
-		body, _ := io.ReadAll(resp.Body)
-		resp.Body.Close()
-		if resp.StatusCode != c.status {
-			t.Errorf("%s: want %d, got %d %s", name, c.status, resp.StatusCode, body)
+		r := e.MustDo(t, sent)
+		body := r.Body
+		if r.Status != c.status {
+			t.Errorf("%s: want %d, got %s", name, c.status, r)
 			continue
 		}
 		var p struct {
@@ -629,11 +569,11 @@ func TestOpenAPI_RefusalsOutsideTheDocumentAreItsResponses(t *testing.T) {
 		op.Responses = openapi3.NewResponses(openapi3.WithStatus(c.status, documented))
 		in := &openapi3filter.RequestValidationInput{Request: req, Route: &routers.Route{Spec: e.doc, Path: c.path, Method: c.method, Operation: op}}
 		err = openapi3filter.ValidateResponse(context.Background(), &openapi3filter.ResponseValidationInput{
-			RequestValidationInput: in, Status: resp.StatusCode, Header: resp.Header, Body: io.NopCloser(bytes.NewReader(body)),
+			RequestValidationInput: in, Status: r.Status, Header: r.Header, Body: io.NopCloser(bytes.NewReader(body)),
 			Options: &openapi3filter.Options{IncludeResponseStatus: true, MultiError: true},
 		})
 		if err != nil {
-			t.Errorf("%s: want the document's %s, got %d %s\n%v", name, c.response, resp.StatusCode, body, err)
+			t.Errorf("%s: want the document's %s, got %s\n%v", name, c.response, r, err)
 		}
 
 		if c.docPath == "" {
@@ -647,13 +587,13 @@ func TestOpenAPI_RefusalsOutsideTheDocumentAreItsResponses(t *testing.T) {
 		for m := range item.Operations() {
 			want = append(want, m)
 		}
-		for _, m := range strings.Split(resp.Header.Get("Allow"), ",") {
+		for _, m := range strings.Split(r.Header.Get("Allow"), ",") {
 			got = append(got, strings.TrimSpace(m))
 		}
 		slices.Sort(want)
 		slices.Sort(got)
 		if !slices.Equal(got, want) {
-			t.Errorf("%s: want Allow to name the methods the document lists for %s, %v, got %q", name, c.docPath, want, resp.Header.Get("Allow"))
+			t.Errorf("%s: want Allow to name the methods the document lists for %s, %v, got %q", name, c.docPath, want, r.Header.Get("Allow"))
 		}
 	}
 }

@@ -1,4 +1,4 @@
-package local_test
+package resilience
 
 import (
 	"context"
@@ -14,13 +14,14 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
+	"github.com/bufdir/export-audit/internal/testkit"
 )
 
-// rsTogether sends the requests at once (each from its own goroutine, released together) and
+// together sends the requests at once (each from its own goroutine, released together) and
 // returns the answers in order; a request that got no answer fails the test.
-func (e *rsEnv) rsTogether(t *testing.T, token string, reqs ...rsRequest) []rsReply {
+func (e *env) together(t *testing.T, token string, reqs ...request) []testkit.Reply {
 	t.Helper()
-	out := make([]rsReply, len(reqs))
+	out := make([]testkit.Reply, len(reqs))
 	start := make(chan struct{})
 	var wg sync.WaitGroup
 	for i, rq := range reqs {
@@ -28,7 +29,7 @@ func (e *rsEnv) rsTogether(t *testing.T, token string, reqs ...rsRequest) []rsRe
 		go func() {
 			defer wg.Done()
 			<-start
-			r, err := e.rsSend(rq.method, rq.path, token, rq.body)
+			r, err := e.Send(rq.method, rq.path, token, rq.body)
 			if err != nil {
 				t.Errorf("%s %s: %v", rq.method, rq.path, err)
 			}
@@ -40,7 +41,14 @@ func (e *rsEnv) rsTogether(t *testing.T, token string, reqs ...rsRequest) []rsRe
 	return out
 }
 
-type rsRequest struct {
+// raceAPI starts a local API for one test's races and signs a token of the organisation that
+// races on it.
+func raceAPI(t *testing.T) (*env, string) {
+	t.Helper()
+	return startAPI(t, nil), testkit.Token(t, "org-race", "usr-race")
+}
+
+type request struct {
 	method, path string
 	body         any
 }
@@ -50,31 +58,30 @@ type rsRequest struct {
 // fields, the others answer 200 (same fields) or 409 naming that record.
 func TestRace_SameExportCreatesMakeOneRecord(t *testing.T) {
 	t.Parallel()
-	e := rsStart(t, nil)
-	tok := rsToken(t, "org-race", "usr-race")
+	e, tok := raceAPI(t)
 	const rounds, callers = 10, 8
 	for round := 0; round < rounds; round++ {
 		export := fmt.Sprintf("exp-same-%02d", round)
-		reqs := make([]rsRequest, callers)
+		reqs := make([]request, callers)
 		for i := range reqs {
-			b := rsBody(export)
+			b := createBody(export)
 			if round%2 == 1 && i%2 == 1 {
 				b["format"] = "pdf" // another request for the same export_id
 			}
-			reqs[i] = rsRequest{"POST", rsBase, b}
+			reqs[i] = request{"POST", base, b}
 		}
-		replies := e.rsTogether(t, tok, reqs...)
+		replies := e.together(t, tok, reqs...)
 		created, ids := 0, map[string]bool{}
-		var winner rsRec
+		var winner testkit.Record
 		for _, r := range replies {
-			switch r.status {
+			switch r.Status {
 			case http.StatusCreated:
 				created++
-				winner, _ = r.rec()
+				winner, _ = r.ParseRecord()
 				ids[winner.RecordID] = true
 			case http.StatusOK:
-				rec, err := r.rec()
-				if err != nil || r.header.Get("Idempotent-Replayed") != "true" {
+				rec, err := r.ParseRecord()
+				if err != nil || r.Header.Get("Idempotent-Replayed") != "true" {
 					t.Errorf("want a replay with Idempotent-Replayed, got %s", r)
 				}
 				ids[rec.RecordID] = true
@@ -83,7 +90,7 @@ func TestRace_SameExportCreatesMakeOneRecord(t *testing.T) {
 					Code     string `json:"code"`
 					RecordID string `json:"record_id"`
 				}
-				_ = json.Unmarshal(r.body, &p)
+				_ = json.Unmarshal(r.Body, &p)
 				if round%2 == 0 || p.Code != "export_id_conflict" {
 					t.Errorf("want a conflict only for other fields, naming the record, got %s", r)
 				}
@@ -96,11 +103,11 @@ func TestRace_SameExportCreatesMakeOneRecord(t *testing.T) {
 			t.Errorf("round %d: want one 201 and every answer about its record, got %d created, records %v", round, created, ids)
 		}
 	}
-	f := e.rsCheck(t)
-	if f.live != rounds {
+	f := e.Check(t)
+	if f.Live != rounds {
 		t.Errorf("want %d live records, one per export, got %+v", rounds, f)
 	}
-	t.Logf("%d rounds of %d concurrent creates of one export_id: %d live records", rounds, callers, f.live)
+	t.Logf("%d rounds of %d concurrent creates of one export_id: %d live records", rounds, callers, f.Live)
 }
 
 // TestRace_CompletedVersusFailed: moves to completed and to failed at once on one record: one
@@ -108,27 +115,26 @@ func TestRace_SameExportCreatesMakeOneRecord(t *testing.T) {
 // Two moves to the same status: both answer 200 and the history holds it once.
 func TestRace_CompletedVersusFailed(t *testing.T) {
 	t.Parallel()
-	e := rsStart(t, nil)
-	tok := rsToken(t, "org-race", "usr-race")
+	e, tok := raceAPI(t)
 	const records = 15
 	for i := 0; i < records; i++ {
-		rec := rsOneRecord(t, e, tok, fmt.Sprintf("exp-final-%02d", i))
-		path := rsBase + "/" + rec.RecordID + "/status"
-		replies := e.rsTogether(t, tok,
-			rsRequest{"PUT", path, map[string]any{"status": "completed", "activity_count": 7}},
-			rsRequest{"PUT", path, map[string]any{"status": "failed", "failure_reason": "lost the race"}},
-			rsRequest{"PUT", path, map[string]any{"status": "processing"}},
+		rec := oneRecord(t, e, tok, fmt.Sprintf("exp-final-%02d", i))
+		path := base + "/" + rec.RecordID + "/status"
+		replies := e.together(t, tok,
+			request{"PUT", path, map[string]any{"status": "completed", "activity_count": 7}},
+			request{"PUT", path, map[string]any{"status": "failed", "failure_reason": "lost the race"}},
+			request{"PUT", path, map[string]any{"status": "processing"}},
 		)
 		won := ""
 		for j, r := range replies[:2] {
-			switch r.status {
+			switch r.Status {
 			case http.StatusOK:
 				if won != "" {
 					t.Errorf("%s: both final moves answered 200", rec.RecordID)
 				}
 				won = []string{"completed", "failed"}[j]
 			case http.StatusConflict:
-				if !strings.Contains(string(r.body), "illegal_status_transition") {
+				if !strings.Contains(string(r.Body), "illegal_status_transition") {
 					t.Errorf("want the loser refused as an illegal move, got %s", r)
 				}
 			default:
@@ -136,10 +142,10 @@ func TestRace_CompletedVersusFailed(t *testing.T) {
 			}
 		}
 		// processing is allowed only before a final move lands.
-		if s := replies[2].status; s != http.StatusOK && s != http.StatusConflict {
+		if s := replies[2].Status; s != http.StatusOK && s != http.StatusConflict {
 			t.Errorf("unexpected %s", replies[2])
 		}
-		got, err := e.rsMust(t, "GET", rsBase+"/"+rec.RecordID, tok, nil).rec()
+		got, err := e.Must(t, "GET", base+"/"+rec.RecordID, tok, nil).ParseRecord()
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -148,26 +154,26 @@ func TestRace_CompletedVersusFailed(t *testing.T) {
 			steps = append(steps, h.Status)
 		}
 		want := []string{"queued", won}
-		if replies[2].status == http.StatusOK {
+		if replies[2].Status == http.StatusOK {
 			want = []string{"queued", "processing", won}
 		}
 		if got.Status != won || strings.Join(steps, ",") != strings.Join(want, ",") {
 			t.Errorf("%s: want status %s and history %v, got %s and %v", rec.RecordID, won, want, got.Status, steps)
 		}
 		// The same move twice at once: one applies it, the other is a no-op.
-		rec2 := rsOneRecord(t, e, tok, fmt.Sprintf("exp-twice-%02d", i))
-		path2 := rsBase + "/" + rec2.RecordID + "/status"
-		for _, r := range e.rsTogether(t, tok, rsRequest{"PUT", path2, map[string]any{"status": "completed"}},
-			rsRequest{"PUT", path2, map[string]any{"status": "completed"}}) {
-			if r.status != http.StatusOK {
+		rec2 := oneRecord(t, e, tok, fmt.Sprintf("exp-twice-%02d", i))
+		path2 := base + "/" + rec2.RecordID + "/status"
+		for _, r := range e.together(t, tok, request{"PUT", path2, map[string]any{"status": "completed"}},
+			request{"PUT", path2, map[string]any{"status": "completed"}}) {
+			if r.Status != http.StatusOK {
 				t.Errorf("want both identical moves answered 200, got %s", r)
 			}
 		}
-		if got, _ := e.rsMust(t, "GET", rsBase+"/"+rec2.RecordID, tok, nil).rec(); len(got.History) != 2 {
+		if got, _ := e.Must(t, "GET", base+"/"+rec2.RecordID, tok, nil).ParseRecord(); len(got.History) != 2 {
 			t.Errorf("want the move once in the history, got %+v", got.History)
 		}
 	}
-	f := e.rsCheck(t)
+	f := e.Check(t)
 	t.Logf("%d races of completed vs failed vs processing, %d of two identical moves; table: %+v", records, records, f)
 }
 
@@ -177,8 +183,7 @@ func TestRace_CompletedVersusFailed(t *testing.T) {
 // at it, and the organisation's count is back to 0.
 func TestRace_DeleteVersusMoveAndFile(t *testing.T) {
 	t.Parallel()
-	e := rsStart(t, nil)
-	tok := rsToken(t, "org-race", "usr-race")
+	e, tok := raceAPI(t)
 	const records = 20
 	type outcome struct {
 		id          string
@@ -187,9 +192,9 @@ func TestRace_DeleteVersusMoveAndFile(t *testing.T) {
 	var outcomes []outcome
 	before, after := 0, 0
 	for i := 0; i < records; i++ {
-		rec := rsOneRecord(t, e, tok, fmt.Sprintf("exp-del-%02d", i))
-		path := rsBase + "/" + rec.RecordID
-		reqs := []rsRequest{
+		rec := oneRecord(t, e, tok, fmt.Sprintf("exp-del-%02d", i))
+		path := base + "/" + rec.RecordID
+		reqs := []request{
 			{"PUT", path + "/status", map[string]any{"status": "completed"}},
 			{"PUT", path + "/file-url", map[string]any{"file_url": "https://storage.example.no/" + rec.RecordID + ".csv"}},
 			{"DELETE", path, nil},
@@ -197,19 +202,19 @@ func TestRace_DeleteVersusMoveAndFile(t *testing.T) {
 		if i%2 == 1 {
 			reqs[0], reqs[2] = reqs[2], reqs[0] // vary who starts first
 		}
-		replies := e.rsTogether(t, tok, reqs...)
+		replies := e.together(t, tok, reqs...)
 		o := outcome{id: rec.RecordID}
 		for j, r := range replies {
 			switch {
 			case reqs[j].method == "DELETE":
-				if r.status != http.StatusOK {
+				if r.Status != http.StatusOK {
 					t.Errorf("want the only delete answered 200, got %s", r)
 				}
-			case r.status == http.StatusOK:
+			case r.Status == http.StatusOK:
 				o.moved = o.moved || strings.HasSuffix(reqs[j].path, "/status")
 				o.file = o.file || strings.HasSuffix(reqs[j].path, "/file-url")
 				before++
-			case r.status == http.StatusNotFound:
+			case r.Status == http.StatusNotFound:
 				after++
 			default:
 				t.Errorf("want 200 or 404, got %s", r)
@@ -217,10 +222,10 @@ func TestRace_DeleteVersusMoveAndFile(t *testing.T) {
 		}
 		outcomes = append(outcomes, o)
 	}
-	f := e.rsCheck(t)
-	snap := e.rsScan(t)
+	f := e.Check(t)
+	snap := e.Scan(t)
 	for _, o := range outcomes {
-		r := snap.records["org-race|"+o.id]
+		r := snap.Records["org-race|"+o.id]
 		if r.DeletedAt == "" {
 			t.Errorf("%s: want a tombstone, got %+v", o.id, r)
 		}
@@ -229,7 +234,7 @@ func TestRace_DeleteVersusMoveAndFile(t *testing.T) {
 				o.id, r.Status, r.FileURL, o.moved, o.file)
 		}
 	}
-	if f.live != 0 || f.tombstones != records || f.guards != 0 {
+	if f.Live != 0 || f.Tombstones != records || f.Guards != 0 {
 		t.Errorf("want %d tombstones and nothing live, got %+v", records, f)
 	}
 	t.Logf("%d races of delete vs move vs file: %d changes landed before the delete, %d after (404)", records, before, after)
@@ -241,34 +246,33 @@ func TestRace_DeleteVersusMoveAndFile(t *testing.T) {
 // and it is the one a 201 answered.
 func TestRace_DeleteVersusRecreate(t *testing.T) {
 	t.Parallel()
-	e := rsStart(t, nil)
-	tok := rsToken(t, "org-race", "usr-race")
+	e, tok := raceAPI(t)
 	const records = 20
 	replayed, recreated := 0, 0
 	for i := 0; i < records; i++ {
 		export := fmt.Sprintf("exp-again-%02d", i)
-		old := rsOneRecord(t, e, tok, export)
-		replies := e.rsTogether(t, tok,
-			rsRequest{"DELETE", rsBase + "/" + old.RecordID, nil},
-			rsRequest{"POST", rsBase, rsBody(export)},
-			rsRequest{"POST", rsBase, rsBody(export)},
+		old := oneRecord(t, e, tok, export)
+		replies := e.together(t, tok,
+			request{"DELETE", base + "/" + old.RecordID, nil},
+			request{"POST", base, createBody(export)},
+			request{"POST", base, createBody(export)},
 		)
-		if replies[0].status != http.StatusOK {
+		if replies[0].Status != http.StatusOK {
 			t.Errorf("want the delete answered 200, got %s", replies[0])
 		}
 		var fresh []string
 		for _, r := range replies[1:] {
-			rec, err := r.rec()
+			rec, err := r.ParseRecord()
 			switch {
 			case err != nil:
 				t.Errorf("want a record, got %s\nerror log: %s", r, e.logs)
-			case r.status == http.StatusOK && rec.RecordID == old.RecordID:
+			case r.Status == http.StatusOK && rec.RecordID == old.RecordID:
 				replayed++
-			case r.status == http.StatusOK || r.status == http.StatusCreated:
+			case r.Status == http.StatusOK || r.Status == http.StatusCreated:
 				if rec.RecordID == old.RecordID {
 					t.Errorf("want a 201 to be a new record, got %s", r)
 				}
-				if r.status == http.StatusCreated {
+				if r.Status == http.StatusCreated {
 					recreated++
 				}
 				fresh = append(fresh, rec.RecordID)
@@ -276,11 +280,11 @@ func TestRace_DeleteVersusRecreate(t *testing.T) {
 				t.Errorf("unexpected %s", r)
 			}
 		}
-		list := e.rsMust(t, "GET", rsBase+"?export_id="+export, tok, nil)
+		list := e.Must(t, "GET", base+"?export_id="+export, tok, nil)
 		var page struct {
-			Data []rsRec `json:"data"`
+			Data []testkit.Record `json:"data"`
 		}
-		_ = json.Unmarshal(list.body, &page)
+		_ = json.Unmarshal(list.Body, &page)
 		switch {
 		case len(fresh) == 0 && len(page.Data) != 0:
 			t.Errorf("%s: both creates replayed the deleted record, yet %s is listed", export, list)
@@ -293,7 +297,7 @@ func TestRace_DeleteVersusRecreate(t *testing.T) {
 			}
 		}
 	}
-	f := e.rsCheck(t)
+	f := e.Check(t)
 	t.Logf("%d races of delete vs two re-creates: %d creates replayed the old record, %d made a new one; table: %+v",
 		records, replayed, recreated, f)
 }
@@ -304,26 +308,22 @@ func TestRace_DeleteVersusRecreate(t *testing.T) {
 func TestRace_DayCounterCrossesThe999Boundary(t *testing.T) {
 	t.Parallel()
 	day := time.Date(2026, 3, 1, 8, 0, 0, 0, time.UTC)
-	e := rsStart(t, nil, rsWithClock(day))
-	_, err := e.raw.PutItem(context.Background(), &dynamodb.PutItemInput{
-		TableName: aws.String(rsTable),
-		Item: map[string]types.AttributeValue{
-			"pk": &types.AttributeValueMemberS{Value: "SEQ#20260301"}, "sk": &types.AttributeValueMemberS{Value: "SEQ"},
-			"seq": &types.AttributeValueMemberN{Value: "990"},
-		},
-	})
+	e := startAPI(t, nil, withClock(day))
+	counter := testkit.Key("SEQ#20260301", "SEQ")
+	counter["seq"] = &types.AttributeValueMemberN{Value: "990"}
+	_, err := e.DB.PutItem(context.Background(), &dynamodb.PutItemInput{TableName: aws.String(e.Table), Item: counter})
 	if err != nil {
 		t.Fatalf("seed the day counter: %v", err)
 	}
-	tok := rsToken(t, "org-boundary", "usr-boundary")
-	reqs := make([]rsRequest, 20)
+	tok := testkit.Token(t, "org-boundary", "usr-boundary")
+	reqs := make([]request, 20)
 	for i := range reqs {
-		reqs[i] = rsRequest{"POST", rsBase, rsBody(fmt.Sprintf("exp-b-%02d", i))}
+		reqs[i] = request{"POST", base, createBody(fmt.Sprintf("exp-b-%02d", i))}
 	}
 	seen := map[int]string{}
-	for _, r := range e.rsTogether(t, tok, reqs...) {
-		rec, err := r.rec()
-		if err != nil || r.status != http.StatusCreated {
+	for _, r := range e.together(t, tok, reqs...) {
+		rec, err := r.ParseRecord()
+		if err != nil || r.Status != http.StatusCreated {
 			t.Fatalf("want 201, got %s", r)
 		}
 		n, _ := strconv.Atoi(strings.TrimPrefix(rec.RecordID, "rec-20260301-"))
@@ -341,10 +341,10 @@ func TestRace_DayCounterCrossesThe999Boundary(t *testing.T) {
 		}
 	}
 	var page struct {
-		Data []rsRec `json:"data"`
+		Data []testkit.Record `json:"data"`
 	}
-	r := e.rsMust(t, "GET", rsBase+"?limit=100", tok, nil)
-	if err := json.Unmarshal(r.body, &page); err != nil || len(page.Data) != 20 {
+	r := e.Must(t, "GET", base+"?limit=100", tok, nil)
+	if err := json.Unmarshal(r.Body, &page); err != nil || len(page.Data) != 20 {
 		t.Fatalf("want 20 records listed, got %s", r)
 	}
 	for i, rec := range page.Data {
@@ -353,9 +353,9 @@ func TestRace_DayCounterCrossesThe999Boundary(t *testing.T) {
 		}
 	}
 	for _, id := range []string{"rec-20260301-999", "rec-20260301-1000"} {
-		if r := e.rsMust(t, "GET", rsBase+"/"+id, tok, nil); r.status != http.StatusOK {
+		if r := e.Must(t, "GET", base+"/"+id, tok, nil); r.Status != http.StatusOK {
 			t.Errorf("want %s readable, got %s", id, r)
 		}
 	}
-	e.rsCheck(t)
+	e.Check(t)
 }

@@ -1,4 +1,4 @@
-package local_test
+package contract
 
 import (
 	"encoding/base64"
@@ -9,30 +9,13 @@ import (
 	"testing"
 	"time"
 
+	"github.com/bufdir/export-audit/internal/testkit"
 	"github.com/bufdir/export-audit/pkg/local"
 )
 
-// rsRoute is one route with a request that would succeed for the record's owner.
-type rsRoute struct {
-	name, method, path string
-	body               map[string]any
-	scope              string
-}
-
-func rsRoutes(prefix, id string) []rsRoute {
-	return []rsRoute{
-		{"list", "GET", prefix, nil, "audit:read"},
-		{"get", "GET", prefix + "/" + id, nil, "audit:read"},
-		{"create", "POST", prefix, rsBody("exp-iso-new"), "audit:write"},
-		{"status", "PUT", prefix + "/" + id + "/status", map[string]any{"status": "processing"}, "audit:write"},
-		{"file-url", "PUT", prefix + "/" + id + "/file-url", map[string]any{"file_url": "https://storage.example.no/iso.csv"}, "audit:write"},
-		{"delete", "DELETE", prefix + "/" + id, nil, "audit:delete"},
-	}
-}
-
-// rsForge makes a token from a raw header and claims, signed with secret ("" leaves the
+// forge makes a token from a raw header and claims, signed with secret ("" leaves the
 // signature empty).
-func rsForge(header string, claims map[string]any, secret string) string {
+func forge(header string, claims map[string]any, secret string) string {
 	b64 := base64.RawURLEncoding
 	payload, _ := json.Marshal(claims)
 	signing := b64.EncodeToString([]byte(header)) + "." + b64.EncodeToString(payload)
@@ -55,13 +38,14 @@ func rsForge(header string, claims map[string]any, secret string) string {
 // unchanged afterwards.
 func TestIsolation_Matrix(t *testing.T) {
 	t.Parallel()
-	e := rsStart(t, nil)
+	e := startServer(t)
 	const alpha, beta = "org-iso-alpha", "org-iso-beta"
-	alphaTok := rsToken(t, alpha, "usr-alpha")
-	rec := rsOneRecord(t, e, alphaTok, "exp-iso-alpha-secret")
-	e.rsMust(t, "PUT", rsBase+"/"+rec.RecordID+"/status", alphaTok, map[string]any{"status": "processing"})
-	betaRec := rsOneRecord(t, e, rsToken(t, beta, "usr-beta"), "exp-iso-beta-1")
-	before := e.rsScan(t)
+	owner := e.as(t, alpha, "usr-alpha")
+	alphaTok := owner.token
+	rec := owner.create(t, testkit.NewRecord(testkit.Fields{"export_id": "exp-iso-alpha-secret"}))
+	owner.move(t, rec.RecordID, "processing", rec.CreatedAt)
+	betaRec := e.as(t, beta, "usr-beta").create(t, testkit.NewRecord(testkit.Fields{"export_id": "exp-iso-beta-1"}))
+	before := e.Scan(t)
 	secrets := []string{alpha, rec.RecordID, rec.ExportID, "usr-alpha"}
 
 	now := time.Now()
@@ -71,17 +55,17 @@ func TestIsolation_Matrix(t *testing.T) {
 	std := `{"alg":"HS256","typ":"JWT"}`
 	badTokens := map[string]string{
 		"no token":         "",
-		"expired":          rsForge(std, claims(alpha, rsAllScopes, now.Add(-time.Minute)), rsSecret),
-		"bad signature":    rsForge(std, claims(alpha, rsAllScopes, now.Add(time.Hour)), "another-secret"),
-		"alg none":         rsForge(`{"alg":"none","typ":"JWT"}`, claims(alpha, rsAllScopes, now.Add(time.Hour)), ""),
-		"alg None, signed": rsForge(`{"alg":"None","typ":"JWT"}`, claims(alpha, rsAllScopes, now.Add(time.Hour)), rsSecret),
-		"alg HS512":        rsForge(`{"alg":"HS512","typ":"JWT"}`, claims(alpha, rsAllScopes, now.Add(time.Hour)), rsSecret),
-		"no exp":           rsForge(std, map[string]any{"sub": "usr-beta", "org_id": alpha, "scope": strings.Join(rsAllScopes, " ")}, rsSecret),
+		"expired":          forge(std, claims(alpha, testkit.AllScopes, now.Add(-time.Minute)), testkit.Secret),
+		"bad signature":    forge(std, claims(alpha, testkit.AllScopes, now.Add(time.Hour)), "another-secret"),
+		"alg none":         forge(`{"alg":"none","typ":"JWT"}`, claims(alpha, testkit.AllScopes, now.Add(time.Hour)), ""),
+		"alg None, signed": forge(`{"alg":"None","typ":"JWT"}`, claims(alpha, testkit.AllScopes, now.Add(time.Hour)), testkit.Secret),
+		"alg HS512":        forge(`{"alg":"HS512","typ":"JWT"}`, claims(alpha, testkit.AllScopes, now.Add(time.Hour)), testkit.Secret),
+		"no exp":           forge(std, map[string]any{"sub": "usr-beta", "org_id": alpha, "scope": strings.Join(testkit.AllScopes, " ")}, testkit.Secret),
 		"not a JWT":        "not-a-token",
 		"claims of alpha, re-signed payload": func() string {
-			good := rsToken(t, beta, "usr-beta")
+			good := testkit.Token(t, beta, "usr-beta")
 			parts := strings.Split(good, ".")
-			forged, _ := json.Marshal(claims(alpha, rsAllScopes, now.Add(time.Hour)))
+			forged, _ := json.Marshal(claims(alpha, testkit.AllScopes, now.Add(time.Hour)))
 			return parts[0] + "." + base64.RawURLEncoding.EncodeToString(forged) + "." + parts[2]
 		}(),
 	}
@@ -96,13 +80,13 @@ func TestIsolation_Matrix(t *testing.T) {
 		code   string
 	}
 	var checks []check
-	for _, p := range []string{rsBase, rsBase + rsBase} {
-		for _, rt := range rsRoutes(p, rec.RecordID) {
+	for _, p := range prefixes {
+		for _, rt := range routesOf(p.path, rec.RecordID) {
 			for name, tok := range badTokens {
 				checks = append(checks, check{rt.name + "/" + name, rt.method, rt.path, tok, rt.body, 401, "unauthorized"})
 			}
 			// Beta's token: alpha's record does not exist for beta.
-			betaTok := rsToken(t, beta, "usr-beta")
+			betaTok := testkit.Token(t, beta, "usr-beta")
 			switch rt.name {
 			case "list", "create":
 				checks = append(checks, check{rt.name + "/other organisation", rt.method, rt.path, betaTok, rt.body, 0, ""})
@@ -111,20 +95,20 @@ func TestIsolation_Matrix(t *testing.T) {
 			}
 			// Alpha's own token without the route's scope, and with no scope at all.
 			var others []string
-			for _, s := range rsAllScopes {
+			for _, s := range testkit.AllScopes {
 				if s != rt.scope {
 					others = append(others, s)
 				}
 			}
 			checks = append(checks,
-				check{rt.name + "/missing " + rt.scope, rt.method, rt.path, rsToken(t, alpha, "usr-alpha", others...), rt.body, 403, "insufficient_scope"},
-				check{rt.name + "/no scope", rt.method, rt.path, rsToken(t, alpha, "usr-alpha", "openid"), rt.body, 403, "insufficient_scope"},
+				check{rt.name + "/missing " + rt.scope, rt.method, rt.path, testkit.Token(t, alpha, "usr-alpha", others...), rt.body, 403, "insufficient_scope"},
+				check{rt.name + "/no scope", rt.method, rt.path, testkit.Token(t, alpha, "usr-alpha", "openid"), rt.body, 403, "insufficient_scope"},
 			)
 			// Alpha's own token naming beta's organisation in the query, and in the body.
 			checks = append(checks, check{rt.name + "/org_id query", rt.method, rt.path + "?org_id=" + beta, alphaTok, rt.body, 403, "forbidden_organisation"})
 			if rt.body != nil {
 				b := map[string]any{"org_id": beta}
-				for k, v := range rt.body {
+				for k, v := range rt.body.(testkit.Fields) {
 					b[k] = v
 				}
 				checks = append(checks, check{rt.name + "/org_id body", rt.method, rt.path, alphaTok, b, 403, "forbidden_organisation"})
@@ -134,50 +118,50 @@ func TestIsolation_Matrix(t *testing.T) {
 		}
 	}
 	for _, c := range checks {
-		r, err := e.rsSend(c.method, c.path, c.token, c.body)
+		r, err := e.Send(c.method, c.path, c.token, c.body)
 		if err != nil {
 			t.Errorf("%s: %v", c.name, err)
 			continue
 		}
 		for _, s := range secrets {
-			if strings.Contains(string(r.body), s) || strings.Contains(fmt.Sprint(r.header), s) {
+			if strings.Contains(string(r.Body), s) || strings.Contains(fmt.Sprint(r.Header), s) {
 				t.Errorf("%s: the answer carries alpha's %q: %s", c.name, s, r)
 			}
 		}
 		if c.status == 0 {
 			// Beta's list and create see beta's own data only.
-			if r.status != http.StatusOK && r.status != http.StatusCreated {
+			if r.Status != http.StatusOK && r.Status != http.StatusCreated {
 				t.Errorf("%s: want beta's own list or create to work, got %s", c.name, r)
 			}
-			if c.method == "GET" && !strings.Contains(string(r.body), betaRec.RecordID) {
+			if c.method == "GET" && !strings.Contains(string(r.Body), betaRec.RecordID) {
 				t.Errorf("%s: want beta's list to hold beta's record %s, got %s", c.name, betaRec.RecordID, r)
 			}
 			continue
 		}
-		code, err := rsProblem(r, c.status)
+		p, err := r.ParseProblem(c.status)
 		if err != nil {
 			t.Errorf("%s %s %s: %v", c.name, c.method, c.path, err)
 			continue
 		}
-		if code != c.code {
+		if p["code"] != c.code {
 			t.Errorf("%s: want code %s, got %s", c.name, c.code, r)
 		}
-		if c.status == 401 && !strings.HasPrefix(r.header.Get("WWW-Authenticate"), "Bearer") {
-			t.Errorf("%s: want a WWW-Authenticate challenge with a 401, got %v", c.name, r.header)
+		if c.status == 401 && !strings.HasPrefix(r.Header.Get("WWW-Authenticate"), "Bearer") {
+			t.Errorf("%s: want a WWW-Authenticate challenge with a 401, got %v", c.name, r.Header)
 		}
 	}
-	after := e.rsScan(t)
-	if a, b := after.records[alpha+"|"+rec.RecordID], before.records[alpha+"|"+rec.RecordID]; fmt.Sprint(a) != fmt.Sprint(b) {
+	after := e.Scan(t)
+	if a, b := after.Records[alpha+"|"+rec.RecordID], before.Records[alpha+"|"+rec.RecordID]; fmt.Sprint(a) != fmt.Sprint(b) {
 		t.Errorf("want alpha's record unchanged:\n%+v\n%+v", b, a)
 	}
-	if after.stats[alpha] != 1 {
-		t.Errorf("want alpha to have 1 live record, got %d", after.stats[alpha])
+	if after.Stats[alpha] != 1 {
+		t.Errorf("want alpha to have 1 live record, got %d", after.Stats[alpha])
 	}
-	for k, r := range after.records {
+	for k, r := range after.Records {
 		if strings.HasPrefix(k, beta+"|") && r.RecordID == rec.RecordID {
 			t.Errorf("beta has a record with alpha's id %s", rec.RecordID)
 		}
 	}
-	e.rsCheck(t)
-	t.Logf("%d isolation checks on %d routes × 2 prefixes", len(checks), len(rsRoutes("", "")))
+	e.Check(t)
+	t.Logf("%d isolation checks on %d routes × 2 prefixes", len(checks), len(routesOf("", "")))
 }

@@ -1,4 +1,4 @@
-package local_test
+package contract
 
 import (
 	"net/http"
@@ -8,26 +8,27 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/bufdir/export-audit/internal/testkit"
 )
 
 // inStatus creates a record and brings it to status, one second after its creation; it returns
 // the record as it then is.
-func (c caller) inStatus(t *testing.T, status string) record {
+func (c caller) inStatus(t *testing.T, status string) testkit.Record {
 	t.Helper()
 	switch status {
 	case "queued", "processing":
-		return c.create(t, newRecord(fields{"status": status}))
+		return c.create(t, testkit.NewRecord(testkit.Fields{"status": status}))
 	}
-	rec := c.create(t, newRecord(nil))
+	rec := c.create(t, testkit.NewRecord(nil))
 	return c.move(t, rec.RecordID, status, rec.CreatedAt.Add(time.Second))
 }
 
 // TestStatus_FollowsTheMachine tries every from→to pair of the status machine.
 func TestStatus_FollowsTheMachine(t *testing.T) {
 	t.Parallel()
-	s := startServer(t)
-	c := s.as(t, "org-bufdir-042", "usr-0042")
-	mover := s.as(t, "org-bufdir-042", "svc-export")
+	c := newOwner(t)
+	mover := c.srv.as(t, "org-bufdir-042", "svc-export")
 	allowed := map[string][]string{
 		"queued":     {"processing", "completed", "failed"},
 		"processing": {"completed", "failed"},
@@ -41,30 +42,30 @@ func TestStatus_FollowsTheMachine(t *testing.T) {
 				rec := c.inStatus(t, from)
 				before := c.get(t, single+"/"+rec.RecordID)
 				at := rec.UpdatedAt.Add(time.Minute)
-				r := mover.put(t, single+"/"+rec.RecordID+"/status", fields{"status": to, "updated_at": ts(at)})
+				r := mover.put(t, single+"/"+rec.RecordID+"/status", testkit.Fields{"status": to, "updated_at": ts(at)})
 				after := c.get(t, single+"/"+rec.RecordID)
 
 				switch {
 				case from == to:
-					wantStatus(t, r, http.StatusOK)
-					if string(r.body) != string(before.body) || string(after.body) != string(before.body) {
+					testkit.WantStatus(t, r, http.StatusOK)
+					if string(r.Body) != string(before.Body) || string(after.Body) != string(before.Body) {
 						t.Errorf("want setting the status a record has to change nothing\nbefore %s\nanswer %s\nafter  %s", before, r, after)
 					}
 				case slices.Contains(allowed[from], to):
-					wantStatus(t, r, http.StatusOK)
-					got := r.record(t)
+					testkit.WantStatus(t, r, http.StatusOK)
+					got := r.Record(t)
 					if got.Status != to || !got.UpdatedAt.Equal(at) {
 						t.Errorf("want status %s and updated_at %v, got %s", to, at, r)
 					}
-					want := append(slices.Clone(before.record(t).History), historyEntry{Status: to, At: at, By: "svc-export"})
+					want := append(slices.Clone(before.Record(t).History), testkit.HistoryEntry{Status: to, At: at, By: "svc-export"})
 					if !equalHistory(got.History, want) {
 						t.Errorf("want the move appended to status_history\nwant %+v\ngot  %+v", want, got.History)
 					}
-					if string(after.body) != string(r.body) {
+					if string(after.Body) != string(r.Body) {
 						t.Errorf("want the answer to be the whole stored record\nanswer %s\nstored %s", r, after)
 					}
 				default:
-					p := wantProblem(t, r, http.StatusConflict, "illegal_status_transition")
+					p := testkit.WantProblem(t, r, http.StatusConflict, "illegal_status_transition")
 					var moves []string
 					for _, m := range p["allowed_moves"].([]any) {
 						moves = append(moves, m.(string))
@@ -77,7 +78,7 @@ func TestStatus_FollowsTheMachine(t *testing.T) {
 							t.Errorf("want the detail to name the allowed move %s, got %s", m, r)
 						}
 					}
-					if string(after.body) != string(before.body) {
+					if string(after.Body) != string(before.Body) {
 						t.Errorf("want a refused move to change nothing\nbefore %s\nafter  %s", before, after)
 					}
 				}
@@ -88,16 +89,15 @@ func TestStatus_FollowsTheMachine(t *testing.T) {
 
 func TestStatus_HistoryKeepsEveryMoveOldestFirst(t *testing.T) {
 	t.Parallel()
-	s := startServer(t)
-	admin := s.as(t, "org-bufdir-042", "usr-0042")
-	svc := s.as(t, "org-bufdir-042", "svc-export")
-	rec := admin.create(t, newRecord(nil))
+	admin := newOwner(t)
+	svc := admin.srv.as(t, "org-bufdir-042", "svc-export")
+	rec := admin.create(t, testkit.NewRecord(nil))
 	t1, t2 := rec.CreatedAt.Add(10*time.Second), rec.CreatedAt.Add(3*time.Minute)
 	svc.move(t, rec.RecordID, "processing", t1)
 	done := svc.move(t, rec.RecordID, "completed", t2)
 
-	got := admin.get(t, single+"/"+rec.RecordID).record(t)
-	want := []historyEntry{
+	got := admin.get(t, single+"/"+rec.RecordID).Record(t)
+	want := []testkit.HistoryEntry{
 		{Status: "queued", At: rec.CreatedAt, By: "usr-0042"},
 		{Status: "processing", At: t1, By: "svc-export"},
 		{Status: "completed", At: t2, By: "svc-export"},
@@ -112,8 +112,7 @@ func TestStatus_HistoryKeepsEveryMoveOldestFirst(t *testing.T) {
 
 func TestStatus_UpdatedAtRules(t *testing.T) {
 	t.Parallel()
-	s := startServer(t)
-	c := s.as(t, "org-bufdir-042", "usr-0042")
+	c := newOwner(t)
 	tests := []struct {
 		name string
 		at   func(created time.Time) string
@@ -151,18 +150,18 @@ func TestStatus_UpdatedAtRules(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			t.Parallel()
-			rec := c.create(t, newRecord(nil))
+			rec := c.create(t, testkit.NewRecord(nil))
 			sent := tt.at(rec.CreatedAt)
-			r := c.put(t, single+"/"+rec.RecordID+"/status", fields{"status": "processing", "updated_at": sent})
+			r := c.put(t, single+"/"+rec.RecordID+"/status", testkit.Fields{"status": "processing", "updated_at": sent})
 			if tt.want == nil {
-				wantFieldError(t, r, "updated_at")
-				if got := c.get(t, single+"/"+rec.RecordID).record(t); got.Status != "queued" || len(got.History) != 1 {
+				testkit.WantFieldError(t, r, "updated_at")
+				if got := c.get(t, single+"/"+rec.RecordID).Record(t); got.Status != "queued" || len(got.History) != 1 {
 					t.Errorf("want a refused change to change nothing, got %+v", got)
 				}
 				return
 			}
-			wantStatus(t, r, http.StatusOK)
-			got := r.record(t)
+			testkit.WantStatus(t, r, http.StatusOK)
+			got := r.Record(t)
 			want := tt.want(rec.CreatedAt)
 			if want.IsZero() {
 				want, _ = time.Parse(time.RFC3339, sent)
@@ -177,22 +176,21 @@ func TestStatus_UpdatedAtRules(t *testing.T) {
 	}
 	t.Run("not a string", func(t *testing.T) {
 		t.Parallel()
-		rec := c.create(t, newRecord(nil))
-		wantFieldError(t, c.put(t, single+"/"+rec.RecordID+"/status", fields{"status": "processing", "updated_at": 1767225600}), "updated_at")
+		rec := c.create(t, testkit.NewRecord(nil))
+		testkit.WantFieldError(t, c.put(t, single+"/"+rec.RecordID+"/status", testkit.Fields{"status": "processing", "updated_at": 1767225600}), "updated_at")
 	})
 }
 
 func TestStatus_UpdatedAtDefaultsToNow(t *testing.T) {
 	t.Parallel()
-	s := startServer(t)
-	c := s.as(t, "org-bufdir-042", "usr-0042")
-	for _, body := range []fields{{"status": "processing"}, {"status": "processing", "updated_at": nil}} {
-		rec := c.create(t, newRecord(nil))
+	c := newOwner(t)
+	for _, body := range []testkit.Fields{{"status": "processing"}, {"status": "processing", "updated_at": nil}} {
+		rec := c.create(t, testkit.NewRecord(nil))
 		before := time.Now().UTC().Truncate(time.Second)
 		r := c.put(t, single+"/"+rec.RecordID+"/status", body)
 		after := time.Now().UTC()
-		wantStatus(t, r, http.StatusOK)
-		if got := r.record(t); got.UpdatedAt.Before(before) || got.UpdatedAt.After(after) {
+		testkit.WantStatus(t, r, http.StatusOK)
+		if got := r.Record(t); got.UpdatedAt.Before(before) || got.UpdatedAt.After(after) {
 			t.Errorf("want updated_at from the server's clock, between %v and %v, got %v", before, after, got.UpdatedAt)
 		}
 	}
@@ -200,39 +198,38 @@ func TestStatus_UpdatedAtDefaultsToNow(t *testing.T) {
 
 func TestStatus_FailureReasonRules(t *testing.T) {
 	t.Parallel()
-	s := startServer(t)
-	c := s.as(t, "org-bufdir-042", "usr-0042")
+	c := newOwner(t)
 	tests := []struct {
 		name   string
-		body   fields
+		body   testkit.Fields
 		stored *string // the failure_reason stored; nil with ok for null
 		ok     bool
 	}{
-		{"with failed", fields{"status": "failed", "failure_reason": "Bufdir rejected the file"}, ptr("Bufdir rejected the file"), true},
-		{"failed without a reason", fields{"status": "failed"}, nil, true},
-		{"null with failed", fields{"status": "failed", "failure_reason": nil}, nil, true},
-		{"1000 characters", fields{"status": "failed", "failure_reason": strings.Repeat("x", 1000)}, ptr(strings.Repeat("x", 1000)), true},
-		{"1000 characters of two bytes each", fields{"status": "failed", "failure_reason": strings.Repeat("ø", 1000)}, ptr(strings.Repeat("ø", 1000)), true},
-		{"newlines and tabs", fields{"status": "failed", "failure_reason": "line 1\n\tline 2"}, ptr("line 1\n\tline 2"), true},
-		{"1001 characters", fields{"status": "failed", "failure_reason": strings.Repeat("x", 1001)}, nil, false},
-		{"with completed", fields{"status": "completed", "failure_reason": "no"}, nil, false},
-		{"with processing", fields{"status": "processing", "failure_reason": "no"}, nil, false},
-		{"not a string", fields{"status": "failed", "failure_reason": 42}, nil, false},
+		{"with failed", testkit.Fields{"status": "failed", "failure_reason": "Bufdir rejected the file"}, ptr("Bufdir rejected the file"), true},
+		{"failed without a reason", testkit.Fields{"status": "failed"}, nil, true},
+		{"null with failed", testkit.Fields{"status": "failed", "failure_reason": nil}, nil, true},
+		{"1000 characters", testkit.Fields{"status": "failed", "failure_reason": strings.Repeat("x", 1000)}, ptr(strings.Repeat("x", 1000)), true},
+		{"1000 characters of two bytes each", testkit.Fields{"status": "failed", "failure_reason": strings.Repeat("ø", 1000)}, ptr(strings.Repeat("ø", 1000)), true},
+		{"newlines and tabs", testkit.Fields{"status": "failed", "failure_reason": "line 1\n\tline 2"}, ptr("line 1\n\tline 2"), true},
+		{"1001 characters", testkit.Fields{"status": "failed", "failure_reason": strings.Repeat("x", 1001)}, nil, false},
+		{"with completed", testkit.Fields{"status": "completed", "failure_reason": "no"}, nil, false},
+		{"with processing", testkit.Fields{"status": "processing", "failure_reason": "no"}, nil, false},
+		{"not a string", testkit.Fields{"status": "failed", "failure_reason": 42}, nil, false},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			t.Parallel()
-			rec := c.create(t, newRecord(nil))
+			rec := c.create(t, testkit.NewRecord(nil))
 			r := c.put(t, single+"/"+rec.RecordID+"/status", tt.body)
 			if !tt.ok {
-				wantFieldError(t, r, "failure_reason")
-				if got := c.get(t, single+"/"+rec.RecordID).record(t); got.Status != "queued" || got.FailureReason != nil {
+				testkit.WantFieldError(t, r, "failure_reason")
+				if got := c.get(t, single+"/"+rec.RecordID).Record(t); got.Status != "queued" || got.FailureReason != nil {
 					t.Errorf("want a refused change to change nothing, got %+v", got)
 				}
 				return
 			}
-			wantStatus(t, r, http.StatusOK)
-			got := r.record(t)
+			testkit.WantStatus(t, r, http.StatusOK)
+			got := r.Record(t)
 			if (got.FailureReason == nil) != (tt.stored == nil) || got.FailureReason != nil && *got.FailureReason != *tt.stored {
 				t.Errorf("want failure_reason %v, got %s", show(tt.stored), r)
 			}
@@ -242,8 +239,7 @@ func TestStatus_FailureReasonRules(t *testing.T) {
 
 func TestStatus_ActivityCountRules(t *testing.T) {
 	t.Parallel()
-	s := startServer(t)
-	c := s.as(t, "org-bufdir-042", "usr-0042")
+	c := newOwner(t)
 	tests := []struct {
 		name   string
 		count  any  // the activity_count sent; absent when nil
@@ -261,21 +257,21 @@ func TestStatus_ActivityCountRules(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			t.Parallel()
-			rec := c.create(t, newRecord(fields{"activity_count": 5}))
-			body := fields{"status": "completed"}
+			rec := c.create(t, testkit.NewRecord(testkit.Fields{"activity_count": 5}))
+			body := testkit.Fields{"status": "completed"}
 			if tt.count != nil {
 				body["activity_count"] = tt.count
 			}
 			r := c.put(t, single+"/"+rec.RecordID+"/status", body)
 			if !tt.ok {
-				wantFieldError(t, r, "activity_count")
-				if got := c.get(t, single+"/"+rec.RecordID).record(t); got.Status != "queued" || got.ActivityCount == nil || *got.ActivityCount != 5 {
+				testkit.WantFieldError(t, r, "activity_count")
+				if got := c.get(t, single+"/"+rec.RecordID).Record(t); got.Status != "queued" || got.ActivityCount == nil || *got.ActivityCount != 5 {
 					t.Errorf("want a refused change to change nothing, got %+v", got)
 				}
 				return
 			}
-			wantStatus(t, r, http.StatusOK)
-			if got := r.record(t); got.ActivityCount == nil || *got.ActivityCount != int64(*tt.stored) {
+			testkit.WantStatus(t, r, http.StatusOK)
+			if got := r.Record(t); got.ActivityCount == nil || *got.ActivityCount != int64(*tt.stored) {
 				t.Errorf("want activity_count %d, got %s", *tt.stored, r)
 			}
 		})
@@ -286,16 +282,15 @@ func TestStatus_ActivityCountRules(t *testing.T) {
 // not even the count, the reason or updated_at sent with it.
 func TestStatus_NoOpIgnoresTheOtherFields(t *testing.T) {
 	t.Parallel()
-	s := startServer(t)
-	c := s.as(t, "org-bufdir-042", "usr-0042")
+	c := newOwner(t)
 	tests := []struct {
 		from string
-		body fields
+		body testkit.Fields
 	}{
-		{"queued", fields{"status": "queued", "activity_count": 9}},
-		{"processing", fields{"status": "processing", "activity_count": 9}},
-		{"completed", fields{"status": "completed", "activity_count": 9}},
-		{"failed", fields{"status": "failed", "activity_count": 9, "failure_reason": "another reason"}},
+		{"queued", testkit.Fields{"status": "queued", "activity_count": 9}},
+		{"processing", testkit.Fields{"status": "processing", "activity_count": 9}},
+		{"completed", testkit.Fields{"status": "completed", "activity_count": 9}},
+		{"failed", testkit.Fields{"status": "failed", "activity_count": 9, "failure_reason": "another reason"}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.from, func(t *testing.T) {
@@ -304,8 +299,8 @@ func TestStatus_NoOpIgnoresTheOtherFields(t *testing.T) {
 			before := c.get(t, single+"/"+rec.RecordID)
 			tt.body["updated_at"] = ts(rec.UpdatedAt.Add(2 * time.Minute))
 			r := c.put(t, single+"/"+rec.RecordID+"/status", tt.body)
-			wantStatus(t, r, http.StatusOK)
-			if after := c.get(t, single+"/"+rec.RecordID); string(after.body) != string(before.body) || string(r.body) != string(before.body) {
+			testkit.WantStatus(t, r, http.StatusOK)
+			if after := c.get(t, single+"/"+rec.RecordID); string(after.Body) != string(before.Body) || string(r.Body) != string(before.Body) {
 				t.Errorf("want nothing changed\nbefore %s\nanswer %s\nafter  %s", before, r, after)
 			}
 		})
@@ -314,22 +309,21 @@ func TestStatus_NoOpIgnoresTheOtherFields(t *testing.T) {
 
 func TestStatus_RefusesBadBodies(t *testing.T) {
 	t.Parallel()
-	s := startServer(t)
-	c := s.as(t, "org-bufdir-042", "usr-0042")
-	rec := c.create(t, newRecord(nil))
+	c := newOwner(t)
+	rec := c.create(t, testkit.NewRecord(nil))
 	before := c.get(t, single+"/"+rec.RecordID)
 	tests := []struct {
 		name  string
 		body  any
 		field string // "" for malformed JSON
 	}{
-		{"status missing", fields{"updated_at": ts(rec.CreatedAt)}, "status"},
-		{"status null", fields{"status": nil}, "status"},
-		{"status unknown", fields{"status": "done"}, "status"},
-		{"status in capitals", fields{"status": "PROCESSING"}, "status"},
-		{"status a number", fields{"status": 2}, "status"},
-		{"unknown field", fields{"status": "processing", "file_url": "https://storage.example.no/x.pdf"}, "file_url"},
-		{"unknown field created_at", fields{"status": "processing", "created_at": ts(rec.CreatedAt)}, "created_at"},
+		{"status missing", testkit.Fields{"updated_at": ts(rec.CreatedAt)}, "status"},
+		{"status null", testkit.Fields{"status": nil}, "status"},
+		{"status unknown", testkit.Fields{"status": "done"}, "status"},
+		{"status in capitals", testkit.Fields{"status": "PROCESSING"}, "status"},
+		{"status a number", testkit.Fields{"status": 2}, "status"},
+		{"unknown field", testkit.Fields{"status": "processing", "file_url": "https://storage.example.no/x.pdf"}, "file_url"},
+		{"unknown field created_at", testkit.Fields{"status": "processing", "created_at": ts(rec.CreatedAt)}, "created_at"},
 		{"empty body", "", ""},
 		{"an array", `["processing"]`, ""},
 		{"truncated", `{"status": "processing"`, ""},
@@ -342,15 +336,15 @@ func TestStatus_RefusesBadBodies(t *testing.T) {
 					t.Parallel()
 					r := c.put(t, p.path+"/"+rec.RecordID+"/status", tt.body)
 					if tt.field == "" {
-						wantProblem(t, r, http.StatusBadRequest, "malformed_json")
+						testkit.WantProblem(t, r, http.StatusBadRequest, "malformed_json")
 						return
 					}
-					wantFieldError(t, r, tt.field)
+					testkit.WantFieldError(t, r, tt.field)
 				})
 			}
 		}
 	})
-	if after := c.get(t, single+"/"+rec.RecordID); string(after.body) != string(before.body) {
+	if after := c.get(t, single+"/"+rec.RecordID); string(after.Body) != string(before.Body) {
 		t.Errorf("want refused changes to change nothing\nbefore %s\nafter  %s", before, after)
 	}
 }
@@ -368,34 +362,33 @@ func show[T any](p *T) any {
 // through and the other sees the record it lost to.
 func TestStatus_ConcurrentMovesOneWins(t *testing.T) {
 	t.Parallel()
-	s := startServer(t)
-	c := s.as(t, "org-bufdir-042", "usr-0042")
+	c := newOwner(t)
 	for i := range 5 {
 		t.Run(strconv.Itoa(i), func(t *testing.T) {
 			t.Parallel()
-			rec := c.create(t, newRecord(nil))
+			rec := c.create(t, testkit.NewRecord(nil))
 			at := ts(rec.CreatedAt.Add(time.Second))
 			targets := []string{"completed", "failed"}
-			replies := make([]reply, len(targets))
+			replies := make([]testkit.Reply, len(targets))
 			var wg sync.WaitGroup
 			for j, to := range targets {
 				wg.Go(func() {
-					replies[j] = c.put(t, single+"/"+rec.RecordID+"/status", fields{"status": to, "updated_at": at})
+					replies[j] = c.put(t, single+"/"+rec.RecordID+"/status", testkit.Fields{"status": to, "updated_at": at})
 				})
 			}
 			wg.Wait()
 			var winner string
 			for j, r := range replies {
-				if r.status == http.StatusOK {
+				if r.Status == http.StatusOK {
 					if winner != "" {
 						t.Fatalf("want one move to win, got both: %s and %s", replies[0], replies[1])
 					}
 					winner = targets[j]
 					continue
 				}
-				wantProblem(t, r, http.StatusConflict, "illegal_status_transition")
+				testkit.WantProblem(t, r, http.StatusConflict, "illegal_status_transition")
 			}
-			got := c.get(t, single+"/"+rec.RecordID).record(t)
+			got := c.get(t, single+"/"+rec.RecordID).Record(t)
 			if winner == "" || got.Status != winner || len(got.History) != 2 {
 				t.Errorf("want the winner %q stored with two history entries, got %+v", winner, got)
 			}

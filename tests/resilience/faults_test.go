@@ -1,4 +1,4 @@
-package local_test
+package resilience
 
 import (
 	"fmt"
@@ -10,15 +10,16 @@ import (
 	"testing"
 	"time"
 
+	"github.com/bufdir/export-audit/internal/testkit"
 	"github.com/bufdir/export-audit/pkg/faults"
 )
 
-// rsRun drives exports through their whole life over HTTP from several goroutines, as the
+// driver drives exports through their whole life over HTTP from several goroutines, as the
 // export service and an administrator do, keeps what the API acknowledged and counts the
 // answers. A call that fails is sent again up to retries times, as the export service does.
-type rsRun struct {
-	e       *rsEnv
-	ledger  *rsLedger
+type driver struct {
+	e       *env
+	ledger  *ledger
 	org     string
 	token   string
 	retries int
@@ -31,28 +32,28 @@ type rsRun struct {
 	latencies []time.Duration
 }
 
-func newRSRun(e *rsEnv, org string, retries int, token string) *rsRun {
-	l := newRSLedger()
+func newDriver(e *env, org string, retries int, token string) *driver {
+	l := newLedger()
 	l.tokens[org] = token
-	return &rsRun{e: e, ledger: l, org: org, token: token, retries: retries, first: map[int]int{}}
+	return &driver{e: e, ledger: l, org: org, token: token, retries: retries, first: map[int]int{}}
 }
 
 // call sends one request until done says the answer is final, at most 1+retries times.
-func (r *rsRun) call(method, path string, body any, done func(rsReply) bool) (rsReply, bool) {
-	var last rsReply
+func (r *driver) call(method, path string, body any, done func(testkit.Reply) bool) (testkit.Reply, bool) {
+	var last testkit.Reply
 	for attempt := 0; attempt <= r.retries; attempt++ {
 		start := time.Now()
-		rep, err := r.e.rsSend(method, path, r.token, body)
+		rep, err := r.e.Send(method, path, r.token, body)
 		took := time.Since(start)
 		if err != nil {
-			rep = rsReply{method: method, path: path, body: []byte(err.Error())}
+			rep = testkit.Reply{Method: method, Path: path, Body: []byte(err.Error())}
 		}
 		r.mu.Lock()
 		if attempt == 0 {
 			r.calls++
-			r.first[rep.status]++
+			r.first[rep.Status]++
 			r.latencies = append(r.latencies, took)
-			if rep.status < 200 || rep.status > 299 {
+			if rep.Status < 200 || rep.Status > 299 {
 				r.oddities = append(r.oddities, rep.String())
 			}
 		}
@@ -68,10 +69,10 @@ func (r *rsRun) call(method, path string, body any, done func(rsReply) bool) (rs
 	return last, false
 }
 
-func is(statuses ...int) func(rsReply) bool {
-	return func(r rsReply) bool {
+func is(statuses ...int) func(testkit.Reply) bool {
+	return func(r testkit.Reply) bool {
 		for _, s := range statuses {
-			if r.status == s {
+			if r.Status == s {
 				return true
 			}
 		}
@@ -81,17 +82,17 @@ func is(statuses ...int) func(rsReply) bool {
 
 // life takes one export through create, read, processing, completed (with a file) or failed,
 // a filtered list, and for some a delete.
-func (r *rsRun) life(export string, n int) error {
-	rep, ok := r.call("POST", rsBase, rsBody(export), is(http.StatusCreated, http.StatusOK))
+func (r *driver) life(export string, n int) error {
+	rep, ok := r.call("POST", base, createBody(export), is(http.StatusCreated, http.StatusOK))
 	if !ok {
 		return nil
 	}
-	rec, err := rep.rec()
+	rec, err := rep.ParseRecord()
 	if err != nil {
 		return err
 	}
 	r.ledger.create(r.org, rec)
-	path := rsBase + "/" + rec.RecordID
+	path := base + "/" + rec.RecordID
 	r.call("GET", path, nil, is(http.StatusOK))
 	if _, ok := r.call("PUT", path+"/status", map[string]any{"status": "processing"}, is(http.StatusOK)); ok {
 		r.ledger.move(rec.RecordID, "processing")
@@ -109,8 +110,8 @@ func (r *rsRun) life(export string, n int) error {
 			r.ledger.file(rec.RecordID, url)
 		}
 	}
-	if lr, ok := r.call("GET", rsBase+"?export_id="+export, nil, is(http.StatusOK)); ok {
-		if !strings.Contains(string(lr.body), `"total":1}`) || !strings.Contains(string(lr.body), rec.RecordID) {
+	if lr, ok := r.call("GET", base+"?export_id="+export, nil, is(http.StatusOK)); ok {
+		if !strings.Contains(string(lr.Body), `"total":1}`) || !strings.Contains(string(lr.Body), rec.RecordID) {
 			return fmt.Errorf("export %s: want exactly its one record %s listed, got %s", export, rec.RecordID, lr)
 		}
 	}
@@ -127,7 +128,7 @@ func (r *rsRun) life(export string, n int) error {
 }
 
 // drive runs workers goroutines, each taking perWorker exports through their life.
-func (r *rsRun) drive(t *testing.T, prefix string, workers, perWorker int) {
+func (r *driver) drive(t *testing.T, prefix string, workers, perWorker int) {
 	t.Helper()
 	var wg sync.WaitGroup
 	errs := make(chan error, workers*perWorker)
@@ -150,7 +151,7 @@ func (r *rsRun) drive(t *testing.T, prefix string, workers, perWorker int) {
 	}
 }
 
-func (r *rsRun) firstAnswers() string {
+func (r *driver) firstAnswers() string {
 	var keys []int
 	for k := range r.first {
 		keys = append(keys, k)
@@ -163,10 +164,10 @@ func (r *rsRun) firstAnswers() string {
 	return strings.Join(parts, " ")
 }
 
-// rsAll runs each function in its own goroutine and waits for all. Tests whose time goes in
+// inParallel runs each function in its own goroutine and waits for all. Tests whose time goes in
 // waiting (the SDK's backoff, slow answers) set up and check in their own goroutine and only
 // wait together, since go test runs no more parallel tests than there are CPUs.
-func rsAll(fns ...func()) {
+func inParallel(fns ...func()) {
 	var wg sync.WaitGroup
 	for _, fn := range fns {
 		wg.Add(1)
@@ -184,59 +185,59 @@ func rsAll(fns ...func()) {
 func TestFaults_TwentyPercentThrottlingEveryCallSucceeds(t *testing.T) {
 	t.Parallel()
 	kinds := []faults.Kind{faults.Throttling, faults.ProvisionedThroughputExceeded}
-	envs := make([]*rsEnv, len(kinds))
-	runs := make([]*rsRun, len(kinds))
+	envs := make([]*env, len(kinds))
+	runs := make([]*driver, len(kinds))
 	var drives []func()
 	for i, kind := range kinds {
-		envs[i] = rsStart(t, faults.New(uint64(20+i)))
-		runs[i] = newRSRun(envs[i], "org-throttled", 0, rsToken(t, "org-throttled", "usr-export-service"))
-		envs[i].inj.Set(faults.Rule{Kind: kind, Rate: 0.2})
+		envs[i] = startAPI(t, faults.New(uint64(20+i)))
+		runs[i] = newDriver(envs[i], "org-throttled", 0, testkit.Token(t, "org-throttled", "usr-export-service"))
+		envs[i].Faults.Set(faults.Rule{Kind: kind, Rate: 0.2})
 		drives = append(drives, func() { runs[i].drive(t, "exp-thr", 12, 2) })
 	}
-	rsAll(drives...)
+	inParallel(drives...)
 	for i, kind := range kinds {
 		t.Run(string(kind), func(t *testing.T) {
 			e, run := envs[i], runs[i]
-			counts := e.inj.Counts()
+			counts := e.Faults.Counts()
 			if len(run.oddities) > 0 {
 				t.Errorf("want every call answered 2xx through the SDK's retries; %d of %d were not: %s",
 					len(run.oddities), run.calls, strings.Join(run.oddities, "\n"))
 			}
-			f := e.rsCheck(t)
-			read := e.rsVerify(t, run.ledger)
+			f := e.Check(t)
+			read := e.verify(t, run.ledger)
 			t.Logf("%d API calls, first answers %s; injected %s; table: %d live, %d tombstones; %d acknowledged records read back",
-				run.calls, run.firstAnswers(), counts, f.live, f.tombstones, read)
+				run.calls, run.firstAnswers(), counts, f.Live, f.Tombstones, read)
 		})
 	}
 }
 
-// rsOneRecord creates a record of org (faults off) and returns it.
-func rsOneRecord(t *testing.T, e *rsEnv, token, export string) rsRec {
+// oneRecord creates a record of org (faults off) and returns it.
+func oneRecord(t *testing.T, e *env, token, export string) testkit.Record {
 	t.Helper()
-	r := e.rsMust(t, "POST", rsBase, token, rsBody(export))
-	if r.status != http.StatusCreated {
+	r := e.Must(t, "POST", base, token, createBody(export))
+	if r.Status != http.StatusCreated {
 		t.Fatalf("create %s: %s", export, r)
 	}
-	rec, err := r.rec()
+	rec, err := r.ParseRecord()
 	if err != nil {
 		t.Fatal(err)
 	}
 	return rec
 }
 
-// rsWant503 checks a throttling or timeout answer: 503, a problem document and Retry-After.
-func rsWant503(t *testing.T, r rsReply, codes ...string) {
+// want503 checks a throttling or timeout answer: 503, a problem document and Retry-After.
+func want503(t *testing.T, r testkit.Reply, codes ...string) {
 	t.Helper()
-	code, err := rsProblem(r, http.StatusServiceUnavailable)
+	p, err := r.ParseProblem(http.StatusServiceUnavailable)
 	if err != nil {
 		t.Error(err)
 		return
 	}
-	if r.header.Get("Retry-After") == "" {
+	if r.Header.Get("Retry-After") == "" {
 		t.Errorf("want a Retry-After header on %s", r)
 	}
 	for _, c := range codes {
-		if c == code {
+		if c == p["code"] {
 			return
 		}
 	}
@@ -257,13 +258,13 @@ func TestFaults_PersistentFaultsAre503WithRetryAfter(t *testing.T) {
 	type variant struct {
 		rule   faults.Rule
 		codes  []string // the 503's code
-		env    *rsEnv
-		rec    rsRec
+		env    *env
+		rec    testkit.Record
 		tok    string
 		reqs   []req
-		reps   []rsReply
+		reps   []testkit.Reply
 		errs   []error
-		before rsSnapshot
+		before testkit.Snapshot
 	}
 	variants := []*variant{
 		{rule: faults.Rule{Kind: faults.Throttling, Rate: 1}, codes: []string{"throttled"}},
@@ -274,16 +275,16 @@ func TestFaults_PersistentFaultsAre503WithRetryAfter(t *testing.T) {
 	}
 	var calls []func()
 	for i, v := range variants {
-		v.env = rsStart(t, faults.New(uint64(30+i)))
-		v.tok = rsToken(t, "org-busy", "usr-busy")
-		v.rec = rsOneRecord(t, v.env, v.tok, "exp-busy-1")
-		v.before = v.env.rsScan(t)
-		for _, p := range []string{rsBase, rsBase + rsBase} {
+		v.env = startAPI(t, faults.New(uint64(30+i)))
+		v.tok = testkit.Token(t, "org-busy", "usr-busy")
+		v.rec = oneRecord(t, v.env, v.tok, "exp-busy-1")
+		v.before = v.env.Scan(t)
+		for _, p := range []string{base, base + base} {
 			id := p + "/" + v.rec.RecordID
 			v.reqs = append(v.reqs,
 				req{"GET", p, nil, "Query"},
 				req{"GET", id, nil, "GetItem"},
-				req{"POST", p, rsBody("exp-busy-2"), "UpdateItem TransactWriteItems"},
+				req{"POST", p, createBody("exp-busy-2"), "UpdateItem TransactWriteItems"},
 				req{"PUT", id + "/status", map[string]any{"status": "processing"}, "UpdateItem"},
 				req{"PUT", id + "/file-url", map[string]any{"file_url": "https://storage.example.no/a.csv"}, "UpdateItem"},
 				req{"DELETE", id, nil, "GetItem TransactWriteItems"},
@@ -298,34 +299,34 @@ func TestFaults_PersistentFaultsAre503WithRetryAfter(t *testing.T) {
 			}
 			return v.rule.Ops != nil
 		})
-		v.reps, v.errs = make([]rsReply, len(v.reqs)), make([]error, len(v.reqs))
-		v.env.inj.Set(v.rule)
+		v.reps, v.errs = make([]testkit.Reply, len(v.reqs)), make([]error, len(v.reqs))
+		v.env.Faults.Set(v.rule)
 		for j, rq := range v.reqs {
-			calls = append(calls, func() { v.reps[j], v.errs[j] = v.env.rsSend(rq.method, rq.path, v.tok, rq.body) })
+			calls = append(calls, func() { v.reps[j], v.errs[j] = v.env.Send(rq.method, rq.path, v.tok, rq.body) })
 		}
 	}
-	rsAll(calls...)
+	inParallel(calls...)
 	for _, v := range variants {
 		t.Run(fmt.Sprintf("%s on %v", v.rule.Kind, v.rule.Ops), func(t *testing.T) {
-			counts := v.env.inj.Counts()
+			counts := v.env.Faults.Counts()
 			for j, rq := range v.reqs {
 				if v.errs[j] != nil {
 					t.Errorf("%s %s: %v", rq.method, rq.path, v.errs[j])
 					continue
 				}
-				rsWant503(t, v.reps[j], v.codes...)
+				want503(t, v.reps[j], v.codes...)
 			}
-			after := v.env.rsScan(t)
-			if len(after.records) != len(v.before.records) || len(after.guards) != len(v.before.guards) ||
-				after.stats["org-busy"] != v.before.stats["org-busy"] {
+			after := v.env.Scan(t)
+			if len(after.Records) != len(v.before.Records) || len(after.Guards) != len(v.before.Guards) ||
+				after.Stats["org-busy"] != v.before.Stats["org-busy"] {
 				t.Errorf("want nothing written: records %d→%d, guards %d→%d, live %d→%d",
-					len(v.before.records), len(after.records), len(v.before.guards), len(after.guards),
-					v.before.stats["org-busy"], after.stats["org-busy"])
+					len(v.before.Records), len(after.Records), len(v.before.Guards), len(after.Guards),
+					v.before.Stats["org-busy"], after.Stats["org-busy"])
 			}
-			if r := after.records["org-busy|"+v.rec.RecordID]; r.Status != "queued" || r.FileURL != "" || r.DeletedAt != "" {
+			if r := after.Records["org-busy|"+v.rec.RecordID]; r.Status != "queued" || r.FileURL != "" || r.DeletedAt != "" {
 				t.Errorf("want the record unchanged, got %+v", r)
 			}
-			v.env.rsCheck(t)
+			v.env.Check(t)
 			t.Logf("%d routes answered 503 with Retry-After; injected %s", len(v.reqs), counts)
 		})
 	}
@@ -337,20 +338,20 @@ func TestFaults_PersistentFaultsAre503WithRetryAfter(t *testing.T) {
 // answered 500.
 func TestFaults_TransactionConflictOnAnItemIsRetried(t *testing.T) {
 	t.Parallel()
-	e := rsStart(t, faults.New(40))
-	tok := rsToken(t, "org-conflict", "usr-conflict")
-	rec := rsOneRecord(t, e, tok, "exp-conflict-1")
-	e.inj.Set(faults.Rule{Kind: faults.TransactionConflict, Rate: 1, Limit: 2, Ops: []string{"UpdateItem"}})
-	r := e.rsMust(t, "PUT", rsBase+"/"+rec.RecordID+"/status", tok, map[string]any{"status": "completed"})
-	if r.status != http.StatusOK {
+	e := startAPI(t, faults.New(40))
+	tok := testkit.Token(t, "org-conflict", "usr-conflict")
+	rec := oneRecord(t, e, tok, "exp-conflict-1")
+	e.Faults.Set(faults.Rule{Kind: faults.TransactionConflict, Rate: 1, Limit: 2, Ops: []string{"UpdateItem"}})
+	r := e.Must(t, "PUT", base+"/"+rec.RecordID+"/status", tok, map[string]any{"status": "completed"})
+	if r.Status != http.StatusOK {
 		t.Errorf("status move after 2 transaction conflicts: want 200, got %s", r)
 	}
-	e.inj.Set(faults.Rule{Kind: faults.TransactionConflict, Rate: 1, Limit: 2, Ops: []string{"UpdateItem"}})
-	r = e.rsMust(t, "PUT", rsBase+"/"+rec.RecordID+"/file-url", tok, map[string]any{"file_url": "https://storage.example.no/c.csv"})
-	if r.status != http.StatusOK {
+	e.Faults.Set(faults.Rule{Kind: faults.TransactionConflict, Rate: 1, Limit: 2, Ops: []string{"UpdateItem"}})
+	r = e.Must(t, "PUT", base+"/"+rec.RecordID+"/file-url", tok, map[string]any{"file_url": "https://storage.example.no/c.csv"})
+	if r.Status != http.StatusOK {
 		t.Errorf("file URL after 2 transaction conflicts: want 200, got %s", r)
 	}
-	e.rsCheck(t)
+	e.Check(t)
 }
 
 // TestFaults_StoreRetriesCancelledTransactions: a TransactWriteItems cancelled because another
@@ -358,30 +359,30 @@ func TestFaults_TransactionConflictOnAnItemIsRetried(t *testing.T) {
 // limit of 5 attempts; past it the answer is a 503 "busy" with Retry-After, and nothing is written.
 func TestFaults_StoreRetriesCancelledTransactions(t *testing.T) {
 	t.Parallel()
-	e := rsStart(t, faults.New(41))
-	tok := rsToken(t, "org-tx", "usr-tx")
+	e := startAPI(t, faults.New(41))
+	tok := testkit.Token(t, "org-tx", "usr-tx")
 
-	e.inj.Set(faults.Rule{Kind: faults.TransactionConflictCanceled, Rate: 1, Limit: 4})
-	r := e.rsMust(t, "POST", rsBase, tok, rsBody("exp-tx-1"))
-	if r.status != http.StatusCreated {
+	e.Faults.Set(faults.Rule{Kind: faults.TransactionConflictCanceled, Rate: 1, Limit: 4})
+	r := e.Must(t, "POST", base, tok, createBody("exp-tx-1"))
+	if r.Status != http.StatusCreated {
 		t.Fatalf("create after 4 cancelled transactions: want 201, got %s", r)
 	}
-	rec, _ := r.rec()
-	e.inj.Set(faults.Rule{Kind: faults.TransactionConflictCanceled, Rate: 1, Limit: 4})
-	if r := e.rsMust(t, "DELETE", rsBase+"/"+rec.RecordID, tok, nil); r.status != http.StatusOK {
+	rec, _ := r.ParseRecord()
+	e.Faults.Set(faults.Rule{Kind: faults.TransactionConflictCanceled, Rate: 1, Limit: 4})
+	if r := e.Must(t, "DELETE", base+"/"+rec.RecordID, tok, nil); r.Status != http.StatusOK {
 		t.Errorf("delete after 4 cancelled transactions: want 200, got %s", r)
 	}
-	e.inj.Set(faults.Rule{Kind: faults.TransactionConflictCanceled, Rate: 1, Limit: 5})
-	r = e.rsMust(t, "POST", rsBase, tok, rsBody("exp-tx-2"))
-	if code, err := rsProblem(r, http.StatusServiceUnavailable); err != nil || code != "busy" ||
-		r.header.Get("Retry-After") == "" || strings.Contains(string(r.body), "Transaction") {
+	e.Faults.Set(faults.Rule{Kind: faults.TransactionConflictCanceled, Rate: 1, Limit: 5})
+	r = e.Must(t, "POST", base, tok, createBody("exp-tx-2"))
+	if p, err := r.ParseProblem(http.StatusServiceUnavailable); err != nil || p["code"] != "busy" ||
+		r.Header.Get("Retry-After") == "" || strings.Contains(string(r.Body), "Transaction") {
 		t.Errorf("create after 5 cancelled transactions: want a 503 busy with Retry-After, got %s (%v)", r, err)
 	}
-	counts := e.inj.Counts()
+	counts := e.Faults.Counts()
 	if counts.Injected[faults.TransactionConflictCanceled] != 13 {
 		t.Errorf("want 4+4+5 cancellations, got %s", counts)
 	}
-	if f := e.rsCheck(t); f.live != 0 || f.tombstones != 1 || f.guards != 0 {
+	if f := e.Check(t); f.Live != 0 || f.Tombstones != 1 || f.Guards != 0 {
 		t.Errorf("want one tombstone and nothing else, got %+v", f)
 	}
 }
@@ -413,8 +414,8 @@ func TestFaults_EveryKindLosesNothing(t *testing.T) {
 	}
 	var (
 		names  []string
-		envs   []*rsEnv
-		runs   []*rsRun
+		envs   []*env
+		runs   []*driver
 		drives []func()
 	)
 	for i, tc := range cases {
@@ -423,17 +424,17 @@ func TestFaults_EveryKindLosesNothing(t *testing.T) {
 			name += "/" + tc.rule.Delay.String()
 		}
 		names = append(names, name)
-		envs = append(envs, rsStart(t, faults.New(uint64(100+i))))
-		runs = append(runs, newRSRun(envs[i], "org-faulty", 6, rsToken(t, "org-faulty", "usr-faulty")))
-		envs[i].inj.Set(tc.rule)
+		envs = append(envs, startAPI(t, faults.New(uint64(100+i))))
+		runs = append(runs, newDriver(envs[i], "org-faulty", 6, testkit.Token(t, "org-faulty", "usr-faulty")))
+		envs[i].Faults.Set(tc.rule)
 		drives = append(drives, func() { runs[i].drive(t, "exp-fault", 12, 1) })
 	}
-	rsAll(drives...)
+	inParallel(drives...)
 	for i, tc := range cases {
 		t.Run(names[i], func(t *testing.T) {
 			e, run := envs[i], runs[i]
-			counts := e.inj.Counts()
-			e.inj.Set()
+			counts := e.Faults.Counts()
+			e.Faults.Set()
 			for _, s := range run.unhealed {
 				t.Errorf("want every call to succeed once the export service retries, still failing: %s", s)
 			}
@@ -452,10 +453,10 @@ func TestFaults_EveryKindLosesNothing(t *testing.T) {
 			if counts.Total() == 0 {
 				t.Errorf("want faults injected, got %s", counts)
 			}
-			f := e.rsCheck(t)
-			read := e.rsVerify(t, run.ledger)
+			f := e.Check(t)
+			read := e.verify(t, run.ledger)
 			t.Logf("%d API calls, first answers %s; injected %s; table: %d live, %d tombstones, %d guards; %d acknowledged records read back",
-				run.calls, run.firstAnswers(), counts, f.live, f.tombstones, f.guards, read)
+				run.calls, run.firstAnswers(), counts, f.Live, f.Tombstones, f.Guards, read)
 		})
 	}
 }
@@ -467,37 +468,37 @@ func TestFaults_EveryKindLosesNothing(t *testing.T) {
 // would meet its own write), so the API answers as if nothing had been lost: 201 and 200.
 func TestFaults_DroppedAfterForwardTransaction(t *testing.T) {
 	t.Parallel()
-	e := rsStart(t, faults.New(50))
-	tok := rsToken(t, "org-dropped", "usr-dropped")
+	e := startAPI(t, faults.New(50))
+	tok := testkit.Token(t, "org-dropped", "usr-dropped")
 
-	e.inj.Set(faults.Rule{Kind: faults.DropAfter, Rate: 1, Limit: 1, Ops: []string{"TransactWriteItems"}})
-	first := e.rsMust(t, "POST", rsBase, tok, rsBody("exp-dropped-1"))
-	f := e.rsCheck(t)
-	if f.live != 1 || f.guards != 1 {
+	e.Faults.Set(faults.Rule{Kind: faults.DropAfter, Rate: 1, Limit: 1, Ops: []string{"TransactWriteItems"}})
+	first := e.Must(t, "POST", base, tok, createBody("exp-dropped-1"))
+	f := e.Check(t)
+	if f.Live != 1 || f.Guards != 1 {
 		t.Fatalf("want the dropped create written once, whole: %+v", f)
 	}
-	if first.status != http.StatusCreated || first.header.Get("Idempotent-Replayed") != "" {
+	if first.Status != http.StatusCreated || first.Header.Get("Idempotent-Replayed") != "" {
 		t.Errorf("create whose transaction's answer was lost: want 201, got %s", first)
 	}
-	again := e.rsMust(t, "POST", rsBase, tok, rsBody("exp-dropped-1"))
-	rec, err := again.rec()
-	if err != nil || again.status != http.StatusOK || again.header.Get("Idempotent-Replayed") != "true" {
+	again := e.Must(t, "POST", base, tok, createBody("exp-dropped-1"))
+	rec, err := again.ParseRecord()
+	if err != nil || again.Status != http.StatusOK || again.Header.Get("Idempotent-Replayed") != "true" {
 		t.Fatalf("want the export service's retry answered 200 with the stored record, got %s", again)
 	}
 
-	e.inj.Set(faults.Rule{Kind: faults.DropAfter, Rate: 1, Limit: 1, Ops: []string{"TransactWriteItems"}})
-	first = e.rsMust(t, "DELETE", rsBase+"/"+rec.RecordID, tok, nil)
-	f = e.rsCheck(t)
-	if f.live != 0 || f.tombstones != 1 || f.guards != 0 {
+	e.Faults.Set(faults.Rule{Kind: faults.DropAfter, Rate: 1, Limit: 1, Ops: []string{"TransactWriteItems"}})
+	first = e.Must(t, "DELETE", base+"/"+rec.RecordID, tok, nil)
+	f = e.Check(t)
+	if f.Live != 0 || f.Tombstones != 1 || f.Guards != 0 {
 		t.Fatalf("want the dropped delete applied once, whole: %+v", f)
 	}
-	if first.status != http.StatusOK {
+	if first.Status != http.StatusOK {
 		t.Errorf("delete whose transaction's answer was lost: want 200, got %s", first)
 	}
-	if r := e.rsMust(t, "GET", rsBase+"/"+rec.RecordID, tok, nil); r.status != http.StatusNotFound {
+	if r := e.Must(t, "GET", base+"/"+rec.RecordID, tok, nil); r.Status != http.StatusNotFound {
 		t.Errorf("want the deleted record gone, got %s", r)
 	}
-	if c := e.inj.Counts(); c.Repeats["outcome"] != 2 {
+	if c := e.Faults.Counts(); c.Repeats["outcome"] != 2 {
 		t.Errorf("want both SDK retries answered from their ClientRequestToken, got %s", c)
 	}
 }
@@ -507,19 +508,19 @@ func TestFaults_DroppedAfterForwardTransaction(t *testing.T) {
 // TestFaults_PersistentFaultsAre503WithRetryAfter.)
 func TestFaults_SlowAttemptIsSentAgain(t *testing.T) {
 	t.Parallel()
-	e := rsStart(t, faults.New(60))
-	tok := rsToken(t, "org-slow", "usr-slow")
-	rec := rsOneRecord(t, e, tok, "exp-slow-1")
-	path := rsBase + "/" + rec.RecordID
+	e := startAPI(t, faults.New(60))
+	tok := testkit.Token(t, "org-slow", "usr-slow")
+	rec := oneRecord(t, e, tok, "exp-slow-1")
+	path := base + "/" + rec.RecordID
 
-	e.inj.Set(faults.Rule{Kind: faults.Slow, Rate: 1, Limit: 1, Delay: 2500 * time.Millisecond, Ops: []string{"UpdateItem"}})
-	r := e.rsMust(t, "PUT", path+"/status", tok, map[string]any{"status": "processing"})
-	moved, err := r.rec()
-	if err != nil || r.status != http.StatusOK || len(moved.History) != 2 {
+	e.Faults.Set(faults.Rule{Kind: faults.Slow, Rate: 1, Limit: 1, Delay: 2500 * time.Millisecond, Ops: []string{"UpdateItem"}})
+	r := e.Must(t, "PUT", path+"/status", tok, map[string]any{"status": "processing"})
+	moved, err := r.ParseRecord()
+	if err != nil || r.Status != http.StatusOK || len(moved.History) != 2 {
 		t.Errorf("want one slow attempt retried and the move applied once, got %s", r)
 	}
 
-	counts := e.inj.Counts()
-	e.rsCheck(t)
+	counts := e.Faults.Counts()
+	e.Check(t)
 	t.Logf("injected %s", counts)
 }

@@ -1,4 +1,4 @@
-package local_test
+package contract
 
 import (
 	"fmt"
@@ -9,13 +9,15 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/bufdir/export-audit/internal/testkit"
 )
 
 // listed is an organisation with records of every status, format and two triggering users,
 // newest first, as its list must show them.
 type listed struct {
 	c      caller
-	newest []record // newest first, without history
+	newest []testkit.Record // newest first, without history
 }
 
 const fixtureSize = 25
@@ -23,11 +25,10 @@ const fixtureSize = 25
 // newListed creates fixtureSize records, varying every filtered field.
 func newListed(t *testing.T) listed {
 	t.Helper()
-	s := startServer(t)
-	c := s.as(t, "org-bufdir-042", "usr-0042")
-	var recs []record
+	c := newOwner(t)
+	var recs []testkit.Record
 	for i := range fixtureSize {
-		body := newRecord(fields{"format": []string{"pdf", "excel", "csv"}[i%3]})
+		body := testkit.NewRecord(testkit.Fields{"format": []string{"pdf", "excel", "csv"}[i%3]})
 		if i%4 == 0 {
 			body["triggered_by_user_id"] = "usr-0099"
 		}
@@ -48,7 +49,7 @@ func newListed(t *testing.T) listed {
 	return listed{c: c, newest: recs}
 }
 
-func ids(recs []record) []string {
+func ids(recs []testkit.Record) []string {
 	out := make([]string, len(recs))
 	for i, r := range recs {
 		out[i] = r.RecordID
@@ -60,8 +61,8 @@ func TestList_NewestFirstWithTheSingleReadsShape(t *testing.T) {
 	t.Parallel()
 	l := newListed(t)
 	r := l.c.get(t, single+"?limit=100")
-	wantStatus(t, r, http.StatusOK)
-	pg := r.page(t)
+	testkit.WantStatus(t, r, http.StatusOK)
+	pg := r.Page(t)
 	if got, want := ids(pg.Data), ids(l.newest); !slices.Equal(got, want) {
 		t.Fatalf("want newest first (the reverse of creation)\nwant %v\ngot  %v", want, got)
 	}
@@ -71,9 +72,9 @@ func TestList_NewestFirstWithTheSingleReadsShape(t *testing.T) {
 			t.Errorf("want (created_at, record_id) descending, got %s before %s", a.RecordID, b.RecordID)
 		}
 	}
-	items := r.object(t)["data"].([]any)
+	items := r.Object(t)["data"].([]any)
 	for i, it := range items {
-		read := l.c.get(t, single+"/"+pg.Data[i].RecordID).object(t)
+		read := l.c.get(t, single+"/"+pg.Data[i].RecordID).Object(t)
 		delete(read, "status_history")
 		if !reflect.DeepEqual(it, read) {
 			t.Errorf("want list item %d to be the single read without status_history\nlist   %v\nsingle %v", i, it, read)
@@ -88,7 +89,7 @@ func TestList_Paginates(t *testing.T) {
 	tests := []struct {
 		query       string
 		page, limit int
-		want        []record
+		want        []testkit.Record
 	}{
 		{"", 1, 20, all[:20]},
 		{"?page=2", 2, 20, all[20:]},
@@ -106,24 +107,24 @@ func TestList_Paginates(t *testing.T) {
 		t.Run("query "+tt.query, func(t *testing.T) {
 			t.Parallel()
 			r := l.c.get(t, single+tt.query)
-			wantStatus(t, r, http.StatusOK)
-			pg := r.page(t)
+			testkit.WantStatus(t, r, http.StatusOK)
+			pg := r.Page(t)
 			if pg.Pagination.Page != tt.page || pg.Pagination.Limit != tt.limit || pg.Pagination.Total != fixtureSize {
 				t.Errorf("want pagination page %d, limit %d, total %d, got %+v", tt.page, tt.limit, fixtureSize, pg.Pagination)
 			}
 			if got, want := ids(pg.Data), ids(tt.want); !slices.Equal(got, want) {
 				t.Errorf("want records %v, got %v", want, got)
 			}
-			if len(tt.want) == 0 && !strings.Contains(string(r.body), `"data":[]`) {
+			if len(tt.want) == 0 && !strings.Contains(string(r.Body), `"data":[]`) {
 				t.Errorf(`want "data": [] past the end, got %s`, r)
 			}
 		})
 	}
 	t.Run("walking every page", func(t *testing.T) {
 		t.Parallel()
-		var walked []record
+		var walked []testkit.Record
 		for page := 1; ; page++ {
-			pg := l.c.get(t, fmt.Sprintf("%s?limit=4&page=%d", single, page)).page(t)
+			pg := l.c.get(t, fmt.Sprintf("%s?limit=4&page=%d", single, page)).Page(t)
 			if len(pg.Data) == 0 {
 				break
 			}
@@ -137,10 +138,9 @@ func TestList_Paginates(t *testing.T) {
 
 func TestList_EmptyOrganisationHasEmptyData(t *testing.T) {
 	t.Parallel()
-	s := startServer(t)
-	r := s.as(t, "org-bufdir-042", "usr-0042").get(t, single)
-	wantStatus(t, r, http.StatusOK)
-	if pg := r.page(t); len(pg.Data) != 0 || pg.Pagination.Total != 0 || pg.Pagination.Page != 1 || pg.Pagination.Limit != 20 {
+	r := newOwner(t).get(t, single)
+	testkit.WantStatus(t, r, http.StatusOK)
+	if pg := r.Page(t); len(pg.Data) != 0 || pg.Pagination.Total != 0 || pg.Pagination.Page != 1 || pg.Pagination.Limit != 20 {
 		t.Errorf("want no records, total 0, page 1, limit 20, got %s", r)
 	}
 }
@@ -152,68 +152,70 @@ func TestList_FiltersAndCountsEveryMatch(t *testing.T) {
 	mid := l.newest[len(l.newest)/2]
 	day := func(tm time.Time) string { return tm.UTC().Format("2006-01-02") }
 	midnight := func(tm time.Time) time.Time { return tm.UTC().Truncate(24 * time.Hour) }
-	between := func(from, to time.Time) func(record) bool {
-		return func(r record) bool { return !r.CreatedAt.Before(from) && !r.CreatedAt.After(to) }
+	between := func(from, to time.Time) func(testkit.Record) bool {
+		return func(r testkit.Record) bool { return !r.CreatedAt.Before(from) && !r.CreatedAt.After(to) }
 	}
 	far := 1000 * 24 * time.Hour
 	cet := time.FixedZone("CET", 3600)
 	tests := []struct {
 		name  string
 		query url.Values
-		match func(record) bool
+		match func(testkit.Record) bool
 	}{
-		{"status queued", url.Values{"status": {"queued"}}, func(r record) bool { return r.Status == "queued" }},
-		{"status processing", url.Values{"status": {"processing"}}, func(r record) bool { return r.Status == "processing" }},
-		{"status completed", url.Values{"status": {"completed"}}, func(r record) bool { return r.Status == "completed" }},
-		{"status failed", url.Values{"status": {"failed"}}, func(r record) bool { return r.Status == "failed" }},
-		{"format pdf", url.Values{"format": {"pdf"}}, func(r record) bool { return r.Format == "pdf" }},
-		{"format excel", url.Values{"format": {"excel"}}, func(r record) bool { return r.Format == "excel" }},
-		{"format csv", url.Values{"format": {"csv"}}, func(r record) bool { return r.Format == "csv" }},
-		{"triggered_by_user_id given", url.Values{"triggered_by_user_id": {"usr-0099"}}, func(r record) bool { return r.TriggeredBy == "usr-0099" }},
-		{"triggered_by_user_id defaulted", url.Values{"triggered_by_user_id": {"usr-0042"}}, func(r record) bool { return r.TriggeredBy == "usr-0042" }},
-		{"triggered_by_user_id nobody", url.Values{"triggered_by_user_id": {"usr-nobody"}}, func(record) bool { return false }},
-		{"export_id", url.Values{"export_id": {mid.ExportID}}, func(r record) bool { return r.ExportID == mid.ExportID }},
-		{"export_id unknown", url.Values{"export_id": {"exp-unknown"}}, func(record) bool { return false }},
-		{"status and format", url.Values{"status": {"completed"}, "format": {"pdf"}}, func(r record) bool { return r.Status == "completed" && r.Format == "pdf" }},
+		{"status queued", url.Values{"status": {"queued"}}, func(r testkit.Record) bool { return r.Status == "queued" }},
+		{"status processing", url.Values{"status": {"processing"}}, func(r testkit.Record) bool { return r.Status == "processing" }},
+		{"status completed", url.Values{"status": {"completed"}}, func(r testkit.Record) bool { return r.Status == "completed" }},
+		{"status failed", url.Values{"status": {"failed"}}, func(r testkit.Record) bool { return r.Status == "failed" }},
+		{"format pdf", url.Values{"format": {"pdf"}}, func(r testkit.Record) bool { return r.Format == "pdf" }},
+		{"format excel", url.Values{"format": {"excel"}}, func(r testkit.Record) bool { return r.Format == "excel" }},
+		{"format csv", url.Values{"format": {"csv"}}, func(r testkit.Record) bool { return r.Format == "csv" }},
+		{"triggered_by_user_id given", url.Values{"triggered_by_user_id": {"usr-0099"}}, func(r testkit.Record) bool { return r.TriggeredBy == "usr-0099" }},
+		{"triggered_by_user_id defaulted", url.Values{"triggered_by_user_id": {"usr-0042"}}, func(r testkit.Record) bool { return r.TriggeredBy == "usr-0042" }},
+		{"triggered_by_user_id nobody", url.Values{"triggered_by_user_id": {"usr-nobody"}}, func(testkit.Record) bool { return false }},
+		{"export_id", url.Values{"export_id": {mid.ExportID}}, func(r testkit.Record) bool { return r.ExportID == mid.ExportID }},
+		{"export_id unknown", url.Values{"export_id": {"exp-unknown"}}, func(testkit.Record) bool { return false }},
+		{"status and format", url.Values{"status": {"completed"}, "format": {"pdf"}}, func(r testkit.Record) bool { return r.Status == "completed" && r.Format == "pdf" }},
 		{"every filter", url.Values{"status": {"queued"}, "format": {"pdf"}, "triggered_by_user_id": {"usr-0099"}, "created_from": {day(oldest.CreatedAt)}, "created_to": {day(newest.CreatedAt)}},
-			func(r record) bool { return r.Status == "queued" && r.Format == "pdf" && r.TriggeredBy == "usr-0099" }},
-		{"created_from the first day as a date", url.Values{"created_from": {day(oldest.CreatedAt)}}, func(record) bool { return true }},
-		{"created_to the last day as a date", url.Values{"created_to": {day(newest.CreatedAt)}}, func(record) bool { return true }},
+			func(r testkit.Record) bool {
+				return r.Status == "queued" && r.Format == "pdf" && r.TriggeredBy == "usr-0099"
+			}},
+		{"created_from the first day as a date", url.Values{"created_from": {day(oldest.CreatedAt)}}, func(testkit.Record) bool { return true }},
+		{"created_to the last day as a date", url.Values{"created_to": {day(newest.CreatedAt)}}, func(testkit.Record) bool { return true }},
 		{"created_from and created_to the same day", url.Values{"created_from": {day(mid.CreatedAt)}, "created_to": {day(mid.CreatedAt)}},
 			between(midnight(mid.CreatedAt), midnight(mid.CreatedAt).Add(24*time.Hour-time.Second))},
-		{"created_from the next day", url.Values{"created_from": {day(newest.CreatedAt.Add(24 * time.Hour))}}, func(record) bool { return false }},
-		{"created_to the day before", url.Values{"created_to": {day(oldest.CreatedAt.Add(-24 * time.Hour))}}, func(record) bool { return false }},
-		{"created_from the oldest's time, inclusive", url.Values{"created_from": {ts(oldest.CreatedAt)}}, func(record) bool { return true }},
-		{"created_to the newest's time, inclusive", url.Values{"created_to": {ts(newest.CreatedAt)}}, func(record) bool { return true }},
+		{"created_from the next day", url.Values{"created_from": {day(newest.CreatedAt.Add(24 * time.Hour))}}, func(testkit.Record) bool { return false }},
+		{"created_to the day before", url.Values{"created_to": {day(oldest.CreatedAt.Add(-24 * time.Hour))}}, func(testkit.Record) bool { return false }},
+		{"created_from the oldest's time, inclusive", url.Values{"created_from": {ts(oldest.CreatedAt)}}, func(testkit.Record) bool { return true }},
+		{"created_to the newest's time, inclusive", url.Values{"created_to": {ts(newest.CreatedAt)}}, func(testkit.Record) bool { return true }},
 		{"created_from the middle time", url.Values{"created_from": {ts(mid.CreatedAt)}}, between(mid.CreatedAt, newest.CreatedAt.Add(far))},
 		{"created_to the middle time", url.Values{"created_to": {ts(mid.CreatedAt)}}, between(oldest.CreatedAt.Add(-far), mid.CreatedAt)},
 		{"created_from and created_to the middle time", url.Values{"created_from": {ts(mid.CreatedAt)}, "created_to": {ts(mid.CreatedAt)}}, between(mid.CreatedAt, mid.CreatedAt)},
-		{"created_from a second after the newest", url.Values{"created_from": {ts(newest.CreatedAt.Add(time.Second))}}, func(record) bool { return false }},
-		{"created_to a second before the oldest", url.Values{"created_to": {ts(oldest.CreatedAt.Add(-time.Second))}}, func(record) bool { return false }},
-		{"created_from half a second after the newest", url.Values{"created_from": {newest.CreatedAt.Add(500 * time.Millisecond).Format(time.RFC3339Nano)}}, func(record) bool { return false }},
-		{"created_to half a second before the oldest", url.Values{"created_to": {oldest.CreatedAt.Add(-500 * time.Millisecond).Format(time.RFC3339Nano)}}, func(record) bool { return false }},
+		{"created_from a second after the newest", url.Values{"created_from": {ts(newest.CreatedAt.Add(time.Second))}}, func(testkit.Record) bool { return false }},
+		{"created_to a second before the oldest", url.Values{"created_to": {ts(oldest.CreatedAt.Add(-time.Second))}}, func(testkit.Record) bool { return false }},
+		{"created_from half a second after the newest", url.Values{"created_from": {newest.CreatedAt.Add(500 * time.Millisecond).Format(time.RFC3339Nano)}}, func(testkit.Record) bool { return false }},
+		{"created_to half a second before the oldest", url.Values{"created_to": {oldest.CreatedAt.Add(-500 * time.Millisecond).Format(time.RFC3339Nano)}}, func(testkit.Record) bool { return false }},
 		{"created_from half a second before the middle", url.Values{"created_from": {mid.CreatedAt.Add(-500 * time.Millisecond).Format(time.RFC3339Nano)}}, between(mid.CreatedAt, newest.CreatedAt.Add(far))},
 		{"created_to half a second after the middle", url.Values{"created_to": {mid.CreatedAt.Add(500 * time.Millisecond).Format(time.RFC3339Nano)}}, between(oldest.CreatedAt.Add(-far), mid.CreatedAt)},
 		{"created_from with an offset", url.Values{"created_from": {mid.CreatedAt.In(cet).Format(time.RFC3339)}}, between(mid.CreatedAt, newest.CreatedAt.Add(far))},
 		{"created_to with an offset", url.Values{"created_to": {mid.CreatedAt.In(cet).Format(time.RFC3339)}}, between(oldest.CreatedAt.Add(-far), mid.CreatedAt)},
-		{"org_id of the token", url.Values{"org_id": {"org-bufdir-042"}}, func(record) bool { return true }},
+		{"org_id of the token", url.Values{"org_id": {"org-bufdir-042"}}, func(testkit.Record) bool { return true }},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			t.Parallel()
-			var want []record
+			var want []testkit.Record
 			for _, r := range l.newest {
 				if tt.match(r) {
 					want = append(want, r)
 				}
 			}
 			q := tt.query.Encode()
-			pg := l.c.get(t, single+"?limit=100&"+q).page(t)
+			pg := l.c.get(t, single+"?limit=100&"+q).Page(t)
 			if got := ids(pg.Data); !slices.Equal(got, ids(want)) || pg.Pagination.Total != len(want) {
 				t.Errorf("want %d records %v, got total %d and %v", len(want), ids(want), pg.Pagination.Total, got)
 			}
 			// The total counts every match, not the page.
-			pg = l.c.get(t, single+"?limit=2&page=2&"+q).page(t)
+			pg = l.c.get(t, single+"?limit=2&page=2&"+q).Page(t)
 			wantPage := want[min(2, len(want)):min(4, len(want))]
 			if got := ids(pg.Data); !slices.Equal(got, ids(wantPage)) || pg.Pagination.Total != len(want) {
 				t.Errorf("want page 2 of 2 to be %v of total %d, got %v of total %d", ids(wantPage), len(want), got, pg.Pagination.Total)
@@ -224,9 +226,8 @@ func TestList_FiltersAndCountsEveryMatch(t *testing.T) {
 
 func TestList_RefusesBadQueries(t *testing.T) {
 	t.Parallel()
-	s := startServer(t)
-	c := s.as(t, "org-bufdir-042", "usr-0042")
-	c.create(t, newRecord(nil))
+	c := newOwner(t)
+	c.create(t, testkit.NewRecord(nil))
 	tests := []struct{ query, field string }{
 		{"page=0", "page"},
 		{"page=-1", "page"},
@@ -265,7 +266,7 @@ func TestList_RefusesBadQueries(t *testing.T) {
 			t.Run(p.name+"/"+tt.query, func(t *testing.T) {
 				t.Parallel()
 				r := c.get(t, p.path+"?"+tt.query)
-				wantFieldError(t, r, tt.field)
+				testkit.WantFieldError(t, r, tt.field)
 			})
 		}
 	}

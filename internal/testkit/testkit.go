@@ -1,0 +1,52 @@
+// Package testkit is the one kit the tests and make bench start the service with, so that each
+// of these is written once:
+//
+//   - the embedded DynamoDB engine, always behind a keeper of ClientRequestTokens as in every
+//     local run, optionally behind a fault injector or a test's own layer; the service's SDK
+//     client and one with the SDK's defaults; a table made from the store's own schema
+//     (engine.go);
+//   - a counter of the DynamoDB operations that reach the engine (calls.go), a door that answers
+//     them with DynamoDB's errors when a test says so (door.go), and a buffer many goroutines
+//     write log lines to (buffer.go);
+//   - the whole local API started through internal/app/localrun as make run starts it, with
+//     tokens for it (api.go), an HTTP caller whose replies check what the contract says of
+//     records and problem documents (http.go), and the API's record as JSON (record.go);
+//   - a look at the whole table, with the invariants every state of it keeps (table.go).
+//
+// It is for tests and the bench only; nothing that ships imports it.
+package testkit
+
+import "github.com/bufdir/export-audit/pkg/config"
+
+// What every local run of the kit shares unless a caller says otherwise.
+const (
+	Region = "eu-north-1"
+	Table  = "bufdir-audit-test-table"
+	// Secret signs the tokens of the kit's local APIs (local.Authorizer's key).
+	Secret = "test-kit-secret-of-at-least-32-bytes"
+)
+
+// The contract's two prefixes, written out rather than taken from pkg/config, so that a change
+// to the served paths fails the tests.
+const (
+	Prefix        = "/api/v1/bufdir-audit-records"
+	DoubledPrefix = Prefix + Prefix // the prefix the source API document prints
+)
+
+// AllScopes are the three scopes a token may carry, written out rather than taken from
+// pkg/config, so that a change to the scopes the service checks fails the tests.
+var AllScopes = []string{"audit:read", "audit:write", "audit:delete"}
+
+// Config is the configuration a function reads when only the required settings are set: the
+// kit's table and region, stage local (make run's). Every other setting has its default.
+func Config() config.Config {
+	cfg, err := config.Load(func(name string) string {
+		return map[string]string{
+			config.EnvTableName: Table, config.EnvRegion: Region, config.EnvStage: config.LocalStage,
+		}[name]
+	})
+	if err != nil {
+		panic("the kit's configuration: " + err.Error())
+	}
+	return cfg
+}
