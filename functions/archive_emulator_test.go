@@ -6,27 +6,17 @@ import (
 	"encoding/json"
 	"io"
 	"net/http"
-	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
-	"github.com/aws/aws-sdk-go-v2/aws"
-	"github.com/aws/aws-sdk-go-v2/service/kms"
-	kmstypes "github.com/aws/aws-sdk-go-v2/service/kms/types"
-	"github.com/aws/aws-sdk-go-v2/service/s3"
+	"github.com/bufdir/export-audit/internal/testkit"
 	"github.com/bufdir/export-audit/pkg/archive"
 	"github.com/bufdir/export-audit/pkg/archive/kmskey"
 	"github.com/bufdir/export-audit/pkg/archive/s3bucket"
 	"github.com/bufdir/export-audit/pkg/config"
-	"github.com/johannesboyne/gofakes3"
-	"github.com/johannesboyne/gofakes3/backend/s3mem"
-	localkms "github.com/nsmithuk/local-kms/src"
-	kmsconfig "github.com/nsmithuk/local-kms/src/config"
-	"github.com/nsmithuk/local-kms/src/data"
 )
 
 // invokeRaw posts an event to the emulator's invocation endpoint and returns the function's
@@ -53,31 +43,9 @@ func TestShippedArchiveBinariesUnderEmulator(t *testing.T) {
 	dir := t.TempDir()
 	rie := build(t, dir, "aws-lambda-rie", "github.com/aws/aws-lambda-runtime-interface-emulator/cmd/aws-lambda-rie", false)
 	ctx := context.Background()
-
-	s3srv := httptest.NewServer(gofakes3.New(s3mem.New()).Server())
-	t.Cleanup(s3srv.Close)
-	creds := aws.CredentialsProviderFunc(func(context.Context) (aws.Credentials, error) {
-		return aws.Credentials{AccessKeyID: "x", SecretAccessKey: "x"}, nil
-	})
-	s3c := s3.New(s3.Options{Region: "eu-north-1", BaseEndpoint: aws.String(s3srv.URL), UsePathStyle: true, Credentials: creds})
-	if _, err := s3c.CreateBucket(ctx, &s3.CreateBucketInput{Bucket: aws.String("archive")}); err != nil {
-		t.Fatal(err)
-	}
-	kmsconfig.AWSRegion, kmsconfig.AWSAccountId = "eu-north-1", "111122223333"
-	kdb := data.NewDatabase(t.TempDir())
-	var mu sync.Mutex
-	kmsSrv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		mu.Lock()
-		defer mu.Unlock()
-		localkms.HandleRequest(w, r, kdb)
-	}))
-	t.Cleanup(func() { kmsSrv.Close(); kdb.Close() })
-	kmsc := kms.New(kms.Options{Region: "eu-north-1", BaseEndpoint: aws.String(kmsSrv.URL), Credentials: creds})
-	k, err := kmsc.CreateKey(ctx, &kms.CreateKeyInput{KeySpec: kmstypes.KeySpecEccNistP256, KeyUsage: kmstypes.KeyUsageTypeSignVerify})
-	if err != nil {
-		t.Fatal(err)
-	}
-	keyARN := aws.ToString(k.KeyMetadata.Arn)
+	s3URL, kmsURL := testkit.S3(t), testkit.KMS(t)
+	testkit.CreateBucket(t, s3URL, "archive")
+	keyARN := testkit.SigningKey(t, kmsURL)
 
 	// Periods of a second, no grace: the batch written now is due a second later.
 	env := []string{
@@ -88,8 +56,8 @@ func TestShippedArchiveBinariesUnderEmulator(t *testing.T) {
 		config.EnvSealInterval + "=1s",
 		config.EnvSealGrace + "=0s",
 		config.EnvArchiveKMSKey + "=" + keyARN,
-		config.EnvS3Endpoint + "=" + s3srv.URL,
-		config.EnvKMSEndpoint + "=" + kmsSrv.URL,
+		config.EnvS3Endpoint + "=" + s3URL,
+		config.EnvKMSEndpoint + "=" + kmsURL,
 		"AWS_LAMBDA_FUNCTION_TIMEOUT=30",
 	}
 	emulators := map[string]*emulator{}
@@ -108,7 +76,7 @@ func TestShippedArchiveBinariesUnderEmulator(t *testing.T) {
 	if out := emulators[config.ArchiveFunction].invokeRaw(t, batch); json.Unmarshal(out, &resp) != nil || len(resp.BatchItemFailures) != 0 {
 		t.Fatalf("archive-changes answered %s, want no item failures\n%s", out, emulators[config.ArchiveFunction].logs())
 	}
-	bucket := s3bucket.New(s3c, "archive")
+	bucket := s3bucket.New(testkit.S3Client(t, s3URL), "archive")
 	changes, err := bucket.List(ctx, archive.ChangesPrefix, "")
 	if err != nil || len(changes) != 1 {
 		t.Fatalf("change objects %v (%v), want the batch's one", changes, err)
@@ -127,7 +95,7 @@ func TestShippedArchiveBinariesUnderEmulator(t *testing.T) {
 	if out := emulators[config.SealFunction].invokeRaw(t, schedule); strings.TrimSpace(string(out)) != "null" {
 		t.Fatalf("seal-digest answered %s, want null (no error)\n%s", out, emulators[config.SealFunction].logs())
 	}
-	pub, err := kmskey.PublicKey(ctx, kmsc, keyARN)
+	pub, err := kmskey.PublicKey(ctx, testkit.KMSClient(t, kmsURL), keyARN)
 	if err != nil {
 		t.Fatal(err)
 	}

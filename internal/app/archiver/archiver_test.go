@@ -1,11 +1,10 @@
 package archiver_test
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
-	"net/http/httptest"
 	"os"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -14,44 +13,29 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
 	"github.com/bufdir/export-audit/internal/app/archiver"
+	"github.com/bufdir/export-audit/internal/testkit"
 	"github.com/bufdir/export-audit/pkg/archive"
-	"github.com/bufdir/export-audit/pkg/config"
-	"github.com/johannesboyne/gofakes3"
-	"github.com/johannesboyne/gofakes3/backend/s3mem"
 )
 
 var ctx = context.Background()
 
 func env(m map[string]string) func(string) string { return func(k string) string { return m[k] } }
 
-func lines(t *testing.T, out []byte) []map[string]any {
-	t.Helper()
-	var ls []map[string]any
-	for _, l := range bytes.Split(bytes.TrimSpace(out), []byte("\n")) {
-		var m map[string]any
-		if err := json.Unmarshal(l, &m); err != nil {
-			t.Fatalf("want every line a JSON object, got %q: %v", l, err)
-		}
-		ls = append(ls, m)
-	}
-	return ls
-}
-
 func TestLoad_MissingSettingsLogOneErrorLine(t *testing.T) {
 	t.Parallel()
-	var out bytes.Buffer
+	var out testkit.Buffer
 	// The routes' settings are not the writer's: it needs the bucket and the interval.
 	_, err := archiver.Load(ctx, env(map[string]string{"TABLE_NAME": "audit", "AWS_REGION": "eu-north-1", "STAGE": "dev"}), &out)
 	if err == nil {
 		t.Fatal("want an error without ARCHIVE_BUCKET and SEAL_INTERVAL")
 	}
-	ls := lines(t, out.Bytes())
+	ls := out.Lines(t)
 	if len(ls) != 1 || ls[0]["level"] != "ERROR" {
-		t.Fatalf("want one ERROR line, got %s", out.Bytes())
+		t.Fatalf("want one ERROR line, got %s", out.String())
 	}
 	for _, want := range []string{"ARCHIVE_BUCKET", "SEAL_INTERVAL"} {
 		if msg, _ := ls[0]["error"].(string); !strings.Contains(msg, want) {
-			t.Errorf("the line does not name %s: %s", want, out.Bytes())
+			t.Errorf("the line does not name %s: %s", want, out.String())
 		}
 	}
 }
@@ -61,28 +45,21 @@ func TestLoad_MissingSettingsLogOneErrorLine(t *testing.T) {
 // Lambda's stdout; fed the stream batch sam local invoke sends.
 func TestLoad_WritesTheStreamsBatchIntoTheBucket(t *testing.T) {
 	t.Parallel()
-	srv := httptest.NewServer(gofakes3.New(s3mem.New()).Server())
-	t.Cleanup(srv.Close)
-	var out bytes.Buffer
+	url := testkit.S3(t)
+	testkit.CreateBucket(t, url, "archive")
+	var out testkit.Buffer
 	w, err := archiver.Load(ctx, env(map[string]string{
 		"STAGE": "dev", "AWS_REGION": "eu-north-1", "ARCHIVE_BUCKET": "archive", "SEAL_INTERVAL": "1h",
-		"S3_ENDPOINT": srv.URL,
+		"S3_ENDPOINT": url,
 	}), &out)
 	if err != nil {
 		t.Fatalf("load: %v", err)
 	}
-	init := lines(t, out.Bytes())
+	init := out.Lines(t)
 	if len(init) != 1 || init[0]["msg"] != "init" || init[0]["bucket"] != "archive" || init[0]["seal_interval"] != "1h0m0s" {
-		t.Fatalf("want one init line with the bucket and the interval, got %s", out.Bytes())
+		t.Fatalf("want one init line with the bucket and the interval, got %s", out.String())
 	}
 	out.Reset()
-	client, err := archiver.NewS3(config.ArchiveConfig{Region: "eu-north-1", S3Endpoint: srv.URL})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := client.CreateBucket(ctx, &s3.CreateBucketInput{Bucket: aws.String("archive")}); err != nil {
-		t.Fatal(err)
-	}
 	raw, err := os.ReadFile("../../../events/archive-changes.json")
 	if err != nil {
 		t.Fatal(err)
@@ -96,7 +73,7 @@ func TestLoad_WritesTheStreamsBatchIntoTheBucket(t *testing.T) {
 	if err != nil || len(resp.BatchItemFailures) != 0 {
 		t.Fatalf("handle: %v %v", resp, err)
 	}
-	list, err := client.ListObjectsV2(ctx, &s3.ListObjectsV2Input{Bucket: aws.String("archive")})
+	list, err := testkit.S3Client(t, url).ListObjectsV2(ctx, &s3.ListObjectsV2Input{Bucket: aws.String("archive")})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -106,13 +83,13 @@ func TestLoad_WritesTheStreamsBatchIntoTheBucket(t *testing.T) {
 	if len(list.Contents) != 1 || !want[aws.ToString(list.Contents[0].Key)] {
 		t.Fatalf("objects %v, want the batch's key under this hour", list.Contents)
 	}
-	logged := lines(t, out.Bytes())
+	records := json.Number(strconv.Itoa(len(ev.Records)))
 	var archived, measured bool
-	for _, l := range logged {
-		archived = archived || l["msg"] == "archived" && l["records"] == float64(len(ev.Records))
-		measured = measured || l["ChangesArchived"] == float64(len(ev.Records)) && l["ArchiveObjectsWritten"] == float64(1) && l["Stage"] == "dev"
+	for _, l := range out.Lines(t) {
+		archived = archived || l["msg"] == "archived" && l["records"] == records
+		measured = measured || l["ChangesArchived"] == records && l["ArchiveObjectsWritten"] == json.Number("1") && l["Stage"] == "dev"
 	}
 	if !archived || !measured {
-		t.Errorf("want an archived line and a metrics line of %d changes in stage dev, got %s", len(ev.Records), out.Bytes())
+		t.Errorf("want an archived line and a metrics line of %d changes in stage dev, got %s", len(ev.Records), out.String())
 	}
 }
