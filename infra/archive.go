@@ -382,22 +382,7 @@ func connectArchive(stack awscdk.Stack, cfg Config, a *Archive, table awsdynamod
 	// config.ArchiveMapping, as the publisher's mapping reads it, but with no filter: the
 	// archive keeps every change of every item, the guards, counts and counters included, as
 	// make verify compares every item of the table with it.
-	m := config.ArchiveMapping
-	mapping := awslambda.NewCfnEventSourceMapping(stack, jsii.String("ArchiveChangesStream"), &awslambda.CfnEventSourceMappingProps{
-		FunctionName:               writer.FunctionName(),
-		EventSourceArn:             table.TableStreamArn(),
-		StartingPosition:           jsii.String(StreamStartingPosition),
-		BatchSize:                  jsii.Number(float64(m.BatchSize)),
-		MaximumRetryAttempts:       jsii.Number(float64(m.MaximumRetryAttempts)),
-		MaximumRecordAgeInSeconds:  jsii.Number(m.MaximumRecordAge.Seconds()),
-		BisectBatchOnFunctionError: jsii.Bool(m.BisectBatchOnFunctionError),
-		FunctionResponseTypes:      functionResponseTypes(m),
-		DestinationConfig: &awslambda.CfnEventSourceMapping_DestinationConfigProperty{
-			OnFailure: &awslambda.CfnEventSourceMapping_OnFailureProperty{Destination: a.DeadLetters.QueueArn()},
-		},
-	})
-	// Lambda checks the role's stream and queue permissions when the mapping is made.
-	mapping.Node().AddDependency(writerPolicy)
+	newStreamMapping(stack, "ArchiveChangesStream", writer, table, config.ArchiveMapping, a.DeadLetters, writerPolicy, nil)
 
 	// An EventBridge rule rather than EventBridge Scheduler: a rule invokes through the
 	// function's resource policy as events.amazonaws.com, for this rule only, which the

@@ -7,7 +7,6 @@ import (
 	"log/slog"
 	"time"
 
-	"github.com/aws/aws-lambda-go/lambdacontext"
 	"github.com/bufdir/export-audit/pkg/config"
 	"github.com/bufdir/export-audit/pkg/metrics"
 )
@@ -88,22 +87,9 @@ type sealReport struct {
 }
 
 func (s *Sealer) emit(ctx context.Context, at time.Time, r sealReport) {
-	if s.metrics == nil {
-		return
-	}
-	doc := metrics.New(at)
-	doc.AlwaysDimension(config.DimStage, s.stage)
-	doc.DefaultDimensions([]string{})
-	if lc, ok := lambdacontext.FromContext(ctx); ok {
-		doc.Property("lambda_request_id", lc.AwsRequestID)
-	}
-	doc.Add(config.MetricDigestsWritten, metrics.Count, float64(len(r.written)))
-	doc.Add(config.MetricPeriodsSealed, metrics.Count, float64(r.periods))
-	doc.Add(config.MetricFilesSealed, metrics.Count, float64(r.files))
-	doc.Add(config.MetricUnsealedPeriods, metrics.Count, float64(r.unsealed))
-	if err := s.metrics.Emit(doc); err != nil {
-		s.log.LogAttrs(context.WithoutCancel(ctx), slog.LevelWarn, "metrics not written", slog.String("error", err.Error()))
-	}
+	measure(ctx, s.metrics, s.log, s.stage, at, count{config.MetricDigestsWritten, len(r.written)},
+		count{config.MetricPeriodsSealed, r.periods}, count{config.MetricFilesSealed, r.files},
+		count{config.MetricUnsealedPeriods, r.unsealed})
 }
 
 // Seal writes, in order, the digest of every period not yet sealed whose end plus the grace

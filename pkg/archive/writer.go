@@ -12,7 +12,6 @@ import (
 	"time"
 
 	"github.com/aws/aws-lambda-go/events"
-	"github.com/aws/aws-lambda-go/lambdacontext"
 	"github.com/bufdir/export-audit/pkg/config"
 	"github.com/bufdir/export-audit/pkg/metrics"
 )
@@ -86,21 +85,8 @@ func (w *Writer) Handle(ctx context.Context, ev events.DynamoDBEvent) (events.Dy
 
 // emit writes the batch's metrics, when the writer measures.
 func (w *Writer) emit(ctx context.Context, at time.Time, written, changes, failures int) {
-	if w.metrics == nil {
-		return
-	}
-	doc := metrics.New(at)
-	doc.AlwaysDimension(config.DimStage, w.stage)
-	doc.DefaultDimensions([]string{})
-	if lc, ok := lambdacontext.FromContext(ctx); ok {
-		doc.Property("lambda_request_id", lc.AwsRequestID)
-	}
-	doc.Add(config.MetricArchiveObjectsWritten, metrics.Count, float64(written))
-	doc.Add(config.MetricChangesArchived, metrics.Count, float64(changes))
-	doc.Add(config.MetricArchiveFailures, metrics.Count, float64(failures))
-	if err := w.metrics.Emit(doc); err != nil {
-		w.log.LogAttrs(context.WithoutCancel(ctx), slog.LevelWarn, "metrics not written", slog.String("error", err.Error()))
-	}
+	measure(ctx, w.metrics, w.log, w.stage, at, count{config.MetricArchiveObjectsWritten, written},
+		count{config.MetricChangesArchived, changes}, count{config.MetricArchiveFailures, failures})
 }
 
 func (w *Writer) put(ctx context.Context, key string, ev events.DynamoDBEvent) error {
