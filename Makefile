@@ -1,7 +1,7 @@
 # Bufdir Export Audit Repository. `make run` and `make test` are the two commands a new
 # machine needs; both install what they use through the Go module proxy.
 SHELL := /bin/bash
-FUNCTIONS := list-records get-record create-record update-status attach-file-url delete-record publish-events
+FUNCTIONS := list-records get-record create-record update-status attach-file-url delete-record publish-events archive-changes seal-digest
 # The functions' architecture in the CDK stack (infra/assets.go, StackGOARCH) and template.yaml.
 # make synth, make deploy and cdk.json's app command build with it, whatever ARCH says.
 STACK_ARCH := arm64
@@ -124,7 +124,8 @@ bootstrap:
 # ARTIFACTS_DIR set. The template's functions are STACK_ARCH whatever ARCH says.
 SAM_BUILD = GOOS=linux GOARCH=$(STACK_ARCH) CGO_ENABLED=0 $(GO) build $(BUILD_FLAGS) -o $(ARTIFACTS_DIR)/bootstrap ./functions/$(1)
 .PHONY: build-ListRecordsFunction build-GetRecordFunction build-CreateRecordFunction \
-	build-UpdateStatusFunction build-AttachFileUrlFunction build-DeleteRecordFunction build-PublishEventsFunction
+	build-UpdateStatusFunction build-AttachFileUrlFunction build-DeleteRecordFunction build-PublishEventsFunction \
+	build-ArchiveChangesFunction build-SealDigestFunction
 
 build-ListRecordsFunction:
 	$(call SAM_BUILD,list-records)
@@ -140,6 +141,10 @@ build-DeleteRecordFunction:
 	$(call SAM_BUILD,delete-record)
 build-PublishEventsFunction:
 	$(call SAM_BUILD,publish-events)
+build-ArchiveChangesFunction:
+	$(call SAM_BUILD,archive-changes)
+build-SealDigestFunction:
+	$(call SAM_BUILD,seal-digest)
 
 # Measures binary size, cold start, warm latency, DynamoDB calls and allocations against their
 # baselines in one run and writes docs/performance.md; it builds what it needs. Flags of

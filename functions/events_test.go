@@ -19,8 +19,9 @@ import (
 // tests send, to config.Routes: one file per function, each an HTTP API payload 2.0 event (with
 // no field aws-lambda-go would not read) of that function's route, under either prefix, with
 // the claims and scopes the JWT authorizer would hand over; publish-events' is a batch of the
-// table's stream (pkg/publish's tests hold what it holds). The stack's module checks the
-// HTTP events' issuer (infra/agreement_test.go).
+// table's stream (pkg/publish's tests hold what it holds), the archive's functions' what their
+// triggers send (checkArchiveEvent). The stack's module checks the HTTP events' issuer
+// (infra/agreement_test.go).
 func TestEvents_AgreeWithTheRoutes(t *testing.T) {
 	t.Parallel()
 	files, err := filepath.Glob(filepath.Join("..", "events", "*.json"))
@@ -45,6 +46,9 @@ func TestEvents_AgreeWithTheRoutes(t *testing.T) {
 			}
 			if name == config.PublisherFunction {
 				checkStreamEvent(t, raw)
+				return
+			}
+			if checkArchiveEvent(t, name, raw) {
 				return
 			}
 			var ev events.APIGatewayV2HTTPRequest

@@ -229,29 +229,48 @@ func TestAgreement_FunctionsRuntimeAndBuild(t *testing.T) {
 func TestAgreement_EnvironmentNames(t *testing.T) {
 	sam := loadSAM(t)
 	cdk := defaultStack(t)
-	// The endpoint each kind of function takes for local runs only; AWS_REGION is Lambda's.
-	localOnly := map[string]string{config.PublisherFunction: config.EnvEventBridgeEndpoint}
+	// The endpoints each kind of function takes for local runs only; AWS_REGION is Lambda's.
+	localOnly := map[string][]string{
+		config.PublisherFunction: {config.EnvEventBridgeEndpoint},
+		config.ArchiveFunction:   {config.EnvS3Endpoint},
+		config.SealFunction:      {config.EnvS3Endpoint, config.EnvKMSEndpoint},
+	}
 	for _, f := range config.Functions {
 		id := LogicalName(f.Name) + "Function"
 		p := samFunctions(t, sam)[id]
-		endpoint := localOnly[f.Name]
-		if endpoint == "" {
-			endpoint = config.EnvDynamoDBEndpoint
+		endpoints, ok := localOnly[f.Name]
+		if !ok {
+			endpoints = []string{config.EnvDynamoDBEndpoint}
 		}
 		vars, _ := path(p, "Environment", "Variables").(map[string]any)
 		cdkVars, _ := path(cdk.cfn.Resources[cdk.functionID(t, f.Name)].Properties, "Environment", "Variables").(map[string]any)
-		if want := append(keys(cdkVars), endpoint); !sameSet(keys(vars), want) {
-			t.Errorf("%s: template.yaml variables %v, want the CDK stack's plus %s: %v", id, keys(vars), endpoint, sorted(want))
+		if want := append(keys(cdkVars), endpoints...); !sameSet(keys(vars), want) {
+			t.Errorf("%s: template.yaml variables %v, want the CDK stack's plus %v: %v", id, keys(vars), endpoints, sorted(want))
 		}
-		if want := append(append([]string(nil), f.Env...), endpoint); !sameSet(keys(vars), want) {
-			t.Errorf("%s: variables %v, want exactly what config.Functions says it reads, and %s: %v", id, keys(vars), endpoint, sorted(want))
+		if want := append(append([]string(nil), f.Env...), endpoints...); !sameSet(keys(vars), want) {
+			t.Errorf("%s: variables %v, want exactly what config.Functions says it reads, and %v: %v", id, keys(vars), endpoints, sorted(want))
 		}
-		if ref(vars[endpoint]) == "" || path(sam, "Parameters", ref(vars[endpoint]), "Default") != "" {
-			t.Errorf("%s: %s = %v, want a parameter that defaults to empty", id, endpoint, vars[endpoint])
+		for _, endpoint := range endpoints {
+			if ref(vars[endpoint]) == "" || path(sam, "Parameters", ref(vars[endpoint]), "Default") != "" {
+				t.Errorf("%s: %s = %v, want a parameter that defaults to empty", id, endpoint, vars[endpoint])
+			}
 		}
 		// SAM is for local work: its metrics are make run's stage.
 		if ref(vars[config.EnvStage]) == "" || path(sam, "Parameters", ref(vars[config.EnvStage]), "Default") != config.LocalStage {
 			t.Errorf("%s: STAGE = %v, want a parameter that defaults to %s", id, vars[config.EnvStage], config.LocalStage)
+		}
+		if f.Name == config.ArchiveFunction || f.Name == config.SealFunction {
+			// The template has no bucket (nor key): a parameter, empty unless given, which the
+			// functions refuse at init.
+			for _, name := range f.Env {
+				if ref(vars[name]) == "" || path(sam, "Parameters", ref(vars[name])) == nil {
+					t.Errorf("%s: %s = %v, want a template parameter", id, name, vars[name])
+				}
+			}
+			if d := path(sam, "Parameters", ref(vars[config.EnvArchiveBucket]), "Default"); d != "" {
+				t.Errorf("%s: ARCHIVE_BUCKET defaults to %v, want empty", id, d)
+			}
+			continue
 		}
 		// sam local resolves !Ref to the logical id; config refuses it at init and names the
 		// override parameter.
@@ -361,11 +380,13 @@ func TestAgreement_APIAuthAndThrottling(t *testing.T) {
 func TestAgreement_TablePermissions(t *testing.T) {
 	sam := loadSAM(t)
 	for id, p := range samFunctions(t, sam) {
-		fn := ""
-		for _, f := range config.FunctionNames() {
-			if LogicalName(f)+"Function" == id {
-				fn = f
+		fn := LogicalNameToFunction(id)
+		if fn == config.ArchiveFunction || fn == config.SealFunction {
+			// Their grants are on the stack's bucket and key, which the template has not.
+			if p["Policies"] != nil || p["Events"] != nil {
+				t.Errorf("%s: policies %v, events %v; want none, the archive in AWS is the CDK stack's", id, p["Policies"], p["Events"])
 			}
+			continue
 		}
 		policies, _ := p["Policies"].([]any)
 		var statements []any
@@ -452,7 +473,7 @@ func TestAgreement_PublisherStreamMapping(t *testing.T) {
 	if res, attr := getAtt(path(p, "DestinationConfig", "OnFailure", "Destination")); res != "PublishEventsDeadLetterQueue" || attr != "Arn" {
 		t.Errorf("on-failure destination %v, want the dead-letter queue", path(p, "DestinationConfig"))
 	}
-	mapping := cdk.cfn.Resources[cdk.onlyID(t, "AWS::Lambda::EventSourceMapping")].Properties
+	mapping := cdk.cfn.Resources[cdk.idWithPrefix(t, "AWS::Lambda::EventSourceMapping", "PublishEventsStreamMapping")].Properties
 	for _, k := range []string{"StartingPosition", "BatchSize", "MaximumRetryAttempts", "MaximumRecordAgeInSeconds",
 		"BisectBatchOnFunctionError", "FunctionResponseTypes", "FilterCriteria", "MaximumBatchingWindowInSeconds", "ParallelizationFactor"} {
 		if !reflect.DeepEqual(jsonRoundTrip(t, p[k]), jsonRoundTrip(t, mapping[k])) {
@@ -473,7 +494,7 @@ func TestAgreement_PublisherStreamMapping(t *testing.T) {
 		t.Errorf("archive of %v keeping %v days by default, the CDK stack's %v", path(archive, "SourceArn"), path(archive, "RetentionDays"), cdkArchive["RetentionDays"])
 	}
 	queue := path(sam, "Resources", "PublishEventsDeadLetterQueue", "Properties")
-	cdkQueue := cdk.cfn.Resources[cdk.onlyID(t, "AWS::SQS::Queue")].Properties
+	cdkQueue := cdk.cfn.Resources[queueID(t, cdk, "PublishEventsDeadLetterQueue")].Properties
 	for _, k := range []string{"SqsManagedSseEnabled", "MessageRetentionPeriod", "KmsMasterKeyId"} {
 		if !reflect.DeepEqual(jsonRoundTrip(t, path(queue, k)), jsonRoundTrip(t, cdkQueue[k])) {
 			t.Errorf("dead-letter queue %s: template.yaml %v, the CDK stack %v", k, path(queue, k), cdkQueue[k])
@@ -499,9 +520,9 @@ func jsonRoundTrip(t *testing.T, v any) any {
 	return out
 }
 
-// TestAgreement_EventsCarryThePlaceholderIssuer: events/*.json, which sam local invoke sends
-// (functions/events_test.go holds them to the routes), carry the claims of a token from the
-// placeholder issuer that template.yaml's JwtIssuer defaults to.
+// TestAgreement_EventsCarryThePlaceholderIssuer: events/*.json of the routes, which sam local
+// invoke sends (functions/events_test.go holds them to the routes), carry the claims of a token
+// from the placeholder issuer that template.yaml's JwtIssuer defaults to.
 func TestAgreement_EventsCarryThePlaceholderIssuer(t *testing.T) {
 	t.Parallel()
 	files, err := filepath.Glob(filepath.Join(repoRoot, "events", "*.json"))
@@ -510,8 +531,8 @@ func TestAgreement_EventsCarryThePlaceholderIssuer(t *testing.T) {
 	}
 	for _, file := range files {
 		name := strings.TrimSuffix(filepath.Base(file), ".json")
-		if name == config.PublisherFunction {
-			continue // a batch of the table's stream, which carries no token
+		if name == config.PublisherFunction || name == config.ArchiveFunction || name == config.SealFunction {
+			continue // a batch of the table's stream or a schedule's event, which carry no token
 		}
 		t.Run(name, func(t *testing.T) {
 			t.Parallel()

@@ -117,6 +117,9 @@ var LatencyP99ThresholdMs = map[string]float64{
 	// A batch of up to 100 records is up to ten PutEvents calls of tens of milliseconds each;
 	// past five seconds, half the timeout, it is waiting on EventBridge's retries.
 	config.PublisherFunction: 5000,
+	// One PutObject of a batch, tens of milliseconds; past ten seconds it is waiting on S3's
+	// retries. seal-digest has none (NoLatencyAlarm).
+	config.ArchiveFunction: 10000,
 }
 
 // The service's own metrics, written by each function in the Embedded Metric Format
@@ -145,6 +148,7 @@ type monitored struct {
 	functions   map[string]awslambda.Function // by config.Functions name
 	api         awsapigatewayv2.HttpApi
 	deadLetters awssqs.Queue // publish-events' on-failure destination
+	archive     *Archive
 }
 
 // AlarmName is the name of one of a stage's alarms. The stack name prefix keeps stages apart
@@ -180,6 +184,9 @@ type alarmSpec struct {
 	strict                bool
 	evaluation, datapoint float64
 	percentile            bool
+	// missingBreaches treats a period without data as breaching: for a metric that must be
+	// there (a scheduled run's), not one that only shows trouble.
+	missingBreaches bool
 }
 
 // addMonitoring adds the alarm topic, the alarms and the dashboard.
@@ -206,13 +213,16 @@ func addMonitoring(stack awscdk.Stack, cfg Config, m monitored) {
 			id: name + "ThrottlesAlarm", name: name + "-Throttles",
 			description: fn + ": Lambda throttled invocations; the account's concurrency is used up.",
 			metric:      f.MetricThrottles(sum), threshold: FunctionThrottlesThreshold, evaluation: 1, datapoint: 1,
-		}, alarmSpec{
-			id: name + "LatencyAlarm", name: name + "-LatencyP99",
-			description: fmt.Sprintf("%s: p99 duration above %.0f ms for %d periods of %d minutes; requests are waiting on DynamoDB retries.",
-				fn, LatencyP99ThresholdMs[fn], LatencyP99EvaluationPeriods, AlarmPeriodMinutes),
-			metric: functionDurationP99(f, fn), threshold: LatencyP99ThresholdMs[fn], strict: true,
-			evaluation: LatencyP99EvaluationPeriods, datapoint: LatencyP99EvaluationPeriods, percentile: true,
 		})
+		if threshold, ok := LatencyP99ThresholdMs[fn]; ok {
+			specs = append(specs, alarmSpec{
+				id: name + "LatencyAlarm", name: name + "-LatencyP99",
+				description: fmt.Sprintf("%s: p99 duration above %.0f ms for %d periods of %d minutes; calls are waiting on retries.",
+					fn, threshold, LatencyP99EvaluationPeriods, AlarmPeriodMinutes),
+				metric: functionDurationP99(f, fn), threshold: threshold, strict: true,
+				evaluation: LatencyP99EvaluationPeriods, datapoint: LatencyP99EvaluationPeriods, percentile: true,
+			})
+		}
 	}
 	specs = append(specs, alarmSpec{
 		id: "TableThrottledRequestsAlarm", name: "TableThrottledRequests",
@@ -249,6 +259,7 @@ func addMonitoring(stack awscdk.Stack, cfg Config, m monitored) {
 		metric:    emfMetric(cfg.Stage, EMFIllegalChanges, nil, "Sum", "illegal changes"),
 		threshold: IllegalChangesThreshold, evaluation: 1, datapoint: 1,
 	})
+	specs = append(specs, archiveAlarms(cfg, m.archive, m.functions)...)
 
 	alarms := make([]awscloudwatch.Alarm, 0, len(specs))
 	for _, s := range specs {
@@ -266,6 +277,9 @@ func addMonitoring(stack awscdk.Stack, cfg Config, m monitored) {
 			DatapointsToAlarm:  jsii.Number(s.datapoint),
 			// No traffic is no trouble: an idle API between export rounds publishes nothing.
 			TreatMissingData: awscloudwatch.TreatMissingData_NOT_BREACHING,
+		}
+		if s.missingBreaches {
+			props.TreatMissingData = awscloudwatch.TreatMissingData_BREACHING
 		}
 		if s.percentile {
 			// Few requests per period is the normal case here (see LatencyP99EvaluationPeriods);

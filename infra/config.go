@@ -36,6 +36,11 @@ type Config struct {
 	// context eventArchiveRetentionDays: how long the bus's archive keeps the change events for
 	// replays; 0 keeps them for ever.
 	EventArchiveRetentionDays int
+	// The audit archive's bucket (archive.go): ArchiveRetentionDays is context
+	// archiveRetentionDays, the Object Lock default retention; ArchiveLockMode is context
+	// archiveLockMode, "governance" or "compliance", "" for the stage's default (ArchiveLock).
+	ArchiveRetentionDays int
+	ArchiveLockMode      string
 }
 
 // DefaultConfig is the dev configuration without the JWT authorizer's settings, which have no
@@ -57,6 +62,8 @@ func DefaultConfig() Config {
 		// can replay the round it is in. The archive is not the audit trail (the table and its
 		// own archive are); it is there so that consumers can catch up.
 		EventArchiveRetentionDays: 365,
+		ArchiveRetentionDays:      DefaultArchiveRetentionDays,
+		ArchiveLockMode:           "",
 	}
 }
 
@@ -100,6 +107,9 @@ func (c Config) Validate() error {
 		}
 	}
 	if err := validateArchiveRetention(c.EventArchiveRetentionDays); err != nil {
+		return err
+	}
+	if err := c.validateArchive(); err != nil {
 		return err
 	}
 	if c.AlarmEmail != "" && !emailPattern.MatchString(c.AlarmEmail) {
@@ -175,6 +185,7 @@ func ConfigFromContext(node constructs.Node) (Config, error) {
 	str("logLevel", &c.LogLevel)
 	str("jwtIssuer", &c.JWTIssuer)
 	str("alarmEmail", &c.AlarmEmail)
+	str("archiveLockMode", &c.ArchiveLockMode)
 	if v, ok := contextValue(node, "jwtAudience"); ok {
 		c.JWTAudience = splitList(v)
 	}
@@ -194,6 +205,13 @@ func ConfigFromContext(node constructs.Node) (Config, error) {
 			return Config{}, fmt.Errorf("eventArchiveRetentionDays %q: %w", v, err)
 		}
 		c.EventArchiveRetentionDays = n
+	}
+	if v, ok := contextValue(node, "archiveRetentionDays"); ok {
+		n, err := strconv.Atoi(v)
+		if err != nil {
+			return Config{}, fmt.Errorf("archiveRetentionDays %q: %w", v, err)
+		}
+		c.ArchiveRetentionDays = n
 	}
 	if err := c.Validate(); err != nil {
 		return Config{}, fmt.Errorf("context: %w", err)

@@ -158,7 +158,8 @@ func TestConfigFromContext(t *testing.T) {
 
 func TestNames(t *testing.T) {
 	t.Parallel()
-	if got := config.FunctionNames(); !reflect.DeepEqual(got, []string{"list-records", "get-record", "create-record", "update-status", "attach-file-url", "delete-record", "publish-events"}) {
+	if got := config.FunctionNames(); !reflect.DeepEqual(got, []string{"list-records", "get-record", "create-record", "update-status",
+		"attach-file-url", "delete-record", "publish-events", "archive-changes", "seal-digest"}) {
 		t.Errorf("config.FunctionNames() = %v", got)
 	}
 	for in, want := range map[string]string{"list-records": "ListRecords", "attach-file-url": "AttachFileUrl", "x": "X"} {

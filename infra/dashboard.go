@@ -151,6 +151,7 @@ func addDashboard(stack awscdk.Stack, cfg Config, m monitored, rate awscloudwatc
 					Right:           &[]awscloudwatch.IMetric{deadLetterDepth(m.deadLetters)},
 				}),
 			},
+			archiveWidgets(cfg, m.archive, m.functions),
 		},
 	})
 }

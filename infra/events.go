@@ -115,8 +115,21 @@ func connectPublisher(stack awscdk.Stack, table awsdynamodb.Table, fn awslambda.
 		AppliesTo: &[]interface{}{"Resource::*"},
 	}}, jsii.Bool(true))
 
-	m := config.PublisherMapping
-	mapping := awslambda.NewCfnEventSourceMapping(stack, jsii.String("PublishEventsStreamMapping"), &awslambda.CfnEventSourceMappingProps{
+	newStreamMapping(stack, "PublishEventsStreamMapping", fn, table, config.PublisherMapping, queue, policy, jsii.String(RecordItemsFilter()))
+
+	awscdk.NewCfnOutput(stack, jsii.String("DeadLetterQueueUrl"), &awscdk.CfnOutputProps{
+		Description: jsii.String("Where the stream's event source mapping sends what publish-events gave up on; the README says how to send it again"),
+		Value:       queue.QueueUrl(),
+	})
+	return queue
+}
+
+// newStreamMapping has fn read the table's stream as m says, from StreamStartingPosition, with
+// filter as its one filter (nil: every record) and queue as its on-failure destination. Lambda
+// checks the role's permissions when it creates the mapping, so the mapping waits for policy.
+func newStreamMapping(stack awscdk.Stack, id string, fn awslambda.Function, table awsdynamodb.Table, m config.StreamMapping,
+	queue awssqs.Queue, policy awsiam.Policy, filter *string) awslambda.CfnEventSourceMapping {
+	props := &awslambda.CfnEventSourceMappingProps{
 		FunctionName:               fn.FunctionName(),
 		EventSourceArn:             table.TableStreamArn(),
 		StartingPosition:           jsii.String(StreamStartingPosition),
@@ -125,21 +138,18 @@ func connectPublisher(stack awscdk.Stack, table awsdynamodb.Table, fn awslambda.
 		MaximumRecordAgeInSeconds:  jsii.Number(m.MaximumRecordAge.Seconds()),
 		BisectBatchOnFunctionError: jsii.Bool(m.BisectBatchOnFunctionError),
 		FunctionResponseTypes:      functionResponseTypes(m),
-		FilterCriteria: &awslambda.CfnEventSourceMapping_FilterCriteriaProperty{
-			Filters: &[]interface{}{&awslambda.CfnEventSourceMapping_FilterProperty{Pattern: jsii.String(RecordItemsFilter())}},
-		},
 		DestinationConfig: &awslambda.CfnEventSourceMapping_DestinationConfigProperty{
 			OnFailure: &awslambda.CfnEventSourceMapping_OnFailureProperty{Destination: queue.QueueArn()},
 		},
-	})
-	// Lambda checks the role's permissions when it creates the mapping.
+	}
+	if filter != nil {
+		props.FilterCriteria = &awslambda.CfnEventSourceMapping_FilterCriteriaProperty{
+			Filters: &[]interface{}{&awslambda.CfnEventSourceMapping_FilterProperty{Pattern: filter}},
+		}
+	}
+	mapping := awslambda.NewCfnEventSourceMapping(stack, jsii.String(id), props)
 	mapping.Node().AddDependency(policy)
-
-	awscdk.NewCfnOutput(stack, jsii.String("DeadLetterQueueUrl"), &awscdk.CfnOutputProps{
-		Description: jsii.String("Where the stream's event source mapping sends what publish-events gave up on; the README says how to send it again"),
-		Value:       queue.QueueUrl(),
-	})
-	return queue
+	return mapping
 }
 
 func functionResponseTypes(m config.StreamMapping) *[]*string {

@@ -15,7 +15,7 @@ func TestEvents_StreamBusArchiveMappingAndQueue(t *testing.T) {
 	s := defaultStack(t)
 	table := s.onlyID(t, "AWS::DynamoDB::Table")
 	bus := s.onlyID(t, "AWS::Events::EventBus")
-	queue := s.onlyID(t, "AWS::SQS::Queue")
+	queue := queueID(t, s, "PublishEventsDeadLetterQueue")
 	publisher := s.functionID(t, "publish-events")
 
 	cases := []struct {
@@ -62,7 +62,7 @@ func TestEvents_StreamBusArchiveMappingAndQueue(t *testing.T) {
 		})
 	}
 	t.Run("the mapping hands over record items only", func(t *testing.T) {
-		m := s.cfn.Resources[s.onlyID(t, "AWS::Lambda::EventSourceMapping")].Properties
+		m := s.cfn.Resources[s.idWithPrefix(t, "AWS::Lambda::EventSourceMapping", "PublishEventsStreamMapping")].Properties
 		filters, _ := path(m, "FilterCriteria", "Filters").([]any)
 		if len(filters) != 1 {
 			t.Fatalf("filters %v, want one", path(m, "FilterCriteria"))
@@ -93,7 +93,7 @@ func TestEvents_StreamBusArchiveMappingAndQueue(t *testing.T) {
 				policy = id
 			}
 		}
-		deps := tmpl.Resources[s.onlyID(t, "AWS::Lambda::EventSourceMapping")].DependsOn
+		deps := tmpl.Resources[s.idWithPrefix(t, "AWS::Lambda::EventSourceMapping", "PublishEventsStreamMapping")].DependsOn
 		if policy == "" || !contains(deps, policy) {
 			t.Errorf("the mapping depends on %v, want %s (Lambda checks the role when it creates the mapping)", deps, policy)
 		}

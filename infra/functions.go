@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"path/filepath"
 	"strconv"
+	"time"
 
 	"github.com/aws/aws-cdk-go/awscdk/v2"
 	"github.com/aws/aws-cdk-go/awscdk/v2/awsdynamodb"
@@ -17,10 +18,11 @@ import (
 )
 
 // EnvironmentValues are the values of every environment variable a function may read
-// (config.Function.Env). AWS_REGION is set by Lambda, and DYNAMODB_ENDPOINT and
-// EVENTBRIDGE_ENDPOINT are for local runs only, so none appears here.
-func EnvironmentValues(cfg Config, tableName, busName *string) map[string]*string {
-	return map[string]*string{
+// (config.Function.Env), the archive's among them. AWS_REGION is set by Lambda, and
+// DYNAMODB_ENDPOINT, EVENTBRIDGE_ENDPOINT, S3_ENDPOINT and KMS_ENDPOINT are for local runs only,
+// so none appears here.
+func EnvironmentValues(cfg Config, tableName, busName *string, archive *Archive) map[string]*string {
+	values := map[string]*string{
 		config.EnvEventBusName:         busName,
 		config.EnvStage:                jsii.String(cfg.Stage),
 		config.EnvTableName:            tableName,
@@ -29,6 +31,10 @@ func EnvironmentValues(cfg Config, tableName, busName *string) map[string]*strin
 		config.EnvDeletedRetentionDays: jsii.String(strconv.Itoa(cfg.DeletedRetentionDays)),
 		config.EnvLogLevel:             jsii.String(cfg.LogLevel),
 	}
+	for k, v := range archive.environment() {
+		values[k] = v
+	}
+	return values
 }
 
 // functionEnvironment is f's environment, taken from values. A variable the stack has no value
@@ -48,8 +54,8 @@ func functionEnvironment(f config.Function, values map[string]*string) (map[stri
 // newFunctions makes every function of config.Functions, by name: each with its own log group,
 // its own role, which may write that log group and call its TableActions on the table, and
 // X-Ray tracing.
-func newFunctions(stack awscdk.Stack, cfg Config, table awsdynamodb.Table, bus awsevents.EventBus) (map[string]awslambda.Function, error) {
-	values := EnvironmentValues(cfg, table.TableName(), bus.EventBusName())
+func newFunctions(stack awscdk.Stack, cfg Config, table awsdynamodb.Table, bus awsevents.EventBus, archive *Archive) (map[string]awslambda.Function, error) {
+	values := EnvironmentValues(cfg, table.TableName(), bus.EventBusName(), archive)
 	functions := map[string]awslambda.Function{}
 	for _, f := range config.Functions {
 		fn, name := f.Name, LogicalName(f.Name)
@@ -69,6 +75,10 @@ func newFunctions(stack awscdk.Stack, cfg Config, table awsdynamodb.Table, bus a
 			Description: jsii.String("Runs " + fn + ": writes its own log group, " + fn + "'s actions on the audit table"),
 		})
 		logGroup.GrantWrite(role)
+		timeout := time.Duration(FunctionTimeoutSeconds) * time.Second
+		if t, ok := ArchiveTimeouts[fn]; ok {
+			timeout = t
+		}
 		function := awslambda.NewFunction(stack, jsii.String(name+"Function"), &awslambda.FunctionProps{
 			Description:  jsii.String("Bufdir export audit: " + fn),
 			Runtime:      awslambda.Runtime_PROVIDED_AL2023(),
@@ -76,7 +86,7 @@ func newFunctions(stack awscdk.Stack, cfg Config, table awsdynamodb.Table, bus a
 			Handler:      jsii.String("bootstrap"),
 			Code:         awslambda.Code_FromAsset(jsii.String(filepath.Join(cfg.AssetRoot, fn)), nil),
 			MemorySize:   jsii.Number(FunctionMemoryMB),
-			Timeout:      awscdk.Duration_Seconds(jsii.Number(FunctionTimeoutSeconds)),
+			Timeout:      awscdk.Duration_Seconds(jsii.Number(timeout.Seconds())),
 			Environment:  &env,
 			Role:         role,
 			LogGroup:     logGroup,

@@ -221,3 +221,25 @@ func keys[V any](m map[string]V) []string {
 	sort.Strings(out)
 	return out
 }
+
+// idWithPrefix is the logical id of the stack's one resource of type typ whose id begins with
+// prefix, where the stack has more than one of the type.
+func (s *synthesized) idWithPrefix(t *testing.T, typ, prefix string) string {
+	t.Helper()
+	var ids []string
+	for id := range s.ofType(typ) {
+		if strings.HasPrefix(id, prefix) {
+			ids = append(ids, id)
+		}
+	}
+	if len(ids) != 1 {
+		t.Fatalf("want one %s named %s*, found %v among %v", typ, prefix, ids, keys(s.ofType(typ)))
+	}
+	return ids[0]
+}
+
+// queueID is the logical id of the stack's queue whose id begins with prefix.
+func queueID(t *testing.T, s *synthesized, prefix string) string {
+	t.Helper()
+	return s.idWithPrefix(t, "AWS::SQS::Queue", prefix)
+}

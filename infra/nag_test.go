@@ -2,7 +2,10 @@ package main
 
 import (
 	"encoding/json"
+	"fmt"
 	"path/filepath"
+	"reflect"
+	"regexp"
 	"strings"
 	"testing"
 
@@ -52,11 +55,11 @@ func describe(m *cxapi.SynthesisMessage) interface{} {
 	return m.Entry.Data
 }
 
-// Three findings are suppressed, each where it does not apply: the X-Ray statement's "*" on
-// every function's role, dynamodb:ListStreams' "*" on publish-events' policy (neither action
-// has a resource type in IAM), and SQS3 on the dead-letter queue, which is the dead-letter
-// queue.
-func TestNag_SuppressionsAreOnlyTheWildcardsIAMRequiresAndTheDeadLetterQueue(t *testing.T) {
+// The suppressed findings, each where it does not apply: the X-Ray statement's "*" on every
+// function's role and dynamodb:ListStreams' "*" on the two stream readers' policies (neither
+// action has a resource type in IAM), SQS3 on the two dead-letter queues, which are dead-letter
+// queues, and the archive bucket's changes/* and digests/* on the archive's two policies.
+func TestNag_SuppressionsAreOnlyTheListedOnes(t *testing.T) {
 	s := defaultStack(t)
 	raw, err := json.Marshal(s.template.ToJSON())
 	if err != nil {
@@ -68,9 +71,9 @@ func TestNag_SuppressionsAreOnlyTheWildcardsIAMRequiresAndTheDeadLetterQueue(t *
 			Metadata struct {
 				Nag struct {
 					Rules []struct {
-						ID        string   `json:"id"`
-						Reason    string   `json:"reason"`
-						AppliesTo []string `json:"applies_to"`
+						ID        string `json:"id"`
+						Reason    string `json:"reason"`
+						AppliesTo []any  `json:"applies_to"`
 					} `json:"rules_to_suppress"`
 				} `json:"cdk_nag"`
 			} `json:"Metadata"`
@@ -81,22 +84,40 @@ func TestNag_SuppressionsAreOnlyTheWildcardsIAMRequiresAndTheDeadLetterQueue(t *
 		t.Fatal(err)
 	}
 	xray := []string{"xray:PutTraceSegments", "xray:PutTelemetryRecords"}
-	suppressed := 0
+	counts := map[string]int{}
 	for id, r := range tmpl.Resources {
 		for _, rule := range r.Metadata.Nag.Rules {
-			suppressed++
-			if rule.ID == "AwsSolutions-SQS3" {
-				if !strings.HasPrefix(id, "PublishEventsDeadLetterQueue") || !strings.Contains(rule.Reason, "dead-letter queue") {
-					t.Errorf("%s: SQS3 suppressed (%q); only the dead-letter queue is one", id, rule.Reason)
+			var applies []string
+			for _, a := range rule.AppliesTo {
+				if re, ok := path(a, "regex").(string); ok {
+					applies = append(applies, re)
+				} else {
+					applies = append(applies, fmt.Sprint(a))
+				}
+			}
+			switch {
+			case rule.ID == "AwsSolutions-SQS3":
+				counts["SQS3"]++
+				if !(strings.HasPrefix(id, "PublishEventsDeadLetterQueue") || strings.HasPrefix(id, "ArchiveDeadLetters")) ||
+					!strings.Contains(rule.Reason, "dead-letter queue") {
+					t.Errorf("%s: SQS3 suppressed (%q); only the dead-letter queues are ones", id, rule.Reason)
+				}
+				continue
+			case rule.ID == "AwsSolutions-IAM5" && len(applies) == 1 && applies[0] == archivePrefixes:
+				counts["prefixes"]++
+				if !(strings.HasPrefix(id, "ArchiveChangesArchivePolicy") || strings.HasPrefix(id, "SealDigestArchivePolicy")) ||
+					!strings.Contains(rule.Reason, "prefix") {
+					t.Errorf("%s: the archive's prefixes suppressed (%q) outside the archive's policies", id, rule.Reason)
 				}
 				continue
 			}
-			if rule.ID != "AwsSolutions-IAM5" || len(rule.AppliesTo) != 1 || rule.AppliesTo[0] != "Resource::*" {
-				t.Errorf("%s: suppression %s %v, want only AwsSolutions-IAM5 on Resource::*", id, rule.ID, rule.AppliesTo)
+			counts["*"]++
+			if rule.ID != "AwsSolutions-IAM5" || len(applies) != 1 || applies[0] != "Resource::*" {
+				t.Errorf("%s: suppression %s %v, want only AwsSolutions-IAM5 on Resource::*", id, rule.ID, applies)
 			}
 			// The wildcard a policy may hold is the one its suppression names.
 			allowed := xray
-			if strings.HasPrefix(id, "PublishEventsPolicy") {
+			if strings.HasPrefix(id, "PublishEventsPolicy") || strings.HasPrefix(id, "ArchiveChangesArchivePolicy") {
 				allowed = []string{"dynamodb:ListStreams"}
 			}
 			if !strings.Contains(rule.Reason, allowed[0]) {
@@ -112,9 +133,31 @@ func TestNag_SuppressionsAreOnlyTheWildcardsIAMRequiresAndTheDeadLetterQueue(t *
 			}
 		}
 	}
-	// X-Ray: one on each role, inherited by its default policy; ListStreams: the publisher's
-	// policy; SQS3: the queue and its policy.
-	if want := 2*len(config.FunctionNames()) + 1 + 2; suppressed != want {
-		t.Errorf("%d suppressions, want %d", suppressed, want)
+	// "*": X-Ray on each role, inherited by its default policy, and ListStreams on the two
+	// stream readers' policies; SQS3: the publisher's queue and its policy, the archive's queue;
+	// the prefixes: the archive's two policies.
+	want := map[string]int{"*": 2*len(config.FunctionNames()) + 2, "SQS3": 3, "prefixes": 2}
+	if !reflect.DeepEqual(counts, want) {
+		t.Errorf("suppressions %v, want %v", counts, want)
+	}
+}
+
+// archivePrefixes is the applies_to of the archive policies' suppressions, written out again on
+// purpose: the archive bucket's ARN followed by changes/* or digests/*, and no other wildcard.
+const archivePrefixes = `/^Resource::<ArchiveBucket[0-9A-F]+\.Arn>\/(changes|digests)\/\*$/`
+
+func TestNag_ArchivePrefixesCoverThePrefixesOnly(t *testing.T) {
+	t.Parallel()
+	re := regexp.MustCompile(strings.TrimSuffix(strings.TrimPrefix(archivePrefixes, "/"), "/"))
+	for finding, want := range map[string]bool{
+		"Resource::<ArchiveBucket9DECBF5D.Arn>/changes/*":     true,
+		"Resource::<ArchiveBucket9DECBF5D.Arn>/digests/*":     true,
+		"Resource::<ArchiveBucket9DECBF5D.Arn>/*":             false,
+		"Resource::<ArchiveAccessLogsEB0A12A9.Arn>/changes/*": false,
+		"Resource::*": false,
+	} {
+		if re.MatchString(finding) != want {
+			t.Errorf("%s: suppressed %v, want %v", finding, !want, want)
+		}
 	}
 }

@@ -20,4 +20,8 @@ var TableActions = map[string][]string{
 	// It reads the table's stream (StreamActions, through its event source mapping), never the
 	// table.
 	config.PublisherFunction: {},
+	// The archive's functions read the table's stream and the bucket, never the table
+	// (connectArchive gives them what they do).
+	config.ArchiveFunction: {},
+	config.SealFunction:    {},
 }

@@ -19,6 +19,7 @@ const (
 	// Every handler does at most a handful of DynamoDB calls; 10 s leaves room for the SDK's
 	// retries on throttling (tuned to give up in time to answer 503 with Retry-After) and is
 	// well under the HTTP API's 30 s integration limit, so callers get our answer, not a 504.
+	// The archive's functions have their own (ArchiveTimeouts).
 	FunctionTimeoutSeconds = 10
 	// Logs carry user ids and source addresses: keep them long enough to investigate an
 	// incident reported after a quarterly export round, and no longer.
@@ -51,7 +52,7 @@ func checkCoverage(functions []string, actions map[string][]string, latency map[
 		if _, ok := actions[fn]; !ok {
 			return fmt.Errorf("function %s has no entry in TableActions", fn)
 		}
-		if _, ok := latency[fn]; !ok {
+		if _, ok := latency[fn]; !ok && NoLatencyAlarm[fn] == "" {
 			return fmt.Errorf("function %s has no entry in LatencyP99ThresholdMs", fn)
 		}
 	}
@@ -64,13 +65,18 @@ func StackName(stage string) string { return "BufdirExportAudit-" + stage }
 // NewAuditStack builds the whole service for one stage: the table with its stream, one function
 // per entry of config.Functions, the HTTP API serving every route of config.Routes under both
 // prefixes, the stage's event bus with its archive and publish-events reading the stream into
-// it (with its dead-letter queue), and the monitoring (alarms and dashboard). It also applies the cdk-nag AwsSolutions checks, so
+// it (with its dead-letter queue), the audit archive with archive-changes and seal-digest
+// (archive.go), and the monitoring (alarms and dashboard). It also applies the cdk-nag
+// AwsSolutions checks, so
 // every synth (and every test) is checked.
 func NewAuditStack(scope constructs.Construct, cfg Config, props *awscdk.StackProps) (awscdk.Stack, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
 	if err := checkCoverage(config.FunctionNames(), TableActions, LatencyP99ThresholdMs); err != nil {
+		return nil, err
+	}
+	if err := checkSealTiming(); err != nil {
 		return nil, err
 	}
 	if props == nil {
@@ -80,16 +86,22 @@ func NewAuditStack(scope constructs.Construct, cfg Config, props *awscdk.StackPr
 		props.Description = jsii.String("Bufdir export audit records (" + cfg.Stage + ")")
 	}
 	stack := awscdk.NewStack(scope, jsii.String(StackName(cfg.Stage)), props)
+	// S3 server access logs are delivered under a bucket policy for logging.s3.amazonaws.com,
+	// with ACLs off (AWS's advice), not through the LogDeliveryWrite ACL. Feature flags are
+	// context, set before the stack has children.
+	stack.Node().SetContext(jsii.String("@aws-cdk/aws-s3:serverAccessLogsUseBucketPolicy"), true)
 	awscdk.Tags_Of(stack).Add(jsii.String("project"), jsii.String("bufdir-export-audit"), nil)
 	awscdk.Tags_Of(stack).Add(jsii.String("stage"), jsii.String(cfg.Stage), nil)
 
 	table := newTable(stack)
 	bus := newEventBus(stack, cfg)
-	functions, err := newFunctions(stack, cfg, table, bus)
+	archive := newArchive(stack, cfg)
+	functions, err := newFunctions(stack, cfg, table, bus, archive)
 	if err != nil {
 		return nil, err
 	}
 	deadLetters := connectPublisher(stack, table, functions[config.PublisherFunction], bus)
+	connectArchive(stack, cfg, archive, table, functions)
 	httpAPI, stage := newHTTPAPI(stack, cfg, functions)
 
 	awscdk.NewCfnOutput(stack, jsii.String("ApiUrl"), &awscdk.CfnOutputProps{
@@ -106,6 +118,7 @@ func NewAuditStack(scope constructs.Construct, cfg Config, props *awscdk.StackPr
 		functions:   functions,
 		api:         httpAPI,
 		deadLetters: deadLetters,
+		archive:     archive,
 	})
 
 	applyNag(stack)

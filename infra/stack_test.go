@@ -61,18 +61,21 @@ func TestTable_Settings(t *testing.T) {
 func TestFunctions_RuntimeAndSizing(t *testing.T) {
 	s := defaultStack(t)
 	n := float64(len(config.FunctionNames()))
-	if n != 7 {
-		t.Errorf("config.Functions names %d functions, want 7 (six routes and publish-events)", int(n))
+	if n != 9 {
+		t.Errorf("config.Functions names %d functions, want 9 (six routes, publish-events, archive-changes and seal-digest)", int(n))
 	}
 	check(t, "function count", func() { s.template.ResourceCountIs(jsii.String("AWS::Lambda::Function"), jsii.Number(n)) })
-	check(t, "every function on provided.al2023/arm64, handler bootstrap, 256 MB, 10 s", func() {
+	check(t, "every function on provided.al2023/arm64, handler bootstrap, 256 MB", func() {
 		s.template.ResourcePropertiesCountIs(jsii.String("AWS::Lambda::Function"), obj{
 			"Runtime":       "provided.al2023",
 			"Architectures": arr{"arm64"},
 			"Handler":       "bootstrap",
 			"MemorySize":    256,
-			"Timeout":       10,
 		}, jsii.Number(n))
+	})
+	// The archive's functions' timeouts are in archive_test.go.
+	check(t, "every function but the archive's with 10 s", func() {
+		s.template.ResourcePropertiesCountIs(jsii.String("AWS::Lambda::Function"), obj{"Timeout": 10}, jsii.Number(n-2))
 	})
 }
 
@@ -100,6 +103,9 @@ func TestFunctions_Environment(t *testing.T) {
 			table := c.s.onlyID(t, "AWS::DynamoDB::Table")
 			bus := c.s.onlyID(t, "AWS::Events::EventBus")
 			for _, fn := range config.FunctionNames() {
+				if fn == config.ArchiveFunction || fn == config.SealFunction {
+					continue // archive_test.go
+				}
 				fnID := c.s.functionID(t, fn)
 				env, _ := c.s.cfn.Resources[fnID].Properties["Environment"].(map[string]any)
 				vars, _ := env["Variables"].(map[string]any)
@@ -177,7 +183,7 @@ func wantPublisherStatements(s *synthesized, t *testing.T) map[string]string {
 		"dynamodb:DescribeStream dynamodb:GetRecords dynamodb:GetShardIterator": s.onlyID(t, "AWS::DynamoDB::Table") + ".StreamArn",
 		"dynamodb:ListStreams": "*",
 		"events:PutEvents":     s.onlyID(t, "AWS::Events::EventBus") + ".Arn",
-		"sqs:SendMessage":      s.onlyID(t, "AWS::SQS::Queue") + ".Arn",
+		"sqs:SendMessage":      queueID(t, s, "PublishEventsDeadLetterQueue") + ".Arn",
 	}
 }
 
@@ -192,6 +198,9 @@ func TestIAM_LeastPrivilegePerFunction(t *testing.T) {
 		t.Errorf("%d roles, want one per function (%d)", len(roles), len(config.FunctionNames()))
 	}
 	for _, fn := range config.FunctionNames() {
+		if fn == config.ArchiveFunction || fn == config.SealFunction {
+			continue // their roles never touch the table: archive_test.go
+		}
 		t.Run(fn, func(t *testing.T) {
 			if !sameSet(TableActions[fn], wantTableActions[fn]) {
 				t.Errorf("TableActions[%s] = %v, want %v", fn, TableActions[fn], wantTableActions[fn])
@@ -501,22 +510,32 @@ func TestThrottling_CeilingsOfThePerRouteKeyLimits(t *testing.T) {
 }
 
 // Who may invoke the functions through their resource policies: API Gateway, for this API's
-// routes only. (IAM principals of the account with lambda:InvokeFunction need no resource
-// policy; the README's security section says how an account closes that.)
+// routes only, and EventBridge, for seal-digest on the seal schedule only. (IAM principals of
+// the account with lambda:InvokeFunction need no resource policy; the README's security
+// section says how an account closes that.)
 func TestFunctions_ResourcePolicyAdmitsOnlyThisAPI(t *testing.T) {
 	s := defaultStack(t)
 	apiID := s.onlyID(t, "AWS::ApiGatewayV2::Api")
 	functions := map[string]bool{}
-	for _, fn := range config.FunctionNames() {
+	for _, fn := range config.RouteFunctionNames() {
 		functions[s.functionID(t, fn)] = true
 	}
 	perms := s.ofType("AWS::Lambda::Permission")
-	if len(perms) != RouteKeys() {
-		t.Errorf("%d Lambda permissions, want one per route key (%d)", len(perms), RouteKeys())
+	if len(perms) != RouteKeys()+1 {
+		t.Errorf("%d Lambda permissions, want one per route key (%d) and the seal schedule's", len(perms), RouteKeys())
 	}
 	for id, p := range perms {
 		props := p.Properties
 		fnID, _ := getAtt(props["FunctionName"])
+		if props["Principal"] == "events.amazonaws.com" {
+			rule, attr := getAtt(props["SourceArn"])
+			if fnID != s.functionID(t, config.SealFunction) || props["Action"] != "lambda:InvokeFunction" ||
+				s.cfn.Resources[rule].Type != "AWS::Events::Rule" || attr != "Arn" || s.cfn.Resources[rule].Properties["ScheduleExpression"] == nil {
+				t.Errorf("%s: %v for EventBridge on %v from %v, want seal-digest invoked by the stack's schedule rule only",
+					id, props["Action"], props["FunctionName"], props["SourceArn"])
+			}
+			continue
+		}
 		if props["Action"] != "lambda:InvokeFunction" || props["Principal"] != "apigateway.amazonaws.com" || !functions[fnID] {
 			t.Errorf("%s: %v for %v on %v, want lambda:InvokeFunction for apigateway.amazonaws.com on a function", id, props["Action"], props["Principal"], props["FunctionName"])
 		}

@@ -35,7 +35,8 @@ func newTable(stack awscdk.Stack) awsdynamodb.Table {
 		RemovalPolicy:       awscdk.RemovalPolicy_RETAIN,
 		TimeToLiveAttribute: jsii.String(TTLAttribute),
 		// Every change of every item, with the item before and after: publish-events makes the
-		// change events from it (pkg/change reads both images), and nothing else writes them.
+		// change events from it (pkg/change reads both images), and archive-changes keeps every
+		// one in the archive as the stream gives it, whoever made it; nothing else writes them.
 		Stream: awsdynamodb.StreamViewType_NEW_AND_OLD_IMAGES,
 		// The AWS-managed key (aws/dynamodb) logs every use in CloudTrail without a key policy
 		// to look after; a customer-managed key would only pay off for cross-account access or

@@ -24,7 +24,7 @@ import (
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
-	"github.com/aws/aws-sdk-go-v2/config"
+	awsconfig "github.com/aws/aws-sdk-go-v2/config"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 	"github.com/aws/aws-sdk-go-v2/service/kms"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
@@ -32,6 +32,7 @@ import (
 	"github.com/bufdir/export-audit/pkg/archive/kmskey"
 	"github.com/bufdir/export-audit/pkg/archive/s3bucket"
 	"github.com/bufdir/export-audit/pkg/archive/verify"
+	"github.com/bufdir/export-audit/pkg/config"
 )
 
 func main() {
@@ -98,15 +99,15 @@ func parse(args []string, getenv func(string) string, stderr io.Writer) (setting
 	fs := flag.NewFlagSet("verify", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	var s settings
-	fs.StringVar(&s.bucket, "bucket", getenv(archive.EnvBucket), "the archive's S3 bucket; unset: the local archive (env "+archive.EnvBucket+")")
-	fs.StringVar(&s.kmsKey, "kms-key", getenv(archive.EnvKMSKey), "with -bucket: the KMS signing key's id, ARN or alias (env "+archive.EnvKMSKey+")")
+	fs.StringVar(&s.bucket, "bucket", getenv(config.EnvArchiveBucket), "the archive's S3 bucket; unset: the local archive (env "+config.EnvArchiveBucket+")")
+	fs.StringVar(&s.kmsKey, "kms-key", getenv(config.EnvArchiveKMSKey), "with -bucket: the KMS signing key's id, ARN or alias (env "+config.EnvArchiveKMSKey+")")
 	fs.StringVar(&s.region, "region", env("AWS_REGION", "eu-north-1"), "with -bucket: the region (env AWS_REGION)")
 	fs.StringVar(&s.table, "table", env("TABLE_NAME", "bufdir-export-audit-local"), "the DynamoDB table (env TABLE_NAME)")
 	fs.StringVar(&s.engine, "engine", env("ENGINE_ADDR", "127.0.0.1:8000"), "local: the engine's address, as make run's (env ENGINE_ADDR)")
-	fs.StringVar(&s.dir, "archive-dir", env(archive.EnvArchiveDir, archive.DefaultArchiveDir), "local: the archive's directory (env "+archive.EnvArchiveDir+")")
-	fs.StringVar(&s.keyFile, "key-file", env(archive.EnvKeyFile, archive.DefaultKeyFile), "local: the signing key file (env "+archive.EnvKeyFile+")")
-	interval := fs.String("interval", getenv(archive.EnvSealInterval), "the seal interval, for an archive without digests (env "+archive.EnvSealInterval+"; default 60s, with -bucket 1h)")
-	grace := fs.String("grace", getenv(archive.EnvSealGrace), "the sealer's grace (env "+archive.EnvSealGrace+"; default 5s, with -bucket 15m)")
+	fs.StringVar(&s.dir, "archive-dir", env(config.EnvArchiveDir, config.DefaultArchiveDir), "local: the archive's directory (env "+config.EnvArchiveDir+")")
+	fs.StringVar(&s.keyFile, "key-file", env(config.EnvArchiveKeyFile, config.DefaultKeyFile), "local: the signing key file (env "+config.EnvArchiveKeyFile+")")
+	interval := fs.String("interval", getenv(config.EnvSealInterval), "the seal interval, for an archive without digests (env "+config.EnvSealInterval+"; default 60s, with -bucket 1h)")
+	grace := fs.String("grace", getenv(config.EnvSealGrace), "the sealer's grace (env "+config.EnvSealGrace+"; default 5s, with -bucket 15m)")
 	fs.DurationVar(&s.settle, "settle", 30*time.Second, "how long a difference between table and archive may take to go away")
 	fs.DurationVar(&s.overdue, "overdue", 0, "how long after a period's end its digest must be there (default: grace plus two intervals)")
 	if err := fs.Parse(args); err != nil {
@@ -115,11 +116,11 @@ func parse(args []string, getenv func(string) string, stderr io.Writer) (setting
 	if fs.NArg() > 0 {
 		return s, fmt.Errorf("unexpected arguments %q", fs.Args())
 	}
-	s.interval, s.grace = archive.DefaultSealInterval, archive.DefaultLocalGrace
+	s.interval, s.grace = config.DefaultSealInterval, config.DefaultLocalGrace
 	if s.bucket != "" {
-		s.interval, s.grace = archive.AWSSealInterval, archive.AWSGrace
+		s.interval, s.grace = config.AWSSealInterval, config.AWSGrace
 		if s.kmsKey == "" {
-			return s, errors.New("with -bucket, -kms-key (or " + archive.EnvKMSKey + ") names the key the digests are signed with")
+			return s, errors.New("with -bucket, -kms-key (or " + config.EnvArchiveKMSKey + ") names the key the digests are signed with")
 		}
 	}
 	for _, d := range []struct {
@@ -169,7 +170,7 @@ func (s settings) options(ctx context.Context) (verify.Options, error) {
 	}
 	// An operator's tool, not a Lambda: the default chain (environment, profiles, SSO) is
 	// what an auditor's shell has.
-	cfg, err := config.LoadDefaultConfig(ctx, config.WithRegion(s.region))
+	cfg, err := awsconfig.LoadDefaultConfig(ctx, awsconfig.WithRegion(s.region))
 	if err != nil {
 		return o, fmt.Errorf("AWS configuration: %w", err)
 	}

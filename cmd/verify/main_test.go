@@ -5,12 +5,10 @@ import (
 	"context"
 	"io"
 	"log/slog"
-	"net/http"
 	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -18,18 +16,12 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
-	"github.com/aws/aws-sdk-go-v2/service/kms"
-	kmstypes "github.com/aws/aws-sdk-go-v2/service/kms/types"
-	"github.com/aws/aws-sdk-go-v2/service/s3"
+	"github.com/bufdir/export-audit/internal/testkit"
 	"github.com/bufdir/export-audit/pkg/archive"
 	"github.com/bufdir/export-audit/pkg/archive/kmskey"
 	"github.com/bufdir/export-audit/pkg/archive/s3bucket"
+	"github.com/bufdir/export-audit/pkg/config"
 	"github.com/bufdir/export-audit/pkg/stream"
-	"github.com/johannesboyne/gofakes3"
-	"github.com/johannesboyne/gofakes3/backend/s3mem"
-	localkms "github.com/nsmithuk/local-kms/src"
-	kmsconfig "github.com/nsmithuk/local-kms/src/config"
-	"github.com/nsmithuk/local-kms/src/data"
 	"github.com/truora/minidyn/server"
 )
 
@@ -104,7 +96,7 @@ func newTrail(t *testing.T, bucket archive.Bucket, signer archive.Signer) *trail
 	if err := l.Wait(c); err != nil {
 		t.Fatal(err)
 	}
-	sealer := archive.NewSealer(archive.SealerOptions{Bucket: bucket, Signer: signer, Periods: periods, Grace: archive.DefaultLocalGrace, Log: quiet})
+	sealer := archive.NewSealer(archive.SealerOptions{Bucket: bucket, Signer: signer, Periods: periods, Grace: config.DefaultLocalGrace, Log: quiet})
 	if sealed, err := sealer.Seal(ctx); err != nil || len(sealed) < 4 {
 		t.Fatalf("sealed %q: %v", sealed, err)
 	}
@@ -198,32 +190,15 @@ func TestVerify_CouldNotCheck(t *testing.T) {
 // the key in KMS's API (local-kms), the table in the engine, each reached through the SDK's
 // default configuration with AWS_ENDPOINT_URL_<SERVICE>, as an auditor's shell would point it.
 func TestVerify_InAWS(t *testing.T) {
-	s3srv := httptest.NewServer(gofakes3.New(s3mem.New()).Server())
-	t.Cleanup(s3srv.Close)
-	s3c := s3.New(s3.Options{Region: "eu-north-1", BaseEndpoint: aws.String(s3srv.URL), UsePathStyle: true, Credentials: creds()})
-	if _, err := s3c.CreateBucket(ctx, &s3.CreateBucketInput{Bucket: aws.String("stage-archive")}); err != nil {
-		t.Fatal(err)
-	}
-	kmsconfig.AWSRegion, kmsconfig.AWSAccountId = "eu-north-1", "111122223333"
-	kdb := data.NewDatabase(t.TempDir())
-	var mu sync.Mutex
-	kmsSrv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		mu.Lock()
-		defer mu.Unlock()
-		localkms.HandleRequest(w, r, kdb)
-	}))
-	t.Cleanup(func() { kmsSrv.Close(); kdb.Close() })
-	kmsc := kms.New(kms.Options{Region: "eu-north-1", BaseEndpoint: aws.String(kmsSrv.URL), Credentials: creds()})
-	k, err := kmsc.CreateKey(ctx, &kms.CreateKeyInput{KeySpec: kmstypes.KeySpecEccNistP256, KeyUsage: kmstypes.KeyUsageTypeSignVerify})
-	if err != nil {
-		t.Fatal(err)
-	}
-	keyARN := aws.ToString(k.KeyMetadata.Arn)
-	tr := newTrail(t, s3bucket.New(s3c, "stage-archive"), kmskey.New(kmsc, keyARN))
+	s3URL, kmsURL := testkit.S3(t), testkit.KMS(t)
+	testkit.CreateBucket(t, s3URL, "stage-archive")
+	keyARN := testkit.SigningKey(t, kmsURL)
+	kmsc := testkit.KMSClient(t, kmsURL)
+	tr := newTrail(t, s3bucket.New(testkit.S3Client(t, s3URL), "stage-archive"), kmskey.New(kmsc, keyARN))
 
 	dir := t.TempDir()
 	for k, v := range map[string]string{
-		"AWS_ENDPOINT_URL_S3": s3srv.URL, "AWS_ENDPOINT_URL_KMS": kmsSrv.URL, "AWS_ENDPOINT_URL_DYNAMODB": "http://" + tr.engine,
+		"AWS_ENDPOINT_URL_S3": s3URL, "AWS_ENDPOINT_URL_KMS": kmsURL, "AWS_ENDPOINT_URL_DYNAMODB": "http://" + tr.engine,
 		"AWS_ACCESS_KEY_ID": "x", "AWS_SECRET_ACCESS_KEY": "x", "AWS_REGION": "eu-north-1",
 		"AWS_CONFIG_FILE": filepath.Join(dir, "config"), "AWS_SHARED_CREDENTIALS_FILE": filepath.Join(dir, "credentials"),
 		"ARCHIVE_DIR": filepath.Join(dir, "no-archive"), "ENGINE_ADDR": "127.0.0.1:1",
@@ -237,12 +212,9 @@ func TestVerify_InAWS(t *testing.T) {
 		t.Errorf("exit %d\nstdout:\n%s\nstderr:\n%s", code, out.String(), errOut.String())
 	}
 	// Another key's public part does not check these digests.
-	other, err := kmsc.CreateKey(ctx, &kms.CreateKeyInput{KeySpec: kmstypes.KeySpecEccNistP256, KeyUsage: kmstypes.KeyUsageTypeSignVerify})
-	if err != nil {
-		t.Fatal(err)
-	}
+	other := testkit.SigningKey(t, kmsURL)
 	out.Reset()
-	code = run(ctx, []string{"-bucket", "stage-archive", "-kms-key", aws.ToString(other.KeyMetadata.Arn), "-table", tbl, "-interval", "60s", "-grace", "5s"},
+	code = run(ctx, []string{"-bucket", "stage-archive", "-kms-key", other, "-table", tbl, "-interval", "60s", "-grace", "5s"},
 		os.Getenv, &out, &errOut)
 	if code != 1 || !strings.Contains(out.String(), "altered or not signed by the key") {
 		t.Errorf("with another key: exit %d\nstdout:\n%s", code, out.String())

@@ -11,7 +11,9 @@
 //   - the whole local API started through internal/app/localrun as make run starts it, with
 //     tokens for it (api.go), an HTTP caller whose replies check what the contract says of
 //     records and problem documents (http.go), and the API's record as JSON (record.go);
-//   - a look at the whole table, with the invariants every state of it keeps (table.go).
+//   - a look at the whole table, with the invariants every state of it keeps (table.go);
+//   - the archive's stand-ins for S3 and KMS, reached through the archive functions' own
+//     clients, and a signing key like the stack's (archive.go).
 //
 // It is for tests and the bench only; nothing that ships imports it.
 package testkit

@@ -2,6 +2,7 @@ package config_test
 
 import (
 	"log/slog"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -109,5 +110,74 @@ func TestLoadPublisher_SAMLocalWithoutEventBusNameOverride(t *testing.T) {
 	env["EVENT_BUS_NAME"] = "bufdir-export-audit-local"
 	if _, err := config.LoadPublisher(fromMap(env)); err != nil {
 		t.Errorf("sam local with EventBusNameOverride: %v", err)
+	}
+}
+
+func TestLoadArchive_EachFunctionItsOwnSettings(t *testing.T) {
+	t.Parallel()
+	env := map[string]string{
+		"STAGE": "dev", "AWS_REGION": "eu-north-1", "ARCHIVE_BUCKET": " archive-bucket ", "SEAL_INTERVAL": "1h",
+		"SEAL_GRACE": "15m", "ARCHIVE_KMS_KEY_ID": "arn:aws:kms:eu-north-1:111122223333:key/k", "LOG_LEVEL": "warn",
+		"S3_ENDPOINT": "http://127.0.0.1:9000", "KMS_ENDPOINT": "http://127.0.0.1:4599",
+	}
+	w, err := config.LoadArchiveChanges(fromMap(env))
+	if err != nil {
+		t.Fatalf("archive-changes: %v", err)
+	}
+	if w.Bucket != "archive-bucket" || w.SealInterval != time.Hour || w.Stage != "dev" || w.Region != "eu-north-1" ||
+		w.LogLevel != slog.LevelWarn || w.S3Endpoint != "http://127.0.0.1:9000" {
+		t.Errorf("archive-changes: %+v", w)
+	}
+	// The writer has no key and no grace, whatever the environment holds.
+	if w.KMSKeyID != "" || w.SealGrace != 0 || w.KMSEndpoint != "" {
+		t.Errorf("archive-changes read the sealer's settings: %+v", w)
+	}
+	s, err := config.LoadSealDigest(fromMap(env))
+	if err != nil {
+		t.Fatalf("seal-digest: %v", err)
+	}
+	if s.KMSKeyID != env["ARCHIVE_KMS_KEY_ID"] || s.SealGrace != 15*time.Minute || s.KMSEndpoint != "http://127.0.0.1:4599" || s.SealInterval != time.Hour {
+		t.Errorf("seal-digest: %+v", s)
+	}
+	// The writer needs no key: its environment (config.ArchiveChangesEnv) has none.
+	delete(env, "ARCHIVE_KMS_KEY_ID")
+	delete(env, "SEAL_GRACE")
+	if _, err := config.LoadArchiveChanges(fromMap(env)); err != nil {
+		t.Errorf("archive-changes without the sealer's settings: %v", err)
+	}
+}
+
+func TestLoadArchive_ReportsEveryProblem(t *testing.T) {
+	t.Parallel()
+	_, err := config.LoadSealDigest(fromMap(map[string]string{"TABLE_NAME": "t", "LOG_LEVEL": "loud", "SEAL_GRACE": "soon"}))
+	if err == nil {
+		t.Fatal("missing and malformed settings were accepted")
+	}
+	for _, want := range []string{"STAGE is required", "AWS_REGION is required", "ARCHIVE_BUCKET is required",
+		"SEAL_INTERVAL is required", "ARCHIVE_KMS_KEY_ID is required", "SEAL_GRACE must be", "LOG_LEVEL"} {
+		if !strings.Contains(err.Error(), want) {
+			t.Errorf("error %q does not mention %s", err, want)
+		}
+	}
+	// A period is named to the second, so the interval must be whole seconds.
+	for _, bad := range []string{"90m30.5s", "0s", "-1h", "hourly"} {
+		_, err := config.LoadArchiveChanges(fromMap(map[string]string{"STAGE": "dev", "AWS_REGION": "eu-north-1", "ARCHIVE_BUCKET": "b", "SEAL_INTERVAL": bad}))
+		if err == nil || !strings.Contains(err.Error(), "SEAL_INTERVAL must be") {
+			t.Errorf("SEAL_INTERVAL=%s: %v, want it refused", bad, err)
+		}
+	}
+}
+
+func TestFunctions_RoutesThenTheArchive(t *testing.T) {
+	t.Parallel()
+	want := []string{"list-records", "get-record", "create-record", "update-status", "attach-file-url", "delete-record"}
+	if got := config.RouteFunctionNames(); strings.Join(got, " ") != strings.Join(want, " ") {
+		t.Errorf("RouteFunctionNames() = %v, want %v", got, want)
+	}
+	names := config.FunctionNames()
+	for _, fn := range []string{"archive-changes", "seal-digest"} {
+		if !slices.Contains(names, fn) || slices.Contains(config.RouteFunctionNames(), fn) {
+			t.Errorf("%s: want it among the functions and behind no route; functions %v", fn, names)
+		}
 	}
 }

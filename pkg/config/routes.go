@@ -61,7 +61,7 @@ const PublisherFunction = "publish-events"
 
 // Functions lists every function of the service, each once: those behind the routes in Routes
 // order, then those that no route calls.
-var Functions = append(routeFunctions(), Function{Name: PublisherFunction, Env: PublisherEnv})
+var Functions = append(append(routeFunctions(), Function{Name: PublisherFunction, Env: PublisherEnv}), ArchiveFunctions...)
 
 func routeFunctions() []Function {
 	var fs []Function

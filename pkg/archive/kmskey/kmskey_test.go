@@ -4,44 +4,24 @@ import (
 	"context"
 	"crypto/ecdsa"
 	"crypto/sha256"
-	"net/http"
-	"net/http/httptest"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/kms"
 	"github.com/aws/aws-sdk-go-v2/service/kms/types"
+	"github.com/bufdir/export-audit/internal/testkit"
 	"github.com/bufdir/export-audit/pkg/archive"
 	"github.com/bufdir/export-audit/pkg/archive/kmskey"
-	localkms "github.com/nsmithuk/local-kms/src"
-	"github.com/nsmithuk/local-kms/src/config"
-	"github.com/nsmithuk/local-kms/src/data"
 )
 
 var ctx = context.Background()
 
-var configure sync.Once
-
-// newKMS starts local-kms, an implementation of KMS's API with real keys, in process, and
-// returns a client of it.
+// newKMS starts local-kms, an implementation of KMS's API with real keys (the test kit's), and
+// returns the sealer's client of it.
 func newKMS(t *testing.T) *kms.Client {
 	t.Helper()
-	configure.Do(func() {
-		config.AWSRegion, config.AWSAccountId = "eu-north-1", "111122223333"
-	})
-	db := data.NewDatabase(t.TempDir())
-	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		localkms.HandleRequest(w, r, db)
-	}))
-	t.Cleanup(func() { srv.Close(); db.Close() })
-	return kms.New(kms.Options{
-		Region: "eu-north-1", BaseEndpoint: aws.String(srv.URL),
-		Credentials: aws.CredentialsProviderFunc(func(context.Context) (aws.Credentials, error) {
-			return aws.Credentials{AccessKeyID: "x", SecretAccessKey: "x"}, nil
-		}),
-	})
+	return testkit.KMSClient(t, testkit.KMS(t))
 }
 
 func createKey(t *testing.T, c *kms.Client, spec types.KeySpec, usage types.KeyUsageType) string {
