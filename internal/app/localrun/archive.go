@@ -52,6 +52,11 @@ func (r *Run) startArchive(o Options, cfg config.Config) error {
 		o.Log.Info("an earlier run's archive was moved aside; this run starts a new one",
 			slog.String("archive_dir", a.Dir), slog.String("earlier_archive", moved))
 	}
+	// Made now, so that the sealer and make verify find an archive with nothing in it yet
+	// rather than none.
+	if err := os.MkdirAll(a.Dir, 0o755); err != nil {
+		return fmt.Errorf("archive directory: %w", err)
+	}
 	r.ArchiveDir, r.EarlierArchive, r.ArchiveKeyFile = a.Dir, moved, a.KeyFile
 	key, err := archive.LoadOrCreateKey(a.KeyFile)
 	if err != nil {
