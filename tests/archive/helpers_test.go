@@ -49,7 +49,7 @@ func buildVerifyAndRun(m *testing.M) int {
 // the period is sealed.
 const (
 	interval = time.Second
-	grace    = 500 * time.Millisecond
+	grace    = time.Second
 )
 
 const org, user = "org-bufdir-042", "usr-0042"
