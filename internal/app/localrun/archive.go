@@ -15,7 +15,6 @@ import (
 	"github.com/bufdir/export-audit/internal/app/sealer"
 	"github.com/bufdir/export-audit/pkg/archive"
 	"github.com/bufdir/export-audit/pkg/config"
-	"github.com/bufdir/export-audit/pkg/stream"
 )
 
 // localArchive is the run's archive: archive-changes' writer reading the stream into a
@@ -75,21 +74,8 @@ func (r *Run) startArchive(o Options, cfg config.Config) error {
 	if err != nil {
 		return err
 	}
-	m := config.ArchiveMapping
-	_, err = r.Stream.Subscribe(stream.Subscriber{
-		Name:                       config.ArchiveFunction,
-		Table:                      cfg.TableName,
-		Handler:                    w.Handle,
-		StartingPosition:           stream.TrimHorizon,
-		BatchSize:                  m.BatchSize,
-		ReportBatchItemFailures:    m.ReportBatchItemFailures,
-		BisectBatchOnFunctionError: m.BisectBatchOnFunctionError,
-		MaximumRetryAttempts:       m.MaximumRetryAttempts,
-		RetryBackoff:               o.StreamRetryBackoff,
-		OnFailure:                  r.deadLetter,
-	})
-	if err != nil {
-		return fmt.Errorf("subscribe the archive writer to the stream: %w", err)
+	if err := r.subscribe(o, cfg, config.ArchiveFunction, w.Handle, config.ArchiveMapping); err != nil {
+		return err
 	}
 	ctx, stop := context.WithCancel(context.Background())
 	r.archive = &localArchive{sealer: s, stop: stop}

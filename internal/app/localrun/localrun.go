@@ -189,11 +189,25 @@ func (r *Run) startEvents(o Options, cfg config.Config) error {
 	if err != nil {
 		return err
 	}
-	m := config.PublisherMapping
-	_, err = r.Stream.Subscribe(stream.Subscriber{
-		Name:                       config.PublisherFunction,
+	if err := r.subscribe(o, cfg, config.PublisherFunction, h.Handle, config.PublisherMapping); err != nil {
+		return err
+	}
+	every := o.SweepEvery
+	if every <= 0 {
+		every = time.Minute
+	}
+	r.Stream.Sweep(cfg.TableName, config.TableTTLAttribute, every)
+	return nil
+}
+
+// subscribe subscribes a function's handler to the table's stream as the stack's event source
+// mapping m reads it: from the trim horizon, with m's batch size and failure handling, and the
+// stack's dead-letter queue as the on-failure destination.
+func (r *Run) subscribe(o Options, cfg config.Config, function string, h stream.Handler, m config.StreamMapping) error {
+	_, err := r.Stream.Subscribe(stream.Subscriber{
+		Name:                       function,
 		Table:                      cfg.TableName,
-		Handler:                    h.Handle,
+		Handler:                    h,
 		StartingPosition:           stream.TrimHorizon,
 		BatchSize:                  m.BatchSize,
 		ReportBatchItemFailures:    m.ReportBatchItemFailures,
@@ -203,13 +217,8 @@ func (r *Run) startEvents(o Options, cfg config.Config) error {
 		OnFailure:                  r.deadLetter,
 	})
 	if err != nil {
-		return fmt.Errorf("subscribe the publisher to the stream: %w", err)
+		return fmt.Errorf("subscribe %s to the stream: %w", function, err)
 	}
-	every := o.SweepEvery
-	if every <= 0 {
-		every = time.Minute
-	}
-	r.Stream.Sweep(cfg.TableName, config.TableTTLAttribute, every)
 	return nil
 }
 
