@@ -89,8 +89,8 @@ type records struct {
 	deleted   string // queued, then deleted: a tombstone
 }
 
-// history makes every change the API can make (creates in both initial statuses, every status
-// move, a file URL, deletes) and every request that changes nothing (a create's replay, a
+// history makes every change the API can make (creates in both initial statuses, each of the
+// five status moves, a file URL, deletes) and every request that changes nothing (a create's replay, a
 // status or file URL set again), and waits until the archive holds all of it.
 func (r *run) history(t *testing.T) records {
 	t.Helper()
@@ -113,6 +113,8 @@ func (r *run) history(t *testing.T) records {
 	r.call(t, "PUT", testkit.Prefix+"/"+recs.completed+"/file-url", file, http.StatusOK) // a no-op
 
 	recs.running = create("processing")
+	move(create("queued"), testkit.Fields{"status": "completed", "activity_count": 0})
+	move(create("processing"), testkit.Fields{"status": "failed"})
 
 	recs.failed = create("queued")
 	move(recs.failed, testkit.Fields{"status": "failed", "failure_reason": "the member register did not answer"})
