@@ -158,7 +158,6 @@ func TestVerify_TamperMatrix(t *testing.T) {
 			}
 			want := c.do(t, r, recs)
 			v := r.verify(t)
-			t.Logf("make verify: %s", v)
 			switch {
 			case want == "" && (v.code != 0 || len(v.problems()) > 0):
 				t.Errorf("want exit 0 and no problem line, got %s", v)
