@@ -44,11 +44,17 @@ func New(cfg config.ArchiveConfig, log *slog.Logger, metricsTo io.Writer) (*arch
 	if err != nil {
 		return nil, err
 	}
+	return NewOn(s3bucket.New(client, cfg.Bucket), cfg, log, metricsTo)
+}
+
+// NewOn builds the writer into bucket, as New builds it into cfg's S3 bucket: make run's
+// archive directory (archive.Dir) gets the function's own writer this way.
+func NewOn(bucket archive.Bucket, cfg config.ArchiveConfig, log *slog.Logger, metricsTo io.Writer) (*archive.Writer, error) {
 	periods, err := archive.NewPeriods(cfg.SealInterval)
 	if err != nil {
 		return nil, err
 	}
-	w := archive.NewWriter(s3bucket.New(client, cfg.Bucket), periods, nil, log)
+	w := archive.NewWriter(bucket, periods, nil, log)
 	if metricsTo != nil {
 		w.Measure(metrics.NewEmitter(metricsTo), cfg.Stage)
 	}

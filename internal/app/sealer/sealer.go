@@ -48,12 +48,19 @@ func New(cfg config.ArchiveConfig, log *slog.Logger, metricsTo io.Writer) (*arch
 	if err != nil {
 		return nil, err
 	}
+	return NewOn(s3bucket.New(s3c, cfg.Bucket), kmskey.New(kmsc, cfg.KMSKeyID), cfg, log, metricsTo)
+}
+
+// NewOn builds the sealer of bucket, signing with signer, as New builds it on cfg's S3 bucket
+// and KMS key: make run's archive directory (archive.Dir) and key file (archive.LocalKey) get
+// the function's own sealer this way.
+func NewOn(bucket archive.Bucket, signer archive.Signer, cfg config.ArchiveConfig, log *slog.Logger, metricsTo io.Writer) (*archive.Sealer, error) {
 	periods, err := archive.NewPeriods(cfg.SealInterval)
 	if err != nil {
 		return nil, err
 	}
 	o := archive.SealerOptions{
-		Bucket: s3bucket.New(s3c, cfg.Bucket), Signer: kmskey.New(kmsc, cfg.KMSKeyID),
+		Bucket: bucket, Signer: signer,
 		Periods: periods, Grace: cfg.SealGrace, Log: log, Stage: cfg.Stage,
 	}
 	if metricsTo != nil {
