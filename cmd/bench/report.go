@@ -2,6 +2,7 @@ package main
 
 import (
 	"cmp"
+	_ "embed"
 	"fmt"
 	"maps"
 	"math"
@@ -33,6 +34,41 @@ type table struct {
 // printer writes to b as fmt.Fprintf does.
 func printer(b *strings.Builder) func(format string, args ...any) {
 	return func(format string, args ...any) { fmt.Fprintf(b, format, args...) }
+}
+
+// introsText is the report's fixed paragraphs, each under its section's heading.
+//
+//go:embed intros.md
+var introsText string
+
+// intros are introsText's paragraphs by heading.
+var intros = func() map[string]string {
+	out := map[string]string{}
+	heading := ""
+	for _, line := range strings.SplitAfter(introsText, "\n") {
+		if strings.HasPrefix(line, "#") {
+			heading = strings.TrimSpace(line)
+			continue
+		}
+		if heading != "" {
+			out[heading] += line
+		}
+	}
+	for h, text := range out {
+		out[h] = strings.TrimSpace(text) + "\n\n"
+	}
+	return out
+}()
+
+// section writes a section's heading and the paragraphs intros.md holds under it, with args
+// for its verbs as fmt.Fprintf takes them.
+func section(b *strings.Builder, heading string, args ...any) {
+	text, ok := intros[heading]
+	if !ok {
+		panic("cmd/bench/intros.md has no section " + heading)
+	}
+	fmt.Fprintf(b, "%s\n\n", heading)
+	fmt.Fprintf(b, text, args...)
 }
 
 func (t *table) add(cells ...string) { t.rows = append(t.rows, cells) }
@@ -129,12 +165,7 @@ func (r *results) listSizesText() string {
 
 // targets is the summary: each target, what was measured and whether it was met.
 func (r *results) targets(b *strings.Builder) {
-	p := printer(b)
-	p("## Targets\n\n")
-	p("Size and cold start are read against two baselines built with the same flags and run the same way: the **hello world**\n")
-	p("(`cmd/bench/hello`, aws-lambda-go and nothing else) and the **peer** (`cmd/bench/peer`), the function a user would write\n")
-	p("without this project: aws-lambda-go, a client from `config.LoadDefaultConfig`, one `GetItem` of the record get-record\n")
-	p("reads, from the same table on the same engine, and the item as JSON.\n\n")
+	section(b, "## Targets")
 	t := &table{head: []string{"target", "limit", "measured", "verdict"}}
 	checks := r.ratioChecks()
 	r.ratioRows(t, checks)
@@ -213,26 +244,7 @@ func (r *results) colds(b *strings.Builder) {
 	if len(r.cold) == 0 {
 		return
 	}
-	p := printer(b)
-	p("## 2. Cold start\n\n")
-	p("Medians of %d fresh starts per function (%s builds, as this machine runs them) under the Lambda Runtime Interface\n", r.o.cold, runtime.GOARCH)
-	p("Emulator: an emulator already listening, the function's process not yet started; one invoke with the route's event\n")
-	p("against the local engine, on its successful path. The functions took turns, in a new random order each round, after a\n")
-	p("round that was not counted (it brings the binaries into the page cache). The hello world answers get-record's event\n")
-	p("without reading anything; the peer answers it with the same record as get-record, from the same table (both answers\n")
-	p("are checked), with its endpoint from `AWS_ENDPOINT_URL_DYNAMODB` as `config.LoadDefaultConfig` reads it.\n\n")
-	p("- **init**: the emulator's `INIT REPORT`: from the start of the init phase (just before it starts the `bootstrap`) to the\n")
-	p("  function's first call of the Runtime API's `/next`: process start, the Go runtime, package initialisation, `main`\n")
-	p("  up to `lambda.Start`. This is what Lambda reports as Init Duration.\n")
-	p("- **first invoke**: the emulator's first `INVOKE RTDONE`: the function handling the event, its DynamoDB calls included.\n")
-	p("- **second invoke**: the same for a second event of the route (another record), right after in the same process: warm,\n")
-	p("  if still early in the process's life; first − second is what the first invoke costs for being the first.\n")
-	p("- **function's part** = init + first invoke, each start's sum; the targets are on this.\n")
-	p("- **caller's wall time**: the invoke as its caller saw it, the emulator's own work included.\n")
-	p("- **app.Load**: `init_ms` of the function's own `init` log line (`app.MustLoad`): configuration, SDK client, repository.\n")
-	p("- The `REPORT` line's `Init Duration` is not used: in this emulator (`internal/lambda/rie/handlers.go`) it times\n")
-	p("  `InitHandler`, whose `sandbox.Init` only starts the init in a goroutine and returns, so it reads about %s\n", msf(r.reportInitMedian()))
-	p("  whatever the function does.\n\n")
+	section(b, "## 2. Cold start", r.o.cold, runtime.GOARCH, msf(r.reportInitMedian()))
 	t := &table{head: []string{"function", "init", "÷ hello", "first invoke", "second invoke", "function's part", "÷ peer", "÷ hello", "caller's wall time", "÷ hello", "app.Load"}}
 	ch, _ := r.coldOf(helloName)
 	hInit, hPart, hWall := ch.median(func(c coldRun) float64 { return c.init }), ch.median(coldRun.part), ch.median(func(c coldRun) float64 { return float64(c.wall) / 1e6 })
@@ -257,13 +269,7 @@ func (r *results) probesSection(b *strings.Builder) {
 		return
 	}
 	p := printer(b)
-	p("### Where the init goes\n\n")
-	p("Each binary was started %d times more without the emulator, against a stand-in for the Runtime API: **start → /next**\n", r.o.cold)
-	p("is the time from starting the process to its first call of `/next`; in as many other starts, `GODEBUG=inittrace=1`\n")
-	p("printed each package's initialisation time (medians per package, summed by who wrote the package). **the rest** is\n")
-	p("start → /next less package init: the Go runtime's own start, then `main` up to `lambda.Start` (`app.Load` in the\n")
-	p("functions, `config.LoadDefaultConfig` and `dynamodb.NewFromConfig` in the peer). **app.Load** is the function's own\n")
-	p("`init_ms` from the cold starts above.\n\n")
+	section(b, "### Where the init goes", r.o.cold)
 	t := &table{head: []string{"function", "start → /next", "÷ hello", "− hello", "− peer", "package init", "AWS SDK + smithy-go", "aws-lambda-go", "Go standard library", "this service", "the rest", "app.Load"}}
 	hello, _ := r.probeOf(helloName)
 	peer, hasPeer := r.probeOf(peerName)
@@ -343,17 +349,7 @@ func (r *results) warms(b *strings.Builder) {
 		return
 	}
 	p := printer(b)
-	p("## 3. Warm latency\n\n")
-	p("%d calls per route in each of four ways, taking turns call by call so that the machine's load falls on each alike,\n", r.o.n)
-	p("each route on a fresh embedded engine of its own (loopback only), every call on its successful path:\n\n")
-	p("- **local API**: over HTTP through `pkg/local` (token check, API Gateway's event, the handler), as `make run` serves it.\n")
-	p("- **handler**: `api.Handle` called in-process with the event API Gateway would send: the whole deployed stack\n")
-	p("  (identity, validation, the repository, the SDK client, the JSON answer, the log line and the EMF metrics line).\n")
-	p("- **bare calls**: only the DynamoDB calls the route needs, the store's own requests built beforehand, on an SDK client\n")
-	p("  with the SDK's defaults: the unavoidable round trips.\n")
-	p("- **HTTP hop**: a round trip to a server that answers at once: what the local API's hop costs here.\n\n")
-	p("The target compares the handler with the bare calls: in AWS, API Gateway makes the hop and checks the token, and the\n")
-	p("function is what we ship. The local API is shown beside the bare calls plus a bare hop, which is the fair baseline for it.\n\n")
+	section(b, "## 3. Warm latency", r.o.n)
 	t := &table{head: []string{"route", "bare calls", "local API p50 / p99", "handler p50 / p99", "bare calls p50 / p99", "handler ÷ bare p50 (p99)", "hop p50", "local API ÷ (bare + hop) p50"}}
 	for _, w := range r.warm {
 		api, h, raw, hop := w.lat[modeAPI], w.lat[modeHandler], w.lat[modeRaw], w.lat[modeHop]
@@ -378,14 +374,7 @@ func (r *results) trips(b *strings.Builder) {
 		return
 	}
 	p := printer(b)
-	p("## 4. DynamoDB round trips and capacity\n\n")
-	p("Counted at the engine, by `X-Amz-Target`, for one call of each route through the local API after its warm run. Items\n")
-	p("and capacity are worked out as DynamoDB counts them, from the requests and the items involved (the engine reports\n")
-	p("neither): reads strongly consistent, 1 RCU per 4 KiB (per item for GetItem, per call for Query, at least 1); writes\n")
-	p("1 WCU per KiB of the larger of the item before and after, at least 1, twice that inside a transaction; a write\n")
-	p("refused by its condition is charged too. A count is of a call the SDK made once: when the service's EMF line showed a\n")
-	p("retried attempt, the count was taken again on another call (%d times in this run). %d `Scan` calls reached any engine\n", r.recounted, r.scans)
-	p("in the whole run.\n\n")
+	section(b, "## 4. DynamoDB round trips and capacity", r.recounted, r.scans)
 	t := &table{head: []string{"operation", "calls", "as README", "items read", "items written", "est. RCU", "est. WCU"}}
 	for _, w := range r.warm {
 		t.add(w.route, w.usage.String(), yesNo(sameCalls(w.usage.Calls, expected[w.route])),
@@ -418,14 +407,7 @@ func (r *results) lists(b *strings.Builder) {
 		return
 	}
 	p := printer(b)
-	p("### List page 1 by organisation size\n\n")
-	p("One organisation of each size on an engine of its own (a quarter of the records in each status), seeded straight into\n")
-	p("the table in the store's item shape with BatchWriteItem; page 1 with the default limit of 20, unfiltered and filtered\n")
-	p("by `status=completed`. Latency through the local API and of the same Query calls bare (the filtered ones paged to the\n")
-	p("end, as the store does). The engine has no 1 MB page limit, so the store was given one (`store.WithPageSize`, %s\n", thousands(r.pageSize))
-	p("records: about 1 MB of them), and so were the bare calls. **calls** are those the engine answered: it counts every item\n")
-	p("it walks towards a filtered Query's `Limit`, those outside the key range too, so a filtered pass takes it more calls\n")
-	p("than DynamoDB; **DynamoDB pages** are the 1 MB pages the bytes read make, the calls DynamoDB would answer.\n\n")
+	section(b, "### List page 1 by organisation size", thousands(r.pageSize))
 	t := &table{head: []string{"records", "page 1", "calls", "DynamoDB pages", "items read", "returned", "KiB read", "est. RCU", "local API p50 / p99", "bare p50 / p99", "local API ÷ bare p50", "seeded in"}}
 	for _, l := range r.list {
 		f := "unfiltered"
@@ -450,11 +432,7 @@ func (r *results) allocations(b *strings.Builder) {
 	if len(r.allocs) == 0 {
 		return
 	}
-	p := printer(b)
-	p("## 5. Allocations\n\n")
-	p("`go %s`: `BenchmarkHandler/<route>` calls `api.Handle` with events built beforehand;\n", strings.Join(allocCommand(r.o.benchtime), " "))
-	p("`BenchmarkBaseline/<route>` makes the bare DynamoDB calls. The engine runs in a child process, so the counts are the\n")
-	p("service's and the SDK's only; the difference is what the service adds to the SDK calls it cannot avoid.\n\n")
+	section(b, "## 5. Allocations", strings.Join(allocCommand(r.o.benchtime), " "))
 	t := &table{head: []string{"route", "handler ns/op", "B/op", "allocs/op", "bare ns/op", "B/op", "allocs/op", "added B/op", "added allocs/op"}}
 	for _, a := range r.allocs {
 		t.add(a.route, fmt.Sprintf("%.0f", a.handler.ns), fmt.Sprintf("%.0f", a.handler.bytes), fmt.Sprintf("%.0f", a.handler.allocs),
