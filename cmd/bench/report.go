@@ -547,9 +547,10 @@ func (r *results) reading(b *strings.Builder) {
 	if w, met, of, ok := worst(checks, sizeTarget); ok {
 		h, fn := r.binOf(helloName), r.binOf(w.fn)
 		p("- **Size: %s within %.2f× the hello world.** The largest, %s, is %s on arm64 against the hello\n", countMet(met, of), sizeTarget.limit, fn.name, mib(fn.size["arm64"]))
-		p("  world's %s (%.2f×): the SDK's DynamoDB client, the repository and the handlers add %s. Every function links the\n", mib(h.size["arm64"]), w.v, mib(fn.size["arm64"]-h.size["arm64"]))
-		p("  same packages (the route table names all six handlers), so they are within a few bytes of each other; `-trimpath\n")
-		p("  -s -w` and `lambda.norpc` are in the build already.")
+		p("  world's %s (%.2f×): the SDK's client and the service's code add %s. Every route function links the same\n", mib(h.size["arm64"]), w.v, mib(fn.size["arm64"]-h.size["arm64"]))
+		p("  packages (the route table names all six handlers), so they are within a few bytes of each other; publish-events\n")
+		p("  links the EventBridge client in place of DynamoDB's, and no handler. `-trimpath -s -w` and `lambda.norpc` are in\n")
+		p("  the build already.")
 		if peer := r.binOf(peerName); peer != nil {
 			p(" The peer is %s (%.2f×): `config.LoadDefaultConfig` links the shared\n", mib(peer.size["arm64"]), float64(peer.size["arm64"])/float64(h.size["arm64"]))
 			p("  configuration's parser and the whole credential chain (SSO, SSO OIDC, STS, sign-in, IMDS, process and container\n")
