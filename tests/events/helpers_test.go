@@ -5,7 +5,6 @@ package events
 // rule's target receives.
 
 import (
-	"bytes"
 	"encoding/json"
 	"net/http"
 	"reflect"
@@ -77,50 +76,12 @@ func (c caller) get(t *testing.T, prefix, id string) map[string]any {
 	return c.do(t, "GET", prefix+"/"+id, nil, http.StatusOK).Object(t)
 }
 
-// event is an event as a rule's target receives it, declared here rather than taken from
-// pkg/bus or pkg/publish, so that the tests read the events as a consumer would.
-type event struct {
-	Version    string   `json:"version"`
-	ID         string   `json:"id"`
-	DetailType string   `json:"detail-type"`
-	Source     string   `json:"source"`
-	Account    string   `json:"account"`
-	Time       string   `json:"time"`
-	Region     string   `json:"region"`
-	Resources  []string `json:"resources"`
-	Detail     detail   `json:"detail"`
-}
-
-type detail struct {
-	EventID        string          `json:"event_id"`
-	OrgID          string          `json:"org_id"`
-	RecordID       string          `json:"record_id"`
-	Version        int64           `json:"version"`
-	ChangedAt      string          `json:"changed_at"`
-	ChangedBy      string          `json:"changed_by"`
-	PreviousStatus *string         `json:"previous_status"`
-	Record         json.RawMessage `json:"record"`
-}
-
-// record is the event's record as a JSON object, numbers as they were written, as
-// testkit.Reply.Object reads an answer.
-func (d detail) record(t *testing.T) map[string]any {
-	t.Helper()
-	var m map[string]any
-	dec := json.NewDecoder(bytes.NewReader(d.Record))
-	dec.UseNumber()
-	if err := dec.Decode(&m); err != nil {
-		t.Fatalf("the record of %s version %d is no JSON object: %v", d.RecordID, d.Version, err)
-	}
-	return m
-}
-
 // events waits until the publisher has handled every change written so far, then reads GET
 // /_local/events over HTTP, without a token, and checks each event's envelope: exactly the keys
 // a rule's target receives, version "0", a unique id, the source, an account, the region, the
 // change's time, no resources, and a detail of exactly the contract's keys with a unique
 // event_id.
-func (e *env) events(t *testing.T) []event {
+func (e *env) events(t *testing.T) []testkit.Event {
 	t.Helper()
 	if err := e.WaitForEvents(t.Context()); err != nil {
 		t.Fatalf("wait for the publisher: %v", err)
@@ -134,7 +95,7 @@ func (e *env) events(t *testing.T) []event {
 	if err := json.Unmarshal(r.Body, &page); err != nil || page.Events == nil {
 		t.Fatalf("want {\"events\": [...]}, got %s (%v)", r, err)
 	}
-	out := make([]event, 0, len(page.Events))
+	out := make([]testkit.Event, 0, len(page.Events))
 	ids, eventIDs := map[string]bool{}, map[string]bool{}
 	for _, raw := range page.Events {
 		var keys struct {
@@ -149,10 +110,8 @@ func (e *env) events(t *testing.T) []event {
 		if got := sortedKeys(keys.Detail); !slices.Equal(got, detailKeys) {
 			t.Errorf("want the detail keys %v, got %v in %s", detailKeys, got, raw)
 		}
-		var ev event
-		dec := json.NewDecoder(bytes.NewReader(raw))
-		dec.DisallowUnknownFields()
-		if err := dec.Decode(&ev); err != nil {
+		ev, err := testkit.DecodeEvent(raw)
+		if err != nil {
 			t.Fatalf("event %s: %v", raw, err)
 		}
 		if ev.Version != "0" || ev.Source != source || !accountID.MatchString(ev.Account) || ev.Region != testkit.Region ||
@@ -174,8 +133,8 @@ func (e *env) events(t *testing.T) []event {
 }
 
 // of is the events of the record id, in the order the bus lists them.
-func of(evs []event, id string) []event {
-	var out []event
+func of(evs []testkit.Event, id string) []testkit.Event {
+	var out []testkit.Event
 	for _, ev := range evs {
 		if ev.Detail.RecordID == id {
 			out = append(out, ev)
@@ -194,7 +153,7 @@ type want struct {
 }
 
 // check holds one record's events to wants, in that order, versions 1 to n.
-func check(t *testing.T, evs []event, id string, wants []want) {
+func check(t *testing.T, evs []testkit.Event, id string, wants []want) {
 	t.Helper()
 	got := of(evs, id)
 	var types, wantTypes []string
@@ -214,10 +173,9 @@ func check(t *testing.T, evs []event, id string, wants []want) {
 			t.Errorf("%s %s: want org %s, version %d, changed by %s at %s, previous status %s; got org %s, version %d, changed by %s at %s, previous status %s",
 				id, ev.DetailType, org, i+1, w.by, w.changedAt, show(w.previous), d.OrgID, d.Version, d.ChangedBy, d.ChangedAt, show(d.PreviousStatus))
 		}
-		rec := d.record(t)
-		testkit.CheckRecordShape(t, rec, true)
-		if !reflect.DeepEqual(rec, w.record) {
-			t.Errorf("%s %s version %d: want the record as GET answered it\n%v\ngot\n%s", id, ev.DetailType, d.Version, w.record, d.Record)
+		testkit.CheckRecordShape(t, d.Record, true)
+		if !reflect.DeepEqual(d.Record, w.record) {
+			t.Errorf("%s %s version %d: want the record as GET answered it\n%v\ngot\n%v", id, ev.DetailType, d.Version, w.record, d.Record)
 		}
 	}
 }

@@ -118,7 +118,7 @@ func TestRace_FiftyCreatesOfOneExportPublishOneCreated(t *testing.T) {
 	}
 	var createdOf []string
 	for _, ev := range e.events(t) {
-		if ev.DetailType == created && ev.Detail.record(t)["export_id"] == body["export_id"] {
+		if ev.DetailType == created && ev.Detail.Record["export_id"] == body["export_id"] {
 			createdOf = append(createdOf, ev.Detail.RecordID)
 		}
 	}
