@@ -6,6 +6,7 @@ package events
 
 import (
 	"encoding/json"
+	"maps"
 	"net/http"
 	"reflect"
 	"regexp"
@@ -104,10 +105,10 @@ func (e *env) events(t *testing.T) []testkit.Event {
 		}
 		_ = json.Unmarshal(raw, &keys.Envelope)
 		_ = json.Unmarshal(keys.Envelope["detail"], &keys.Detail)
-		if got := sortedKeys(keys.Envelope); !slices.Equal(got, envelopeKeys) {
+		if got := slices.Sorted(maps.Keys(keys.Envelope)); !slices.Equal(got, envelopeKeys) {
 			t.Errorf("want the keys %v of a rule's target's event, got %v in %s", envelopeKeys, got, raw)
 		}
-		if got := sortedKeys(keys.Detail); !slices.Equal(got, detailKeys) {
+		if got := slices.Sorted(maps.Keys(keys.Detail)); !slices.Equal(got, detailKeys) {
 			t.Errorf("want the detail keys %v, got %v in %s", detailKeys, got, raw)
 		}
 		ev, err := testkit.DecodeEvent(raw)
@@ -188,12 +189,3 @@ func show(s *string) string {
 }
 
 func ptr(s string) *string { return &s }
-
-func sortedKeys[V any](m map[string]V) []string {
-	keys := make([]string, 0, len(m))
-	for k := range m {
-		keys = append(keys, k)
-	}
-	slices.Sort(keys)
-	return keys
-}
