@@ -99,16 +99,13 @@ func (e *env) events(t *testing.T) []testkit.Event {
 	out := make([]testkit.Event, 0, len(page.Events))
 	ids, eventIDs := map[string]bool{}, map[string]bool{}
 	for _, raw := range page.Events {
-		var keys struct {
-			Envelope map[string]json.RawMessage
-			Detail   map[string]json.RawMessage
-		}
-		_ = json.Unmarshal(raw, &keys.Envelope)
-		_ = json.Unmarshal(keys.Envelope["detail"], &keys.Detail)
-		if got := slices.Sorted(maps.Keys(keys.Envelope)); !slices.Equal(got, envelopeKeys) {
+		var envelope, det map[string]json.RawMessage
+		_ = json.Unmarshal(raw, &envelope)
+		_ = json.Unmarshal(envelope["detail"], &det)
+		if got := slices.Sorted(maps.Keys(envelope)); !slices.Equal(got, envelopeKeys) {
 			t.Errorf("want the keys %v of a rule's target's event, got %v in %s", envelopeKeys, got, raw)
 		}
-		if got := slices.Sorted(maps.Keys(keys.Detail)); !slices.Equal(got, detailKeys) {
+		if got := slices.Sorted(maps.Keys(det)); !slices.Equal(got, detailKeys) {
 			t.Errorf("want the detail keys %v, got %v in %s", detailKeys, got, raw)
 		}
 		ev, err := testkit.DecodeEvent(raw)
