@@ -10,7 +10,8 @@
 //     write log lines to (buffer.go);
 //   - the whole local API started through internal/app/localrun as make run starts it, with
 //     tokens for it (api.go), an HTTP caller whose replies check what the contract says of
-//     records and problem documents (http.go), and the API's record as JSON (record.go);
+//     records and problem documents (http.go), the API's record as JSON (record.go), and a
+//     change event as an EventBridge rule's target receives it (event.go);
 //   - a look at the whole table, with the invariants every state of it keeps (table.go);
 //   - the archive's stand-ins for S3 and KMS, reached through the archive functions' own
 //     clients, and a signing key like the stack's (archive.go).
