@@ -41,6 +41,7 @@ import (
 	"github.com/aws/aws-lambda-go/events"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
 	"github.com/bufdir/export-audit/pkg/audit"
+	"github.com/bufdir/export-audit/pkg/image"
 	"github.com/bufdir/export-audit/pkg/item"
 )
 
@@ -125,14 +126,14 @@ func Read(r events.DynamoDBEventRecord) (Change, error) {
 // does not convert to the SDK's attribute values is no change the API makes, when it is a
 // record's.
 func JudgeImages(name string, keys, old, now map[string]events.DynamoDBAttributeValue, who *events.DynamoDBUserIdentity) (Change, error) {
-	o, err := Image(old)
+	o, err := image.ToSDK(old)
 	if err == nil {
 		var n map[string]types.AttributeValue
-		if n, err = Image(now); err == nil {
+		if n, err = image.ToSDK(now); err == nil {
 			return Judge(name, o, n, who)
 		}
 	}
-	k, _ := Image(keys)
+	k, _ := image.ToSDK(keys)
 	if item.KindOf(k) != item.KindRecord {
 		return skip("an item of no record with an image that does not read: " + err.Error()), nil
 	}
