@@ -3,7 +3,6 @@ package main
 import (
 	"errors"
 	"fmt"
-	"reflect"
 	"sort"
 	"strings"
 
@@ -108,27 +107,27 @@ func recordChange(c verify.Change) error {
 
 func guardChange(c verify.Change, old, now image.Item) error {
 	switch c.EventName {
-	case "INSERT":
-		var g item.Guard
-		if err := exact(now, &g); err != nil {
-			return fmt.Errorf("a guard created as the service does not write one: %v", err)
-		}
-		if _, err := audit.ParseRecordID(g.RecordID); err != nil {
-			return fmt.Errorf("a guard created naming %q, which is no record_id", g.RecordID)
-		}
-		if g.PK != item.OrgPK(g.OrgID) || g.SK != item.GuardSK(g.ExportID) {
-			return fmt.Errorf("a guard created with org_id %q and export_id %q under another key", g.OrgID, g.ExportID)
-		}
-		if err := g.Request().Validate(); err != nil {
-			return fmt.Errorf("a guard created for a create the API refuses: %v", err)
-		}
-		return nil
 	case "MODIFY":
 		return fmt.Errorf("a guard changed in %s: the service writes a guard once, with its record, and only removes it",
 			strings.Join(image.Differing(c.Old, c.New), ", "))
+	case "REMOVE":
+		if c.ByTTL() {
+			return errors.New("a guard removed by the TTL, though the service gives a guard no expires_at")
+		}
+		return nil
 	}
-	if c.ByTTL() {
-		return errors.New("a guard removed by the TTL, though the service gives a guard no expires_at")
+	_, g, err := exactly[item.Guard]("guard", nil, now)
+	switch {
+	case err != nil:
+		return err
+	case g.PK != item.OrgPK(g.OrgID) || g.SK != item.GuardSK(g.ExportID):
+		return fmt.Errorf("a guard created with org_id %q and export_id %q under another key", g.OrgID, g.ExportID)
+	}
+	if _, err := audit.ParseRecordID(g.RecordID); err != nil {
+		return fmt.Errorf("a guard created naming %q, which is no record_id", g.RecordID)
+	}
+	if err := g.Request().Validate(); err != nil {
+		return fmt.Errorf("a guard created for a create the API refuses: %v", err)
 	}
 	return nil
 }
@@ -141,29 +140,19 @@ type stats struct {
 }
 
 func statsChange(c verify.Change, old, now image.Item) error {
-	var o, n stats
-	switch c.EventName {
-	case "INSERT":
-		if err := exact(now, &n); err != nil {
-			return fmt.Errorf("a live count created as the service does not write one: %v", err)
-		}
-		if n.Live != 1 {
-			return fmt.Errorf("a live count created at %d: an organisation's first create makes it, at 1", n.Live)
-		}
-		return nil
-	case "MODIFY":
-		if err := exact(old, &o); err != nil {
-			return fmt.Errorf("the old image is no live count the service writes: %v", err)
-		}
-		if err := exact(now, &n); err != nil {
-			return fmt.Errorf("a live count changed to what the service does not write: %v", err)
-		}
-		if d := n.Live - o.Live; (d != 1 && d != -1) || n.Live < 0 {
-			return fmt.Errorf("a live count changed from %d to %d: a create adds one, a delete takes one away", o.Live, n.Live)
-		}
-		return nil
+	if c.EventName == "REMOVE" {
+		return errors.New("a live count removed, which the service never does")
 	}
-	return errors.New("a live count removed, which the service never does")
+	o, n, err := exactly[stats]("live count", old, now)
+	switch {
+	case err != nil:
+		return err
+	case o == nil && n.Live != 1:
+		return fmt.Errorf("a live count created at %d: an organisation's first create makes it, at 1", n.Live)
+	case o != nil && ((n.Live-o.Live != 1 && n.Live-o.Live != -1) || n.Live < 0):
+		return fmt.Errorf("a live count changed from %d to %d: a create adds one, a delete takes one away", o.Live, n.Live)
+	}
+	return nil
 }
 
 // counter is a day's counter as the table holds it.
@@ -174,73 +163,56 @@ type counter struct {
 }
 
 func counterChange(c verify.Change, old, now image.Item) error {
-	var o, n counter
-	switch c.EventName {
-	case "INSERT":
-		if err := exact(now, &n); err != nil {
-			return fmt.Errorf("a counter created as the service does not write one: %v", err)
-		}
-		if n.Seq != 1 {
-			return fmt.Errorf("a counter created at sequence %d: the day's first create takes 1", n.Seq)
-		}
-		return ofItsDay(n)
-	case "MODIFY":
-		if err := exact(old, &o); err != nil {
-			return fmt.Errorf("the old image is no counter the service writes: %v", err)
-		}
-		if err := exact(now, &n); err != nil {
-			return fmt.Errorf("a counter changed to what the service does not write: %v", err)
-		}
-		if n.Seq != o.Seq+1 {
-			return fmt.Errorf("a counter moved from sequence %d to %d: each create takes the next one", o.Seq, n.Seq)
-		}
-		if n.LastAt < o.LastAt {
-			return fmt.Errorf("a counter's last_at moved back from %s to %s: created_at never decreases as the sequence grows", o.LastAt, n.LastAt)
-		}
-		return ofItsDay(n)
+	if c.EventName == "REMOVE" {
+		return errors.New("a counter removed, which the service never does: its numbers could be handed out again")
 	}
-	return errors.New("a counter removed, which the service never does: its numbers could be handed out again")
-}
-
-// ofItsDay checks that a counter's last_at is a time as the store writes it, on the counter's
-// day: the store takes a number from the counter of the day of the created_at it hands out.
-func ofItsDay(c counter) error {
-	at, err := item.ParseTime(c.LastAt)
-	if err != nil || item.FormatTime(at) != c.LastAt {
-		return fmt.Errorf("a counter's last_at %q is no time as the service writes times", c.LastAt)
+	o, n, err := exactly[counter]("counter", old, now)
+	switch {
+	case err != nil:
+		return err
+	case o == nil && n.Seq != 1:
+		return fmt.Errorf("a counter created at sequence %d: the day's first create takes 1", n.Seq)
+	case o != nil && n.Seq != o.Seq+1:
+		return fmt.Errorf("a counter moved from sequence %d to %d: each create takes the next one", o.Seq, n.Seq)
+	case o != nil && n.LastAt < o.LastAt:
+		return fmt.Errorf("a counter's last_at moved back from %s to %s: created_at never decreases as the sequence grows", o.LastAt, n.LastAt)
 	}
-	if item.CounterPK(at.Format("20060102")) != c.PK {
-		return fmt.Errorf("a counter's last_at %s is not on its day", c.LastAt)
+	// The store takes a number from the counter of the day of the created_at it hands out.
+	at, err := item.ParseTime(n.LastAt)
+	if err != nil || item.FormatTime(at) != n.LastAt {
+		return fmt.Errorf("a counter's last_at %q is no time as the service writes times", n.LastAt)
+	}
+	if item.CounterPK(at.Format("20060102")) != n.PK {
+		return fmt.Errorf("a counter's last_at %s is not on its day", n.LastAt)
 	}
 	return nil
 }
 
-// exact reads av into out and checks that it is exactly what the store writes for such an
-// item: encoded again, it is av, attribute for attribute and spelling for spelling.
-func exact(av image.Item, out any) error {
-	if err := item.Decode(av, out); err != nil {
-		return err
-	}
-	again, err := item.Encode(out)
-	if err != nil {
-		return err
-	}
-	var odd []string
-	for k, v := range av {
-		if w, ok := again[k]; !ok || !reflect.DeepEqual(v, w) {
-			odd = append(odd, k)
+// exactly reads a change's old and new images (nil: none) as items of type T, each exactly as
+// the store writes such an item: encoded again, it is the image, attribute for attribute and
+// spelling for spelling.
+func exactly[T any](what string, old, now image.Item) (o, n *T, err error) {
+	read := func(which string, av image.Item) (*T, error) {
+		if av == nil {
+			return nil, nil
 		}
-	}
-	for k := range again {
-		if _, ok := av[k]; !ok {
-			odd = append(odd, k)
+		out := new(T)
+		if err := item.Decode(av, out); err != nil {
+			return nil, fmt.Errorf("the %s image is no %s the service writes: %v", which, what, err)
 		}
+		again, err := item.Encode(out)
+		if err != nil {
+			return nil, fmt.Errorf("the %s image is no %s the service writes: %v", which, what, err)
+		}
+		if odd := image.DifferingExactly(av, again); len(odd) > 0 {
+			return nil, fmt.Errorf("the %s image is no %s the service writes: it has %s otherwise", which, what, strings.Join(odd, ", "))
+		}
+		return out, nil
 	}
-	if len(odd) > 0 {
-		sort.Strings(odd)
-		return fmt.Errorf("attributes %s are not as the service writes them", strings.Join(odd, ", "))
+	if o, err = read("old", old); err == nil {
+		n, err = read("new", now)
 	}
-	return nil
+	return o, n, err
 }
 
 // state is the items the archive's changes left, read by kind. An item whose image does not

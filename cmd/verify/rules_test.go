@@ -217,7 +217,7 @@ func TestRules_TamperMatrix(t *testing.T) {
 				g["note"] = s("mine")
 				tr.put(t, g)
 			},
-			[]want{{"rec-20260326-002 (guard of export_id exp-x)", "a guard created as the service does not write one: attributes note are not as the service writes them"}},
+			[]want{{"rec-20260326-002 (guard of export_id exp-x)", "the new image is no guard the service writes: it has note otherwise"}},
 		},
 		"a live count set": {
 			func(t *testing.T, tr *trail) {

@@ -13,6 +13,7 @@ import (
 	"bytes"
 	"fmt"
 	"math/big"
+	"reflect"
 	"slices"
 	"sort"
 
@@ -148,10 +149,18 @@ func Equal(a, b Image) bool {
 
 // Differing names the attributes in which two images differ, as Equal compares them, in name
 // order.
-func Differing(a, b Image) []string {
+func Differing(a, b Image) []string { return differing(a, b, EqualValues) }
+
+// DifferingExactly names the attributes in which two SDK items differ in any way, a number by
+// its spelling too, in name order: what tells an item from its re-encoding.
+func DifferingExactly(a, b Item) []string {
+	return differing(a, b, func(v, w types.AttributeValue) bool { return reflect.DeepEqual(v, w) })
+}
+
+func differing[V any](a, b map[string]V, equal func(V, V) bool) []string {
 	var out []string
 	for k, av := range a {
-		if bv, ok := b[k]; !ok || !EqualValues(av, bv) {
+		if bv, ok := b[k]; !ok || !equal(av, bv) {
 			out = append(out, k)
 		}
 	}

@@ -79,3 +79,15 @@ func TestDiffering_NamesTheAttributesInOrder(t *testing.T) {
 		t.Errorf("Differing = %q, want gone, new, x", got)
 	}
 }
+
+func TestDifferingExactly_ANumberBySpellingToo(t *testing.T) {
+	t.Parallel()
+	a := image.Item{"n": &types.AttributeValueMemberN{Value: "1"}, "s": &types.AttributeValueMemberS{Value: "x"}}
+	b := image.Item{"n": &types.AttributeValueMemberN{Value: "1.0"}, "s": &types.AttributeValueMemberS{Value: "x"}}
+	if got := image.DifferingExactly(a, b); !slices.Equal(got, []string{"n"}) {
+		t.Errorf("DifferingExactly = %q, want n: 1 and 1.0 are two spellings", got)
+	}
+	if got := image.DifferingExactly(a, a); len(got) != 0 {
+		t.Errorf("an item differs from itself in %q", got)
+	}
+}
