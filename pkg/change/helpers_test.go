@@ -2,19 +2,13 @@ package change_test
 
 import (
 	"context"
-	"io"
-	"log/slog"
-	"net/http/httptest"
 	"testing"
 	"time"
 
-	"github.com/bufdir/export-audit/internal/app"
+	"github.com/bufdir/export-audit/internal/testkit"
 	"github.com/bufdir/export-audit/pkg/audit"
-	"github.com/bufdir/export-audit/pkg/clienttoken"
-	"github.com/bufdir/export-audit/pkg/config"
 	"github.com/bufdir/export-audit/pkg/store"
 	"github.com/bufdir/export-audit/pkg/stream"
-	"github.com/truora/minidyn/server"
 )
 
 const table = "change-test"
@@ -31,18 +25,9 @@ type env struct {
 
 func newEnv(t *testing.T) *env {
 	t.Helper()
-	layer := stream.New(stream.Options{Region: "eu-north-1", KeepAll: true, Log: slog.New(slog.NewTextHandler(io.Discard, nil))})
-	srv := httptest.NewServer(clienttoken.New().Wrap(layer.Wrap(server.NewServer())))
-	t.Cleanup(func() {
-		layer.Close()
-		srv.Close()
-	})
-	db, err := app.NewDynamoDB(config.Config{Region: "eu-north-1", DynamoDBEndpoint: srv.URL})
-	if err != nil {
-		t.Fatal(err)
-	}
-	e := &env{layer: layer, clock: time.Date(2026, 3, 1, 8, 0, 0, 0, time.UTC)}
-	e.store = store.New(db, table, store.WithClock(func() time.Time { return e.clock }), store.WithRetention(30*24*time.Hour))
+	streamed := testkit.StreamEngine(t, stream.Options{KeepAll: true})
+	e := &env{layer: streamed.Layer, clock: time.Date(2026, 3, 1, 8, 0, 0, 0, time.UTC)}
+	e.store = store.New(testkit.Client(t, streamed.URL), table, store.WithClock(func() time.Time { return e.clock }), store.WithRetention(30*24*time.Hour))
 	if err := e.store.EnsureTable(ctx); err != nil {
 		t.Fatal(err)
 	}

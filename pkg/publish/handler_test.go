@@ -6,9 +6,7 @@ import (
 	"encoding/json"
 	"flag"
 	"fmt"
-	"io"
 	"log/slog"
-	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"reflect"
@@ -21,17 +19,15 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 	ddbtypes "github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
-	"github.com/bufdir/export-audit/internal/app"
+	"github.com/bufdir/export-audit/internal/testkit"
 	"github.com/bufdir/export-audit/pkg/audit"
 	"github.com/bufdir/export-audit/pkg/bus"
-	"github.com/bufdir/export-audit/pkg/clienttoken"
 	"github.com/bufdir/export-audit/pkg/config"
 	"github.com/bufdir/export-audit/pkg/item"
 	"github.com/bufdir/export-audit/pkg/metrics"
 	"github.com/bufdir/export-audit/pkg/publish"
 	"github.com/bufdir/export-audit/pkg/store"
 	"github.com/bufdir/export-audit/pkg/stream"
-	"github.com/truora/minidyn/server"
 )
 
 var update = flag.Bool("update", false, "write events/publish-events.json from the stream of a record's life")
@@ -53,18 +49,9 @@ type engine struct {
 
 func newEngine(t *testing.T) *engine {
 	t.Helper()
-	layer := stream.New(stream.Options{Region: "eu-north-1", KeepAll: true, Log: slog.New(slog.NewTextHandler(io.Discard, nil))})
-	srv := httptest.NewServer(clienttoken.New().Wrap(layer.Wrap(server.NewServer())))
-	t.Cleanup(func() {
-		layer.Close()
-		srv.Close()
-	})
-	db, err := app.NewDynamoDB(config.Config{Region: "eu-north-1", DynamoDBEndpoint: srv.URL})
-	if err != nil {
-		t.Fatal(err)
-	}
-	e := &engine{layer: layer, db: db, clock: time.Date(2026, 3, 1, 8, 0, 0, 0, time.UTC)}
-	e.store = store.New(db, table, store.WithClock(func() time.Time { return e.clock }), store.WithRetention(30*24*time.Hour))
+	streamed := testkit.StreamEngine(t, stream.Options{KeepAll: true})
+	e := &engine{layer: streamed.Layer, db: testkit.Client(t, streamed.URL), clock: time.Date(2026, 3, 1, 8, 0, 0, 0, time.UTC)}
+	e.store = store.New(e.db, table, store.WithClock(func() time.Time { return e.clock }), store.WithRetention(30*24*time.Hour))
 	if err := e.store.EnsureTable(context.Background()); err != nil {
 		t.Fatal(err)
 	}
