@@ -127,13 +127,13 @@ func sample(t *testing.T) events.DynamoDBEvent {
 type handler struct {
 	*env
 	h   *publish.Handler
-	emf *syncBuffer
+	emf *testkit.Buffer
 }
 
 func newHandler(t *testing.T) *handler {
 	t.Helper()
 	e := newEnv(t)
-	emf := &syncBuffer{}
+	emf := &testkit.Buffer{}
 	log := slog.New(slog.NewJSONHandler(e.log, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	return &handler{env: e, emf: emf, h: &publish.Handler{Publisher: e.pub, Log: log, Metrics: metrics.NewEmitter(emf), Stage: "test"}}
 }
@@ -150,12 +150,12 @@ func (h *handler) handle(t *testing.T, ev events.DynamoDBEvent) events.DynamoDBE
 // counts are the last metrics line's counters.
 func (h *handler) counts(t *testing.T) map[string]float64 {
 	t.Helper()
-	lines := h.emf.lines(t)
+	lines := h.emf.Lines(t)
 	last := lines[len(lines)-1]
 	out := map[string]float64{}
 	for _, name := range []string{config.MetricEventsPublished, config.MetricEventsFailed, config.MetricEventsSkipped, config.MetricIllegalChanges} {
-		v, _ := last[name].(float64)
-		out[name] = v
+		n, _ := last[name].(json.Number)
+		out[name], _ = n.Float64()
 	}
 	if last[config.DimStage] != "test" {
 		t.Errorf("metrics line Stage = %v, want test", last[config.DimStage])
@@ -438,14 +438,14 @@ func TestHandle_AnIllegalChangeIsLoggedNotPublished(t *testing.T) {
 		t.Errorf("bus holds %v, want only the creation", evs)
 	}
 	var logged bool
-	for _, l := range h.log.lines(t) {
+	for _, l := range h.log.Lines(t) {
 		if l["level"] == "ERROR" && l["msg"] == "illegal change: not published" && l["record_id"] == rec.RecordID && l["org_id"] == "org-a" &&
 			strings.Contains(l["reason"].(string), "export_id") {
 			logged = true
 		}
 	}
 	if !logged {
-		t.Errorf("no ERROR line naming %s and export_id: %v", rec.RecordID, h.log.lines(t))
+		t.Errorf("no ERROR line naming %s and export_id: %v", rec.RecordID, h.log.Lines(t))
 	}
 	if got := h.counts(t); got["IllegalChanges"] != 1 || got["EventsPublished"] != 1 {
 		t.Errorf("metrics %v, want 1 illegal change and 1 event", got)
