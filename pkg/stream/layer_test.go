@@ -15,6 +15,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
+	"github.com/bufdir/export-audit/pkg/image"
 	"github.com/bufdir/export-audit/pkg/stream"
 )
 
@@ -71,7 +72,7 @@ func TestRecords_HaveTheShapeLambdaHandsAFunction(t *testing.T) {
 		if !arn.MatchString(r.EventSourceArn) || r.EventSourceArn != recs[0].EventSourceArn {
 			t.Errorf("record %d: eventSourceARN %q is not the table's stream", i, r.EventSourceArn)
 		}
-		sameImage(t, fmt.Sprintf("record %d Keys", i), r.Change.Keys, image(key("a", 1)))
+		sameImage(t, fmt.Sprintf("record %d Keys", i), r.Change.Keys, image.FromSDK(key("a", 1)))
 		if !regexp.MustCompile(`^[0-9a-f]{32}$`).MatchString(r.EventID) || ids[r.EventID] {
 			t.Errorf("record %d: eventID %q is not a fresh one", i, r.EventID)
 		}
