@@ -32,15 +32,12 @@ const tbl = "bufdir-export-audit-local"
 // day0 is when the trails' records are made, by the store's clock.
 var day0 = time.Date(2026, 3, 26, 10, 0, 0, 0, time.UTC)
 
-// trail is an engine behind the stream, with the service's table, the store on it with a clock
-// of the test's own, and the archive writer on the stream with a clock lag behind now.
+// trail is the store on an engine behind the stream, with the service's table and a clock of
+// the test's own, and the archive writer on the stream with a clock lag behind now.
 type trail struct {
-	*testkit.Streamed
+	*testkit.StreamStore
 	engine  string           // host:port, as ENGINE_ADDR
-	db      *dynamodb.Client // through the stream, as the API and anyone on the engine's port
 	direct  *dynamodb.Client // behind the stream's back
-	store   *store.Store
-	now     time.Time // the store's clock
 	bucket  archive.Bucket
 	periods archive.Periods
 	lag     time.Duration
@@ -50,11 +47,9 @@ var quiet = slog.New(slog.DiscardHandler)
 
 func newTrail(t *testing.T, bucket archive.Bucket, lag time.Duration) *trail {
 	t.Helper()
-	tr := &trail{Streamed: testkit.StreamEngine(t, stream.Options{}), bucket: bucket, now: day0, lag: lag}
+	tr := &trail{StreamStore: testkit.NewStreamStore(t, stream.Options{}, tbl, day0, store.WithRetention(time.Hour)), bucket: bucket, lag: lag}
 	tr.engine = strings.TrimPrefix(tr.URL, "http://")
-	tr.db, tr.direct = testkit.Client(t, tr.URL), testkit.Client(t, tr.Behind)
-	testkit.CreateTable(t, tr.db, tbl)
-	tr.store = store.New(tr.db, tbl, store.WithClock(func() time.Time { return tr.now }), store.WithRetention(time.Hour))
+	tr.direct = testkit.Client(t, tr.Behind)
 	tr.periods, _ = archive.NewPeriods(time.Minute)
 	w := archive.NewWriter(bucket, tr.periods, func() time.Time { return time.Now().Add(-lag) }, quiet)
 	if _, err := tr.Layer.Subscribe(stream.Subscriber{Name: "archive-changes", Table: tbl, ReportBatchItemFailures: true,
@@ -85,7 +80,7 @@ func newRecord(org, export string) audit.NewRecord {
 
 func (tr *trail) create(t *testing.T, n audit.NewRecord) audit.RecordID {
 	t.Helper()
-	rec, _, err := tr.store.Create(ctx, n)
+	rec, _, err := tr.Store.Create(ctx, n)
 	if err != nil {
 		t.Fatalf("create %s: %v", n.ExportID, err)
 	}
@@ -96,12 +91,12 @@ func (tr *trail) create(t *testing.T, n audit.NewRecord) audit.RecordID {
 func (tr *trail) move(t *testing.T, org string, id audit.RecordID, c audit.StatusChange) {
 	t.Helper()
 	if c.At.IsZero() {
-		c.At = tr.now
+		c.At = tr.Clock.Now()
 	}
 	if c.By == "" {
 		c.By = "usr-0042"
 	}
-	if _, _, err := tr.store.UpdateStatus(ctx, org, id, c); err != nil {
+	if _, _, err := tr.Store.UpdateStatus(ctx, org, id, c); err != nil {
 		t.Fatalf("move %s to %s: %v", id, c.To, err)
 	}
 }

@@ -33,30 +33,30 @@ func lived(t *testing.T) *trail {
 	d := tr.create(t, newRecord("o1", "exp-d"))
 	tr.create(t, newRecord("o2", "exp-e"))
 
-	tr.now = day0.Add(time.Minute)
+	tr.Clock.Set(day0.Add(time.Minute))
 	tr.move(t, "o1", a, audit.StatusChange{To: audit.StatusProcessing})
 	reason := "the source timed out"
 	tr.move(t, "o1", bid, audit.StatusChange{To: audit.StatusFailed, FailureReason: &reason})
-	tr.now = day0.Add(2 * time.Minute)
+	tr.Clock.Set(day0.Add(2 * time.Minute))
 	count := int64(312)
 	tr.move(t, "o1", a, audit.StatusChange{To: audit.StatusCompleted, ActivityCount: &count})
 	tr.move(t, "o1", a, audit.StatusChange{To: audit.StatusCompleted, ActivityCount: &count}) // a no-op
-	tr.now = day0.Add(3 * time.Minute)
+	tr.Clock.Set(day0.Add(3 * time.Minute))
 	for range 2 { // the second is a no-op
-		if _, _, err := tr.store.AttachFileURL(ctx, "o1", a, "https://files.example.no/exp-a.pdf", "usr-0042"); err != nil {
+		if _, _, err := tr.Store.AttachFileURL(ctx, "o1", a, "https://files.example.no/exp-a.pdf", "usr-0042"); err != nil {
 			t.Fatal(err)
 		}
 	}
 	tr.create(t, newRecord("o1", "exp-a")) // a replay, which spends number 6
-	tr.now = day0.Add(4 * time.Minute)
-	if err := tr.store.Delete(ctx, "o1", c, "usr-0042"); err != nil {
+	tr.Clock.Set(day0.Add(4 * time.Minute))
+	if err := tr.Store.Delete(ctx, "o1", c, "usr-0042"); err != nil {
 		t.Fatal(err)
 	}
 	if n, err := tr.Layer.Expire(ctx, tbl, item.AttrExpiresAt, day0.Add(2*time.Hour)); err != nil || n != 1 {
 		t.Fatalf("the TTL removed %d items: %v", n, err)
 	}
-	tr.now = day0.Add(3 * time.Hour)
-	if err := tr.store.Delete(ctx, "o1", d, "usr-0042"); err != nil {
+	tr.Clock.Set(day0.Add(3 * time.Hour))
+	if err := tr.Store.Delete(ctx, "o1", d, "usr-0042"); err != nil {
 		t.Fatal(err)
 	}
 	tr.create(t, newRecord("o1", "exp-c"))
@@ -73,7 +73,7 @@ func (tr *trail) check(t *testing.T) *verify.Report {
 		t.Fatal(err)
 	}
 	rep, err := verify.Run(ctx, verify.Options{
-		Bucket: tr.bucket, Key: key.Public(), DB: tr.db, Table: tbl, Periods: tr.periods, Grace: time.Minute,
+		Bucket: tr.bucket, Key: key.Public(), DB: tr.DB, Table: tbl, Periods: tr.periods, Grace: time.Minute,
 		Rules: serviceRules(),
 	})
 	if err != nil {
@@ -329,21 +329,21 @@ func (tr *trail) update(t *testing.T, key map[string]types.AttributeValue, expr 
 			in.ExpressionAttributeNames[ph] = name
 		}
 	}
-	if _, err := tr.db.UpdateItem(ctx, in); err != nil {
+	if _, err := tr.DB.UpdateItem(ctx, in); err != nil {
 		t.Fatalf("update %v (%s): %v", key, expr, err)
 	}
 }
 
 func (tr *trail) put(t *testing.T, av map[string]types.AttributeValue) {
 	t.Helper()
-	if _, err := tr.db.PutItem(ctx, &dynamodb.PutItemInput{TableName: aws.String(tbl), Item: av}); err != nil {
+	if _, err := tr.DB.PutItem(ctx, &dynamodb.PutItemInput{TableName: aws.String(tbl), Item: av}); err != nil {
 		t.Fatalf("put %v: %v", av, err)
 	}
 }
 
 func (tr *trail) remove(t *testing.T, key map[string]types.AttributeValue) {
 	t.Helper()
-	if _, err := tr.db.DeleteItem(ctx, &dynamodb.DeleteItemInput{TableName: aws.String(tbl), Key: key}); err != nil {
+	if _, err := tr.DB.DeleteItem(ctx, &dynamodb.DeleteItemInput{TableName: aws.String(tbl), Key: key}); err != nil {
 		t.Fatalf("delete %v: %v", key, err)
 	}
 }

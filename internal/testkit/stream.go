@@ -8,6 +8,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
+	"github.com/bufdir/export-audit/pkg/store"
 	"github.com/bufdir/export-audit/pkg/stream"
 )
 
@@ -56,4 +58,26 @@ func (s *Streamed) Wait(t testing.TB) {
 	if err := s.Layer.Wait(c); err != nil {
 		t.Fatalf("the stream's subscribers did not catch up: %v", err)
 	}
+}
+
+// StreamStore is the repository on a table of the engine behind the stream, through the
+// service's own client, on a clock the test moves: every change it makes is on the stream.
+type StreamStore struct {
+	*Streamed
+	DB    *dynamodb.Client // the service's client, through the stream
+	Table string
+	Store *store.Store
+	Clock *Clock
+}
+
+// NewStreamStore starts a StreamStore for t: an engine of its own behind a stream made with o
+// (see StreamEngine), table created from the store's schema, and the store on it with opts and
+// a Clock at start.
+func NewStreamStore(t testing.TB, o stream.Options, table string, start time.Time, opts ...store.Option) *StreamStore {
+	t.Helper()
+	s := &StreamStore{Streamed: StreamEngine(t, o), Table: table, Clock: NewClock(start)}
+	s.DB = Client(t, s.URL)
+	CreateTable(t, s.DB, table)
+	s.Store = store.New(s.DB, table, append([]store.Option{store.WithClock(s.Clock.Now)}, opts...)...)
+	return s
 }

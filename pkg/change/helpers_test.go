@@ -15,23 +15,12 @@ const table = "change-test"
 
 var ctx = context.Background()
 
-// env is the repository on the embedded engine with its stream, as every local run has them:
-// the token keeper in front of the stream, the stream in front of the engine.
-type env struct {
-	layer *stream.Layer
-	store *store.Store
-	clock time.Time
-}
-
-func newEnv(t *testing.T) *env {
+// newEnv is the repository on the embedded engine with its stream, as every local run has
+// them, keeping every record, its clock at 2026-03-01 08:00 UTC.
+func newEnv(t *testing.T) *testkit.StreamStore {
 	t.Helper()
-	streamed := testkit.StreamEngine(t, stream.Options{KeepAll: true})
-	e := &env{layer: streamed.Layer, clock: time.Date(2026, 3, 1, 8, 0, 0, 0, time.UTC)}
-	e.store = store.New(testkit.Client(t, streamed.URL), table, store.WithClock(func() time.Time { return e.clock }), store.WithRetention(30*24*time.Hour))
-	if err := e.store.EnsureTable(ctx); err != nil {
-		t.Fatal(err)
-	}
-	return e
+	return testkit.NewStreamStore(t, stream.Options{KeepAll: true}, table, time.Date(2026, 3, 1, 8, 0, 0, 0, time.UTC),
+		store.WithRetention(30*24*time.Hour))
 }
 
 func newRecord(org, export string) audit.NewRecord {

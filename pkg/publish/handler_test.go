@@ -38,24 +38,14 @@ const (
 )
 
 // engine is the repository on the embedded engine with the table's stream, as every local run
-// has them (the token keeper in front of the stream, the stream in front of the engine), and a
-// client that writes straight to the engine, as anyone with the table's permissions can.
-type engine struct {
-	layer *stream.Layer
-	store *store.Store
-	db    *dynamodb.Client
-	clock time.Time
-}
+// has them (the token keeper in front of the stream, the stream in front of the engine), its DB
+// a client anyone with the table's permissions could use.
+type engine struct{ *testkit.StreamStore }
 
 func newEngine(t *testing.T) *engine {
 	t.Helper()
-	streamed := testkit.StreamEngine(t, stream.Options{KeepAll: true})
-	e := &engine{layer: streamed.Layer, db: testkit.Client(t, streamed.URL), clock: time.Date(2026, 3, 1, 8, 0, 0, 0, time.UTC)}
-	e.store = store.New(e.db, table, store.WithClock(func() time.Time { return e.clock }), store.WithRetention(30*24*time.Hour))
-	if err := e.store.EnsureTable(context.Background()); err != nil {
-		t.Fatal(err)
-	}
-	return e
+	return &engine{testkit.NewStreamStore(t, stream.Options{KeepAll: true}, table, time.Date(2026, 3, 1, 8, 0, 0, 0, time.UTC),
+		store.WithRetention(30*24*time.Hour))}
 }
 
 // life takes a record of org through every change the API makes (and a replay and a no-op,
@@ -63,10 +53,10 @@ func newEngine(t *testing.T) *engine {
 func (e *engine) life(t *testing.T, org, export string) audit.Record {
 	t.Helper()
 	ctx := context.Background()
-	start := e.clock
+	start := e.Clock.Now()
 	n := audit.NewRecord{ExportID: export, OrgID: org, TriggeredBy: "usr-0099", Status: audit.StatusQueued,
 		Format: audit.FormatPDF, PeriodFrom: "2025-01-01", PeriodTo: "2025-12-31", By: "usr-0042"}
-	rec, _, err := e.store.Create(ctx, n)
+	rec, _, err := e.Store.Create(ctx, n)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -77,21 +67,21 @@ func (e *engine) life(t *testing.T, org, export string) audit.Record {
 			t.Fatal(err)
 		}
 	}
-	must(e.store.Create(ctx, n))
-	e.clock = start.Add(2 * time.Minute)
-	must(e.store.UpdateStatus(ctx, org, id, audit.StatusChange{To: audit.StatusProcessing, At: start.Add(time.Minute), By: "usr-svc"}))
-	must(e.store.UpdateStatus(ctx, org, id, audit.StatusChange{To: audit.StatusProcessing, At: start.Add(time.Minute), By: "usr-svc"}))
-	must(e.store.UpdateStatus(ctx, org, id, audit.StatusChange{To: audit.StatusCompleted, At: e.clock, By: "usr-svc", ActivityCount: aws.Int64(312)}))
-	e.clock = start.Add(3 * time.Minute)
-	must(e.store.AttachFileURL(ctx, org, id, "https://storage.example.no/exports/"+export+".pdf", "usr-svc"))
-	e.clock = start.Add(4 * time.Minute)
-	if err := e.store.Delete(ctx, org, id, "usr-admin"); err != nil {
+	must(e.Store.Create(ctx, n))
+	e.Clock.Set(start.Add(2 * time.Minute))
+	must(e.Store.UpdateStatus(ctx, org, id, audit.StatusChange{To: audit.StatusProcessing, At: start.Add(time.Minute), By: "usr-svc"}))
+	must(e.Store.UpdateStatus(ctx, org, id, audit.StatusChange{To: audit.StatusProcessing, At: start.Add(time.Minute), By: "usr-svc"}))
+	must(e.Store.UpdateStatus(ctx, org, id, audit.StatusChange{To: audit.StatusCompleted, At: e.Clock.Now(), By: "usr-svc", ActivityCount: aws.Int64(312)}))
+	e.Clock.Set(start.Add(3 * time.Minute))
+	must(e.Store.AttachFileURL(ctx, org, id, "https://storage.example.no/exports/"+export+".pdf", "usr-svc"))
+	e.Clock.Set(start.Add(4 * time.Minute))
+	if err := e.Store.Delete(ctx, org, id, "usr-admin"); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := e.layer.Expire(ctx, table, config.TableTTLAttribute, start.Add(31*24*time.Hour)); err != nil {
+	if _, err := e.Layer.Expire(ctx, table, config.TableTTLAttribute, start.Add(31*24*time.Hour)); err != nil {
 		t.Fatal(err)
 	}
-	e.clock = start.Add(5 * time.Minute)
+	e.Clock.Set(start.Add(5 * time.Minute))
 	return rec
 }
 
@@ -102,7 +92,7 @@ func sample(t *testing.T) events.DynamoDBEvent {
 	if *update {
 		e := newEngine(t)
 		e.life(t, "org-bufdir-042", "exp-20260301-abc123")
-		b, err := json.MarshalIndent(events.DynamoDBEvent{Records: e.layer.Records(table)}, "", "  ")
+		b, err := json.MarshalIndent(events.DynamoDBEvent{Records: e.Layer.Records(table)}, "", "  ")
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -373,10 +363,10 @@ func TestHandle_AFailedCallReportsAllItsRecords(t *testing.T) {
 func TestHandle_ABatchOfManyChangesGoesOutInCallsOfTen(t *testing.T) {
 	t.Parallel()
 	e := newEngine(t)
-	for i := 0; len(e.layer.Records(table)) < 100; i++ {
+	for i := 0; len(e.Layer.Records(table)) < 100; i++ {
 		e.life(t, "org-a", fmt.Sprintf("exp-%d", i))
 	}
-	recs := e.layer.Records(table)[:100]
+	recs := e.Layer.Records(table)[:100]
 	h := newHandler(t)
 	if resp := h.handle(t, events.DynamoDBEvent{Records: recs}); len(resp.BatchItemFailures) != 0 {
 		t.Fatalf("reported %v", resp.BatchItemFailures)
@@ -411,21 +401,21 @@ func TestHandle_AnIllegalChangeIsLoggedNotPublished(t *testing.T) {
 	ctx := context.Background()
 	n := audit.NewRecord{ExportID: "exp-1", OrgID: "org-a", TriggeredBy: "usr-0099", Status: audit.StatusQueued,
 		Format: audit.FormatPDF, PeriodFrom: "2025-01-01", PeriodTo: "2025-12-31", By: "usr-0042"}
-	rec, _, err := e.store.Create(ctx, n)
+	rec, _, err := e.Store.Create(ctx, n)
 	if err != nil {
 		t.Fatal(err)
 	}
 	id, _ := audit.ParseRecordID(rec.RecordID)
-	before := len(e.layer.Records(table))
+	before := len(e.Layer.Records(table))
 	// Someone with the table's permissions changes what never changes.
-	if _, err := e.db.UpdateItem(ctx, &dynamodb.UpdateItemInput{
+	if _, err := e.DB.UpdateItem(ctx, &dynamodb.UpdateItemInput{
 		TableName: aws.String(table), Key: item.RecordKey("org-a", id),
 		UpdateExpression:          aws.String("SET export_id = :e"),
 		ExpressionAttributeValues: map[string]ddbtypes.AttributeValue{":e": item.S("exp-2")},
 	}); err != nil {
 		t.Fatal(err)
 	}
-	recs := e.layer.Records(table)
+	recs := e.Layer.Records(table)
 	if len(recs) != before+1 {
 		t.Fatalf("the direct write made %d stream records, want 1", len(recs)-before)
 	}
