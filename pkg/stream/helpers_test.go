@@ -11,7 +11,6 @@ import (
 	"slices"
 	"strings"
 	"testing"
-	"time"
 
 	"github.com/aws/aws-lambda-go/events"
 	"github.com/aws/aws-sdk-go-v2/aws"
@@ -32,9 +31,8 @@ var ctx = context.Background()
 // fixture is the embedded engine behind a stream layer, as the kit starts it, with a client of
 // it and a table keyed by pk (string) and sk (number).
 type fixture struct {
-	layer *stream.Layer
-	db    *dynamodb.Client
-	url   string
+	*testkit.Streamed
+	db *dynamodb.Client
 }
 
 func newFixture(t *testing.T, o stream.Options) *fixture {
@@ -42,7 +40,7 @@ func newFixture(t *testing.T, o stream.Options) *fixture {
 	o.Region = region
 	e := testkit.StreamEngine(t, o)
 	db := testkit.RawClient(e.URL, func(o *dynamodb.Options) { o.RetryMaxAttempts = 1 })
-	f := &fixture{layer: e.Layer, db: db, url: e.URL}
+	f := &fixture{Streamed: e, db: db}
 	f.createTable(t, tbl)
 	return f
 }
@@ -142,16 +140,6 @@ func raw(t *testing.T, url, op, body string) int {
 	_, _ = io.Copy(io.Discard, resp.Body)
 	resp.Body.Close()
 	return resp.StatusCode
-}
-
-// wait is Wait with a deadline that only a stuck subscriber reaches.
-func wait(t *testing.T, l *stream.Layer) {
-	t.Helper()
-	c, cancel := context.WithTimeout(ctx, 20*time.Second)
-	defer cancel()
-	if err := l.Wait(c); err != nil {
-		t.Fatalf("subscribers did not catch up: %v", err)
-	}
 }
 
 // equalJSON compares two images as the JSON a consumer reads, with sets in any order: minidyn
