@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"maps"
 	"math/big"
 	"regexp"
 	"slices"
@@ -98,13 +99,13 @@ func TestRecords_HaveTheShapeLambdaHandsAFunction(t *testing.T) {
 	}
 	var doc map[string]any
 	_ = json.Unmarshal(b, &doc)
-	top := keysOf(doc)
+	top := slices.Sorted(maps.Keys(doc))
 	if want := []string{"awsRegion", "dynamodb", "eventID", "eventName", "eventSource", "eventSourceARN", "eventVersion"}; !slices.Equal(top, want) {
 		t.Errorf("record fields %q, want %q", top, want)
 	}
 	ddb := doc["dynamodb"].(map[string]any)
-	if want := []string{"ApproximateCreationDateTime", "Keys", "NewImage", "OldImage", "SequenceNumber", "SizeBytes", "StreamViewType"}; !slices.Equal(keysOf(ddb), want) {
-		t.Errorf("dynamodb fields %q, want %q", keysOf(ddb), want)
+	if want := []string{"ApproximateCreationDateTime", "Keys", "NewImage", "OldImage", "SequenceNumber", "SizeBytes", "StreamViewType"}; !slices.Equal(slices.Sorted(maps.Keys(ddb)), want) {
+		t.Errorf("dynamodb fields %q, want %q", slices.Sorted(maps.Keys(ddb)), want)
 	}
 	if at, ok := ddb["ApproximateCreationDateTime"].(float64); !ok || at != float64(int64(at)) {
 		t.Errorf("ApproximateCreationDateTime %v is not whole epoch seconds", ddb["ApproximateCreationDateTime"])
@@ -116,15 +117,6 @@ func TestRecords_HaveTheShapeLambdaHandsAFunction(t *testing.T) {
 	if got, _ := json.Marshal(old["sk"]); string(got) != `{"N":"1"}` {
 		t.Errorf("number attribute as %s, want a string as DynamoDB JSON has it", got)
 	}
-}
-
-func keysOf(m map[string]any) []string {
-	out := make([]string, 0, len(m))
-	for k := range m {
-		out = append(out, k)
-	}
-	slices.Sort(out)
-	return out
 }
 
 func TestTransactionsAndBatches_OneRecordPerChangedItem(t *testing.T) {
