@@ -45,9 +45,9 @@ type trail struct {
 
 var quiet = slog.New(slog.DiscardHandler)
 
-func newTrail(t *testing.T, bucket archive.Bucket, lag time.Duration) *trail {
+func newTrail(t testing.TB, bucket archive.Bucket, lag time.Duration) *trail {
 	t.Helper()
-	tr := &trail{StreamStore: testkit.NewStreamStore(t, stream.Options{}, tbl, day0, store.WithRetention(time.Hour)), bucket: bucket, lag: lag}
+	tr := &trail{StreamStore: testkit.NewStreamStore(t, stream.Options{KeepAll: true}, tbl, day0, store.WithRetention(time.Hour)), bucket: bucket, lag: lag}
 	tr.engine = strings.TrimPrefix(tr.URL, "http://")
 	tr.direct = testkit.Client(t, tr.Behind)
 	tr.periods, _ = archive.NewPeriods(time.Minute)
@@ -78,7 +78,7 @@ func newRecord(org, export string) audit.NewRecord {
 	}
 }
 
-func (tr *trail) create(t *testing.T, n audit.NewRecord) audit.RecordID {
+func (tr *trail) create(t testing.TB, n audit.NewRecord) audit.RecordID {
 	t.Helper()
 	rec, _, err := tr.Store.Create(ctx, n)
 	if err != nil {
@@ -88,7 +88,7 @@ func (tr *trail) create(t *testing.T, n audit.NewRecord) audit.RecordID {
 	return id
 }
 
-func (tr *trail) move(t *testing.T, org string, id audit.RecordID, c audit.StatusChange) {
+func (tr *trail) move(t testing.TB, org string, id audit.RecordID, c audit.StatusChange) {
 	t.Helper()
 	if c.At.IsZero() {
 		c.At = tr.Clock.Now()

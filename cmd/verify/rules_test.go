@@ -22,7 +22,7 @@ import (
 //
 // o1: rec-20260326-001 completed with a file, 002 failed, 003 deleted and removed by the TTL,
 // 004 deleted, 007 on 003's export_id; o2: 005. The day's counter is at 8, last at 13:00:00.
-func lived(t *testing.T) *trail {
+func lived(t testing.TB) *trail {
 	t.Helper()
 	tr := newTrail(t, archive.NewDir(t.TempDir()), 0)
 	a := tr.create(t, newRecord("o1", "exp-a"))
