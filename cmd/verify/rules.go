@@ -3,6 +3,7 @@ package main
 import (
 	"errors"
 	"fmt"
+	"slices"
 	"sort"
 	"strings"
 
@@ -31,7 +32,7 @@ func serviceRules() verify.Rules {
 	return verify.Rules{
 		Name:   itemName,
 		Change: []func(verify.Change) error{itemChange},
-		State:  []func([]verify.Item) []verify.Problem{guarded, liveCounts, counted},
+		State:  []func([]verify.Item) []verify.Problem{acrossItems},
 	}
 }
 
@@ -213,11 +214,18 @@ func exactly[T any](what string, old, now image.Item) (o, n *T, err error) {
 	return o, n, err
 }
 
+// acrossItems reads the items the archive's changes left once, and checks what the store's
+// transactions keep together across them.
+func acrossItems(items []verify.Item) []verify.Problem {
+	s := readState(items)
+	return slices.Concat(guarded(s), liveCounts(s), counted(s))
+}
+
 // state is the items the archive's changes left, read by kind. An item whose image does not
 // read is left out: its changes were problems already.
 type state struct {
 	records  []named[item.Record]
-	guards   map[string]named[item.Guard] // by org and export_id
+	guards   map[string]named[item.Guard] // by pk and sk
 	stats    map[string]named[stats]      // by org
 	counters map[string]item.Counter      // by day
 }
@@ -263,8 +271,7 @@ func readState(items []verify.Item) state {
 // guarded: the create's transaction writes a record and the guard of its export_id together,
 // the delete's tombstones the one and removes the other, so each live record has its guard and
 // each guard names its live record, made by the same create.
-func guarded(items []verify.Item) []verify.Problem {
-	s := readState(items)
+func guarded(s state) []verify.Problem {
 	var out []verify.Problem
 	records := map[string]item.Record{}
 	for _, r := range s.records {
@@ -306,8 +313,7 @@ func sameCreate(g item.Guard, r item.Record) bool {
 
 // liveCounts: the transaction that creates or deletes a record moves its organisation's live
 // count with it, so the count is the organisation's number of live records.
-func liveCounts(items []verify.Item) []verify.Problem {
-	s := readState(items)
+func liveCounts(s state) []verify.Problem {
 	live := map[string][]string{}
 	for _, r := range s.records {
 		if !r.it.Deleted() {
@@ -341,8 +347,7 @@ func liveCounts(items []verify.Item) []verify.Problem {
 
 // counted: a record's sequence number and created_at come from its day's counter, which keeps
 // the last number and the latest created_at it handed out, so neither is beyond the counter.
-func counted(items []verify.Item) []verify.Problem {
-	s := readState(items)
+func counted(s state) []verify.Problem {
 	var out []verify.Problem
 	for _, r := range s.records {
 		id, ok := item.ParseRecordSK(r.it.SK)
