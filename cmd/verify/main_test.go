@@ -62,7 +62,7 @@ func newTrail(t testing.TB, bucket archive.Bucket, lag time.Duration) *trail {
 }
 
 // seal seals, with signer, every period the writer has written to, once it has caught up.
-func (tr *trail) seal(t *testing.T, signer archive.Signer) {
+func (tr *trail) seal(t testing.TB, signer archive.Signer) {
 	t.Helper()
 	tr.Wait(t)
 	sealer := archive.NewSealer(archive.SealerOptions{Bucket: tr.bucket, Signer: signer, Periods: tr.periods, Grace: config.DefaultLocalGrace, Log: quiet})
