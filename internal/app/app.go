@@ -9,10 +9,8 @@ import (
 	"context"
 	"io"
 	"log/slog"
-	"os"
 	"time"
 
-	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 	"github.com/bufdir/export-audit/internal/app/boot"
 	"github.com/bufdir/export-audit/pkg/api"
@@ -21,20 +19,24 @@ import (
 	"github.com/bufdir/export-audit/pkg/store"
 )
 
+var root = boot.Root[config.Config, *api.Deps]{
+	Read: config.Load,
+	Build: func(cfg config.Config, log *slog.Logger, w io.Writer) (*api.Deps, error) {
+		deps, _, err := New(cfg, log, w)
+		return deps, err
+	},
+}
+
 // MustLoad reads the configuration and builds what the handlers need, once per container. A
 // missing or malformed setting stops the process here with one clear log line, rather than
 // failing every request later.
-func MustLoad(ctx context.Context) *api.Deps { return boot.Must(Load(ctx, os.Getenv, os.Stdout)) }
+func MustLoad(ctx context.Context) *api.Deps { return root.MustLoad(ctx) }
 
 // Load reads the configuration through getenv and builds the dependencies, with the log and the
 // metrics written to w (os.Stdout in Lambda, which CloudWatch Logs reads). It logs one line
-// (boot.Load): "init" with the configuration, or the reason it cannot start.
+// (boot.Root.Load): "init" with the configuration, or the reason it cannot start.
 func Load(ctx context.Context, getenv func(string) string, w io.Writer) (*api.Deps, error) {
-	return boot.Load(ctx, w, func() (config.Config, error) { return config.Load(getenv) },
-		func(cfg config.Config, log *slog.Logger) (*api.Deps, error) {
-			deps, _, err := New(cfg, log, w)
-			return deps, err
-		})
+	return root.Load(ctx, getenv, w)
 }
 
 // NewLogger returns the JSON logger every part of the service writes with (boot.NewLogger).
@@ -90,19 +92,12 @@ var retries = boot.Retries{
 // NewDynamoDB builds the DynamoDB client from cfg and the environment's credentials
 // (boot.Credentials).
 func NewDynamoDB(cfg config.Config) (*dynamodb.Client, error) {
-	awsCfg, err := boot.AWSConfig(cfg.Region, cfg.DynamoDBEndpoint != "", retries)
-	if err != nil {
-		return nil, err
-	}
-	return dynamodb.NewFromConfig(awsCfg, func(o *dynamodb.Options) {
+	return boot.Client(dynamodb.NewFromConfig, cfg.Region, cfg.DynamoDBEndpoint, retries, func(o *dynamodb.Options) {
 		o.APIOptions = append(o.APIOptions, metrics.InstrumentSDK(metrics.SDKNames{
 			Calls: config.MetricDynamoDBCalls, Latency: config.MetricDynamoDBLatency,
 			Retries: config.MetricDynamoDBRetries, Throttles: config.MetricDynamoDBThrottles,
 		}))
-		if cfg.DynamoDBEndpoint != "" {
-			o.BaseEndpoint = aws.String(cfg.DynamoDBEndpoint)
-			// Local engines send no CRC32 of their answers.
-			o.DisableValidateResponseChecksum = true
-		}
-	}), nil
+		// Local engines send no CRC32 of their answers.
+		o.DisableValidateResponseChecksum = cfg.DynamoDBEndpoint != ""
+	})
 }

@@ -11,10 +11,8 @@ import (
 	"context"
 	"io"
 	"log/slog"
-	"os"
 	"time"
 
-	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
 	"github.com/bufdir/export-audit/internal/app/boot"
 	"github.com/bufdir/export-audit/pkg/archive"
@@ -23,18 +21,17 @@ import (
 	"github.com/bufdir/export-audit/pkg/metrics"
 )
 
+var root = boot.Root[config.ArchiveConfig, *archive.Writer]{Read: config.LoadArchiveChanges, Build: New}
+
 // MustLoad reads the configuration and builds the writer, once per container. A missing or
 // malformed setting stops the process here with one clear log line.
-func MustLoad(ctx context.Context) *archive.Writer {
-	return boot.Must(Load(ctx, os.Getenv, os.Stdout))
-}
+func MustLoad(ctx context.Context) *archive.Writer { return root.MustLoad(ctx) }
 
 // Load reads the configuration through getenv and builds the writer, with its log and metrics
-// written to w (os.Stdout in Lambda). It logs one line (boot.Load): "init" with the
+// written to w (os.Stdout in Lambda). It logs one line (boot.Root.Load): "init" with the
 // configuration, or why it cannot start.
 func Load(ctx context.Context, getenv func(string) string, w io.Writer) (*archive.Writer, error) {
-	return boot.Load(ctx, w, func() (config.ArchiveConfig, error) { return config.LoadArchiveChanges(getenv) },
-		func(cfg config.ArchiveConfig, log *slog.Logger) (*archive.Writer, error) { return New(cfg, log, w) })
+	return root.Load(ctx, getenv, w)
 }
 
 // New builds the writer from cfg, logging through log and writing each batch's metrics to
@@ -71,14 +68,7 @@ var s3Retries = boot.Retries{
 // NewS3 builds the S3 client from cfg and the environment's credentials. With S3_ENDPOINT set
 // it speaks path-style to that endpoint, as local S3 servers want, and any credentials do.
 func NewS3(cfg config.ArchiveConfig) (*s3.Client, error) {
-	awsCfg, err := boot.AWSConfig(cfg.Region, cfg.S3Endpoint != "", s3Retries)
-	if err != nil {
-		return nil, err
-	}
-	return s3.NewFromConfig(awsCfg, func(o *s3.Options) {
-		if cfg.S3Endpoint != "" {
-			o.BaseEndpoint = aws.String(cfg.S3Endpoint)
-			o.UsePathStyle = true
-		}
-	}), nil
+	return boot.Client(s3.NewFromConfig, cfg.Region, cfg.S3Endpoint, s3Retries, func(o *s3.Options) {
+		o.UsePathStyle = cfg.S3Endpoint != ""
+	})
 }

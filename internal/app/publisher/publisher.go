@@ -11,10 +11,8 @@ import (
 	"context"
 	"io"
 	"log/slog"
-	"os"
 	"time"
 
-	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/eventbridge"
 	"github.com/bufdir/export-audit/internal/app/boot"
 	"github.com/bufdir/export-audit/pkg/config"
@@ -22,18 +20,17 @@ import (
 	"github.com/bufdir/export-audit/pkg/publish"
 )
 
+var root = boot.Root[config.PublisherConfig, *publish.Handler]{Read: config.LoadPublisher, Build: New}
+
 // MustLoad reads the configuration and builds the handler, once per container. A missing or
 // malformed setting stops the process here with one clear log line.
-func MustLoad(ctx context.Context) *publish.Handler {
-	return boot.Must(Load(ctx, os.Getenv, os.Stdout))
-}
+func MustLoad(ctx context.Context) *publish.Handler { return root.MustLoad(ctx) }
 
 // Load reads the configuration through getenv and builds the handler, with the log and the
-// metrics written to w. It logs one line (boot.Load): "init" with the configuration, or why it
-// cannot start.
+// metrics written to w. It logs one line (boot.Root.Load): "init" with the configuration, or
+// why it cannot start.
 func Load(ctx context.Context, getenv func(string) string, w io.Writer) (*publish.Handler, error) {
-	return boot.Load(ctx, w, func() (config.PublisherConfig, error) { return config.LoadPublisher(getenv) },
-		func(cfg config.PublisherConfig, log *slog.Logger) (*publish.Handler, error) { return New(cfg, log, w) })
+	return root.Load(ctx, getenv, w)
 }
 
 // New builds the handler from cfg, logging through log and writing each invocation's metrics
@@ -63,13 +60,5 @@ var retries = boot.Retries{
 
 // NewEventBridge builds the EventBridge client from cfg and the environment's credentials.
 func NewEventBridge(cfg config.PublisherConfig) (*eventbridge.Client, error) {
-	awsCfg, err := boot.AWSConfig(cfg.Region, cfg.EventBridgeEndpoint != "", retries)
-	if err != nil {
-		return nil, err
-	}
-	return eventbridge.NewFromConfig(awsCfg, func(o *eventbridge.Options) {
-		if cfg.EventBridgeEndpoint != "" {
-			o.BaseEndpoint = aws.String(cfg.EventBridgeEndpoint)
-		}
-	}), nil
+	return boot.Client(eventbridge.NewFromConfig, cfg.Region, cfg.EventBridgeEndpoint, retries)
 }

@@ -9,10 +9,8 @@ import (
 	"context"
 	"io"
 	"log/slog"
-	"os"
 	"time"
 
-	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/kms"
 	"github.com/bufdir/export-audit/internal/app/archiver"
 	"github.com/bufdir/export-audit/internal/app/boot"
@@ -23,18 +21,17 @@ import (
 	"github.com/bufdir/export-audit/pkg/metrics"
 )
 
+var root = boot.Root[config.ArchiveConfig, *archive.Sealer]{Read: config.LoadSealDigest, Build: New}
+
 // MustLoad reads the configuration and builds the sealer, once per container. A missing or
 // malformed setting stops the process here with one clear log line.
-func MustLoad(ctx context.Context) *archive.Sealer {
-	return boot.Must(Load(ctx, os.Getenv, os.Stdout))
-}
+func MustLoad(ctx context.Context) *archive.Sealer { return root.MustLoad(ctx) }
 
 // Load reads the configuration through getenv and builds the sealer, with its log and metrics
-// written to w (os.Stdout in Lambda). It logs one line (boot.Load): "init" with the
+// written to w (os.Stdout in Lambda). It logs one line (boot.Root.Load): "init" with the
 // configuration, or why it cannot start.
 func Load(ctx context.Context, getenv func(string) string, w io.Writer) (*archive.Sealer, error) {
-	return boot.Load(ctx, w, func() (config.ArchiveConfig, error) { return config.LoadSealDigest(getenv) },
-		func(cfg config.ArchiveConfig, log *slog.Logger) (*archive.Sealer, error) { return New(cfg, log, w) })
+	return root.Load(ctx, getenv, w)
 }
 
 // New builds the sealer from cfg, logging through log and writing each run's metrics to
@@ -75,13 +72,5 @@ var kmsRetries = boot.Retries{
 // NewKMS builds the KMS client from cfg and the environment's credentials; with KMS_ENDPOINT
 // set, against that endpoint, where any credentials do.
 func NewKMS(cfg config.ArchiveConfig) (*kms.Client, error) {
-	awsCfg, err := boot.AWSConfig(cfg.Region, cfg.KMSEndpoint != "", kmsRetries)
-	if err != nil {
-		return nil, err
-	}
-	return kms.NewFromConfig(awsCfg, func(o *kms.Options) {
-		if cfg.KMSEndpoint != "" {
-			o.BaseEndpoint = aws.String(cfg.KMSEndpoint)
-		}
-	}), nil
+	return boot.Client(kms.NewFromConfig, cfg.Region, cfg.KMSEndpoint, kmsRetries)
 }
