@@ -21,19 +21,6 @@ import (
 	"github.com/bufdir/export-audit/pkg/metrics"
 )
 
-var root = boot.Root[config.ArchiveConfig, *archive.Writer]{Read: config.LoadArchiveChanges, Build: New}
-
-// MustLoad reads the configuration and builds the writer, once per container. A missing or
-// malformed setting stops the process here with one clear log line.
-func MustLoad(ctx context.Context) *archive.Writer { return root.MustLoad(ctx) }
-
-// Load reads the configuration through getenv and builds the writer, with its log and metrics
-// written to w (os.Stdout in Lambda). It logs one line (boot.Root.Load): "init" with the
-// configuration, or why it cannot start.
-func Load(ctx context.Context, getenv func(string) string, w io.Writer) (*archive.Writer, error) {
-	return root.Load(ctx, getenv, w)
-}
-
 // New builds the writer from cfg, logging through log and writing each batch's metrics to
 // metricsTo (nil: none).
 func New(cfg config.ArchiveConfig, log *slog.Logger, metricsTo io.Writer) (*archive.Writer, error) {
@@ -71,4 +58,17 @@ func NewS3(cfg config.ArchiveConfig) (*s3.Client, error) {
 	return boot.Client(s3.NewFromConfig, cfg.Region, cfg.S3Endpoint, s3Retries, func(o *s3.Options) {
 		o.UsePathStyle = cfg.S3Endpoint != ""
 	})
+}
+
+var root = boot.Root[config.ArchiveConfig, *archive.Writer]{Read: config.LoadArchiveChanges, Build: New}
+
+// MustLoad reads the configuration and builds the writer, once per container. A missing or
+// malformed setting stops the process here with one clear log line.
+func MustLoad(ctx context.Context) *archive.Writer { return root.MustLoad(ctx) }
+
+// Load reads the configuration through getenv and builds the writer, with its log and metrics
+// written to w (os.Stdout in Lambda). It logs one line (boot.Root.Load): "init" with the
+// configuration, or why it cannot start.
+func Load(ctx context.Context, getenv func(string) string, w io.Writer) (*archive.Writer, error) {
+	return root.Load(ctx, getenv, w)
 }

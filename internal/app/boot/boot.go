@@ -56,6 +56,16 @@ type Retries struct {
 	Codes []string
 }
 
+// QuickRetries are those of a service that answers in milliseconds (EventBridge, KMS): an
+// attempt that takes 2 s is lost and better retried, and four attempts ride out a burst of
+// throttling or an internal error within about a second.
+var QuickRetries = Retries{
+	MaxAttempts:    4,
+	MaxBackoff:     time.Second,
+	AttemptTimeout: 2 * time.Second,
+	ConnectTimeout: 500 * time.Millisecond,
+}
+
 // AWSConfig is the SDK configuration of a client in region with the environment's credentials
 // (any, against a local endpoint) and r's retries.
 func AWSConfig(region string, local bool, r Retries) (aws.Config, error) {

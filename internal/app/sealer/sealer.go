@@ -9,7 +9,6 @@ import (
 	"context"
 	"io"
 	"log/slog"
-	"time"
 
 	"github.com/aws/aws-sdk-go-v2/service/kms"
 	"github.com/bufdir/export-audit/internal/app/archiver"
@@ -20,19 +19,6 @@ import (
 	"github.com/bufdir/export-audit/pkg/config"
 	"github.com/bufdir/export-audit/pkg/metrics"
 )
-
-var root = boot.Root[config.ArchiveConfig, *archive.Sealer]{Read: config.LoadSealDigest, Build: New}
-
-// MustLoad reads the configuration and builds the sealer, once per container. A missing or
-// malformed setting stops the process here with one clear log line.
-func MustLoad(ctx context.Context) *archive.Sealer { return root.MustLoad(ctx) }
-
-// Load reads the configuration through getenv and builds the sealer, with its log and metrics
-// written to w (os.Stdout in Lambda). It logs one line (boot.Root.Load): "init" with the
-// configuration, or why it cannot start.
-func Load(ctx context.Context, getenv func(string) string, w io.Writer) (*archive.Sealer, error) {
-	return root.Load(ctx, getenv, w)
-}
 
 // New builds the sealer from cfg, logging through log and writing each run's metrics to
 // metricsTo (nil: none).
@@ -59,18 +45,23 @@ func New(cfg config.ArchiveConfig, log *slog.Logger, metricsTo io.Writer) (*arch
 	return archive.NewSealer(o), nil
 }
 
-// kmsRetries are those of kms:Sign, one call per digest. KMS answers in milliseconds; four
-// attempts ride out a throttle or an internal error within about a second, and past them the
-// run fails and Lambda runs it again.
-var kmsRetries = boot.Retries{
-	MaxAttempts:    4,
-	MaxBackoff:     time.Second,
-	AttemptTimeout: 2 * time.Second,
-	ConnectTimeout: 500 * time.Millisecond,
+// NewKMS builds the KMS client from cfg and the environment's credentials; with KMS_ENDPOINT
+// set, against that endpoint, where any credentials do. kms:Sign is one call per digest and
+// KMS answers in milliseconds, so it gets boot.QuickRetries; past them the run fails and
+// Lambda runs it again.
+func NewKMS(cfg config.ArchiveConfig) (*kms.Client, error) {
+	return boot.Client(kms.NewFromConfig, cfg.Region, cfg.KMSEndpoint, boot.QuickRetries)
 }
 
-// NewKMS builds the KMS client from cfg and the environment's credentials; with KMS_ENDPOINT
-// set, against that endpoint, where any credentials do.
-func NewKMS(cfg config.ArchiveConfig) (*kms.Client, error) {
-	return boot.Client(kms.NewFromConfig, cfg.Region, cfg.KMSEndpoint, kmsRetries)
+var root = boot.Root[config.ArchiveConfig, *archive.Sealer]{Read: config.LoadSealDigest, Build: New}
+
+// MustLoad reads the configuration and builds the sealer, once per container. A missing or
+// malformed setting stops the process here with one clear log line.
+func MustLoad(ctx context.Context) *archive.Sealer { return root.MustLoad(ctx) }
+
+// Load reads the configuration through getenv and builds the sealer, with its log and metrics
+// written to w (os.Stdout in Lambda). It logs one line (boot.Root.Load): "init" with the
+// configuration, or why it cannot start.
+func Load(ctx context.Context, getenv func(string) string, w io.Writer) (*archive.Sealer, error) {
+	return root.Load(ctx, getenv, w)
 }
