@@ -108,7 +108,7 @@ func (e *env) verify(t testing.TB, l *ledger) int {
 		}
 		seen := map[string]bool{}
 		for _, h := range rec.History {
-			seen[h.Status] = true
+			seen[string(h.Status)] = true
 		}
 		for st := range l.moved[id] {
 			if !seen[st] {

@@ -151,13 +151,13 @@ func TestRace_CompletedVersusFailed(t *testing.T) {
 		}
 		var steps []string
 		for _, h := range got.History {
-			steps = append(steps, h.Status)
+			steps = append(steps, string(h.Status))
 		}
 		want := []string{"queued", won}
 		if replies[2].Status == http.StatusOK {
 			want = []string{"queued", "processing", won}
 		}
-		if got.Status != won || strings.Join(steps, ",") != strings.Join(want, ",") {
+		if string(got.Status) != won || strings.Join(steps, ",") != strings.Join(want, ",") {
 			t.Errorf("%s: want status %s and history %v, got %s and %v", rec.RecordID, won, want, got.Status, steps)
 		}
 		// The same move twice at once: one applies it, the other is a no-op.
