@@ -328,10 +328,7 @@ func alarmTopic(stack awscdk.Stack, cfg Config) awssns.Topic {
 		// SNS mails a confirmation link first; nothing arrives until someone follows it.
 		topic.AddSubscription(awssnssubscriptions.NewEmailSubscription(jsii.String(cfg.AlarmEmail), nil))
 	}
-	awscdk.NewCfnOutput(stack, jsii.String("AlarmTopicArn"), &awscdk.CfnOutputProps{
-		Description: jsii.String("SNS topic every alarm notifies; subscribe more endpoints here"),
-		Value:       topic.TopicArn(),
-	})
+	output(stack, "AlarmTopicArn", "SNS topic every alarm notifies; subscribe more endpoints here", topic.TopicArn())
 	return topic
 }
 

@@ -109,16 +109,7 @@ func TestItem_RecordLayout(t *testing.T) {
 		{"no optional attribute (a record stored before versions were kept)", queued, queuedAV},
 		{"every attribute", full, fullAV},
 	} {
-		t.Run(tc.name, func(t *testing.T) {
-			got, err := item.Encode(tc.it)
-			if err != nil || !reflect.DeepEqual(got, tc.av) {
-				t.Errorf("encode: %v\n got %s\nwant %s", err, showMap(got), showMap(tc.av))
-			}
-			var back item.Record
-			if err := item.Decode(tc.av, &back); err != nil || !reflect.DeepEqual(back, tc.it) {
-				t.Errorf("decode: %v\n got %+v\nwant %+v", err, back, tc.it)
-			}
-		})
+		t.Run(tc.name, func(t *testing.T) { wantLayout(t, tc.it, tc.av) })
 	}
 }
 
@@ -145,16 +136,20 @@ func TestItem_GuardLayout(t *testing.T) {
 		{"without activity_count", g, gAV},
 		{"with activity_count", withCount, withCountAV},
 	} {
-		t.Run(tc.name, func(t *testing.T) {
-			got, err := item.Encode(tc.it)
-			if err != nil || !reflect.DeepEqual(got, tc.av) {
-				t.Errorf("encode: %v\n got %s\nwant %s", err, showMap(got), showMap(tc.av))
-			}
-			var back item.Guard
-			if err := item.Decode(tc.av, &back); err != nil || !reflect.DeepEqual(back, tc.it) {
-				t.Errorf("decode: %v\n got %+v\nwant %+v", err, back, tc.it)
-			}
-		})
+		t.Run(tc.name, func(t *testing.T) { wantLayout(t, tc.it, tc.av) })
+	}
+}
+
+// wantLayout checks that it encodes to av, and av decodes back to it.
+func wantLayout[T any](t *testing.T, it T, av map[string]types.AttributeValue) {
+	t.Helper()
+	got, err := item.Encode(it)
+	if err != nil || !reflect.DeepEqual(got, av) {
+		t.Errorf("encode: %v\n got %s\nwant %s", err, showMap(got), showMap(av))
+	}
+	var back T
+	if err := item.Decode(av, &back); err != nil || !reflect.DeepEqual(back, it) {
+		t.Errorf("decode: %v\n got %+v\nwant %+v", err, back, it)
 	}
 }
 
