@@ -12,6 +12,19 @@ import (
 
 func fromMap(m map[string]string) func(string) string { return func(k string) string { return m[k] } }
 
+// wantRefusal checks that err refuses the configuration what and names every one of wants.
+func wantRefusal(t *testing.T, err error, what string, wants ...string) {
+	t.Helper()
+	if err == nil {
+		t.Fatalf("%s accepted", what)
+	}
+	for _, want := range wants {
+		if !strings.Contains(err.Error(), want) {
+			t.Errorf("error %q does not mention %s", err, want)
+		}
+	}
+}
+
 func TestLoad_DefaultsAndValues(t *testing.T) {
 	t.Parallel()
 	cfg, err := config.Load(fromMap(map[string]string{"TABLE_NAME": "t", "AWS_REGION": "eu-north-1", "STAGE": "dev"}))
@@ -37,14 +50,7 @@ func TestLoad_DefaultsAndValues(t *testing.T) {
 func TestLoad_ReportsEveryProblem(t *testing.T) {
 	t.Parallel()
 	_, err := config.Load(fromMap(map[string]string{"DELETED_RETENTION_DAYS": "a year", "LOG_LEVEL": "loud"}))
-	if err == nil {
-		t.Fatal("missing and malformed settings were accepted")
-	}
-	for _, want := range []string{"TABLE_NAME is required", "AWS_REGION is required", "STAGE is required", "DELETED_RETENTION_DAYS", "LOG_LEVEL"} {
-		if !strings.Contains(err.Error(), want) {
-			t.Errorf("error %q does not mention %s", err, want)
-		}
-	}
+	wantRefusal(t, err, "missing and malformed settings", "TABLE_NAME is required", "AWS_REGION is required", "STAGE is required", "DELETED_RETENTION_DAYS", "LOG_LEVEL")
 }
 
 // Under sam local, `!Ref AuditTable` reaches the function as the logical id; without
@@ -58,14 +64,7 @@ func TestLoad_SAMLocalWithoutTableNameOverride(t *testing.T) {
 		sam[k] = v
 	}
 	_, err := config.Load(fromMap(sam))
-	if err == nil {
-		t.Fatal("sam local with TABLE_NAME=AuditTable was accepted")
-	}
-	for _, want := range []string{"TABLE_NAME", "AuditTable", "TableNameOverride", "DynamoDbEndpoint", "bufdir-export-audit-local"} {
-		if !strings.Contains(err.Error(), want) {
-			t.Errorf("error %q does not mention %s", err, want)
-		}
-	}
+	wantRefusal(t, err, "sam local with TABLE_NAME=AuditTable", "TABLE_NAME", "AuditTable", "TableNameOverride", "DynamoDbEndpoint", "bufdir-export-audit-local")
 	// Outside sam local a table may well be called AuditTable.
 	if _, err := config.Load(fromMap(base)); err != nil {
 		t.Errorf("TABLE_NAME=AuditTable outside sam local: %v", err)
@@ -90,23 +89,14 @@ func TestLoadPublisher_NeedsTheBusNotTheTable(t *testing.T) {
 		t.Errorf("values: %+v", cfg)
 	}
 	_, err = config.LoadPublisher(fromMap(map[string]string{"TABLE_NAME": "t", "LOG_LEVEL": "loud"}))
-	if err == nil {
-		t.Fatal("missing and malformed settings were accepted")
-	}
-	for _, want := range []string{"EVENT_BUS_NAME is required", "AWS_REGION is required", "STAGE is required", "LOG_LEVEL"} {
-		if !strings.Contains(err.Error(), want) {
-			t.Errorf("error %q does not mention %s", err, want)
-		}
-	}
+	wantRefusal(t, err, "missing and malformed settings", "EVENT_BUS_NAME is required", "AWS_REGION is required", "STAGE is required", "LOG_LEVEL")
 }
 
 func TestLoadPublisher_SAMLocalWithoutEventBusNameOverride(t *testing.T) {
 	t.Parallel()
 	env := map[string]string{"EVENT_BUS_NAME": "EventBus", "AWS_REGION": "eu-north-1", "STAGE": "local", "AWS_SAM_LOCAL": "true"}
 	_, err := config.LoadPublisher(fromMap(env))
-	if err == nil || !strings.Contains(err.Error(), "EventBusNameOverride") || !strings.Contains(err.Error(), "bufdir-export-audit-local") {
-		t.Fatalf("sam local with EVENT_BUS_NAME=EventBus: %v, want an error naming EventBusNameOverride and make run's bus", err)
-	}
+	wantRefusal(t, err, "sam local with EVENT_BUS_NAME=EventBus", "EventBusNameOverride", "bufdir-export-audit-local")
 	env["EVENT_BUS_NAME"] = "bufdir-export-audit-local"
 	if _, err := config.LoadPublisher(fromMap(env)); err != nil {
 		t.Errorf("sam local with EventBusNameOverride: %v", err)
@@ -150,15 +140,8 @@ func TestLoadArchive_EachFunctionItsOwnSettings(t *testing.T) {
 func TestLoadArchive_ReportsEveryProblem(t *testing.T) {
 	t.Parallel()
 	_, err := config.LoadSealDigest(fromMap(map[string]string{"TABLE_NAME": "t", "LOG_LEVEL": "loud", "SEAL_GRACE": "soon"}))
-	if err == nil {
-		t.Fatal("missing and malformed settings were accepted")
-	}
-	for _, want := range []string{"STAGE is required", "AWS_REGION is required", "ARCHIVE_BUCKET is required",
-		"SEAL_INTERVAL is required", "ARCHIVE_KMS_KEY_ID is required", "SEAL_GRACE must be", "LOG_LEVEL"} {
-		if !strings.Contains(err.Error(), want) {
-			t.Errorf("error %q does not mention %s", err, want)
-		}
-	}
+	wantRefusal(t, err, "missing and malformed settings", "STAGE is required", "AWS_REGION is required", "ARCHIVE_BUCKET is required",
+		"SEAL_INTERVAL is required", "ARCHIVE_KMS_KEY_ID is required", "SEAL_GRACE must be", "LOG_LEVEL")
 	// A period is named to the second, so the interval must be whole seconds.
 	for _, bad := range []string{"90m30.5s", "0s", "-1h", "hourly"} {
 		_, err := config.LoadArchiveChanges(fromMap(map[string]string{"STAGE": "dev", "AWS_REGION": "eu-north-1", "ARCHIVE_BUCKET": "b", "SEAL_INTERVAL": bad}))
