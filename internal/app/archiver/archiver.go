@@ -1,7 +1,7 @@
 // Package archiver is the composition root of the archive-changes function: it reads the
 // function's configuration (config.LoadArchiveChanges) and builds, once per container, the S3
 // client, the archive's bucket on it, the writer (archive.Writer), its logger and its metrics.
-// It also builds the S3 client for seal-digest's root (package sealer). It is apart from
+// It also builds the bucket for seal-digest's root (package sealer, NewBucket). It is apart from
 // package app, which builds the DynamoDB client for the routes, and from package sealer, which
 // builds the KMS client: the writer reads the table's stream and writes the bucket, and links
 // neither.
@@ -24,19 +24,29 @@ import (
 // New builds the writer from cfg, logging through log and writing each batch's metrics to
 // metricsTo (nil: none).
 func New(cfg config.ArchiveConfig, log *slog.Logger, metricsTo io.Writer) (*archive.Writer, error) {
-	client, err := NewS3(cfg)
+	bucket, periods, err := NewBucket(cfg)
 	if err != nil {
 		return nil, err
 	}
-	periods, err := archive.NewPeriods(cfg.SealInterval)
-	if err != nil {
-		return nil, err
-	}
-	w := archive.NewWriter(s3bucket.New(client, cfg.Bucket), periods, nil, log)
+	w := archive.NewWriter(bucket, periods, nil, log)
 	if metricsTo != nil {
 		w.Measure(metrics.NewEmitter(metricsTo), cfg.Stage)
 	}
 	return w, nil
+}
+
+// NewBucket builds what both archive functions start from: the archive's bucket, on the S3
+// client (NewS3), and the periods its objects are kept by.
+func NewBucket(cfg config.ArchiveConfig) (*s3bucket.Bucket, archive.Periods, error) {
+	client, err := NewS3(cfg)
+	if err != nil {
+		return nil, archive.Periods{}, err
+	}
+	periods, err := archive.NewPeriods(cfg.SealInterval)
+	if err != nil {
+		return nil, archive.Periods{}, err
+	}
+	return s3bucket.New(client, cfg.Bucket), periods, nil
 }
 
 // s3Retries are the S3 client's. A change object is one batch of the stream (at most 6 MB,

@@ -15,7 +15,6 @@ import (
 	"github.com/bufdir/export-audit/internal/app/boot"
 	"github.com/bufdir/export-audit/pkg/archive"
 	"github.com/bufdir/export-audit/pkg/archive/kmskey"
-	"github.com/bufdir/export-audit/pkg/archive/s3bucket"
 	"github.com/bufdir/export-audit/pkg/config"
 	"github.com/bufdir/export-audit/pkg/metrics"
 )
@@ -23,7 +22,7 @@ import (
 // New builds the sealer from cfg, logging through log and writing each run's metrics to
 // metricsTo (nil: none).
 func New(cfg config.ArchiveConfig, log *slog.Logger, metricsTo io.Writer) (*archive.Sealer, error) {
-	s3c, err := archiver.NewS3(cfg)
+	bucket, periods, err := archiver.NewBucket(cfg)
 	if err != nil {
 		return nil, err
 	}
@@ -31,12 +30,8 @@ func New(cfg config.ArchiveConfig, log *slog.Logger, metricsTo io.Writer) (*arch
 	if err != nil {
 		return nil, err
 	}
-	periods, err := archive.NewPeriods(cfg.SealInterval)
-	if err != nil {
-		return nil, err
-	}
 	o := archive.SealerOptions{
-		Bucket: s3bucket.New(s3c, cfg.Bucket), Signer: kmskey.New(kmsc, cfg.KMSKeyID),
+		Bucket: bucket, Signer: kmskey.New(kmsc, cfg.KMSKeyID),
 		Periods: periods, Grace: cfg.SealGrace, Log: log, Stage: cfg.Stage,
 	}
 	if metricsTo != nil {
