@@ -101,16 +101,8 @@ func TestItem_RecordLayout(t *testing.T) {
 		"deleted_at": s("2026-03-02T08:00:00Z"), "deleted_by": s("usr-0042"), "expires_at": n("1803888000"),
 	}
 
-	for _, tc := range []struct {
-		name string
-		it   item.Record
-		av   map[string]types.AttributeValue
-	}{
-		{"no optional attribute (a record stored before versions were kept)", queued, queuedAV},
-		{"every attribute", full, fullAV},
-	} {
-		t.Run(tc.name, func(t *testing.T) { wantLayout(t, tc.it, tc.av) })
-	}
+	t.Run("no optional attribute (a record stored before versions were kept)", func(t *testing.T) { wantLayout(t, queued, queuedAV) })
+	t.Run("every attribute", func(t *testing.T) { wantLayout(t, full, fullAV) })
 }
 
 func TestItem_GuardLayout(t *testing.T) {
@@ -128,16 +120,8 @@ func TestItem_GuardLayout(t *testing.T) {
 	for k, v := range gAV {
 		withCountAV[k] = v
 	}
-	for _, tc := range []struct {
-		name string
-		it   item.Guard
-		av   map[string]types.AttributeValue
-	}{
-		{"without activity_count", g, gAV},
-		{"with activity_count", withCount, withCountAV},
-	} {
-		t.Run(tc.name, func(t *testing.T) { wantLayout(t, tc.it, tc.av) })
-	}
+	t.Run("without activity_count", func(t *testing.T) { wantLayout(t, g, gAV) })
+	t.Run("with activity_count", func(t *testing.T) { wantLayout(t, withCount, withCountAV) })
 }
 
 // wantLayout checks that it encodes to av, and av decodes back to it.
