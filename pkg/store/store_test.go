@@ -215,12 +215,7 @@ func TestCreate_SequenceGoesPast999(t *testing.T) {
 	day := time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC)
 	s := e.Store(store.WithClock(fixedClock(day)))
 	// Start the day's counter near the boundary rather than creating 997 records first.
-	counter := testkit.Key("SEQ#20260301", "SEQ")
-	counter["seq"] = &types.AttributeValueMemberN{Value: "997"}
-	_, err := e.Client.PutItem(ctx, &dynamodb.PutItemInput{TableName: aws.String(table), Item: counter})
-	if err != nil {
-		t.Fatalf("seed counter: %v", err)
-	}
+	testkit.SetDayCounter(t, e.Client, table, day, 997)
 	var got []string
 	for i := 0; i < 4; i++ {
 		got = append(got, mustCreate(t, s, newRecord("org-a", fmt.Sprintf("exp-%d", i))).RecordID)
