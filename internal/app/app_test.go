@@ -4,10 +4,10 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
-	"strings"
 	"testing"
 
 	"github.com/bufdir/export-audit/internal/app"
+	"github.com/bufdir/export-audit/internal/testkit"
 )
 
 // Secrets the environment of a container holds, which no log line may show.
@@ -18,23 +18,6 @@ const (
 )
 
 func env(m map[string]string) func(string) string { return func(k string) string { return m[k] } }
-
-// logLines decodes every line of out as a JSON object.
-func logLines(t *testing.T, out []byte) []map[string]any {
-	t.Helper()
-	var lines []map[string]any
-	for _, l := range bytes.Split(bytes.TrimSpace(out), []byte("\n")) {
-		if len(l) == 0 {
-			continue
-		}
-		var m map[string]any
-		if err := json.Unmarshal(l, &m); err != nil {
-			t.Fatalf("want every line a JSON object, got %q: %v", l, err)
-		}
-		lines = append(lines, m)
-	}
-	return lines
-}
 
 func wantNoSecret(t *testing.T, out []byte) {
 	t.Helper()
@@ -59,7 +42,7 @@ func TestLoad_LogsOneInitLineWithTheConfigurationAndNoSecret(t *testing.T) {
 	if err != nil {
 		t.Fatalf("load: %v", err)
 	}
-	lines := logLines(t, out.Bytes())
+	lines := testkit.JSONLines(t, out.Bytes())
 	if len(lines) != 1 {
 		t.Fatalf("want one start-up line, got %d: %s", len(lines), out.Bytes())
 	}
@@ -67,14 +50,15 @@ func TestLoad_LogsOneInitLineWithTheConfigurationAndNoSecret(t *testing.T) {
 	want := map[string]any{
 		"msg": "init", "level": "INFO", "stage": "prod", "table": "audit", "region": "eu-north-1",
 		"dynamodb_endpoint": "", "org_id_claim": "custom:org", "file_url_allowed_hosts": "storage.example.no",
-		"deleted_retention_days": 30.0, "log_level": "DEBUG",
+		"deleted_retention_days": json.Number("30"), "log_level": "DEBUG",
 	}
 	for k, v := range want {
 		if l[k] != v {
 			t.Errorf("want %s = %v in the init line, got %v", k, v, l[k])
 		}
 	}
-	if ms, ok := l["init_ms"].(float64); !ok || ms < 0 {
+	n, _ := l["init_ms"].(json.Number)
+	if ms, err := n.Float64(); err != nil || ms < 0 {
 		t.Errorf("want init_ms a number of milliseconds, got %#v", l["init_ms"])
 	}
 	wantNoSecret(t, out.Bytes())
@@ -84,16 +68,7 @@ func TestLoad_MissingSettingLogsOneErrorLine(t *testing.T) {
 	t.Parallel()
 	var out bytes.Buffer
 	_, err := app.Load(context.Background(), env(map[string]string{"LOG_LEVEL": "error"}), &out)
-	if err == nil {
-		t.Fatal("want an error without TABLE_NAME and AWS_REGION")
-	}
-	lines := logLines(t, out.Bytes())
-	if len(lines) != 1 || lines[0]["level"] != "ERROR" {
-		t.Fatalf("want one ERROR line, got %s", out.Bytes())
-	}
-	if e, _ := lines[0]["error"].(string); !strings.Contains(e, "TABLE_NAME") || !strings.Contains(e, "AWS_REGION") {
-		t.Errorf("want the error to name both missing settings, got %q", e)
-	}
+	testkit.WantRefusedStart(t, err, out.Bytes(), "TABLE_NAME", "AWS_REGION")
 }
 
 func TestLoad_LogLevelSetsTheLevel(t *testing.T) {
