@@ -7,10 +7,11 @@
 //     (engine.go);
 //   - a counter of the DynamoDB operations that reach the engine (calls.go), a door that answers
 //     them with DynamoDB's errors when a test says so (door.go), and a buffer many goroutines
-//     write log lines to (buffer.go);
+//     write log lines to, with the checks of a function's start-up line (buffer.go);
 //   - the whole local API started through internal/app/localrun as make run starts it, with
 //     tokens for it (api.go), an HTTP caller whose replies check what the contract says of
-//     records and problem documents (http.go), and the API's record as JSON (record.go);
+//     records and problem documents (http.go), and the create bodies the tests send
+//     (record.go);
 //   - a look at the whole table, with the invariants every state of it keeps (table.go);
 //   - the archive's stand-ins for S3 and KMS, reached through the archive functions' own
 //     clients, and a signing key like the stack's (archive.go).
