@@ -3,9 +3,7 @@ package testkit
 import (
 	"context"
 	"net/http"
-	"strconv"
 	"testing"
-	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
@@ -14,7 +12,6 @@ import (
 	"github.com/bufdir/export-audit/pkg/clienttoken"
 	"github.com/bufdir/export-audit/pkg/config"
 	"github.com/bufdir/export-audit/pkg/faults"
-	"github.com/bufdir/export-audit/pkg/item"
 	"github.com/bufdir/export-audit/pkg/local"
 	"github.com/bufdir/export-audit/pkg/store"
 )
@@ -98,17 +95,6 @@ func Key(pk, sk string) map[string]types.AttributeValue {
 	return map[string]types.AttributeValue{
 		config.TablePartitionKey: &types.AttributeValueMemberS{Value: pk},
 		config.TableSortKey:      &types.AttributeValueMemberS{Value: sk},
-	}
-}
-
-// SetDayCounter starts the counter of day (UTC) at seq, as though seq records had been created
-// that day, so that a test of the numbering near a boundary need not create them.
-func SetDayCounter(t testing.TB, db *dynamodb.Client, table string, day time.Time, seq int) {
-	t.Helper()
-	counter := item.CounterKey(day.UTC().Format("20060102"))
-	counter["seq"] = &types.AttributeValueMemberN{Value: strconv.Itoa(seq)}
-	if _, err := db.PutItem(context.Background(), &dynamodb.PutItemInput{TableName: aws.String(table), Item: counter}); err != nil {
-		t.Fatalf("seed the day counter: %v", err)
 	}
 }
 

@@ -12,7 +12,8 @@
 //     tokens for it (api.go), an HTTP caller whose replies check what the contract says of
 //     records and problem documents (http.go), and the create bodies the tests send
 //     (record.go);
-//   - a look at the whole table, with the invariants every state of it keeps (table.go);
+//   - a look at the whole table, with the invariants every state of it keeps, and a day's
+//     counter set where a test needs it (table.go);
 //   - the archive's stand-ins for S3 and KMS, reached through the archive functions' own
 //     clients, and a signing key like the stack's (archive.go).
 //
