@@ -17,8 +17,6 @@ const (
 	jwtSecret    = "jwt-secret-must-not-be-logged"
 )
 
-func env(m map[string]string) func(string) string { return func(k string) string { return m[k] } }
-
 func wantNoSecret(t *testing.T, out []byte) {
 	t.Helper()
 	for _, s := range []string{secretKey, sessionToken, jwtSecret} {
@@ -33,7 +31,7 @@ func TestLoad_LogsOneInitLineWithTheConfigurationAndNoSecret(t *testing.T) {
 	t.Setenv("AWS_SECRET_ACCESS_KEY", secretKey)
 	t.Setenv("AWS_SESSION_TOKEN", sessionToken)
 	var out bytes.Buffer
-	_, err := app.Load(context.Background(), env(map[string]string{
+	_, err := app.Load(context.Background(), testkit.Env(map[string]string{
 		"TABLE_NAME": "audit", "AWS_REGION": "eu-north-1", "STAGE": "prod", "ORG_ID_CLAIM": "custom:org",
 		"FILE_URL_ALLOWED_HOSTS": "storage.example.no", "DELETED_RETENTION_DAYS": "30",
 		"LOG_LEVEL": "debug", "LOCAL_JWT_SECRET": jwtSecret,
@@ -67,14 +65,14 @@ func TestLoad_LogsOneInitLineWithTheConfigurationAndNoSecret(t *testing.T) {
 func TestLoad_MissingSettingLogsOneErrorLine(t *testing.T) {
 	t.Parallel()
 	var out bytes.Buffer
-	_, err := app.Load(context.Background(), env(map[string]string{"LOG_LEVEL": "error"}), &out)
+	_, err := app.Load(context.Background(), testkit.Env(map[string]string{"LOG_LEVEL": "error"}), &out)
 	testkit.WantRefusedStart(t, err, out.Bytes(), "TABLE_NAME", "AWS_REGION")
 }
 
 func TestLoad_LogLevelSetsTheLevel(t *testing.T) {
 	t.Parallel()
 	var out bytes.Buffer
-	_, err := app.Load(context.Background(), env(map[string]string{
+	_, err := app.Load(context.Background(), testkit.Env(map[string]string{
 		"TABLE_NAME": "audit", "AWS_REGION": "eu-north-1", "STAGE": "dev", "DYNAMODB_ENDPOINT": "http://127.0.0.1:1",
 		"LOG_LEVEL": "warn",
 	}), &out)

@@ -54,3 +54,6 @@ func Config() config.Config {
 	}
 	return cfg
 }
+
+// Env is a getenv that reads m, for the configuration loaders and the functions' roots.
+func Env(m map[string]string) func(string) string { return func(k string) string { return m[k] } }

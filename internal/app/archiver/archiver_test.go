@@ -16,13 +16,11 @@ import (
 
 var ctx = context.Background()
 
-func env(m map[string]string) func(string) string { return func(k string) string { return m[k] } }
-
 func TestLoad_MissingSettingsLogOneErrorLine(t *testing.T) {
 	t.Parallel()
 	var out testkit.Buffer
 	// The routes' settings are not the writer's: it needs the bucket and the interval.
-	_, err := archiver.Load(ctx, env(map[string]string{"TABLE_NAME": "audit", "AWS_REGION": "eu-north-1", "STAGE": "dev"}), &out)
+	_, err := archiver.Load(ctx, testkit.Env(map[string]string{"TABLE_NAME": "audit", "AWS_REGION": "eu-north-1", "STAGE": "dev"}), &out)
 	testkit.WantRefusedStart(t, err, out.Bytes(), "ARCHIVE_BUCKET", "SEAL_INTERVAL")
 }
 
@@ -34,7 +32,7 @@ func TestLoad_WritesTheStreamsBatchIntoTheBucket(t *testing.T) {
 	url := testkit.S3(t)
 	testkit.CreateBucket(t, url, "archive")
 	var out testkit.Buffer
-	w, err := archiver.Load(ctx, env(map[string]string{
+	w, err := archiver.Load(ctx, testkit.Env(map[string]string{
 		"STAGE": "dev", "AWS_REGION": "eu-north-1", "ARCHIVE_BUCKET": "archive", "SEAL_INTERVAL": "1h",
 		"S3_ENDPOINT": url,
 	}), &out)

@@ -12,13 +12,11 @@ import (
 	"github.com/bufdir/export-audit/pkg/bus"
 )
 
-func env(m map[string]string) func(string) string { return func(k string) string { return m[k] } }
-
 func TestLoad_MissingSettingLogsOneErrorLine(t *testing.T) {
 	t.Parallel()
 	var out bytes.Buffer
 	// The routes' settings are not the publisher's: it needs the bus, not the table.
-	_, err := publisher.Load(context.Background(), env(map[string]string{"TABLE_NAME": "audit", "AWS_REGION": "eu-north-1", "STAGE": "dev"}), &out)
+	_, err := publisher.Load(context.Background(), testkit.Env(map[string]string{"TABLE_NAME": "audit", "AWS_REGION": "eu-north-1", "STAGE": "dev"}), &out)
 	testkit.WantRefusedStart(t, err, out.Bytes(), "EVENT_BUS_NAME")
 }
 
@@ -31,7 +29,7 @@ func TestLoad_PublishesTheStreamsChangesOnTheConfiguredBus(t *testing.T) {
 	srv := httptest.NewServer(b)
 	t.Cleanup(srv.Close)
 	var out bytes.Buffer
-	h, err := publisher.Load(context.Background(), env(map[string]string{
+	h, err := publisher.Load(context.Background(), testkit.Env(map[string]string{
 		"EVENT_BUS_NAME": "bufdir-export-audit-dev", "AWS_REGION": "eu-north-1", "STAGE": "dev",
 		"EVENTBRIDGE_ENDPOINT": srv.URL,
 	}), &out)

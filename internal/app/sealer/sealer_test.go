@@ -15,13 +15,11 @@ import (
 
 var ctx = context.Background()
 
-func env(m map[string]string) func(string) string { return func(k string) string { return m[k] } }
-
 func TestLoad_MissingSettingsLogOneErrorLine(t *testing.T) {
 	t.Parallel()
 	var out testkit.Buffer
 	// The writer's settings are not enough: the sealer needs the key and the grace too.
-	_, err := sealer.Load(ctx, env(map[string]string{"AWS_REGION": "eu-north-1", "STAGE": "dev", "ARCHIVE_BUCKET": "b", "SEAL_INTERVAL": "1h"}), &out)
+	_, err := sealer.Load(ctx, testkit.Env(map[string]string{"AWS_REGION": "eu-north-1", "STAGE": "dev", "ARCHIVE_BUCKET": "b", "SEAL_INTERVAL": "1h"}), &out)
 	testkit.WantRefusedStart(t, err, out.Bytes(), "ARCHIVE_KMS_KEY_ID", "SEAL_GRACE")
 }
 
@@ -42,7 +40,7 @@ func TestLoad_SealsWithTheKMSKey(t *testing.T) {
 	}
 
 	var out testkit.Buffer
-	s, err := sealer.Load(ctx, env(map[string]string{
+	s, err := sealer.Load(ctx, testkit.Env(map[string]string{
 		"STAGE": "dev", "AWS_REGION": "eu-north-1", "ARCHIVE_BUCKET": "archive", "SEAL_INTERVAL": "1h", "SEAL_GRACE": "0s",
 		"ARCHIVE_KMS_KEY_ID": keyARN, "S3_ENDPOINT": s3URL, "KMS_ENDPOINT": kmsURL,
 	}), &out)
