@@ -44,11 +44,9 @@ var AllScopes = []string{"audit:read", "audit:write", "audit:delete"}
 // Config is the configuration a function reads when only the required settings are set: the
 // kit's table and region, stage local (make run's). Every other setting has its default.
 func Config() config.Config {
-	cfg, err := config.Load(func(name string) string {
-		return map[string]string{
-			config.EnvTableName: Table, config.EnvRegion: Region, config.EnvStage: config.LocalStage,
-		}[name]
-	})
+	cfg, err := config.Load(Env(map[string]string{
+		config.EnvTableName: Table, config.EnvRegion: Region, config.EnvStage: config.LocalStage,
+	}))
 	if err != nil {
 		panic("the kit's configuration: " + err.Error())
 	}
