@@ -9,6 +9,7 @@ import (
 	"context"
 	"io"
 	"log/slog"
+	"os"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
@@ -19,24 +20,19 @@ import (
 	"github.com/bufdir/export-audit/pkg/store"
 )
 
-var root = boot.Root[config.Config, *api.Deps]{
-	Read: config.Load,
-	Build: func(cfg config.Config, log *slog.Logger, w io.Writer) (*api.Deps, error) {
-		deps, _, err := New(cfg, log, w)
-		return deps, err
-	},
-}
-
 // MustLoad reads the configuration and builds what the handlers need, once per container. A
 // missing or malformed setting stops the process here with one clear log line, rather than
 // failing every request later.
-func MustLoad(ctx context.Context) *api.Deps { return root.MustLoad(ctx) }
+func MustLoad(ctx context.Context) *api.Deps { return boot.Must(Load(ctx, os.Getenv, os.Stdout)) }
 
 // Load reads the configuration through getenv and builds the dependencies, with the log and the
 // metrics written to w (os.Stdout in Lambda, which CloudWatch Logs reads). It logs one line
-// (boot.Root.Load): "init" with the configuration, or the reason it cannot start.
+// (boot.Load): "init" with the configuration, or the reason it cannot start.
 func Load(ctx context.Context, getenv func(string) string, w io.Writer) (*api.Deps, error) {
-	return root.Load(ctx, getenv, w)
+	return boot.Load(ctx, getenv, w, config.Load, func(cfg config.Config, log *slog.Logger, metricsTo io.Writer) (*api.Deps, error) {
+		deps, _, err := New(cfg, log, metricsTo)
+		return deps, err
+	})
 }
 
 // NewLogger returns the JSON logger every part of the service writes with (boot.NewLogger).

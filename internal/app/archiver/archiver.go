@@ -11,6 +11,7 @@ import (
 	"context"
 	"io"
 	"log/slog"
+	"os"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/service/s3"
@@ -70,15 +71,13 @@ func NewS3(cfg config.ArchiveConfig) (*s3.Client, error) {
 	})
 }
 
-var root = boot.Root[config.ArchiveConfig, *archive.Writer]{Read: config.LoadArchiveChanges, Build: New}
-
 // MustLoad reads the configuration and builds the writer, once per container. A missing or
 // malformed setting stops the process here with one clear log line.
-func MustLoad(ctx context.Context) *archive.Writer { return root.MustLoad(ctx) }
+func MustLoad(ctx context.Context) *archive.Writer { return boot.Must(Load(ctx, os.Getenv, os.Stdout)) }
 
 // Load reads the configuration through getenv and builds the writer, with its log and metrics
-// written to w (os.Stdout in Lambda). It logs one line (boot.Root.Load): "init" with the
+// written to w (os.Stdout in Lambda). It logs one line (boot.Load): "init" with the
 // configuration, or why it cannot start.
 func Load(ctx context.Context, getenv func(string) string, w io.Writer) (*archive.Writer, error) {
-	return root.Load(ctx, getenv, w)
+	return boot.Load(ctx, getenv, w, config.LoadArchiveChanges, New)
 }

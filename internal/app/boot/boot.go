@@ -122,43 +122,36 @@ type Settings interface {
 	Attrs() []slog.Attr
 }
 
-// Root is a function's composition root: how it reads its configuration from the environment
-// and what it builds from it, logging through log and writing its metrics to metricsTo. Load
-// and MustLoad are the same for every function.
-type Root[C Settings, T any] struct {
-	Read  func(getenv func(string) string) (C, error)
-	Build func(cfg C, log *slog.Logger, metricsTo io.Writer) (T, error)
-}
-
-// MustLoad reads the configuration and builds the function, once per container. A missing or
-// malformed setting stops the process here with the one line Load logged, rather than failing
-// every request later.
-func (r Root[C, T]) MustLoad(ctx context.Context) T {
-	t, err := r.Load(ctx, os.Getenv, os.Stdout)
-	if err != nil {
-		os.Exit(1)
-	}
-	return t
-}
-
-// Load reads the configuration through getenv and builds the function, its log and metrics
-// written to w (os.Stdout in Lambda, which CloudWatch Logs reads). It logs one line: "init"
-// with the configuration and init_ms, how long this took (the Go runtime's own start comes
-// before it and is not counted); or the reason it cannot start.
-func (r Root[C, T]) Load(ctx context.Context, getenv func(string) string, w io.Writer) (T, error) {
+// Load is every function's start: it reads the configuration through getenv with read and
+// builds the function with build, its log and metrics written to w (os.Stdout in Lambda, which
+// CloudWatch Logs reads). It logs one line: "init" with the configuration and init_ms, how long
+// this took (the Go runtime's own start comes before it and is not counted); or the reason it
+// cannot start.
+func Load[C Settings, T any](ctx context.Context, getenv func(string) string, w io.Writer,
+	read func(getenv func(string) string) (C, error), build func(C, *slog.Logger, io.Writer) (T, error)) (T, error) {
 	start := time.Now()
 	var none T
-	cfg, err := r.Read(getenv)
+	cfg, err := read(getenv)
 	log := NewLogger(w, cfg.Level())
 	if err != nil {
 		log.Error("configuration is incomplete; the function cannot start", "error", err.Error())
 		return none, err
 	}
-	t, err := r.Build(cfg, log, w)
+	t, err := build(cfg, log, w)
 	if err != nil {
 		log.Error("cannot start", "error", err.Error())
 		return none, err
 	}
 	log.LogAttrs(ctx, slog.LevelInfo, "init", append(cfg.Attrs(), slog.Float64("init_ms", float64(time.Since(start).Microseconds())/1000))...)
 	return t, nil
+}
+
+// Must stops the process when a root's Load could not start the function: a missing or
+// malformed setting stops it at init with the one line Load logged, rather than failing every
+// request later.
+func Must[T any](t T, err error) T {
+	if err != nil {
+		os.Exit(1)
+	}
+	return t
 }

@@ -11,6 +11,7 @@ import (
 	"context"
 	"io"
 	"log/slog"
+	"os"
 
 	"github.com/aws/aws-sdk-go-v2/service/eventbridge"
 	"github.com/bufdir/export-audit/internal/app/boot"
@@ -41,15 +42,15 @@ func NewEventBridge(cfg config.PublisherConfig) (*eventbridge.Client, error) {
 	return boot.Client(eventbridge.NewFromConfig, cfg.Region, cfg.EventBridgeEndpoint, boot.QuickRetries)
 }
 
-var root = boot.Root[config.PublisherConfig, *publish.Handler]{Read: config.LoadPublisher, Build: New}
-
 // MustLoad reads the configuration and builds the handler, once per container. A missing or
 // malformed setting stops the process here with one clear log line.
-func MustLoad(ctx context.Context) *publish.Handler { return root.MustLoad(ctx) }
+func MustLoad(ctx context.Context) *publish.Handler {
+	return boot.Must(Load(ctx, os.Getenv, os.Stdout))
+}
 
 // Load reads the configuration through getenv and builds the handler, with the log and the
-// metrics written to w. It logs one line (boot.Root.Load): "init" with the configuration, or
+// metrics written to w. It logs one line (boot.Load): "init" with the configuration, or
 // why it cannot start.
 func Load(ctx context.Context, getenv func(string) string, w io.Writer) (*publish.Handler, error) {
-	return root.Load(ctx, getenv, w)
+	return boot.Load(ctx, getenv, w, config.LoadPublisher, New)
 }

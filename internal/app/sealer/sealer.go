@@ -9,6 +9,7 @@ import (
 	"context"
 	"io"
 	"log/slog"
+	"os"
 
 	"github.com/aws/aws-sdk-go-v2/service/kms"
 	"github.com/bufdir/export-audit/internal/app/archiver"
@@ -48,15 +49,13 @@ func NewKMS(cfg config.ArchiveConfig) (*kms.Client, error) {
 	return boot.Client(kms.NewFromConfig, cfg.Region, cfg.KMSEndpoint, boot.QuickRetries)
 }
 
-var root = boot.Root[config.ArchiveConfig, *archive.Sealer]{Read: config.LoadSealDigest, Build: New}
-
 // MustLoad reads the configuration and builds the sealer, once per container. A missing or
 // malformed setting stops the process here with one clear log line.
-func MustLoad(ctx context.Context) *archive.Sealer { return root.MustLoad(ctx) }
+func MustLoad(ctx context.Context) *archive.Sealer { return boot.Must(Load(ctx, os.Getenv, os.Stdout)) }
 
 // Load reads the configuration through getenv and builds the sealer, with its log and metrics
-// written to w (os.Stdout in Lambda). It logs one line (boot.Root.Load): "init" with the
+// written to w (os.Stdout in Lambda). It logs one line (boot.Load): "init" with the
 // configuration, or why it cannot start.
 func Load(ctx context.Context, getenv func(string) string, w io.Writer) (*archive.Sealer, error) {
-	return root.Load(ctx, getenv, w)
+	return boot.Load(ctx, getenv, w, config.LoadSealDigest, New)
 }
