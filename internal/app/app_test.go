@@ -4,9 +4,13 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"io"
 	"testing"
 
 	"github.com/bufdir/export-audit/internal/app"
+	"github.com/bufdir/export-audit/internal/app/archiver"
+	"github.com/bufdir/export-audit/internal/app/publisher"
+	"github.com/bufdir/export-audit/internal/app/sealer"
 	"github.com/bufdir/export-audit/internal/testkit"
 )
 
@@ -62,11 +66,40 @@ func TestLoad_LogsOneInitLineWithTheConfigurationAndNoSecret(t *testing.T) {
 	wantNoSecret(t, out.Bytes())
 }
 
-func TestLoad_MissingSettingLogsOneErrorLine(t *testing.T) {
+// start is a root's Load that keeps only whether the function started.
+type start func(ctx context.Context, getenv func(string) string, w io.Writer) error
+
+func started[T any](load func(context.Context, func(string) string, io.Writer) (T, error)) start {
+	return func(ctx context.Context, getenv func(string) string, w io.Writer) error {
+		_, err := load(ctx, getenv, w)
+		return err
+	}
+}
+
+// Every function's root refuses to start without its own settings, with one ERROR line
+// naming them: another function's settings are not enough.
+func TestLoad_MissingSettingsLogOneErrorLine(t *testing.T) {
 	t.Parallel()
-	var out bytes.Buffer
-	_, err := app.Load(context.Background(), testkit.Env(map[string]string{"LOG_LEVEL": "error"}), &out)
-	testkit.WantRefusedStart(t, err, out.Bytes(), "TABLE_NAME", "AWS_REGION")
+	routes := map[string]string{"TABLE_NAME": "audit", "AWS_REGION": "eu-north-1", "STAGE": "dev"}
+	writer := map[string]string{"AWS_REGION": "eu-north-1", "STAGE": "dev", "ARCHIVE_BUCKET": "b", "SEAL_INTERVAL": "1h"}
+	for _, tc := range []struct {
+		name    string
+		load    start
+		env     map[string]string
+		missing []string
+	}{
+		{"routes", started(app.Load), map[string]string{"LOG_LEVEL": "error"}, []string{"TABLE_NAME", "AWS_REGION"}},
+		{"publish-events with the routes' settings", started(publisher.Load), routes, []string{"EVENT_BUS_NAME"}},
+		{"archive-changes with the routes' settings", started(archiver.Load), routes, []string{"ARCHIVE_BUCKET", "SEAL_INTERVAL"}},
+		{"seal-digest with the writer's settings", started(sealer.Load), writer, []string{"ARCHIVE_KMS_KEY_ID", "SEAL_GRACE"}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			var out testkit.Buffer
+			err := tc.load(context.Background(), testkit.Env(tc.env), &out)
+			testkit.WantRefusedStart(t, err, out.Bytes(), tc.missing...)
+		})
+	}
 }
 
 func TestLoad_LogLevelSetsTheLevel(t *testing.T) {

@@ -16,14 +16,6 @@ import (
 
 var ctx = context.Background()
 
-func TestLoad_MissingSettingsLogOneErrorLine(t *testing.T) {
-	t.Parallel()
-	var out testkit.Buffer
-	// The routes' settings are not the writer's: it needs the bucket and the interval.
-	_, err := archiver.Load(ctx, testkit.Env(map[string]string{"TABLE_NAME": "audit", "AWS_REGION": "eu-north-1", "STAGE": "dev"}), &out)
-	testkit.WantRefusedStart(t, err, out.Bytes(), "ARCHIVE_BUCKET", "SEAL_INTERVAL")
-}
-
 // The function as its root builds it: configured from the environment, its S3 client pointed
 // at an S3-compatible server through S3_ENDPOINT, its log and metrics on one writer, as
 // Lambda's stdout; fed the stream batch sam local invoke sends.

@@ -12,14 +12,6 @@ import (
 	"github.com/bufdir/export-audit/pkg/bus"
 )
 
-func TestLoad_MissingSettingLogsOneErrorLine(t *testing.T) {
-	t.Parallel()
-	var out bytes.Buffer
-	// The routes' settings are not the publisher's: it needs the bus, not the table.
-	_, err := publisher.Load(context.Background(), testkit.Env(map[string]string{"TABLE_NAME": "audit", "AWS_REGION": "eu-north-1", "STAGE": "dev"}), &out)
-	testkit.WantRefusedStart(t, err, out.Bytes(), "EVENT_BUS_NAME")
-}
-
 // The function as its root builds it: configured from the environment, its EventBridge client
 // pointed at a bus (the local one here, through EVENTBRIDGE_ENDPOINT), its log and metrics on
 // one writer, as Lambda's stdout.

@@ -15,14 +15,6 @@ import (
 
 var ctx = context.Background()
 
-func TestLoad_MissingSettingsLogOneErrorLine(t *testing.T) {
-	t.Parallel()
-	var out testkit.Buffer
-	// The writer's settings are not enough: the sealer needs the key and the grace too.
-	_, err := sealer.Load(ctx, testkit.Env(map[string]string{"AWS_REGION": "eu-north-1", "STAGE": "dev", "ARCHIVE_BUCKET": "b", "SEAL_INTERVAL": "1h"}), &out)
-	testkit.WantRefusedStart(t, err, out.Bytes(), "ARCHIVE_KMS_KEY_ID", "SEAL_GRACE")
-}
-
 // The function as its root builds it: configured from the environment, its S3 and KMS clients
 // pointed at local stand-ins through S3_ENDPOINT and KMS_ENDPOINT, sealing what the writer
 // archived three hours ago: the digests it signs open with the key's public part from KMS.
