@@ -20,6 +20,7 @@ import (
 	"time"
 
 	"github.com/aws/aws-lambda-go/events"
+	"github.com/bufdir/export-audit/internal/app/localrun"
 	"github.com/bufdir/export-audit/internal/perf"
 	"github.com/bufdir/export-audit/pkg/audit"
 	"github.com/bufdir/export-audit/pkg/config"
@@ -100,6 +101,11 @@ func (e *bench) runCold(ctx context.Context, bins []*binary, rie, work string, n
 		"attach-file-url": func(i int) perf.Request { return perf.FileURL(specs["attach-file-url"][i].ID) },
 		"delete-record":   func(i int) perf.Request { return perf.Delete(specs["delete-record"][i].ID) },
 	}
+	// publish-events gets the stream batch of events/, a record's life: five events to put.
+	batch, err := os.ReadFile(filepath.Join("events", config.PublisherFunction+".json"))
+	if err != nil {
+		return nil, nil, err
+	}
 	env := []string{
 		"PATH=" + os.Getenv("PATH"),
 		config.EnvTableName + "=" + tableName,
@@ -109,6 +115,9 @@ func (e *bench) runCold(ctx context.Context, bins []*binary, rie, work string, n
 		// The peer's endpoint, as config.LoadDefaultConfig reads it; the functions read only
 		// DYNAMODB_ENDPOINT. Every binary gets the same environment.
 		"AWS_ENDPOINT_URL_DYNAMODB=" + s.run.EngineURL,
+		// publish-events' bus: the local run's.
+		config.EnvEventBusName + "=" + localrun.EventBusName,
+		config.EnvEventBridgeEndpoint + "=" + s.run.BusURL,
 		"AWS_ACCESS_KEY_ID=emulator", "AWS_SECRET_ACCESS_KEY=emulator",
 		"AWS_LAMBDA_FUNCTION_TIMEOUT=10",
 	}
@@ -125,13 +134,22 @@ func (e *bench) runCold(ctx context.Context, bins []*binary, rie, work string, n
 		rand.Shuffle(len(order), func(i, j int) { order[i], order[j] = order[j], order[i] })
 		for _, k := range order {
 			b := bins[k]
-			evs := []events.APIGatewayV2HTTPRequest{
-				requests[b.name](round).Event(s.caller, requestID(), time.Now()),
-				requests[b.name](rounds+round).Event(s.caller, requestID(), time.Now()),
-			}
-			want := 200
-			if b.name == "create-record" {
-				want = 201
+			var evs []invocation
+			if b.name == config.PublisherFunction {
+				// A redelivery of the batch is the same work again: its events are put again.
+				evs = []invocation{{batch, batchDone}, {batch, batchDone}}
+			} else {
+				want := 200
+				if b.name == "create-record" {
+					want = 201
+				}
+				for _, i := range []int{round, rounds + round} {
+					ev, err := json.Marshal(requests[b.name](i).Event(s.caller, requestID(), time.Now()))
+					if err != nil {
+						return nil, nil, err
+					}
+					evs = append(evs, invocation{ev, answered(want)})
+				}
 			}
 			var mine []perf.Spec
 			if sp, ok := specs[b.name]; ok {
@@ -141,7 +159,7 @@ func (e *bench) runCold(ctx context.Context, bins []*binary, rie, work string, n
 				return nil, nil, err
 			}
 			logPath := filepath.Join(work, fmt.Sprintf("cold-%s-%d.log", filepath.Base(b.pkg), round))
-			r, answers, err := coldStart(ctx, rie, b.path[arch], env, evs, want, logPath)
+			r, answers, err := coldStart(ctx, rie, b.path[arch], env, evs, logPath)
 			if err != nil {
 				return nil, nil, fmt.Errorf("cold start of %s: %w", b.name, err)
 			}
@@ -204,10 +222,37 @@ func probeInits(ctx context.Context, bins []*binary, env []string, n int, order 
 	return probes, nil
 }
 
+// invocation is one event for a function and the check of its answer, which returns the part
+// of the answer the caller reads (an HTTP API response's body).
+type invocation struct {
+	event []byte
+	check func(out []byte) (string, error)
+}
+
+// answered checks that the answer is an HTTP API response of status want.
+func answered(want int) func([]byte) (string, error) {
+	return func(out []byte) (string, error) {
+		var answer events.APIGatewayV2HTTPResponse
+		if err := json.Unmarshal(out, &answer); err != nil || answer.StatusCode != want {
+			return "", fmt.Errorf("answered %s, want status %d", out, want)
+		}
+		return answer.Body, nil
+	}
+}
+
+// batchDone checks that the answer is a partial batch response naming no record.
+func batchDone(out []byte) (string, error) {
+	var resp events.DynamoDBEventResponse
+	if err := json.Unmarshal(out, &resp); err != nil || len(resp.BatchItemFailures) != 0 || !bytes.Contains(out, []byte("batchItemFailures")) {
+		return "", fmt.Errorf("answered %s, want a batch response naming no record", out)
+	}
+	return "", nil
+}
+
 // coldStart runs one emulator with bootstrap, waits until it listens, invokes it with each of
 // evs in turn and reads its reports. The emulator starts the function's process only on the
 // first invoke.
-func coldStart(ctx context.Context, rie, bootstrap string, env []string, evs []events.APIGatewayV2HTTPRequest, want int, logPath string) (coldRun, []string, error) {
+func coldStart(ctx context.Context, rie, bootstrap string, env []string, evs []invocation, logPath string) (coldRun, []string, error) {
 	addr, err := freeAddr()
 	if err != nil {
 		return coldRun{}, nil, err
@@ -254,11 +299,7 @@ func coldStart(ctx context.Context, rie, bootstrap string, env []string, evs []e
 	var answers []string
 	var text string
 	for k, ev := range evs {
-		body, err := json.Marshal(ev)
-		if err != nil {
-			return coldRun{}, nil, err
-		}
-		req, err := http.NewRequestWithContext(ctx, http.MethodPost, "http://"+addr+"/2015-03-31/functions/function/invocations", bytes.NewReader(body))
+		req, err := http.NewRequestWithContext(ctx, http.MethodPost, "http://"+addr+"/2015-03-31/functions/function/invocations", bytes.NewReader(ev.event))
 		if err != nil {
 			return coldRun{}, nil, err
 		}
@@ -273,11 +314,11 @@ func coldStart(ctx context.Context, rie, bootstrap string, env []string, evs []e
 		if err != nil {
 			return coldRun{}, nil, err
 		}
-		var answer events.APIGatewayV2HTTPResponse
-		if err := json.Unmarshal(out, &answer); err != nil || answer.StatusCode != want {
-			return coldRun{}, nil, fmt.Errorf("invoke %d answered %s, want status %d\n%s", k+1, out, want, readFile(logPath))
+		answer, err := ev.check(out)
+		if err != nil {
+			return coldRun{}, nil, fmt.Errorf("invoke %d %w\n%s", k+1, err, readFile(logPath))
 		}
-		answers = append(answers, answer.Body)
+		answers = append(answers, answer)
 		// The emulator prints its REPORT line just after it answers.
 		for wait := time.Now().Add(5 * time.Second); ; {
 			text = readFile(logPath)

@@ -3,9 +3,11 @@
 // function and the peer a user would write without this project (config.LoadDefaultConfig and
 // one GetItem of the same record, cmd/bench/peer); each route's warm latency beside the bare
 // DynamoDB calls it needs; the DynamoDB calls, items and capacity each route costs (list at
-// growing organisation sizes); and the handlers' allocations. Every figure is measured in the
-// same run, on the same machine, and printed beside its baseline as a ratio, each ratio target
-// marked met or missed; the report goes to stdout and to docs/performance.md.
+// growing organisation sizes); the handlers' allocations; and what publish-events costs per
+// change of the table's stream (PutEvents calls and bytes at batch sizes 1, 10 and 100). Every
+// figure is measured in the same run, on the same machine, and printed beside its baseline as a
+// ratio, each ratio target marked met or missed; the report goes to stdout and to
+// docs/performance.md.
 //
 // make bench runs it from the module root; it builds what it needs (the functions, the hello
 // world, the peer, the Lambda Runtime Interface Emulator from go.mod's tool directive). Take
@@ -31,6 +33,7 @@ type options struct {
 	listSizes    []int
 	listN        int
 	listFiltered int
+	publishLives int
 	benchtime    string
 	out          string
 	work         string
@@ -46,10 +49,11 @@ func main() {
 	flag.StringVar(&sizes, "list-sizes", "20,1000,10000", "organisation sizes the list is measured at")
 	flag.IntVar(&o.listN, "list-n", 200, "list calls measured per size and way of calling, unfiltered")
 	flag.IntVar(&o.listFiltered, "list-filtered-n", 20, "list calls measured per size and way of calling, filtered")
+	flag.IntVar(&o.publishLives, "publish-lives", 100, "records whose changes' stream publish-events handles at each batch size")
 	flag.StringVar(&o.benchtime, "benchtime", "200x", "go test -benchtime of the allocation benchmarks")
 	flag.StringVar(&o.out, "out", "docs/performance.md", "where to write the report (empty: stdout only)")
 	flag.StringVar(&o.work, "work", "", "directory for builds and emulator logs (default: a temporary one, removed)")
-	flag.StringVar(&skip, "skip", "", "phases to leave out, comma-separated: size,cold,warm,list,allocs (the report is then not written)")
+	flag.StringVar(&skip, "skip", "", "phases to leave out, comma-separated: build,cold,warm,list,publish,allocs (the report is then not written)")
 	flag.Parse()
 	for _, s := range strings.Split(sizes, ",") {
 		v, err := strconv.Atoi(strings.TrimSpace(s))
@@ -93,6 +97,7 @@ type results struct {
 	warm      []warmResult
 	list      []listResult
 	allocs    []allocResult
+	publish   []publishResult
 	scans     int
 	pageSize  int // the records of a 1 MB Query page, given to the store
 	recounted int // DynamoDB counts taken again because the SDK had retried a call
@@ -155,6 +160,12 @@ func run(ctx context.Context, o options) error {
 	if err == nil {
 		err = phase("list", func() (err error) {
 			r.list, err = e.runList(ctx, o.listSizes, o.listN, o.listFiltered)
+			return err
+		})
+	}
+	if err == nil {
+		err = phase("publish", func() (err error) {
+			r.publish, err = e.runPublish(ctx, publishBatches, o.publishLives)
 			return err
 		})
 	}

@@ -10,8 +10,8 @@
 //     write log lines to, with the checks of a function's start-up line (buffer.go);
 //   - the whole local API started through internal/app/localrun as make run starts it, with
 //     tokens for it (api.go), an HTTP caller whose replies check what the contract says of
-//     records and problem documents (http.go), and the create bodies the tests send
-//     (record.go);
+//     records and problem documents (http.go), the create bodies the tests send (record.go),
+//     and a change event as an EventBridge rule's target receives it (event.go);
 //   - a look at the whole table, with the invariants every state of it keeps, and a day's
 //     counter set where a test needs it (table.go);
 //   - the archive's stand-ins for S3 and KMS, reached through the archive functions' own

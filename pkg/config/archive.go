@@ -109,24 +109,61 @@ func loadArchive(getenv func(string) string, sealer bool) (ArchiveConfig, error)
 	// Required rather than defaulted: the writer names its objects by the interval and the
 	// sealer seals by it, and the stack gives both the same value.
 	if v := required(EnvSealInterval, "the length of a sealing period, the same for archive-changes and seal-digest"); v != "" {
-		d, err := time.ParseDuration(v)
-		if err != nil || d < time.Second || d%time.Second != 0 {
-			errs = append(errs, fmt.Errorf("%s must be a whole number of seconds, at least 1s, such as 1h, not %q", EnvSealInterval, v))
-		}
-		c.SealInterval = d
+		c.SealInterval, errs = sealInterval(v, errs)
 	}
 	if sealer {
 		c.KMSKeyID = required(EnvArchiveKMSKey, "the key the digests are signed with")
 		c.KMSEndpoint = strings.TrimSpace(getenv(EnvKMSEndpoint))
 		if v := required(EnvSealGrace, "how long after a period's end its objects may still arrive"); v != "" {
-			d, err := time.ParseDuration(v)
-			if err != nil || d < 0 {
-				errs = append(errs, fmt.Errorf("%s must be a duration such as 15m, not %q", EnvSealGrace, v))
-			}
-			c.SealGrace = d
+			c.SealGrace, errs = sealGrace(v, errs)
 		}
 	}
 	return c, errors.Join(errs...)
+}
+
+func sealInterval(v string, errs []error) (time.Duration, []error) {
+	d, err := time.ParseDuration(v)
+	if err != nil || d < time.Second || d%time.Second != 0 {
+		errs = append(errs, fmt.Errorf("%s must be a whole number of seconds, at least 1s, such as 1h, not %q", EnvSealInterval, v))
+	}
+	return d, errs
+}
+
+func sealGrace(v string, errs []error) (time.Duration, []error) {
+	d, err := time.ParseDuration(v)
+	if err != nil || d < 0 {
+		errs = append(errs, fmt.Errorf("%s must be a duration such as 15m, not %q", EnvSealGrace, v))
+	}
+	return d, errs
+}
+
+// LocalArchive is make run's archive: a directory, a key file and the sealer's timing, each
+// with its local default.
+type LocalArchive struct {
+	Dir          string        // ARCHIVE_DIR
+	KeyFile      string        // ARCHIVE_KEY_FILE
+	SealInterval time.Duration // SEAL_INTERVAL
+	SealGrace    time.Duration // SEAL_GRACE
+}
+
+// LoadLocalArchive reads make run's archive settings through getenv, the defaults for those
+// unset, and reports every malformed one at once.
+func LoadLocalArchive(getenv func(string) string) (LocalArchive, error) {
+	a := LocalArchive{Dir: DefaultArchiveDir, KeyFile: DefaultKeyFile, SealInterval: DefaultSealInterval, SealGrace: DefaultLocalGrace}
+	if v := strings.TrimSpace(getenv(EnvArchiveDir)); v != "" {
+		a.Dir = v
+	}
+	if v := strings.TrimSpace(getenv(EnvArchiveKeyFile)); v != "" {
+		a.KeyFile = v
+	}
+	var errs []error
+	if v := strings.TrimSpace(getenv(EnvSealInterval)); v != "" {
+		a.SealInterval, errs = sealInterval(v, errs)
+	}
+	if v := strings.TrimSpace(getenv(EnvSealGrace)); v != "" {
+		a.SealGrace, errs = sealGrace(v, errs)
+	}
+	return a, errors.Join(errs...)
 }
 
 // Level is the configured log level.

@@ -150,6 +150,26 @@ func TestLoadArchive_ReportsEveryProblem(t *testing.T) {
 	}
 }
 
+func TestLoadLocalArchive_DefaultsAndOverrides(t *testing.T) {
+	t.Parallel()
+	a, err := config.LoadLocalArchive(testkit.Env(nil))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := (config.LocalArchive{Dir: ".local/archive", KeyFile: ".local/archive-key.pem", SealInterval: time.Minute, SealGrace: 5 * time.Second}); a != want {
+		t.Errorf("defaults: %+v, want %+v", a, want)
+	}
+	a, err = config.LoadLocalArchive(testkit.Env(map[string]string{"ARCHIVE_DIR": "/tmp/a", "ARCHIVE_KEY_FILE": "/tmp/k.pem", "SEAL_INTERVAL": "1s", "SEAL_GRACE": "0s"}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := (config.LocalArchive{Dir: "/tmp/a", KeyFile: "/tmp/k.pem", SealInterval: time.Second}); a != want {
+		t.Errorf("overrides: %+v, want %+v", a, want)
+	}
+	_, err = config.LoadLocalArchive(testkit.Env(map[string]string{"SEAL_INTERVAL": "1.5s", "SEAL_GRACE": "soon"}))
+	wantRefusal(t, err, "malformed durations", "SEAL_INTERVAL must be", "SEAL_GRACE must be")
+}
+
 func TestFunctions_RoutesThenTheArchive(t *testing.T) {
 	t.Parallel()
 	want := []string{"list-records", "get-record", "create-record", "update-status", "attach-file-url", "delete-record"}

@@ -22,6 +22,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 	ddbtypes "github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
 	"github.com/bufdir/export-audit/internal/app"
+	"github.com/bufdir/export-audit/internal/testkit"
 	"github.com/bufdir/export-audit/pkg/audit"
 	"github.com/bufdir/export-audit/pkg/bus"
 	"github.com/bufdir/export-audit/pkg/clienttoken"
@@ -176,25 +177,14 @@ func (h *handler) counts(t *testing.T) map[string]float64 {
 	return out
 }
 
-type detail struct {
-	EventID        string         `json:"event_id"`
-	OrgID          string         `json:"org_id"`
-	RecordID       string         `json:"record_id"`
-	Version        int64          `json:"version"`
-	ChangedAt      string         `json:"changed_at"`
-	ChangedBy      string         `json:"changed_by"`
-	PreviousStatus *string        `json:"previous_status"`
-	Record         map[string]any `json:"record"`
-}
+type detail = testkit.EventDetail
 
 func details(t *testing.T, evs []bus.Event) []detail {
 	t.Helper()
 	var out []detail
 	for _, ev := range evs {
-		var d detail
-		dec := json.NewDecoder(bytes.NewReader(ev.Detail))
-		dec.DisallowUnknownFields()
-		if err := dec.Decode(&d); err != nil {
+		d, err := testkit.DecodeEventDetail(ev.Detail)
+		if err != nil {
 			t.Fatalf("detail %s: %v", ev.Detail, err)
 		}
 		out = append(out, d)

@@ -25,7 +25,17 @@ import (
 // New builds the writer from cfg, logging through log and writing each batch's metrics to
 // metricsTo (nil: none).
 func New(cfg config.ArchiveConfig, log *slog.Logger, metricsTo io.Writer) (*archive.Writer, error) {
-	bucket, periods, err := NewBucket(cfg)
+	bucket, err := NewBucket(cfg)
+	if err != nil {
+		return nil, err
+	}
+	return NewOn(bucket, cfg, log, metricsTo)
+}
+
+// NewOn builds the writer into bucket, as New builds it into cfg's S3 bucket: make run's
+// archive directory (archive.Dir) gets the function's own writer this way.
+func NewOn(bucket archive.Bucket, cfg config.ArchiveConfig, log *slog.Logger, metricsTo io.Writer) (*archive.Writer, error) {
+	periods, err := archive.NewPeriods(cfg.SealInterval)
 	if err != nil {
 		return nil, err
 	}
@@ -36,18 +46,14 @@ func New(cfg config.ArchiveConfig, log *slog.Logger, metricsTo io.Writer) (*arch
 	return w, nil
 }
 
-// NewBucket builds what both archive functions start from: the archive's bucket, on the S3
-// client (NewS3), and the periods its objects are kept by.
-func NewBucket(cfg config.ArchiveConfig) (*s3bucket.Bucket, archive.Periods, error) {
+// NewBucket is the archive's bucket in AWS, on the S3 client (NewS3): what both archive
+// functions keep the archive in.
+func NewBucket(cfg config.ArchiveConfig) (*s3bucket.Bucket, error) {
 	client, err := NewS3(cfg)
 	if err != nil {
-		return nil, archive.Periods{}, err
+		return nil, err
 	}
-	periods, err := archive.NewPeriods(cfg.SealInterval)
-	if err != nil {
-		return nil, archive.Periods{}, err
-	}
-	return s3bucket.New(client, cfg.Bucket), periods, nil
+	return s3bucket.New(client, cfg.Bucket), nil
 }
 
 // s3Retries are the S3 client's. A change object is one batch of the stream (at most 6 MB,

@@ -1,9 +1,11 @@
 // Package localrun starts the whole service on one machine, built as the functions build it
-// (packages app and publisher): the embedded DynamoDB-compatible engine with the table's stream
-// (pkg/stream), the handlers' dependencies on it, the table, pkg/local's stand-in for API
-// Gateway in front of the handlers, and the change events: the publish-events handler
-// subscribed to the stream as the stack's event source mapping reads it, putting its events on
-// a local EventBridge bus (pkg/bus) through the EventBridge SDK client. make run (cmd/local),
+// (packages app, publisher, archiver and sealer): the embedded DynamoDB-compatible engine with
+// the table's stream (pkg/stream), the handlers' dependencies on it, the table, pkg/local's
+// stand-in for API Gateway in front of the handlers, and the change events: the publish-events
+// handler subscribed to the stream as the stack's event source mapping reads it, putting its
+// events on a local EventBridge bus (pkg/bus) through the EventBridge SDK client; and, when
+// asked, the archive: archive-changes' writer subscribed to the stream likewise, writing into
+// a local directory, and seal-digest's sealer signing with a local key file. make run (cmd/local),
 // the end-to-end tests and make bench start it. It is apart from package app so that the
 // functions, which import app, link none of it.
 package localrun
@@ -71,6 +73,18 @@ type Options struct {
 	// SweepEvery is how often the TTL removes expired tombstones (pkg/stream's Sweep); default
 	// a minute. Tests call Run.Stream.Expire instead.
 	SweepEvery time.Duration
+	// Archive, when its Dir is set (cmd/local: config.LoadLocalArchive), keeps the archive in
+	// that directory: archive-changes' writer reads the stream as the stack's mapping
+	// (config.ArchiveMapping) does, and seal-digest's sealer seals each period with the key
+	// file once it is due (SealInterval, default config.DefaultSealInterval, plus SealGrace).
+	// An earlier run's archive in Dir is moved aside first (Run.EarlierArchive). Empty: no
+	// archive.
+	Archive config.LocalArchive
+	// ArchiveLog and ArchiveMetrics receive both archive functions' log lines (with their
+	// function attribute) and EMF lines, as PublisherLog and PublisherMetrics do the
+	// publisher's.
+	ArchiveLog     *slog.Logger
+	ArchiveMetrics io.Writer
 }
 
 // Run is a started local run.
@@ -86,10 +100,15 @@ type Run struct {
 	// Bus is the local event bus the publisher puts its events on (EventBusName), at BusURL.
 	Bus    *bus.Bus
 	BusURL string
+	// ArchiveDir and ArchiveKeyFile are the archive's directory and signing key file; ""
+	// when the run keeps no archive. EarlierArchive is where an earlier run's archive in
+	// ArchiveDir was moved; "" when there was none.
+	ArchiveDir, ArchiveKeyFile, EarlierArchive string
 
-	api    *local.Server
-	engine *local.Server // nil when Config.DynamoDBEndpoint names an external engine
-	busSrv *local.Server
+	api     *local.Server
+	archive *localArchive // nil without an archive
+	engine  *local.Server // nil when Config.DynamoDBEndpoint names an external engine
+	busSrv  *local.Server
 
 	mu          sync.Mutex
 	deadLetters []stream.Failure
@@ -135,6 +154,10 @@ func Start(ctx context.Context, o Options) (*Run, error) {
 		run.Close()
 		return nil, err
 	}
+	if err := run.startArchive(o, cfg); err != nil {
+		run.Close()
+		return nil, err
+	}
 	localAPI := local.NewAPI(deps, o.Auth, s.EnsureTable)
 	localAPI.HandleLocal(EventsPath, http.HandlerFunc(run.serveEvents))
 	srv, err := local.Serve(o.Addr, localAPI)
@@ -166,11 +189,25 @@ func (r *Run) startEvents(o Options, cfg config.Config) error {
 	if err != nil {
 		return err
 	}
-	m := config.PublisherMapping
-	_, err = r.Stream.Subscribe(stream.Subscriber{
-		Name:                       config.PublisherFunction,
+	if err := r.subscribe(o, cfg, config.PublisherFunction, h.Handle, config.PublisherMapping); err != nil {
+		return err
+	}
+	every := o.SweepEvery
+	if every <= 0 {
+		every = time.Minute
+	}
+	r.Stream.Sweep(cfg.TableName, config.TableTTLAttribute, every)
+	return nil
+}
+
+// subscribe subscribes a function's handler to the table's stream as the stack's event source
+// mapping m reads it: from the trim horizon, with m's batch size and failure handling, and the
+// stack's dead-letter queue as the on-failure destination.
+func (r *Run) subscribe(o Options, cfg config.Config, function string, h stream.Handler, m config.StreamMapping) error {
+	_, err := r.Stream.Subscribe(stream.Subscriber{
+		Name:                       function,
 		Table:                      cfg.TableName,
-		Handler:                    h.Handle,
+		Handler:                    h,
 		StartingPosition:           stream.TrimHorizon,
 		BatchSize:                  m.BatchSize,
 		ReportBatchItemFailures:    m.ReportBatchItemFailures,
@@ -180,13 +217,8 @@ func (r *Run) startEvents(o Options, cfg config.Config) error {
 		OnFailure:                  r.deadLetter,
 	})
 	if err != nil {
-		return fmt.Errorf("subscribe the publisher to the stream: %w", err)
+		return fmt.Errorf("subscribe %s to the stream: %w", function, err)
 	}
-	every := o.SweepEvery
-	if every <= 0 {
-		every = time.Minute
-	}
-	r.Stream.Sweep(cfg.TableName, config.TableTTLAttribute, every)
 	return nil
 }
 
@@ -197,8 +229,9 @@ func (r *Run) deadLetter(_ context.Context, f stream.Failure) {
 	r.deadLetters = append(r.deadLetters, f)
 }
 
-// DeadLetters returns what the publisher's retries gave up on, oldest first: the records' place
-// in the stream, as Lambda sends it to the stack's dead-letter queue.
+// DeadLetters returns what the stream readers' retries (the publisher's, the archive writer's)
+// gave up on, oldest first: the records' place in the stream, as Lambda sends it to the stack's
+// dead-letter queues, each naming its function.
 func (r *Run) DeadLetters() []stream.Failure {
 	r.mu.Lock()
 	defer r.mu.Unlock()
@@ -257,6 +290,9 @@ func (r *Run) Close() {
 	}
 	if r.Stream != nil {
 		r.Stream.Close()
+	}
+	if r.archive != nil {
+		r.archive.close()
 	}
 	if r.busSrv != nil {
 		_ = r.busSrv.Close()

@@ -7,6 +7,8 @@ import (
 	"io"
 	"log/slog"
 	"net/http"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -15,6 +17,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 	"github.com/bufdir/export-audit/internal/app"
 	"github.com/bufdir/export-audit/internal/app/localrun"
+	"github.com/bufdir/export-audit/pkg/archive"
 	"github.com/bufdir/export-audit/pkg/audit"
 	"github.com/bufdir/export-audit/pkg/bus"
 	"github.com/bufdir/export-audit/pkg/config"
@@ -243,5 +246,68 @@ func TestEventsPath_AnswersJSONWithoutAToken(t *testing.T) {
 	resp.Body.Close()
 	if resp.StatusCode != http.StatusMethodNotAllowed {
 		t.Errorf("POST %s: %d, want 405", localrun.EventsPath, resp.StatusCode)
+	}
+}
+
+// A run with an archive starts a fresh one: an earlier run's archive in the directory is moved
+// aside, not removed (it is evidence), and the key file is made once. The API's changes are
+// written through archive-changes' writer, and the sealer seals each period on its own once it
+// is due, with the key in the key file.
+func TestStart_ArchivesTheStreamAndSealsOnTime(t *testing.T) {
+	t.Parallel()
+	tmp := t.TempDir()
+	a := config.LocalArchive{Dir: filepath.Join(tmp, "archive"), KeyFile: filepath.Join(tmp, "key.pem"), SealInterval: time.Second}
+	earlier := filepath.Join(a.Dir, "changes", "earlier.json")
+	if err := os.MkdirAll(filepath.Dir(earlier), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(earlier, []byte(`{"Records":[]}`), 0o444); err != nil {
+		t.Fatal(err)
+	}
+	e := start(t, localrun.Options{Archive: a})
+	if e.run.ArchiveDir != a.Dir || e.run.EarlierArchive == "" {
+		t.Fatalf("ArchiveDir %q, EarlierArchive %q: want %s and where the earlier archive went", e.run.ArchiveDir, e.run.EarlierArchive, a.Dir)
+	}
+	if b, err := os.ReadFile(filepath.Join(e.run.EarlierArchive, "changes", "earlier.json")); err != nil || string(b) != `{"Records":[]}` {
+		t.Errorf("the earlier archive's file in %s: %q, %v; want it kept as it was", e.run.EarlierArchive, b, err)
+	}
+	key, err := archive.ReadKey(a.KeyFile)
+	if err != nil {
+		t.Fatalf("the key file: %v", err)
+	}
+	if st, err := os.Stat(a.KeyFile); err != nil || st.Mode().Perm() != 0o600 {
+		t.Errorf("the key file's mode: %v %v, want 0600", st.Mode(), err)
+	}
+	if status, rec := e.call(t, "POST", config.BasePath, createBody); status != http.StatusCreated {
+		t.Fatalf("create: %d %v", status, rec)
+	}
+	if err := e.run.WaitForArchive(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	dir := archive.NewDir(a.Dir)
+	changes, err := dir.List(t.Context(), archive.ChangesPrefix, "")
+	if err != nil || len(changes) == 0 {
+		t.Fatalf("change files after a create: %v %v", changes, err)
+	}
+	b, err := dir.Get(t.Context(), changes[0].Key)
+	if err != nil || !strings.Contains(string(b), `"eventName":"INSERT"`) || strings.Contains(string(b), "earlier") {
+		t.Errorf("%s: %s %v, want the create's INSERTs", changes[0].Key, b, err)
+	}
+	start, _ := archive.ParseChangeKey(changes[0].Key)
+	digest := archive.DigestKey(start)
+	deadline := time.Now().Add(20 * time.Second)
+	for {
+		body, err := dir.Get(t.Context(), digest)
+		if err == nil {
+			d, _, err := archive.OpenDigest(body, key.Public())
+			if err != nil || len(d.Files) == 0 || d.Files[0].Key != changes[0].Key {
+				t.Errorf("%s: %+v %v, want it signed by the key file's key and naming %s", digest, d, err, changes[0].Key)
+			}
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("no digest %s 20 seconds after its period: %v", digest, err)
+		}
+		time.Sleep(50 * time.Millisecond)
 	}
 }

@@ -23,7 +23,7 @@ import (
 // New builds the sealer from cfg, logging through log and writing each run's metrics to
 // metricsTo (nil: none).
 func New(cfg config.ArchiveConfig, log *slog.Logger, metricsTo io.Writer) (*archive.Sealer, error) {
-	bucket, periods, err := archiver.NewBucket(cfg)
+	bucket, err := archiver.NewBucket(cfg)
 	if err != nil {
 		return nil, err
 	}
@@ -31,8 +31,19 @@ func New(cfg config.ArchiveConfig, log *slog.Logger, metricsTo io.Writer) (*arch
 	if err != nil {
 		return nil, err
 	}
+	return NewOn(bucket, kmskey.New(kmsc, cfg.KMSKeyID), cfg, log, metricsTo)
+}
+
+// NewOn builds the sealer of bucket, signing with signer, as New builds it on cfg's S3 bucket
+// and KMS key: make run's archive directory (archive.Dir) and key file (archive.LocalKey) get
+// the function's own sealer this way.
+func NewOn(bucket archive.Bucket, signer archive.Signer, cfg config.ArchiveConfig, log *slog.Logger, metricsTo io.Writer) (*archive.Sealer, error) {
+	periods, err := archive.NewPeriods(cfg.SealInterval)
+	if err != nil {
+		return nil, err
+	}
 	o := archive.SealerOptions{
-		Bucket: bucket, Signer: kmskey.New(kmsc, cfg.KMSKeyID),
+		Bucket: bucket, Signer: signer,
 		Periods: periods, Grace: cfg.SealGrace, Log: log, Stage: cfg.Stage,
 	}
 	if metricsTo != nil {
