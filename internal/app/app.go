@@ -86,7 +86,7 @@ var retries = boot.Retries{
 }
 
 // NewDynamoDB builds the DynamoDB client from cfg and the environment's credentials
-// (boot.Credentials).
+// (boot.Client).
 func NewDynamoDB(cfg config.Config) (*dynamodb.Client, error) {
 	return boot.Client(dynamodb.NewFromConfig, cfg.Region, cfg.DynamoDBEndpoint, retries, func(o *dynamodb.Options) {
 		o.APIOptions = append(o.APIOptions, metrics.InstrumentSDK(metrics.SDKNames{

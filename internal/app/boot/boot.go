@@ -1,6 +1,7 @@
-// Package boot is what every function's composition root builds the same way, whichever AWS
-// client it then makes: the JSON logger, the execution role's credentials from the environment
-// and the HTTP client of the SDK. It imports no service client, so that a root that needs one
+// Package boot is what every function's composition root does the same way, whichever AWS
+// client it then makes: the start (Load: the configuration, the JSON logger, one "init" line),
+// and the service client on the execution role's credentials from the environment and the
+// SDK's HTTP client (Client). It imports no service client, so that a root that needs one
 // service (the publisher: EventBridge) links no other (DynamoDB).
 package boot
 
@@ -24,12 +25,12 @@ func NewLogger(w io.Writer, level slog.Level) *slog.Logger {
 	return slog.New(slog.NewJSONHandler(w, &slog.HandlerOptions{Level: level}))
 }
 
-// Credentials reads the credentials Lambda sets for the execution role. Against a local
+// credentials reads the credentials Lambda sets for the execution role. Against a local
 // endpoint any credentials do, so missing ones are replaced there.
 //
 // The roots do not use config.LoadDefaultConfig: that resolves shared files, SSO, STS and
 // IMDS, none of which a Lambda container uses, and links their code into every binary.
-func Credentials(local bool) (aws.CredentialsProvider, error) {
+func credentials(local bool) (aws.CredentialsProvider, error) {
 	c := aws.Credentials{
 		AccessKeyID:     os.Getenv("AWS_ACCESS_KEY_ID"),
 		SecretAccessKey: os.Getenv("AWS_SECRET_ACCESS_KEY"),
@@ -66,10 +67,10 @@ var QuickRetries = Retries{
 	ConnectTimeout: 500 * time.Millisecond,
 }
 
-// AWSConfig is the SDK configuration of a client in region with the environment's credentials
+// awsConfig is the SDK configuration of a client in region with the environment's credentials
 // (any, against a local endpoint) and r's retries.
-func AWSConfig(region string, local bool, r Retries) (aws.Config, error) {
-	creds, err := Credentials(local)
+func awsConfig(region string, local bool, r Retries) (aws.Config, error) {
+	creds, err := credentials(local)
 	if err != nil {
 		return aws.Config{}, err
 	}
@@ -99,11 +100,11 @@ func AWSConfig(region string, local bool, r Retries) (aws.Config, error) {
 	}, nil
 }
 
-// Client builds a service client with newClient (the service's NewFromConfig) on AWSConfig,
+// Client builds a service client with newClient (the service's NewFromConfig) on awsConfig,
 // pointed at endpoint when one is set (a local run's stand-in, where any credentials do); opts
 // are the service's own options.
 func Client[C, O any](newClient func(aws.Config, ...func(*O)) C, region, endpoint string, r Retries, opts ...func(*O)) (C, error) {
-	cfg, err := AWSConfig(region, endpoint != "", r)
+	cfg, err := awsConfig(region, endpoint != "", r)
 	if err != nil {
 		var none C
 		return none, err
