@@ -3,9 +3,7 @@ package main
 import (
 	"bytes"
 	"context"
-	"io"
 	"log/slog"
-	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"strings"
@@ -20,87 +18,99 @@ import (
 	"github.com/bufdir/export-audit/pkg/archive"
 	"github.com/bufdir/export-audit/pkg/archive/kmskey"
 	"github.com/bufdir/export-audit/pkg/archive/s3bucket"
+	"github.com/bufdir/export-audit/pkg/audit"
 	"github.com/bufdir/export-audit/pkg/config"
+	"github.com/bufdir/export-audit/pkg/item"
+	"github.com/bufdir/export-audit/pkg/store"
 	"github.com/bufdir/export-audit/pkg/stream"
-	"github.com/truora/minidyn/server"
 )
 
 var ctx = context.Background()
 
 const tbl = "bufdir-export-audit-local"
 
-func creds() aws.CredentialsProviderFunc {
-	return func(context.Context) (aws.Credentials, error) {
-		return aws.Credentials{AccessKeyID: "x", SecretAccessKey: "x"}, nil
-	}
-}
+// day0 is when the trails' records are made, by the store's clock.
+var day0 = time.Date(2026, 3, 26, 10, 0, 0, 0, time.UTC)
 
-// trail is an engine behind the stream, the archive writer on its stream with a clock five
-// minutes behind, and a record created, moved and given a file, sealed up to now.
+// trail is the store on an engine behind the stream, with the service's table and a clock of
+// the test's own, and the archive writer on the stream with a clock lag behind now.
 type trail struct {
-	engine string // host:port, as ENGINE_ADDR
-	direct *dynamodb.Client
+	*testkit.StreamStore
+	engine  string           // host:port, as ENGINE_ADDR
+	direct  *dynamodb.Client // behind the stream's back
+	bucket  archive.Bucket
+	periods archive.Periods
+	lag     time.Duration
 }
 
-func newTrail(t *testing.T, bucket archive.Bucket, signer archive.Signer) *trail {
+var quiet = slog.New(slog.DiscardHandler)
+
+func newTrail(t testing.TB, bucket archive.Bucket, lag time.Duration) *trail {
 	t.Helper()
-	eng := server.NewServer()
-	l := stream.New(stream.Options{Region: "eu-north-1", Log: slog.New(slog.NewTextHandler(io.Discard, nil))})
-	srv := httptest.NewServer(l.Wrap(eng))
-	behind := httptest.NewServer(eng)
-	t.Cleanup(func() { l.Close(); srv.Close(); behind.Close() })
-	newClient := func(url string) *dynamodb.Client {
-		return dynamodb.New(dynamodb.Options{Region: "eu-north-1", BaseEndpoint: aws.String(url), Credentials: creds(), RetryMaxAttempts: 1})
-	}
-	db := newClient(srv.URL)
-	_, err := db.CreateTable(ctx, &dynamodb.CreateTableInput{
-		TableName: aws.String(tbl),
-		AttributeDefinitions: []types.AttributeDefinition{
-			{AttributeName: aws.String("pk"), AttributeType: types.ScalarAttributeTypeS},
-			{AttributeName: aws.String("sk"), AttributeType: types.ScalarAttributeTypeS},
-		},
-		KeySchema: []types.KeySchemaElement{
-			{AttributeName: aws.String("pk"), KeyType: types.KeyTypeHash},
-			{AttributeName: aws.String("sk"), KeyType: types.KeyTypeRange},
-		},
-		BillingMode: types.BillingModePayPerRequest,
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	periods, _ := archive.NewPeriods(time.Minute)
-	behindNow := func() time.Time { return time.Now().Add(-5 * time.Minute) }
-	quiet := slog.New(slog.NewTextHandler(io.Discard, nil))
-	w := archive.NewWriter(bucket, periods, behindNow, quiet)
-	if _, err := l.Subscribe(stream.Subscriber{Name: "archive-changes", Table: tbl, ReportBatchItemFailures: true,
+	tr := &trail{StreamStore: testkit.NewStreamStore(t, stream.Options{KeepAll: true}, tbl, day0, store.WithRetention(time.Hour)), bucket: bucket, lag: lag}
+	tr.engine = strings.TrimPrefix(tr.URL, "http://")
+	tr.direct = testkit.Client(t, tr.Behind)
+	tr.periods, _ = archive.NewPeriods(time.Minute)
+	w := archive.NewWriter(bucket, tr.periods, func() time.Time { return time.Now().Add(-lag) }, quiet)
+	if _, err := tr.Layer.Subscribe(stream.Subscriber{Name: "archive-changes", Table: tbl, ReportBatchItemFailures: true,
 		Handler: func(ctx context.Context, ev events.DynamoDBEvent) (events.DynamoDBEventResponse, error) {
 			return w.Handle(ctx, ev)
 		}}); err != nil {
 		t.Fatal(err)
 	}
-	s := func(v string) types.AttributeValue { return &types.AttributeValueMemberS{Value: v} }
-	key := map[string]types.AttributeValue{"pk": s("ORG#o1"), "sk": s("REC#20260326#000000001")}
-	item := map[string]types.AttributeValue{"pk": key["pk"], "sk": key["sk"], "record_id": s("rec-20260326-1"), "status": s("queued")}
-	if _, err := db.PutItem(ctx, &dynamodb.PutItemInput{TableName: aws.String(tbl), Item: item}); err != nil {
-		t.Fatal(err)
-	}
-	for _, st := range []string{"processing", "completed"} {
-		if _, err := db.UpdateItem(ctx, &dynamodb.UpdateItemInput{TableName: aws.String(tbl), Key: key,
-			UpdateExpression: aws.String("SET #s = :s"), ExpressionAttributeNames: map[string]string{"#s": "status"},
-			ExpressionAttributeValues: map[string]types.AttributeValue{":s": s(st)}}); err != nil {
-			t.Fatal(err)
-		}
-	}
-	c, cancel := context.WithTimeout(ctx, 20*time.Second)
-	defer cancel()
-	if err := l.Wait(c); err != nil {
-		t.Fatal(err)
-	}
-	sealer := archive.NewSealer(archive.SealerOptions{Bucket: bucket, Signer: signer, Periods: periods, Grace: config.DefaultLocalGrace, Log: quiet})
+	return tr
+}
+
+// seal seals, with signer, every period the writer has written to, once it has caught up.
+func (tr *trail) seal(t testing.TB, signer archive.Signer) {
+	t.Helper()
+	tr.Wait(t)
+	sealer := archive.NewSealer(archive.SealerOptions{Bucket: tr.bucket, Signer: signer, Periods: tr.periods, Grace: config.DefaultLocalGrace, Log: quiet})
 	if sealed, err := sealer.Seal(ctx); err != nil || len(sealed) < 4 {
 		t.Fatalf("sealed %q: %v", sealed, err)
 	}
-	return &trail{engine: strings.TrimPrefix(srv.URL, "http://"), direct: newClient(behind.URL)}
+}
+
+func newRecord(org, export string) audit.NewRecord {
+	return audit.NewRecord{
+		ExportID: export, OrgID: org, TriggeredBy: "usr-0099", Status: audit.StatusQueued, Format: audit.FormatPDF,
+		PeriodFrom: "2025-01-01", PeriodTo: "2025-12-31", By: "usr-0042",
+	}
+}
+
+func (tr *trail) create(t testing.TB, n audit.NewRecord) audit.RecordID {
+	t.Helper()
+	rec, _, err := tr.Store.Create(ctx, n)
+	if err != nil {
+		t.Fatalf("create %s: %v", n.ExportID, err)
+	}
+	id, _ := audit.ParseRecordID(rec.RecordID)
+	return id
+}
+
+func (tr *trail) move(t testing.TB, org string, id audit.RecordID, c audit.StatusChange) {
+	t.Helper()
+	if c.At.IsZero() {
+		c.At = tr.Clock.Now()
+	}
+	if c.By == "" {
+		c.By = "usr-0042"
+	}
+	if _, _, err := tr.Store.UpdateStatus(ctx, org, id, c); err != nil {
+		t.Fatalf("move %s to %s: %v", id, c.To, err)
+	}
+}
+
+// made is a trail whose archive is sealed up to now (its writer five minutes behind), with a
+// record created and moved to completed.
+func made(t *testing.T, bucket archive.Bucket, signer archive.Signer) *trail {
+	t.Helper()
+	tr := newTrail(t, bucket, 5*time.Minute)
+	id := tr.create(t, newRecord("o1", "exp-1"))
+	tr.move(t, "o1", id, audit.StatusChange{To: audit.StatusProcessing})
+	tr.move(t, "o1", id, audit.StatusChange{To: audit.StatusCompleted})
+	tr.seal(t, signer)
+	return tr
 }
 
 // local is a make run's archive directory and key file, in a temporary directory.
@@ -111,7 +121,7 @@ func local(t *testing.T) (tr *trail, env map[string]string) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	tr = newTrail(t, archive.NewDir(filepath.Join(dir, "archive")), key)
+	tr = made(t, archive.NewDir(filepath.Join(dir, "archive")), key)
 	return tr, map[string]string{
 		"ENGINE_ADDR": tr.engine, "ARCHIVE_DIR": filepath.Join(dir, "archive"),
 		"ARCHIVE_KEY_FILE": filepath.Join(dir, "archive-key.pem"), "SEAL_INTERVAL": "60s",
@@ -131,7 +141,7 @@ func TestVerify_LocallyWithNoArguments(t *testing.T) {
 	if code != 0 || !strings.HasPrefix(out, "verify: no problems; ") || strings.Count(out, "\n") != 1 || errOut != "" {
 		t.Errorf("exit %d\nstdout:\n%s\nstderr:\n%s", code, out, errOut)
 	}
-	if !strings.Contains(out, " 3 changes (0 not yet sealed), 1 table items") {
+	if !strings.Contains(out, " 6 changes (0 not yet sealed), 4 table items") {
 		t.Errorf("summary: %s", out)
 	}
 }
@@ -140,9 +150,7 @@ func TestVerify_AProblemNamesTheRecord(t *testing.T) {
 	t.Parallel()
 	tr, env := local(t)
 	_, err := tr.direct.UpdateItem(ctx, &dynamodb.UpdateItemInput{TableName: aws.String(tbl),
-		Key: map[string]types.AttributeValue{
-			"pk": &types.AttributeValueMemberS{Value: "ORG#o1"}, "sk": &types.AttributeValueMemberS{Value: "REC#20260326#000000001"},
-		},
+		Key:              item.Key("ORG#o1", "REC#20260326#000000001"),
 		UpdateExpression: aws.String("SET #s = :s"), ExpressionAttributeNames: map[string]string{"#s": "status"},
 		ExpressionAttributeValues: map[string]types.AttributeValue{":s": &types.AttributeValueMemberS{Value: "queued"}}})
 	if err != nil {
@@ -150,7 +158,7 @@ func TestVerify_AProblemNamesTheRecord(t *testing.T) {
 	}
 	code, out, _ := verifyWith(env, "-settle", "100ms")
 	lines := strings.Split(strings.TrimSpace(out), "\n")
-	if code != 1 || len(lines) != 2 || !strings.HasPrefix(lines[0], "rec-20260326-1: differs from the archive's last image of it in status") ||
+	if code != 1 || len(lines) != 2 || !strings.HasPrefix(lines[0], "rec-20260326-001: differs from the archive's last image of it in status") ||
 		!strings.HasPrefix(lines[1], "verify: 1 problem; ") {
 		t.Errorf("exit %d, stdout:\n%s", code, out)
 	}
@@ -194,7 +202,7 @@ func TestVerify_InAWS(t *testing.T) {
 	testkit.CreateBucket(t, s3URL, "stage-archive")
 	keyARN := testkit.SigningKey(t, kmsURL)
 	kmsc := testkit.KMSClient(t, kmsURL)
-	tr := newTrail(t, s3bucket.New(testkit.S3Client(t, s3URL), "stage-archive"), kmskey.New(kmsc, keyARN))
+	tr := made(t, s3bucket.New(testkit.S3Client(t, s3URL), "stage-archive"), kmskey.New(kmsc, keyARN))
 
 	dir := t.TempDir()
 	for k, v := range map[string]string{
@@ -208,7 +216,7 @@ func TestVerify_InAWS(t *testing.T) {
 	var out, errOut bytes.Buffer
 	code := run(ctx, []string{"-bucket", "stage-archive", "-kms-key", keyARN, "-table", tbl, "-interval", "60s", "-grace", "5s"},
 		os.Getenv, &out, &errOut)
-	if code != 0 || !strings.HasPrefix(out.String(), "verify: no problems; ") || !strings.Contains(out.String(), " 3 changes") {
+	if code != 0 || !strings.HasPrefix(out.String(), "verify: no problems; ") || !strings.Contains(out.String(), " 6 changes") {
 		t.Errorf("exit %d\nstdout:\n%s\nstderr:\n%s", code, out.String(), errOut.String())
 	}
 	// Another key's public part does not check these digests.

@@ -166,7 +166,7 @@ func (r Reply) Page(t testing.TB) Page {
 	t.Helper()
 	WantJSON(t, r)
 	m := r.Object(t)
-	if got := sortedKeys(m); !slices.Equal(got, []string{"data", "pagination"}) {
+	if got := slices.Sorted(maps.Keys(m)); !slices.Equal(got, []string{"data", "pagination"}) {
 		t.Errorf("want a list answer with keys data and pagination, got %v", got)
 	}
 	data, ok := m["data"].([]any)
@@ -303,7 +303,7 @@ func CheckRecordShape(t testing.TB, m map[string]any, history bool) {
 		want = append(want, "status_history")
 		slices.Sort(want)
 	}
-	if got := sortedKeys(m); !slices.Equal(got, want) {
+	if got := slices.Sorted(maps.Keys(m)); !slices.Equal(got, want) {
 		t.Errorf("want record keys %v, got %v", want, got)
 	}
 	for _, k := range []string{"record_id", "export_id", "org_id", "triggered_by_user_id", "status", "format", "period_from", "period_to", "created_at", "updated_at"} {
@@ -354,7 +354,7 @@ func CheckRecordShape(t testing.TB, m map[string]any, history bool) {
 		if !ok {
 			t.Fatalf("want status_history[%d] to be an object, got %#v", i, h)
 		}
-		if got := sortedKeys(e); !slices.Equal(got, []string{"at", "by", "status"}) {
+		if got := slices.Sorted(maps.Keys(e)); !slices.Equal(got, []string{"at", "by", "status"}) {
 			t.Errorf("want status_history[%d] keys at, by, status, got %v", i, got)
 		}
 		at := checkTime(t, fmt.Sprintf("status_history[%d].at", i), e["at"])
@@ -384,5 +384,3 @@ func checkTime(t testing.TB, name string, v any) time.Time {
 	}
 	return tm
 }
-
-func sortedKeys(m map[string]any) []string { return slices.Sorted(maps.Keys(m)) }

@@ -41,7 +41,7 @@ func TestDir_ListSkipsTemporaryFiles(t *testing.T) {
 	if err := os.WriteFile(filepath.Join(d.Root(), "changes", "b", ".tmp-123"), nil, 0o600); err != nil {
 		t.Fatal(err)
 	}
-	if got := list(t, d, "changes/"); !reflect.DeepEqual(got, []string{"changes/b/1.json"}) {
+	if got := archivetest.List(t, d, "changes/", ""); !reflect.DeepEqual(got, []string{"changes/b/1.json"}) {
 		t.Errorf("listed %q", got)
 	}
 }

@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/aws/aws-lambda-go/events"
+	"github.com/bufdir/export-audit/internal/testkit"
 	"github.com/bufdir/export-audit/pkg/archive"
 	"github.com/bufdir/export-audit/pkg/metrics"
 )
@@ -63,7 +64,7 @@ func TestWriter_MeasuresEachBatch(t *testing.T) {
 	t.Parallel()
 	recs := streamRecords(t, "a", "b", "c")
 	var out bytes.Buffer
-	w := archive.NewWriter(archive.NewDir(t.TempDir()), mustPeriods(t, time.Hour), newClock(t0).Now, quiet).
+	w := archive.NewWriter(archive.NewDir(t.TempDir()), mustPeriods(t, time.Hour), testkit.NewClock(t0).Now, quiet).
 		Measure(metrics.NewEmitter(&out), "prod")
 	for range 2 { // the second is Lambda's retry of a batch that was written
 		if _, err := w.Handle(ctx, events.DynamoDBEvent{Records: recs}); err != nil {

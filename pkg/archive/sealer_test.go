@@ -8,14 +8,16 @@ import (
 	"time"
 
 	"github.com/aws/aws-lambda-go/events"
+	"github.com/bufdir/export-audit/internal/testkit"
 	"github.com/bufdir/export-audit/pkg/archive"
+	"github.com/bufdir/export-audit/pkg/archive/archivetest"
 )
 
 // sealFixture is a directory archive with a writer and a sealer on one clock: periods of a
 // minute, a grace of ten seconds.
 type sealFixture struct {
 	dir    *archive.Dir
-	clock  *clock
+	clock  *testkit.Clock
 	key    *archive.LocalKey
 	writer *archive.Writer
 	sealer *archive.Sealer
@@ -23,7 +25,7 @@ type sealFixture struct {
 
 func newSealFixture(t *testing.T) *sealFixture {
 	t.Helper()
-	f := &sealFixture{dir: archive.NewDir(t.TempDir()), clock: newClock(t0)}
+	f := &sealFixture{dir: archive.NewDir(t.TempDir()), clock: testkit.NewClock(t0)}
 	var err error
 	if f.key, err = archive.LoadOrCreateKey(t.TempDir() + "/key.pem"); err != nil {
 		t.Fatal(err)
@@ -64,8 +66,8 @@ func (f *sealFixture) chain(t *testing.T) []archive.Digest {
 	var out []archive.Digest
 	var prevKey string
 	var prevBody []byte
-	for _, k := range list(t, f.dir, archive.DigestsPrefix) {
-		body := get(t, f.dir, k)
+	for _, k := range archivetest.List(t, f.dir, archive.DigestsPrefix, "") {
+		body := archivetest.Get(t, f.dir, k)
 		d, _, err := archive.OpenDigest(body, f.key.Public())
 		if err != nil {
 			t.Fatalf("%s: %v", k, err)
@@ -118,7 +120,7 @@ func TestSealer_EveryPeriodGetsADigestIdleOrNot(t *testing.T) {
 	files := make([][]string, len(ch))
 	for i, d := range ch {
 		for _, fl := range d.Files {
-			body := get(t, f.dir, fl.Key)
+			body := archivetest.Get(t, f.dir, fl.Key)
 			if fl.SHA256 != archive.Sum(body) || fl.Size != int64(len(body)) {
 				t.Errorf("%s: digest says %s/%d, the file is %s/%d", fl.Key, fl.SHA256, fl.Size, archive.Sum(body), len(body))
 			}

@@ -10,7 +10,9 @@ import (
 	"time"
 
 	"github.com/aws/aws-lambda-go/events"
+	"github.com/bufdir/export-audit/internal/testkit"
 	"github.com/bufdir/export-audit/pkg/archive"
+	"github.com/bufdir/export-audit/pkg/archive/archivetest"
 )
 
 var t0 = time.Date(2026, 3, 26, 14, 0, 0, 0, time.UTC)
@@ -19,18 +21,18 @@ func TestWriter_WritesTheBatchAsDeliveredUnderTheClocksPeriod(t *testing.T) {
 	t.Parallel()
 	recs := streamRecords(t, "a", "b", "c")
 	d := archive.NewDir(t.TempDir())
-	c := newClock(t0.Add(90 * time.Minute))
+	c := testkit.NewClock(t0.Add(90 * time.Minute))
 	w := archive.NewWriter(d, mustPeriods(t, time.Hour), c.Now, quiet)
 	resp, err := w.Handle(ctx, events.DynamoDBEvent{Records: recs})
 	if err != nil || len(resp.BatchItemFailures) != 0 {
 		t.Fatalf("handle: %v %v", resp, err)
 	}
-	objs := list(t, d, "changes/")
+	objs := archivetest.List(t, d, "changes/", "")
 	if len(objs) != 1 || !strings.HasPrefix(objs[0], "changes/20260326T150000Z/") {
 		t.Fatalf("objects %q, want one under changes/20260326T150000Z/", objs)
 	}
 	var got events.DynamoDBEvent
-	if err := json.Unmarshal(get(t, d, objs[0]), &got); err != nil {
+	if err := json.Unmarshal(archivetest.Get(t, d, objs[0]), &got); err != nil {
 		t.Fatalf("the object is not a DynamoDB event: %v", err)
 	}
 	want, _ := json.Marshal(recs)
@@ -46,14 +48,14 @@ func TestWriter_ARetriedBatchIsAlreadyThere(t *testing.T) {
 	t.Parallel()
 	recs := streamRecords(t, "a", "b", "c")
 	d := archive.NewDir(t.TempDir())
-	c := newClock(t0)
+	c := testkit.NewClock(t0)
 	w := archive.NewWriter(d, mustPeriods(t, time.Hour), c.Now, quiet)
 	for i := range 2 {
 		if resp, err := w.Handle(ctx, events.DynamoDBEvent{Records: recs}); err != nil || len(resp.BatchItemFailures) != 0 {
 			t.Fatalf("delivery %d: %v %v", i+1, resp, err)
 		}
 	}
-	first := list(t, d, "changes/")
+	first := archivetest.List(t, d, "changes/", "")
 	if len(first) != 1 {
 		t.Fatalf("the same batch twice made %d objects: %q", len(first), first)
 	}
@@ -65,7 +67,7 @@ func TestWriter_ARetriedBatchIsAlreadyThere(t *testing.T) {
 	if _, err := w.Handle(ctx, events.DynamoDBEvent{Records: recs}); err != nil {
 		t.Fatal(err)
 	}
-	all := list(t, d, "changes/")
+	all := archivetest.List(t, d, "changes/", "")
 	if len(all) != 3 || !strings.HasPrefix(all[2], "changes/20260326T150000Z/") {
 		t.Errorf("after a part batch and a retry next period: %q", all)
 	}

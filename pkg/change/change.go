@@ -41,6 +41,7 @@ import (
 	"github.com/aws/aws-lambda-go/events"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
 	"github.com/bufdir/export-audit/pkg/audit"
+	"github.com/bufdir/export-audit/pkg/image"
 	"github.com/bufdir/export-audit/pkg/item"
 )
 
@@ -125,14 +126,14 @@ func Read(r events.DynamoDBEventRecord) (Change, error) {
 // does not convert to the SDK's attribute values is no change the API makes, when it is a
 // record's.
 func JudgeImages(name string, keys, old, now map[string]events.DynamoDBAttributeValue, who *events.DynamoDBUserIdentity) (Change, error) {
-	o, err := Image(old)
+	o, err := image.ToSDK(old)
 	if err == nil {
 		var n map[string]types.AttributeValue
-		if n, err = Image(now); err == nil {
+		if n, err = image.ToSDK(now); err == nil {
 			return Judge(name, o, n, who)
 		}
 	}
-	k, _ := Image(keys)
+	k, _ := image.ToSDK(keys)
 	if item.KindOf(k) != item.KindRecord {
 		return skip("an item of no record with an image that does not read: " + err.Error()), nil
 	}
@@ -211,7 +212,7 @@ func (j judgement) decode(which string, av map[string]types.AttributeValue) (rec
 	if err != nil {
 		return r, j.illegal("the %s image does not encode again: %v", which, err)
 	}
-	if odd := differentAttributes(av, again); len(odd) > 0 {
+	if odd := image.DifferingExactly(av, again); len(odd) > 0 {
 		return r, j.illegal("the %s image has attributes the API does not write so: %s", which, strings.Join(odd, ", "))
 	}
 	it := r.it
@@ -256,23 +257,6 @@ func (j judgement) decode(which string, av map[string]types.AttributeValue) (rec
 	return r, nil
 }
 
-// differentAttributes names the attributes in which two items differ.
-func differentAttributes(a, b map[string]types.AttributeValue) []string {
-	var out []string
-	for k, v := range a {
-		if w, ok := b[k]; !ok || !equal(v, w) {
-			out = append(out, k)
-		}
-	}
-	for k := range b {
-		if _, ok := a[k]; !ok {
-			out = append(out, k)
-		}
-	}
-	sortStrings(out)
-	return out
-}
-
 // created judges an INSERT: the record as a create stores it.
 func (j judgement) created(now map[string]types.AttributeValue) (Change, error) {
 	r, err := j.decode("new", now)
@@ -306,7 +290,7 @@ func (j judgement) created(now map[string]types.AttributeValue) (Change, error) 
 
 // modified judges a MODIFY: exactly one of a status move, a file, a delete.
 func (j judgement) modified(oldAV, nowAV map[string]types.AttributeValue) (Change, error) {
-	if len(differentAttributes(oldAV, nowAV)) == 0 {
+	if len(image.DifferingExactly(oldAV, nowAV)) == 0 {
 		return skip("a write that changed nothing"), nil
 	}
 	old, err := j.decode("old", oldAV)

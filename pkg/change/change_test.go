@@ -46,8 +46,8 @@ func readAll(t *testing.T, recs []events.DynamoDBEventRecord) (changes []change.
 func TestRead_EveryChangeTheAPIMakes(t *testing.T) {
 	t.Parallel()
 	e := newEnv(t)
-	s := e.store
-	created := e.clock
+	s := e.Store
+	created := e.Clock.Now()
 
 	rec, _, err := s.Create(ctx, newRecord("org-a", "exp-1"))
 	if err != nil {
@@ -57,7 +57,7 @@ func TestRead_EveryChangeTheAPIMakes(t *testing.T) {
 	if _, replayed, err := s.Create(ctx, newRecord("org-a", "exp-1")); err != nil || !replayed {
 		t.Fatalf("replay: %v %v", replayed, err)
 	}
-	e.clock = created.Add(2 * time.Minute)
+	e.Clock.Set(created.Add(2 * time.Minute))
 	moved := created.Add(time.Minute)
 	if _, _, err := s.UpdateStatus(ctx, "org-a", id, audit.StatusChange{To: audit.StatusProcessing, At: moved, By: "usr-svc"}); err != nil {
 		t.Fatal(err)
@@ -66,10 +66,10 @@ func TestRead_EveryChangeTheAPIMakes(t *testing.T) {
 		t.Fatalf("no-op: %v %v", changed, err)
 	}
 	count := int64(312)
-	if _, _, err := s.UpdateStatus(ctx, "org-a", id, audit.StatusChange{To: audit.StatusCompleted, At: e.clock, By: "usr-svc", ActivityCount: &count}); err != nil {
+	if _, _, err := s.UpdateStatus(ctx, "org-a", id, audit.StatusChange{To: audit.StatusCompleted, At: e.Clock.Now(), By: "usr-svc", ActivityCount: &count}); err != nil {
 		t.Fatal(err)
 	}
-	e.clock = created.Add(3 * time.Minute)
+	e.Clock.Set(created.Add(3 * time.Minute))
 	url := "https://storage.example.no/exports/exp-1.pdf"
 	if _, _, err := s.AttachFileURL(ctx, "org-a", id, url, "usr-files"); err != nil {
 		t.Fatal(err)
@@ -77,15 +77,15 @@ func TestRead_EveryChangeTheAPIMakes(t *testing.T) {
 	if _, changed, err := s.AttachFileURL(ctx, "org-a", id, url, "usr-files"); err != nil || changed {
 		t.Fatalf("no-op file: %v %v", changed, err)
 	}
-	e.clock = created.Add(4 * time.Minute)
+	e.Clock.Set(created.Add(4 * time.Minute))
 	if err := s.Delete(ctx, "org-a", id, "usr-admin"); err != nil {
 		t.Fatal(err)
 	}
-	if n, err := e.layer.Expire(ctx, table, config.TableTTLAttribute, created.Add(31*24*time.Hour)); err != nil || n != 1 {
+	if n, err := e.Layer.Expire(ctx, table, config.TableTTLAttribute, created.Add(31*24*time.Hour)); err != nil || n != 1 {
 		t.Fatalf("TTL expired %d items (%v), want the tombstone", n, err)
 	}
 
-	changes, skipped := readAll(t, e.layer.Records(table))
+	changes, skipped := readAll(t, e.Layer.Records(table))
 	stamp := func(min int) string { return created.Add(time.Duration(min) * time.Minute).Format(time.RFC3339) }
 	want := []judged{
 		{change.Created, 1, "usr-0042", stamp(0), ""},
@@ -141,11 +141,11 @@ func TestRead_EveryChangeTheAPIMakes(t *testing.T) {
 func TestIllegal_NamesTheRecord(t *testing.T) {
 	t.Parallel()
 	e := newEnv(t)
-	rec, _, err := e.store.Create(ctx, newRecord("org-a", "exp-1"))
+	rec, _, err := e.Store.Create(ctx, newRecord("org-a", "exp-1"))
 	if err != nil {
 		t.Fatal(err)
 	}
-	for _, r := range e.layer.Records(table) {
+	for _, r := range e.Layer.Records(table) {
 		if r.EventName != "INSERT" || !strings.HasPrefix(r.Change.Keys["sk"].String(), "REC#") {
 			continue
 		}
@@ -169,15 +169,15 @@ func TestIllegal_NamesTheRecord(t *testing.T) {
 func TestJudgeImages_TheArchivesFormJudgesAsTheStreams(t *testing.T) {
 	t.Parallel()
 	e := newEnv(t)
-	rec, _, err := e.store.Create(ctx, newRecord("org-a", "exp-1"))
+	rec, _, err := e.Store.Create(ctx, newRecord("org-a", "exp-1"))
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, _, err := e.store.UpdateStatus(ctx, "org-a", mustID(t, rec.RecordID), audit.StatusChange{To: audit.StatusFailed, At: e.clock, By: "usr-svc"}); err != nil {
+	if _, _, err := e.Store.UpdateStatus(ctx, "org-a", mustID(t, rec.RecordID), audit.StatusChange{To: audit.StatusFailed, At: e.Clock.Now(), By: "usr-svc"}); err != nil {
 		t.Fatal(err)
 	}
 	kinds := 0
-	for _, r := range e.layer.Records(table) {
+	for _, r := range e.Layer.Records(table) {
 		b, err := json.Marshal(r)
 		if err != nil {
 			t.Fatal(err)

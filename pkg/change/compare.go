@@ -2,18 +2,10 @@ package change
 
 import (
 	"reflect"
-	"slices"
 	"strings"
 
-	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
 	"github.com/bufdir/export-audit/pkg/item"
 )
-
-// equal compares two attribute values exactly, as the API writes them (a number by its
-// spelling): an image that differs from its re-encoding in any way is not the API's.
-func equal(a, b types.AttributeValue) bool { return reflect.DeepEqual(a, b) }
-
-func sortStrings(s []string) { slices.Sort(s) }
 
 // changedFields names, by their attribute names, the fields in which two record items differ.
 func changedFields(a, b item.Record) []string {

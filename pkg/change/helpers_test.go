@@ -2,51 +2,25 @@ package change_test
 
 import (
 	"context"
-	"io"
-	"log/slog"
-	"net/http/httptest"
 	"testing"
 	"time"
 
-	"github.com/bufdir/export-audit/internal/app"
+	"github.com/bufdir/export-audit/internal/testkit"
 	"github.com/bufdir/export-audit/pkg/audit"
-	"github.com/bufdir/export-audit/pkg/clienttoken"
-	"github.com/bufdir/export-audit/pkg/config"
 	"github.com/bufdir/export-audit/pkg/store"
 	"github.com/bufdir/export-audit/pkg/stream"
-	"github.com/truora/minidyn/server"
 )
 
 const table = "change-test"
 
 var ctx = context.Background()
 
-// env is the repository on the embedded engine with its stream, as every local run has them:
-// the token keeper in front of the stream, the stream in front of the engine.
-type env struct {
-	layer *stream.Layer
-	store *store.Store
-	clock time.Time
-}
-
-func newEnv(t *testing.T) *env {
+// newEnv is the repository on the embedded engine with its stream, as every local run has
+// them, keeping every record, its clock at 2026-03-01 08:00 UTC.
+func newEnv(t *testing.T) *testkit.StreamStore {
 	t.Helper()
-	layer := stream.New(stream.Options{Region: "eu-north-1", KeepAll: true, Log: slog.New(slog.NewTextHandler(io.Discard, nil))})
-	srv := httptest.NewServer(clienttoken.New().Wrap(layer.Wrap(server.NewServer())))
-	t.Cleanup(func() {
-		layer.Close()
-		srv.Close()
-	})
-	db, err := app.NewDynamoDB(config.Config{Region: "eu-north-1", DynamoDBEndpoint: srv.URL})
-	if err != nil {
-		t.Fatal(err)
-	}
-	e := &env{layer: layer, clock: time.Date(2026, 3, 1, 8, 0, 0, 0, time.UTC)}
-	e.store = store.New(db, table, store.WithClock(func() time.Time { return e.clock }), store.WithRetention(30*24*time.Hour))
-	if err := e.store.EnsureTable(ctx); err != nil {
-		t.Fatal(err)
-	}
-	return e
+	return testkit.NewStreamStore(t, stream.Options{KeepAll: true}, table, time.Date(2026, 3, 1, 8, 0, 0, 0, time.UTC),
+		store.WithRetention(30*24*time.Hour))
 }
 
 func newRecord(org, export string) audit.NewRecord {

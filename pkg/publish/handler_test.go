@@ -6,9 +6,7 @@ import (
 	"encoding/json"
 	"flag"
 	"fmt"
-	"io"
 	"log/slog"
-	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"reflect"
@@ -21,18 +19,15 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 	ddbtypes "github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
-	"github.com/bufdir/export-audit/internal/app"
 	"github.com/bufdir/export-audit/internal/testkit"
 	"github.com/bufdir/export-audit/pkg/audit"
 	"github.com/bufdir/export-audit/pkg/bus"
-	"github.com/bufdir/export-audit/pkg/clienttoken"
 	"github.com/bufdir/export-audit/pkg/config"
 	"github.com/bufdir/export-audit/pkg/item"
 	"github.com/bufdir/export-audit/pkg/metrics"
 	"github.com/bufdir/export-audit/pkg/publish"
 	"github.com/bufdir/export-audit/pkg/store"
 	"github.com/bufdir/export-audit/pkg/stream"
-	"github.com/truora/minidyn/server"
 )
 
 var update = flag.Bool("update", false, "write events/publish-events.json from the stream of a record's life")
@@ -43,33 +38,14 @@ const (
 )
 
 // engine is the repository on the embedded engine with the table's stream, as every local run
-// has them (the token keeper in front of the stream, the stream in front of the engine), and a
-// client that writes straight to the engine, as anyone with the table's permissions can.
-type engine struct {
-	layer *stream.Layer
-	store *store.Store
-	db    *dynamodb.Client
-	clock time.Time
-}
+// has them (the token keeper in front of the stream, the stream in front of the engine), its DB
+// a client anyone with the table's permissions could use.
+type engine struct{ *testkit.StreamStore }
 
 func newEngine(t *testing.T) *engine {
 	t.Helper()
-	layer := stream.New(stream.Options{Region: "eu-north-1", KeepAll: true, Log: slog.New(slog.NewTextHandler(io.Discard, nil))})
-	srv := httptest.NewServer(clienttoken.New().Wrap(layer.Wrap(server.NewServer())))
-	t.Cleanup(func() {
-		layer.Close()
-		srv.Close()
-	})
-	db, err := app.NewDynamoDB(config.Config{Region: "eu-north-1", DynamoDBEndpoint: srv.URL})
-	if err != nil {
-		t.Fatal(err)
-	}
-	e := &engine{layer: layer, db: db, clock: time.Date(2026, 3, 1, 8, 0, 0, 0, time.UTC)}
-	e.store = store.New(db, table, store.WithClock(func() time.Time { return e.clock }), store.WithRetention(30*24*time.Hour))
-	if err := e.store.EnsureTable(context.Background()); err != nil {
-		t.Fatal(err)
-	}
-	return e
+	return &engine{testkit.NewStreamStore(t, stream.Options{KeepAll: true}, table, time.Date(2026, 3, 1, 8, 0, 0, 0, time.UTC),
+		store.WithRetention(30*24*time.Hour))}
 }
 
 // life takes a record of org through every change the API makes (and a replay and a no-op,
@@ -77,10 +53,10 @@ func newEngine(t *testing.T) *engine {
 func (e *engine) life(t *testing.T, org, export string) audit.Record {
 	t.Helper()
 	ctx := context.Background()
-	start := e.clock
+	start := e.Clock.Now()
 	n := audit.NewRecord{ExportID: export, OrgID: org, TriggeredBy: "usr-0099", Status: audit.StatusQueued,
 		Format: audit.FormatPDF, PeriodFrom: "2025-01-01", PeriodTo: "2025-12-31", By: "usr-0042"}
-	rec, _, err := e.store.Create(ctx, n)
+	rec, _, err := e.Store.Create(ctx, n)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -91,21 +67,21 @@ func (e *engine) life(t *testing.T, org, export string) audit.Record {
 			t.Fatal(err)
 		}
 	}
-	must(e.store.Create(ctx, n))
-	e.clock = start.Add(2 * time.Minute)
-	must(e.store.UpdateStatus(ctx, org, id, audit.StatusChange{To: audit.StatusProcessing, At: start.Add(time.Minute), By: "usr-svc"}))
-	must(e.store.UpdateStatus(ctx, org, id, audit.StatusChange{To: audit.StatusProcessing, At: start.Add(time.Minute), By: "usr-svc"}))
-	must(e.store.UpdateStatus(ctx, org, id, audit.StatusChange{To: audit.StatusCompleted, At: e.clock, By: "usr-svc", ActivityCount: aws.Int64(312)}))
-	e.clock = start.Add(3 * time.Minute)
-	must(e.store.AttachFileURL(ctx, org, id, "https://storage.example.no/exports/"+export+".pdf", "usr-svc"))
-	e.clock = start.Add(4 * time.Minute)
-	if err := e.store.Delete(ctx, org, id, "usr-admin"); err != nil {
+	must(e.Store.Create(ctx, n))
+	e.Clock.Set(start.Add(2 * time.Minute))
+	must(e.Store.UpdateStatus(ctx, org, id, audit.StatusChange{To: audit.StatusProcessing, At: start.Add(time.Minute), By: "usr-svc"}))
+	must(e.Store.UpdateStatus(ctx, org, id, audit.StatusChange{To: audit.StatusProcessing, At: start.Add(time.Minute), By: "usr-svc"}))
+	must(e.Store.UpdateStatus(ctx, org, id, audit.StatusChange{To: audit.StatusCompleted, At: e.Clock.Now(), By: "usr-svc", ActivityCount: aws.Int64(312)}))
+	e.Clock.Set(start.Add(3 * time.Minute))
+	must(e.Store.AttachFileURL(ctx, org, id, "https://storage.example.no/exports/"+export+".pdf", "usr-svc"))
+	e.Clock.Set(start.Add(4 * time.Minute))
+	if err := e.Store.Delete(ctx, org, id, "usr-admin"); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := e.layer.Expire(ctx, table, config.TableTTLAttribute, start.Add(31*24*time.Hour)); err != nil {
+	if _, err := e.Layer.Expire(ctx, table, config.TableTTLAttribute, start.Add(31*24*time.Hour)); err != nil {
 		t.Fatal(err)
 	}
-	e.clock = start.Add(5 * time.Minute)
+	e.Clock.Set(start.Add(5 * time.Minute))
 	return rec
 }
 
@@ -116,7 +92,7 @@ func sample(t *testing.T) events.DynamoDBEvent {
 	if *update {
 		e := newEngine(t)
 		e.life(t, "org-bufdir-042", "exp-20260301-abc123")
-		b, err := json.MarshalIndent(events.DynamoDBEvent{Records: e.layer.Records(table)}, "", "  ")
+		b, err := json.MarshalIndent(events.DynamoDBEvent{Records: e.Layer.Records(table)}, "", "  ")
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -141,13 +117,13 @@ func sample(t *testing.T) events.DynamoDBEvent {
 type handler struct {
 	*env
 	h   *publish.Handler
-	emf *syncBuffer
+	emf *testkit.Buffer
 }
 
 func newHandler(t *testing.T) *handler {
 	t.Helper()
 	e := newEnv(t)
-	emf := &syncBuffer{}
+	emf := &testkit.Buffer{}
 	log := slog.New(slog.NewJSONHandler(e.log, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	return &handler{env: e, emf: emf, h: &publish.Handler{Publisher: e.pub, Log: log, Metrics: metrics.NewEmitter(emf), Stage: "test"}}
 }
@@ -164,12 +140,12 @@ func (h *handler) handle(t *testing.T, ev events.DynamoDBEvent) events.DynamoDBE
 // counts are the last metrics line's counters.
 func (h *handler) counts(t *testing.T) map[string]float64 {
 	t.Helper()
-	lines := h.emf.lines(t)
+	lines := h.emf.Lines(t)
 	last := lines[len(lines)-1]
 	out := map[string]float64{}
 	for _, name := range []string{config.MetricEventsPublished, config.MetricEventsFailed, config.MetricEventsSkipped, config.MetricIllegalChanges} {
-		v, _ := last[name].(float64)
-		out[name] = v
+		n, _ := last[name].(json.Number)
+		out[name], _ = n.Float64()
 	}
 	if last[config.DimStage] != "test" {
 		t.Errorf("metrics line Stage = %v, want test", last[config.DimStage])
@@ -376,10 +352,10 @@ func TestHandle_AFailedCallReportsAllItsRecords(t *testing.T) {
 func TestHandle_ABatchOfManyChangesGoesOutInCallsOfTen(t *testing.T) {
 	t.Parallel()
 	e := newEngine(t)
-	for i := 0; len(e.layer.Records(table)) < 100; i++ {
+	for i := 0; len(e.Layer.Records(table)) < 100; i++ {
 		e.life(t, "org-a", fmt.Sprintf("exp-%d", i))
 	}
-	recs := e.layer.Records(table)[:100]
+	recs := e.Layer.Records(table)[:100]
 	h := newHandler(t)
 	if resp := h.handle(t, events.DynamoDBEvent{Records: recs}); len(resp.BatchItemFailures) != 0 {
 		t.Fatalf("reported %v", resp.BatchItemFailures)
@@ -414,21 +390,21 @@ func TestHandle_AnIllegalChangeIsLoggedNotPublished(t *testing.T) {
 	ctx := context.Background()
 	n := audit.NewRecord{ExportID: "exp-1", OrgID: "org-a", TriggeredBy: "usr-0099", Status: audit.StatusQueued,
 		Format: audit.FormatPDF, PeriodFrom: "2025-01-01", PeriodTo: "2025-12-31", By: "usr-0042"}
-	rec, _, err := e.store.Create(ctx, n)
+	rec, _, err := e.Store.Create(ctx, n)
 	if err != nil {
 		t.Fatal(err)
 	}
 	id, _ := audit.ParseRecordID(rec.RecordID)
-	before := len(e.layer.Records(table))
+	before := len(e.Layer.Records(table))
 	// Someone with the table's permissions changes what never changes.
-	if _, err := e.db.UpdateItem(ctx, &dynamodb.UpdateItemInput{
+	if _, err := e.DB.UpdateItem(ctx, &dynamodb.UpdateItemInput{
 		TableName: aws.String(table), Key: item.RecordKey("org-a", id),
 		UpdateExpression:          aws.String("SET export_id = :e"),
 		ExpressionAttributeValues: map[string]ddbtypes.AttributeValue{":e": item.S("exp-2")},
 	}); err != nil {
 		t.Fatal(err)
 	}
-	recs := e.layer.Records(table)
+	recs := e.Layer.Records(table)
 	if len(recs) != before+1 {
 		t.Fatalf("the direct write made %d stream records, want 1", len(recs)-before)
 	}
@@ -441,14 +417,14 @@ func TestHandle_AnIllegalChangeIsLoggedNotPublished(t *testing.T) {
 		t.Errorf("bus holds %v, want only the creation", evs)
 	}
 	var logged bool
-	for _, l := range h.log.lines(t) {
+	for _, l := range h.log.Lines(t) {
 		if l["level"] == "ERROR" && l["msg"] == "illegal change: not published" && l["record_id"] == rec.RecordID && l["org_id"] == "org-a" &&
 			strings.Contains(l["reason"].(string), "export_id") {
 			logged = true
 		}
 	}
 	if !logged {
-		t.Errorf("no ERROR line naming %s and export_id: %v", rec.RecordID, h.log.lines(t))
+		t.Errorf("no ERROR line naming %s and export_id: %v", rec.RecordID, h.log.Lines(t))
 	}
 	if got := h.counts(t); got["IllegalChanges"] != 1 || got["EventsPublished"] != 1 {
 		t.Errorf("metrics %v, want 1 illegal change and 1 event", got)

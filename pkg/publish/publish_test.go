@@ -29,7 +29,7 @@ const busName = "bufdir-export-audit-test"
 type env struct {
 	bus *bus.Bus
 	pub *publish.Publisher
-	log *syncBuffer
+	log *testkit.Buffer
 }
 
 func newEnv(t *testing.T) *env {
@@ -56,26 +56,8 @@ func newEnvOn(t *testing.T, target string) *env {
 			o.RateLimiter = ratelimit.None
 		}),
 	})
-	log := &syncBuffer{}
+	log := &testkit.Buffer{}
 	return &env{bus: b, pub: publish.New(c, target, slog.New(slog.NewJSONHandler(log, nil))), log: log}
-}
-
-// syncBuffer is the kit's buffer, its lines read with numbers as float64, as these tests
-// compare them.
-type syncBuffer struct{ testkit.Buffer }
-
-// lines are the log's JSON lines.
-func (s *syncBuffer) lines(t *testing.T) []map[string]any {
-	t.Helper()
-	var out []map[string]any
-	for _, l := range strings.Split(strings.TrimSpace(s.String()), "\n") {
-		var m map[string]any
-		if err := json.Unmarshal([]byte(l), &m); err != nil {
-			t.Fatalf("log line %q: %v", l, err)
-		}
-		out = append(out, m)
-	}
-	return out
 }
 
 // seq is the stream sequence number of the i-th record of a test batch.
@@ -239,14 +221,14 @@ func TestPublish_ReportsAnEntryOver256KBWithoutSendingIt(t *testing.T) {
 		t.Errorf("stats %+v", st)
 	}
 	found := false
-	for _, l := range e.log.lines(t) {
+	for _, l := range e.log.Lines(t) {
 		if l["msg"] == "event too large for EventBridge" {
-			found = l["level"] == "ERROR" && l["record"] == seq(1) && l["size"] == float64(publish.MaxRequestSize+1) &&
-				l["limit"] == float64(publish.MaxRequestSize)
+			found = l["level"] == "ERROR" && l["record"] == seq(1) && l["size"] == json.Number(fmt.Sprint(publish.MaxRequestSize+1)) &&
+				l["limit"] == json.Number(fmt.Sprint(publish.MaxRequestSize))
 		}
 	}
 	if !found {
-		t.Errorf("no ERROR line naming the record, its size and the limit:\n%v", e.log.lines(t))
+		t.Errorf("no ERROR line naming the record, its size and the limit:\n%v", e.log.Lines(t))
 	}
 }
 
@@ -282,7 +264,7 @@ func TestPublish_PartialFailureReportsExactlyTheFailedRecords(t *testing.T) {
 	want := map[string]string{ // record: level code
 		seq(3): "WARN " + bus.ThrottlingException, seq(17): "WARN " + bus.InternalFailure, seq(24): "ERROR " + bus.MalformedDetail}
 	got := map[string]string{}
-	for _, l := range e.log.lines(t) {
+	for _, l := range e.log.Lines(t) {
 		if l["msg"] == "event not published" {
 			got[l["record"].(string)] = fmt.Sprint(l["level"], " ", l["code"])
 		}
@@ -363,7 +345,7 @@ func TestPublish_WholeCallFailureReportsAllItsEntries(t *testing.T) {
 				t.Errorf("stats %+v", st)
 			}
 			n := 0
-			for _, l := range e.log.lines(t) {
+			for _, l := range e.log.Lines(t) {
 				if l["msg"] == "event not published" && l["code"] == tc.code && l["level"] == "ERROR" {
 					n++
 				}

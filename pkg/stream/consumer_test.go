@@ -81,7 +81,7 @@ func (f *fixture) subscribe(t *testing.T, s stream.Subscriber) *stream.Subscript
 	if s.RetryBackoff == 0 {
 		s.RetryBackoff = time.Millisecond
 	}
-	sub, err := f.layer.Subscribe(s)
+	sub, err := f.Layer.Subscribe(s)
 	if err != nil {
 		t.Fatalf("subscribe: %v", err)
 	}
@@ -117,7 +117,7 @@ func TestSubscriber_GetsEveryRecordInOrderInBatches(t *testing.T) {
 	f.putAll(t, "d", "e", "f", "g")
 	g := &seen{}
 	f.subscribe(t, stream.Subscriber{Handler: g.handler(nil), BatchSize: 3})
-	wait(t, f.layer)
+	f.Wait(t)
 	sameBatches(t, g, []string{"a", "b", "c"}, []string{"d", "e", "f"}, []string{"g"})
 
 	// The handler gets the records as the stream has them, through JSON as Lambda gives them.
@@ -125,7 +125,7 @@ func TestSubscriber_GetsEveryRecordInOrderInBatches(t *testing.T) {
 	for _, ev := range g.events {
 		delivered = append(delivered, ev.Records...)
 	}
-	want, _ := json.Marshal(f.layer.Records(tbl))
+	want, _ := json.Marshal(f.Layer.Records(tbl))
 	if got, _ := json.Marshal(delivered); string(got) != string(want) {
 		t.Errorf("delivered records differ from the stream:\n got %s\nwant %s", got, want)
 	}
@@ -138,7 +138,7 @@ func TestSubscriber_LatestStartsAfterWhatWasWritten(t *testing.T) {
 	g := &seen{}
 	f.subscribe(t, stream.Subscriber{Handler: g.handler(nil), StartingPosition: stream.Latest})
 	f.putAll(t, "c")
-	wait(t, f.layer)
+	f.Wait(t)
 	sameBatches(t, g, []string{"c"})
 }
 
@@ -190,7 +190,7 @@ func TestSubscriber_FailedBatchIsRetriedAsLambdaRetriesIt(t *testing.T) {
 					return events.DynamoDBEventResponse{}, nil
 				}),
 			})
-			wait(t, f.layer)
+			f.Wait(t)
 			sameBatches(t, g, c.batches...)
 		})
 	}
@@ -210,14 +210,14 @@ func TestSubscriber_BisectsAFailingBatchDownToTheBadRecord(t *testing.T) {
 			return events.DynamoDBEventResponse{}, nil
 		}),
 	})
-	wait(t, f.layer)
+	f.Wait(t)
 	// Splits do not use the retry: c alone is tried twice (MaximumRetryAttempts 1), then given up.
 	sameBatches(t, g, []string{"a", "b", "c", "d"}, []string{"a", "b"}, []string{"c", "d"}, []string{"c"}, []string{"c"}, []string{"d"})
 	if len(g.failures) != 1 {
 		t.Fatalf("%d failures, want 1", len(g.failures))
 	}
 	info := g.failures[0].BatchInfo
-	recs := f.layer.Records(tbl)
+	recs := f.Layer.Records(tbl)
 	if info.BatchSize != 1 || info.StartSequenceNumber != recs[2].Change.SequenceNumber || info.EndSequenceNumber != recs[2].Change.SequenceNumber {
 		t.Errorf("given up on %+v, want c's record alone", info)
 	}
@@ -240,13 +240,13 @@ func TestSubscriber_RetriesExhaustedGoToOnFailureAndTheReaderMovesOn(t *testing.
 			return events.DynamoDBEventResponse{}, nil
 		}),
 	})
-	wait(t, f.layer)
+	f.Wait(t)
 	sameBatches(t, g, []string{"a", "b"}, []string{"b"}, []string{"b"}, []string{"c", "d"})
 	if len(g.failures) != 1 {
 		t.Fatalf("%d failures, want 1", len(g.failures))
 	}
 	fail := g.failures[0]
-	b := f.layer.Records(tbl)[1]
+	b := f.Layer.Records(tbl)[1]
 	if fail.RequestContext.Condition != "RetryAttemptsExhausted" || fail.RequestContext.ApproximateInvokeCount != 3 ||
 		fail.RequestContext.FunctionARN != "arn:aws:lambda:eu-north-1:000000000000:function:publish-events" ||
 		fail.ResponseContext.StatusCode != 200 || fail.ResponseContext.FunctionError != "" || fail.Version != "1.0" {
@@ -277,7 +277,7 @@ func TestSubscribers_AreIndependentAndRecordsStayUntilAllPassed(t *testing.T) {
 	t.Parallel()
 	f := newFixture(t, stream.Options{})
 	f.putAll(t, "before anyone read")
-	if got := f.layer.Records(tbl); len(got) != 0 {
+	if got := f.Layer.Records(tbl); len(got) != 0 {
 		t.Errorf("retained %q while nobody subscribes", names(got))
 	}
 	stuck, fine := &seen{}, &seen{}
@@ -295,10 +295,10 @@ func TestSubscribers_AreIndependentAndRecordsStayUntilAllPassed(t *testing.T) {
 	sameBatches(t, fine, []string{"a"}, []string{"b"}, []string{"c"})
 	short, cancel := context.WithTimeout(ctx, 50*time.Millisecond)
 	defer cancel()
-	if err := f.layer.Wait(short); !errors.Is(err, context.DeadlineExceeded) {
+	if err := f.Layer.Wait(short); !errors.Is(err, context.DeadlineExceeded) {
 		t.Errorf("Wait = %v while a subscriber is stuck, want it to wait", err)
 	}
-	if got := names(f.layer.Records(tbl)); len(got) != 3 {
+	if got := names(f.Layer.Records(tbl)); len(got) != 3 {
 		t.Errorf("retained %q while a subscriber has not passed them, want all three", got)
 	}
 
@@ -308,13 +308,13 @@ func TestSubscribers_AreIndependentAndRecordsStayUntilAllPassed(t *testing.T) {
 	if len(stuck.got()) != calls {
 		t.Error("a closed subscriber's handler is still called")
 	}
-	wait(t, f.layer)
-	if got := f.layer.Records(tbl); len(got) != 0 {
+	f.Wait(t)
+	if got := f.Layer.Records(tbl); len(got) != 0 {
 		t.Errorf("retained %q after every subscriber passed them", names(got))
 	}
 	f.putAll(t, "d")
-	wait(t, f.layer)
-	if got := f.layer.Records(tbl); len(got) != 0 {
+	f.Wait(t)
+	if got := f.Layer.Records(tbl); len(got) != 0 {
 		t.Errorf("retained %q after every subscriber passed them", names(got))
 	}
 }
@@ -332,7 +332,7 @@ func TestWait_ReturnsOnceEverySubscriberHandledEverything(t *testing.T) {
 	f.subscribe(t, stream.Subscriber{Name: "other", Handler: other.handler(nil)})
 	pks := []string{"a", "b", "c", "d", "e", "f", "g", "h"}
 	f.putAll(t, pks...)
-	wait(t, f.layer)
+	f.Wait(t)
 	for name, g := range map[string]*seen{"slow": slow, "other": other} {
 		if got := slices.Concat(g.got()...); !slices.Equal(got, pks) {
 			t.Errorf("%s had %q when Wait returned, want %q", name, got, pks)
@@ -346,7 +346,7 @@ func TestBatchingWindow_GathersRecordsUntilTheBatchIsFull(t *testing.T) {
 	g := &seen{}
 	f.subscribe(t, stream.Subscriber{Handler: g.handler(nil), BatchSize: 3, MaximumBatchingWindow: time.Hour})
 	f.putAll(t, "a", "b", "c")
-	wait(t, f.layer)
+	f.Wait(t)
 	sameBatches(t, g, []string{"a", "b", "c"})
 }
 
@@ -363,7 +363,7 @@ func TestBatchingWindow_AShortBatchWaitsForTheWindow(t *testing.T) {
 			return events.DynamoDBEventResponse{}, nil
 		})})
 	f.putAll(t, "a")
-	wait(t, f.layer)
+	f.Wait(t)
 	sameBatches(t, g, []string{"a"})
 	if at.Sub(start) < window {
 		t.Errorf("invoked %v after the reader started, before its %v window ended", at.Sub(start), window)
@@ -381,7 +381,7 @@ func TestSubscribe_RefusesWhatLambdaRefuses(t *testing.T) {
 		"retries too many": {Name: "x", Table: tbl, Handler: h, MaximumRetryAttempts: 10001},
 		"retries below -1": {Name: "x", Table: tbl, Handler: h, MaximumRetryAttempts: -2},
 	} {
-		if _, err := f.layer.Subscribe(s); err == nil {
+		if _, err := f.Layer.Subscribe(s); err == nil {
 			t.Errorf("%s: subscribed", name)
 		}
 	}

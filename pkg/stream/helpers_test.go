@@ -6,21 +6,19 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
-	"log/slog"
 	"net/http"
-	"net/http/httptest"
 	"reflect"
 	"slices"
 	"strings"
 	"testing"
-	"time"
 
 	"github.com/aws/aws-lambda-go/events"
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
+	"github.com/bufdir/export-audit/internal/testkit"
+	"github.com/bufdir/export-audit/pkg/image"
 	"github.com/bufdir/export-audit/pkg/stream"
-	"github.com/truora/minidyn/server"
 )
 
 const (
@@ -30,36 +28,19 @@ const (
 
 var ctx = context.Background()
 
-// fixture is minidyn's server behind a stream layer, on a real port, with a client of it and
-// a table keyed by pk (string) and sk (number).
+// fixture is the embedded engine behind a stream layer, as the kit starts it, with a client of
+// it and a table keyed by pk (string) and sk (number).
 type fixture struct {
-	layer *stream.Layer
-	db    *dynamodb.Client
-	url   string
+	*testkit.Streamed
+	db *dynamodb.Client
 }
 
 func newFixture(t *testing.T, o stream.Options) *fixture {
 	t.Helper()
 	o.Region = region
-	if o.Log == nil {
-		o.Log = slog.New(slog.NewTextHandler(io.Discard, nil))
-	}
-	l := stream.New(o)
-	srv := httptest.NewServer(l.Wrap(server.NewServer()))
-	t.Cleanup(func() {
-		l.Close()
-		srv.Close()
-	})
-	db := dynamodb.New(dynamodb.Options{
-		Region:       region,
-		BaseEndpoint: aws.String(srv.URL),
-		Credentials: aws.CredentialsProviderFunc(func(context.Context) (aws.Credentials, error) {
-			return aws.Credentials{AccessKeyID: "x", SecretAccessKey: "x"}, nil
-		}),
-		RetryMaxAttempts:                1,
-		DisableValidateResponseChecksum: true,
-	})
-	f := &fixture{layer: l, db: db, url: srv.URL}
+	e := testkit.StreamEngine(t, o)
+	db := testkit.RawClient(e.URL, func(o *dynamodb.Options) { o.RetryMaxAttempts = 1 })
+	f := &fixture{Streamed: e, db: db}
 	f.createTable(t, tbl)
 	return f
 }
@@ -119,46 +100,7 @@ func (f *fixture) get(t *testing.T, table string, k map[string]types.AttributeVa
 	if out.Item == nil {
 		return nil
 	}
-	return image(out.Item)
-}
-
-// image is an SDK item in the stream's types.
-func image(it map[string]types.AttributeValue) map[string]events.DynamoDBAttributeValue {
-	out := map[string]events.DynamoDBAttributeValue{}
-	for k, v := range it {
-		out[k] = value(v)
-	}
-	return out
-}
-
-func value(v types.AttributeValue) events.DynamoDBAttributeValue {
-	switch v := v.(type) {
-	case *types.AttributeValueMemberS:
-		return events.NewStringAttribute(v.Value)
-	case *types.AttributeValueMemberN:
-		return events.NewNumberAttribute(v.Value)
-	case *types.AttributeValueMemberB:
-		return events.NewBinaryAttribute(v.Value)
-	case *types.AttributeValueMemberBOOL:
-		return events.NewBooleanAttribute(v.Value)
-	case *types.AttributeValueMemberNULL:
-		return events.NewNullAttribute()
-	case *types.AttributeValueMemberSS:
-		return events.NewStringSetAttribute(v.Value)
-	case *types.AttributeValueMemberNS:
-		return events.NewNumberSetAttribute(v.Value)
-	case *types.AttributeValueMemberBS:
-		return events.NewBinarySetAttribute(v.Value)
-	case *types.AttributeValueMemberL:
-		l := make([]events.DynamoDBAttributeValue, len(v.Value))
-		for i, e := range v.Value {
-			l[i] = value(e)
-		}
-		return events.NewListAttribute(l)
-	case *types.AttributeValueMemberM:
-		return events.NewMapAttribute(image(v.Value))
-	}
-	panic(fmt.Sprintf("unknown attribute value %T", v))
+	return image.FromSDK(out.Item)
 }
 
 // sameImage compares two images as the JSON a consumer reads.
@@ -198,16 +140,6 @@ func raw(t *testing.T, url, op, body string) int {
 	_, _ = io.Copy(io.Discard, resp.Body)
 	resp.Body.Close()
 	return resp.StatusCode
-}
-
-// wait is Wait with a deadline that only a stuck subscriber reaches.
-func wait(t *testing.T, l *stream.Layer) {
-	t.Helper()
-	c, cancel := context.WithTimeout(ctx, 20*time.Second)
-	defer cancel()
-	if err := l.Wait(c); err != nil {
-		t.Fatalf("subscribers did not catch up: %v", err)
-	}
 }
 
 // equalJSON compares two images as the JSON a consumer reads, with sets in any order: minidyn

@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"maps"
 	"math/big"
 	"regexp"
 	"slices"
@@ -15,6 +16,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
+	"github.com/bufdir/export-audit/pkg/image"
 	"github.com/bufdir/export-audit/pkg/stream"
 )
 
@@ -46,7 +48,7 @@ func TestRecords_HaveTheShapeLambdaHandsAFunction(t *testing.T) {
 	}
 	after := time.Now()
 
-	recs := f.layer.Records(tbl)
+	recs := f.Layer.Records(tbl)
 	sameNames(t, recs, "INSERT a/1", "MODIFY a/1", "REMOVE a/1")
 	if len(recs) != 3 {
 		t.FailNow()
@@ -71,7 +73,7 @@ func TestRecords_HaveTheShapeLambdaHandsAFunction(t *testing.T) {
 		if !arn.MatchString(r.EventSourceArn) || r.EventSourceArn != recs[0].EventSourceArn {
 			t.Errorf("record %d: eventSourceARN %q is not the table's stream", i, r.EventSourceArn)
 		}
-		sameImage(t, fmt.Sprintf("record %d Keys", i), r.Change.Keys, image(key("a", 1)))
+		sameImage(t, fmt.Sprintf("record %d Keys", i), r.Change.Keys, image.FromSDK(key("a", 1)))
 		if !regexp.MustCompile(`^[0-9a-f]{32}$`).MatchString(r.EventID) || ids[r.EventID] {
 			t.Errorf("record %d: eventID %q is not a fresh one", i, r.EventID)
 		}
@@ -97,13 +99,13 @@ func TestRecords_HaveTheShapeLambdaHandsAFunction(t *testing.T) {
 	}
 	var doc map[string]any
 	_ = json.Unmarshal(b, &doc)
-	top := keysOf(doc)
+	top := slices.Sorted(maps.Keys(doc))
 	if want := []string{"awsRegion", "dynamodb", "eventID", "eventName", "eventSource", "eventSourceARN", "eventVersion"}; !slices.Equal(top, want) {
 		t.Errorf("record fields %q, want %q", top, want)
 	}
 	ddb := doc["dynamodb"].(map[string]any)
-	if want := []string{"ApproximateCreationDateTime", "Keys", "NewImage", "OldImage", "SequenceNumber", "SizeBytes", "StreamViewType"}; !slices.Equal(keysOf(ddb), want) {
-		t.Errorf("dynamodb fields %q, want %q", keysOf(ddb), want)
+	if want := []string{"ApproximateCreationDateTime", "Keys", "NewImage", "OldImage", "SequenceNumber", "SizeBytes", "StreamViewType"}; !slices.Equal(slices.Sorted(maps.Keys(ddb)), want) {
+		t.Errorf("dynamodb fields %q, want %q", slices.Sorted(maps.Keys(ddb)), want)
 	}
 	if at, ok := ddb["ApproximateCreationDateTime"].(float64); !ok || at != float64(int64(at)) {
 		t.Errorf("ApproximateCreationDateTime %v is not whole epoch seconds", ddb["ApproximateCreationDateTime"])
@@ -117,15 +119,6 @@ func TestRecords_HaveTheShapeLambdaHandsAFunction(t *testing.T) {
 	}
 }
 
-func keysOf(m map[string]any) []string {
-	out := make([]string, 0, len(m))
-	for k := range m {
-		out = append(out, k)
-	}
-	slices.Sort(out)
-	return out
-}
-
 func TestTransactionsAndBatches_OneRecordPerChangedItem(t *testing.T) {
 	t.Parallel()
 	f := newFixture(t, stream.Options{KeepAll: true})
@@ -134,7 +127,7 @@ func TestTransactionsAndBatches_OneRecordPerChangedItem(t *testing.T) {
 	f.put(t, item("c", 1, nil))
 	f.put(t, item("d", 1, nil))
 	beforeA, beforeC := f.get(t, tbl, key("a", 1)), f.get(t, tbl, key("c", 1))
-	start := len(f.layer.Records(""))
+	start := len(f.Layer.Records(""))
 
 	_, err := f.db.TransactWriteItems(ctx, &dynamodb.TransactWriteItemsInput{TransactItems: []types.TransactWriteItem{
 		{Put: &types.Put{TableName: aws.String(tbl), Item: item("b", 1, map[string]types.AttributeValue{"v": n("2")})}},
@@ -146,7 +139,7 @@ func TestTransactionsAndBatches_OneRecordPerChangedItem(t *testing.T) {
 	if err != nil {
 		t.Fatalf("transaction: %v", err)
 	}
-	recs := f.layer.Records("")[start:]
+	recs := f.Layer.Records("")[start:]
 	sameNames(t, recs, "INSERT b/1", "MODIFY a/1", "REMOVE c/1")
 	if len(recs) == 3 {
 		sameImage(t, "transaction put", recs[0].Change.NewImage, f.get(t, tbl, key("b", 1)))
@@ -155,7 +148,7 @@ func TestTransactionsAndBatches_OneRecordPerChangedItem(t *testing.T) {
 		sameImage(t, "transaction delete old", recs[2].Change.OldImage, beforeC)
 	}
 
-	start = len(f.layer.Records(""))
+	start = len(f.Layer.Records(""))
 	_, err = f.db.BatchWriteItem(ctx, &dynamodb.BatchWriteItemInput{RequestItems: map[string][]types.WriteRequest{
 		"other": {{PutRequest: &types.PutRequest{Item: item("o", 1, nil)}}},
 		tbl: {
@@ -167,12 +160,12 @@ func TestTransactionsAndBatches_OneRecordPerChangedItem(t *testing.T) {
 	if err != nil {
 		t.Fatalf("batch write: %v", err)
 	}
-	recs = f.layer.Records("")[start:]
+	recs = f.Layer.Records("")[start:]
 	sameNames(t, recs, "INSERT e/1", "REMOVE d/1", "INSERT o/1")
 	if len(recs) == 3 && recs[2].EventSourceArn == recs[0].EventSourceArn {
 		t.Errorf("two tables share the stream %s", recs[0].EventSourceArn)
 	}
-	if got := names(f.layer.Records("other")); !slices.Equal(got, []string{"INSERT o/1"}) {
+	if got := names(f.Layer.Records("other")); !slices.Equal(got, []string{"INSERT o/1"}) {
 		t.Errorf("Records(other) = %q", got)
 	}
 }
@@ -257,7 +250,7 @@ func TestWritesThatChangeNothing_WriteNoRecord(t *testing.T) {
 			f.put(t, existing)
 			before := f.get(t, tbl, key("a", 1))
 			write(f)
-			sameNames(t, f.layer.Records(tbl), "INSERT a/1")
+			sameNames(t, f.Layer.Records(tbl), "INSERT a/1")
 			// minidyn keeps a number as spelled, where DynamoDB keeps its value.
 			if after := f.get(t, tbl, key("a", 1)); !equalJSON(after, before) && !strings.Contains(name, "otherwise") {
 				t.Errorf("the item changed: %v → %v", before, after)
@@ -290,7 +283,7 @@ func TestConcurrentWriters_RecordsFollowEachItemsChanges(t *testing.T) {
 		}()
 	}
 	wg.Wait()
-	recs := f.layer.Records(tbl)
+	recs := f.Layer.Records(tbl)
 	if len(recs) != writers*writes {
 		t.Fatalf("%d records, want %d", len(recs), writers*writes)
 	}
@@ -325,11 +318,11 @@ func TestRawWritesToThePort_AreStreamed(t *testing.T) {
 		{"UpdateItem", `{"TableName":"items","Key":{"pk":{"S":"r"},"sk":{"N":"1"}},"UpdateExpression":"SET v = :v","ExpressionAttributeValues":{":v":{"S":"two"}}}`},
 		{"DeleteItem", `{"TableName":"items","Key":{"pk":{"S":"r"},"sk":{"N":"1"}}}`},
 	} {
-		if code := raw(t, f.url, w.op, w.body); code != 200 {
+		if code := raw(t, f.URL, w.op, w.body); code != 200 {
 			t.Fatalf("%s answered %d", w.op, code)
 		}
 	}
-	recs := f.layer.Records(tbl)
+	recs := f.Layer.Records(tbl)
 	sameNames(t, recs, "INSERT r/1", "MODIFY r/1", "REMOVE r/1")
 	if len(recs) == 3 && recs[1].Change.NewImage["v"].String() != "two" {
 		t.Errorf("MODIFY's new image %v", recs[1].Change.NewImage)
@@ -344,7 +337,7 @@ func TestTablesOption_StreamsOnlyTheNamedTables(t *testing.T) {
 	if _, err := f.db.PutItem(ctx, &dynamodb.PutItemInput{TableName: aws.String("other"), Item: item("o", 1, nil)}); err != nil {
 		t.Fatal(err)
 	}
-	sameNames(t, f.layer.Records(""), "INSERT a/1")
+	sameNames(t, f.Layer.Records(""), "INSERT a/1")
 }
 
 func TestRecreatedTable_GetsANewStreamAndItsNewKeys(t *testing.T) {
@@ -368,7 +361,7 @@ func TestRecreatedTable_GetsANewStreamAndItsNewKeys(t *testing.T) {
 		Item: map[string]types.AttributeValue{"id": s("x"), "pk": s("not a key now")}}); err != nil {
 		t.Fatal(err)
 	}
-	recs := f.layer.Records(tbl)
+	recs := f.Layer.Records(tbl)
 	if len(recs) != 2 {
 		t.Fatalf("%d records, want 2", len(recs))
 	}

@@ -1,13 +1,11 @@
 package stream
 
 import (
-	"bytes"
-	"math/big"
-	"slices"
 	"strings"
 	"time"
 
 	"github.com/aws/aws-lambda-go/events"
+	"github.com/bufdir/export-audit/pkg/image"
 )
 
 // ttlIdentity is who DynamoDB Streams names as the author of a TTL deletion.
@@ -16,19 +14,19 @@ var ttlIdentity = &events.DynamoDBUserIdentity{Type: "Service", PrincipalID: "dy
 // record is the stream record of an item that went from old to now (nil: no item), without
 // its sequence number and event ID; false when nothing changed.
 func record(t *table, old, now map[string]events.DynamoDBAttributeValue, at time.Time, who *events.DynamoDBUserIdentity) (events.DynamoDBEventRecord, bool) {
-	if equalItems(old, now) {
+	if image.Equal(old, now) {
 		return events.DynamoDBEventRecord{}, false
 	}
-	name, image := "MODIFY", now
+	name, img := "MODIFY", now
 	switch {
 	case old == nil:
 		name = "INSERT"
 	case now == nil:
-		name, image = "REMOVE", old
+		name, img = "REMOVE", old
 	}
 	keys := make(map[string]events.DynamoDBAttributeValue, len(t.keys))
 	for _, k := range t.keys {
-		keys[k] = image[k]
+		keys[k] = img[k]
 	}
 	return events.DynamoDBEventRecord{
 		AWSRegion:      t.region,
@@ -107,70 +105,4 @@ func numberSize(s string) int64 {
 		return -1
 	}, strings.SplitN(strings.ToLower(s), "e", 2)[0]), "0")
 	return int64(len(digits)+1)/2 + 1
-}
-
-// equalItems says whether two items hold the same values, as DynamoDB compares them: numbers
-// by value, sets in any order.
-func equalItems(a, b map[string]events.DynamoDBAttributeValue) bool {
-	if (a == nil) != (b == nil) || len(a) != len(b) {
-		return false
-	}
-	for k, av := range a {
-		bv, ok := b[k]
-		if !ok || !equalValues(av, bv) {
-			return false
-		}
-	}
-	return true
-}
-
-func equalValues(a, b events.DynamoDBAttributeValue) bool {
-	if a.DataType() != b.DataType() {
-		return false
-	}
-	switch a.DataType() {
-	case events.DataTypeString:
-		return a.String() == b.String()
-	case events.DataTypeNumber:
-		return number(a.Number()) == number(b.Number())
-	case events.DataTypeBinary:
-		return bytes.Equal(a.Binary(), b.Binary())
-	case events.DataTypeBoolean:
-		return a.Boolean() == b.Boolean()
-	case events.DataTypeNull:
-		return true
-	case events.DataTypeStringSet:
-		return sameSet(a.StringSet(), b.StringSet(), func(s string) string { return s })
-	case events.DataTypeNumberSet:
-		return sameSet(a.NumberSet(), b.NumberSet(), number)
-	case events.DataTypeBinarySet:
-		return sameSet(a.BinarySet(), b.BinarySet(), func(b []byte) string { return string(b) })
-	case events.DataTypeList:
-		return slices.EqualFunc(a.List(), b.List(), equalValues)
-	case events.DataTypeMap:
-		return equalItems(a.Map(), b.Map())
-	}
-	return false
-}
-
-// number is a number's canonical spelling, so that 1, 1.0 and 10e-1 compare equal.
-func number(s string) string {
-	r, ok := new(big.Rat).SetString(s)
-	if !ok {
-		return s
-	}
-	return r.RatString()
-}
-
-func sameSet[T any](a, b []T, canon func(T) string) bool {
-	if len(a) != len(b) {
-		return false
-	}
-	as, bs := make([]string, len(a)), make([]string, len(b))
-	for i := range a {
-		as[i], bs[i] = canon(a[i]), canon(b[i])
-	}
-	slices.Sort(as)
-	slices.Sort(bs)
-	return slices.Equal(as, bs)
 }

@@ -32,13 +32,13 @@ func TestExpire_DeletesWhatDynamoDBsTTLWouldWithItsIdentity(t *testing.T) {
 	oldImages := map[string]map[string]events.DynamoDBAttributeValue{
 		"past": f.get(t, tbl, key("past", 1)), "second-before": f.get(t, tbl, key("second-before", 1)),
 	}
-	start := len(f.layer.Records(tbl))
+	start := len(f.Layer.Records(tbl))
 
-	deleted, err := f.layer.Expire(ctx, tbl, "expires_at", now)
+	deleted, err := f.Layer.Expire(ctx, tbl, "expires_at", now)
 	if err != nil || deleted != 2 {
 		t.Fatalf("Expire = %d, %v; want 2 deleted", deleted, err)
 	}
-	recs := f.layer.Records(tbl)[start:]
+	recs := f.Layer.Records(tbl)[start:]
 	got := names(recs)
 	if strings.Join(got, ",") != "REMOVE past/1,REMOVE second-before/1" && strings.Join(got, ",") != "REMOVE second-before/1,REMOVE past/1" {
 		t.Fatalf("records %q, want the two expired items removed", got)
@@ -67,7 +67,7 @@ func TestExpire_DeletesWhatDynamoDBsTTLWouldWithItsIdentity(t *testing.T) {
 			t.Errorf("%s was deleted", pk)
 		}
 	}
-	if again, err := f.layer.Expire(ctx, tbl, "expires_at", now); err != nil || again != 0 {
+	if again, err := f.Layer.Expire(ctx, tbl, "expires_at", now); err != nil || again != 0 {
 		t.Errorf("a second Expire = %d, %v; want nothing left to delete", again, err)
 	}
 
@@ -75,7 +75,7 @@ func TestExpire_DeletesWhatDynamoDBsTTLWouldWithItsIdentity(t *testing.T) {
 	if _, err := f.db.DeleteItem(ctx, &dynamodb.DeleteItemInput{TableName: aws.String(tbl), Key: key("future", 1)}); err != nil {
 		t.Fatal(err)
 	}
-	last := f.layer.Records(tbl)
+	last := f.Layer.Records(tbl)
 	if r := last[len(last)-1]; r.EventName != "REMOVE" || r.UserIdentity != nil {
 		t.Errorf("a DeleteItem's record %s with userIdentity %v, want none", r.EventName, r.UserIdentity)
 	}
@@ -85,7 +85,7 @@ func TestSweep_ExpiresItemsInTheBackground(t *testing.T) {
 	t.Parallel()
 	f := newFixture(t, stream.Options{KeepAll: true})
 	f.put(t, item("old", 1, map[string]types.AttributeValue{"ttl": n(fmt.Sprint(time.Now().Add(-time.Hour).Unix()))}))
-	f.layer.Sweep(tbl, "ttl", 10*time.Millisecond)
+	f.Layer.Sweep(tbl, "ttl", 10*time.Millisecond)
 	deadline := time.Now().Add(10 * time.Second)
 	for f.get(t, tbl, key("old", 1)) != nil {
 		if time.Now().After(deadline) {
@@ -93,7 +93,7 @@ func TestSweep_ExpiresItemsInTheBackground(t *testing.T) {
 		}
 		time.Sleep(10 * time.Millisecond)
 	}
-	recs := f.layer.Records(tbl)
+	recs := f.Layer.Records(tbl)
 	if r := recs[len(recs)-1]; r.EventName != "REMOVE" || r.UserIdentity == nil || r.UserIdentity.Type != "Service" {
 		t.Errorf("last record %s by %v, want the TTL's REMOVE", r.EventName, r.UserIdentity)
 	}

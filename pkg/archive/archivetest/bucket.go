@@ -24,7 +24,7 @@ func Bucket(t *testing.T, newBucket func(t *testing.T) archive.Bucket) {
 		if err := b.Create(ctx, "changes/p/a.json", []byte("second")); !errors.Is(err, archive.ErrExists) {
 			t.Fatalf("second create of the same key: got %v, want ErrExists", err)
 		}
-		if got := string(get(t, b, "changes/p/a.json")); got != "first" {
+		if got := string(Get(t, b, "changes/p/a.json")); got != "first" {
 			t.Errorf("the object holds %q after a refused create, want %q", got, "first")
 		}
 	})
@@ -52,10 +52,10 @@ func Bucket(t *testing.T, newBucket func(t *testing.T) archive.Bucket) {
 		if winner < 0 {
 			t.Fatal("no writer created the key")
 		}
-		if got, want := string(get(t, b, "digests/x.json")), fmt.Sprintf("writer %d", winner); got != want {
+		if got, want := string(Get(t, b, "digests/x.json")), fmt.Sprintf("writer %d", winner); got != want {
 			t.Errorf("the object holds %q, want the winner's %q", got, want)
 		}
-		if left := list(t, b, "digests/", ""); !reflect.DeepEqual(left, []string{"digests/x.json"}) {
+		if left := List(t, b, "digests/", ""); !reflect.DeepEqual(left, []string{"digests/x.json"}) {
 			t.Errorf("the bucket lists %q, want the one object", left)
 		}
 	})
@@ -122,11 +122,11 @@ func Bucket(t *testing.T, newBucket func(t *testing.T) archive.Bucket) {
 			})
 		}
 		wg.Wait()
-		got := list(t, b, "changes/", "")
+		got := List(t, b, "changes/", "")
 		if len(got) != n || got[0] != "changes/p/0000.json" || got[n-1] != fmt.Sprintf("changes/p/%04d.json", n-1) {
 			t.Errorf("listed %d keys, want %d in order", len(got), n)
 		}
-		if after := list(t, b, "changes/", "changes/p/1004.json"); len(after) != 5 {
+		if after := List(t, b, "changes/", "changes/p/1004.json"); len(after) != 5 {
 			t.Errorf("after the 1,005th key, %d keys; want 5", len(after))
 		}
 	})
@@ -134,7 +134,8 @@ func Bucket(t *testing.T, newBucket func(t *testing.T) archive.Bucket) {
 
 var ctx = context.Background()
 
-func get(t *testing.T, b archive.Bucket, key string) []byte {
+// Get reads the object key, which must be there.
+func Get(t testing.TB, b archive.Bucket, key string) []byte {
 	t.Helper()
 	body, err := b.Get(ctx, key)
 	if err != nil {
@@ -143,7 +144,8 @@ func get(t *testing.T, b archive.Bucket, key string) []byte {
 	return body
 }
 
-func list(t *testing.T, b archive.Bucket, prefix, after string) []string {
+// List lists the keys under prefix after the key after ("" for all), in order.
+func List(t testing.TB, b archive.Bucket, prefix, after string) []string {
 	t.Helper()
 	objs, err := b.List(ctx, prefix, after)
 	if err != nil {

@@ -10,6 +10,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
 	"github.com/bufdir/export-audit/pkg/archive"
 	"github.com/bufdir/export-audit/pkg/archive/verify"
+	"github.com/bufdir/export-audit/pkg/image"
 )
 
 // BenchmarkVerify_100kChanges checks an archive of 100,000 changes: 20,000 records, each
@@ -94,7 +95,7 @@ func BenchmarkVerify_100kChanges(b *testing.B) {
 		puts = nil
 	}
 	for _, img := range final {
-		puts = append(puts, types.WriteRequest{PutRequest: &types.PutRequest{Item: toSDKItem(img)}})
+		puts = append(puts, types.WriteRequest{PutRequest: &types.PutRequest{Item: sdk(b, img)}})
 		if len(puts) == 25 {
 			flush()
 		}
@@ -123,28 +124,10 @@ func clone(img verify.Image) verify.Image {
 	return out
 }
 
-func toSDKItem(img verify.Image) map[string]types.AttributeValue {
-	out := make(map[string]types.AttributeValue, len(img))
-	for k, v := range img {
-		out[k] = toSDKValue(v)
+func sdk(b *testing.B, img verify.Image) map[string]types.AttributeValue {
+	av, err := image.ToSDK(img)
+	if err != nil {
+		b.Fatal(err)
 	}
-	return out
-}
-
-func toSDKValue(v events.DynamoDBAttributeValue) types.AttributeValue {
-	switch v.DataType() {
-	case events.DataTypeString:
-		return &types.AttributeValueMemberS{Value: v.String()}
-	case events.DataTypeNumber:
-		return &types.AttributeValueMemberN{Value: v.Number()}
-	case events.DataTypeList:
-		l := make([]types.AttributeValue, len(v.List()))
-		for i, e := range v.List() {
-			l[i] = toSDKValue(e)
-		}
-		return &types.AttributeValueMemberL{Value: l}
-	case events.DataTypeMap:
-		return &types.AttributeValueMemberM{Value: toSDKItem(v.Map())}
-	}
-	panic(fmt.Sprintf("no such attribute in the benchmark: %v", v.DataType()))
+	return av
 }

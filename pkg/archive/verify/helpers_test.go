@@ -3,9 +3,7 @@ package verify_test
 import (
 	"context"
 	"fmt"
-	"io"
 	"log/slog"
-	"net/http/httptest"
 	"strings"
 	"sync"
 	"testing"
@@ -15,10 +13,10 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
+	"github.com/bufdir/export-audit/internal/testkit"
 	"github.com/bufdir/export-audit/pkg/archive"
 	"github.com/bufdir/export-audit/pkg/archive/verify"
 	"github.com/bufdir/export-audit/pkg/stream"
-	"github.com/truora/minidyn/server"
 )
 
 var ctx = context.Background()
@@ -31,83 +29,48 @@ const (
 
 var (
 	t0    = time.Date(2026, 3, 26, 14, 0, 0, 0, time.UTC)
-	quiet = slog.New(slog.NewTextHandler(io.Discard, nil))
+	quiet = slog.New(slog.DiscardHandler)
 )
 
 func minute(n int) time.Time { return t0.Add(time.Duration(n) * time.Minute) }
-
-type clock struct {
-	mu sync.Mutex
-	t  time.Time
-}
-
-func (c *clock) Now() time.Time  { c.mu.Lock(); defer c.mu.Unlock(); return c.t }
-func (c *clock) Set(t time.Time) { c.mu.Lock(); c.t = t; c.mu.Unlock() }
 
 // fixture is the real engine behind the stream layer, the archive writer subscribed to the
 // stream as the archive-changes function is, a sealer, and one clock for both. db writes
 // through the stream, as the API and anyone on the engine's port do; direct writes to the
 // engine behind the stream's back, as nothing should be able to.
 type fixture struct {
-	layer    *stream.Layer
-	db       *dynamodb.Client
-	direct   *dynamodb.Client
-	dir      *archive.Dir
-	key      *archive.LocalKey
-	keyFile  string
-	clock    *clock
-	periods  archive.Periods
-	writer   *archive.Writer
-	sealer   *archive.Sealer
-	hold     sync.Mutex // held: the archive function does not run
-	endpoint string
+	*testkit.Streamed
+	db      *dynamodb.Client
+	direct  *dynamodb.Client
+	dir     *archive.Dir
+	key     *archive.LocalKey
+	clock   *testkit.Clock
+	periods archive.Periods
+	writer  *archive.Writer
+	sealer  *archive.Sealer
+	hold    sync.Mutex // held: the archive function does not run
 }
 
+// client is a client of the engine at url that tries each call once.
 func client(url string) *dynamodb.Client {
-	return dynamodb.New(dynamodb.Options{
-		Region: region, BaseEndpoint: aws.String(url), RetryMaxAttempts: 1,
-		Credentials: aws.CredentialsProviderFunc(func(context.Context) (aws.Credentials, error) {
-			return aws.Credentials{AccessKeyID: "x", SecretAccessKey: "x"}, nil
-		}),
-	})
+	return testkit.RawClient(url, func(o *dynamodb.Options) { o.RetryMaxAttempts = 1 })
 }
 
 func newFixture(t testing.TB) *fixture {
 	t.Helper()
-	f := &fixture{dir: archive.NewDir(t.TempDir()), clock: &clock{t: t0}}
+	f := &fixture{Streamed: testkit.StreamEngine(t, stream.Options{KeepAll: true}), dir: archive.NewDir(t.TempDir()), clock: testkit.NewClock(t0)}
 	var err error
 	if f.periods, err = archive.NewPeriods(time.Minute); err != nil {
 		t.Fatal(err)
 	}
-	f.keyFile = t.TempDir() + "/archive-key.pem"
-	if f.key, err = archive.LoadOrCreateKey(f.keyFile); err != nil {
+	if f.key, err = archive.LoadOrCreateKey(t.TempDir() + "/archive-key.pem"); err != nil {
 		t.Fatal(err)
 	}
-	engine := server.NewServer()
-	f.layer = stream.New(stream.Options{Region: region, KeepAll: true, Log: quiet})
-	srv := httptest.NewServer(f.layer.Wrap(engine))
-	behind := httptest.NewServer(engine)
-	t.Cleanup(func() { f.layer.Close(); srv.Close(); behind.Close() })
-	f.endpoint = srv.URL
-	f.db, f.direct = client(srv.URL), client(behind.URL)
-	_, err = f.db.CreateTable(ctx, &dynamodb.CreateTableInput{
-		TableName: aws.String(tbl),
-		AttributeDefinitions: []types.AttributeDefinition{
-			{AttributeName: aws.String("pk"), AttributeType: types.ScalarAttributeTypeS},
-			{AttributeName: aws.String("sk"), AttributeType: types.ScalarAttributeTypeS},
-		},
-		KeySchema: []types.KeySchemaElement{
-			{AttributeName: aws.String("pk"), KeyType: types.KeyTypeHash},
-			{AttributeName: aws.String("sk"), KeyType: types.KeyTypeRange},
-		},
-		BillingMode: types.BillingModePayPerRequest,
-	})
-	if err != nil {
-		t.Fatalf("create table: %v", err)
-	}
+	f.db, f.direct = client(f.URL), client(f.Behind)
+	testkit.CreateTable(t, f.db, tbl)
 	f.writer = archive.NewWriter(f.dir, f.periods, f.clock.Now, quiet)
 	f.sealer = archive.NewSealer(archive.SealerOptions{Bucket: f.dir, Signer: f.key, Periods: f.periods, Grace: grace, Now: f.clock.Now, Log: quiet})
-	_, err = f.layer.Subscribe(stream.Subscriber{
+	_, err = f.Layer.Subscribe(stream.Subscriber{
 		Name: "archive-changes", Table: tbl, BatchSize: 2, ReportBatchItemFailures: true, MaximumRetryAttempts: -1,
 		RetryBackoff: time.Millisecond,
 		Handler: func(ctx context.Context, ev events.DynamoDBEvent) (events.DynamoDBEventResponse, error) {
@@ -125,17 +88,8 @@ func newFixture(t testing.TB) *fixture {
 // at moves the clock once the archive function has caught up with every write so far.
 func (f *fixture) at(t testing.TB, when time.Time) {
 	t.Helper()
-	f.settle(t)
+	f.Wait(t)
 	f.clock.Set(when)
-}
-
-func (f *fixture) settle(t testing.TB) {
-	t.Helper()
-	c, cancel := context.WithTimeout(ctx, 20*time.Second)
-	defer cancel()
-	if err := f.layer.Wait(c); err != nil {
-		t.Fatalf("the archive function did not catch up: %v", err)
-	}
 }
 
 func (f *fixture) seal(t testing.TB, when time.Time) {
@@ -155,7 +109,7 @@ func (f *fixture) options() verify.Options {
 
 func (f *fixture) verify(t testing.TB) *verify.Report {
 	t.Helper()
-	f.settle(t)
+	f.Wait(t)
 	rep, err := verify.Run(ctx, f.options())
 	if err != nil {
 		t.Fatalf("verify could not check: %v", err)
@@ -259,7 +213,7 @@ func history(t testing.TB) *fixture {
 	f.move(t, f.db, "rec-2", "failed")
 	f.tombstone(t, "rec-3", time.Now().Add(-time.Hour))
 	f.at(t, minute(4).Add(5*time.Second))
-	if n, err := f.layer.Expire(ctx, tbl, "expires_at", time.Now()); err != nil || n != 1 {
+	if n, err := f.Layer.Expire(ctx, tbl, "expires_at", time.Now()); err != nil || n != 1 {
 		t.Fatalf("TTL: %d items, %v", n, err)
 	}
 	f.seal(t, minute(6).Add(grace))

@@ -5,6 +5,8 @@ import (
 	"slices"
 	"sort"
 	"strings"
+
+	"github.com/bufdir/export-audit/pkg/image"
 )
 
 func sortStable(recs []*record) {
@@ -46,7 +48,7 @@ func (v *run) judge() {
 				img = c.NewImage
 				continue
 			}
-			if !equalImages(c.OldImage, img) {
+			if !image.Equal(c.OldImage, img) {
 				what := "changed behind the archive's back before this change"
 				if i == 0 {
 					what = "the archive shows no creation of it"
@@ -103,7 +105,7 @@ func describe(old, archived Image) string {
 	case old == nil:
 		return "not there, though the archive shows it"
 	}
-	return "different in " + strings.Join(differing(archived, old), ", ")
+	return "different in " + strings.Join(image.Differing(archived, old), ", ")
 }
 
 // safely runs a rule, and takes its panic (an attribute of an unexpected type, read without

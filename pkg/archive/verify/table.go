@@ -11,6 +11,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 	"github.com/bufdir/export-audit/pkg/archive"
+	"github.com/bufdir/export-audit/pkg/image"
 )
 
 // table reads the whole table, consistently, and finds where it differs from the archive.
@@ -30,7 +31,7 @@ func (v *run) table(ctx context.Context) error {
 			return fmt.Errorf("scan table %s: %w", v.o.Table, err)
 		}
 		for _, it := range page.Items {
-			img := fromSDK(it)
+			img := image.FromSDK(it)
 			v.tableRead[itemKey(keysOf(img, v.keyNames))] = img
 		}
 	}
@@ -45,7 +46,7 @@ func (v *run) differences(keys []string) []string {
 		if it := v.items[k]; it != nil {
 			archived = it.last()
 		}
-		if !equalImages(archived, v.tableRead[k]) {
+		if !image.Equal(archived, v.tableRead[k]) {
 			out = append(out, k)
 		}
 	}
@@ -130,14 +131,18 @@ func (v *run) reread(ctx context.Context, k string) error {
 	} else {
 		return nil
 	}
-	out, err := v.o.DB.GetItem(ctx, &dynamodb.GetItemInput{TableName: aws.String(v.o.Table), Key: toSDK(keys), ConsistentRead: aws.Bool(true)})
+	key, err := image.ToSDK(keys)
+	if err != nil {
+		return fmt.Errorf("the key of an item of table %s: %w", v.o.Table, err)
+	}
+	out, err := v.o.DB.GetItem(ctx, &dynamodb.GetItemInput{TableName: aws.String(v.o.Table), Key: key, ConsistentRead: aws.Bool(true)})
 	if err != nil {
 		return fmt.Errorf("read an item of table %s: %w", v.o.Table, err)
 	}
 	if out.Item == nil {
 		delete(v.tableRead, k)
 	} else {
-		v.tableRead[k] = fromSDK(out.Item)
+		v.tableRead[k] = image.FromSDK(out.Item)
 	}
 	return nil
 }
@@ -156,7 +161,7 @@ func (v *run) difference(k string) Problem {
 	case last == nil:
 		return Problem{v.name(it.keys, now), "in the table, but the archive shows it removed: put back behind the archive's back"}
 	}
-	return Problem{v.name(it.keys, latest), "differs from the archive's last image of it in " + strings.Join(differing(last, now), ", ") +
+	return Problem{v.name(it.keys, latest), "differs from the archive's last image of it in " + strings.Join(image.Differing(last, now), ", ") +
 		": changed behind the archive's back"}
 }
 

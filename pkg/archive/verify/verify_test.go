@@ -40,7 +40,7 @@ func TestVerify_ABatchArchivedTwiceCountsOnce(t *testing.T) {
 	t.Parallel()
 	f := history(t)
 	// Lambda retried a batch that had in fact been written, in a later period: a second object.
-	recs := f.layer.Records(tbl)[:3]
+	recs := f.Layer.Records(tbl)[:3]
 	if _, err := f.writer.Handle(ctx, events.DynamoDBEvent{Records: recs}); err != nil {
 		t.Fatal(err)
 	}
@@ -341,7 +341,7 @@ func TestVerify_ARuleThatPanicsIsAProblemNotACrash(t *testing.T) {
 		_ = items[0].Image["record_id"].Boolean()
 		return nil
 	})
-	f.settle(t)
+	f.Wait(t)
 	rep, err := verify.Run(ctx, o)
 	if err != nil {
 		t.Fatal(err)
