@@ -122,26 +122,6 @@ var LatencyP99ThresholdMs = map[string]float64{
 	config.ArchiveFunction: 10000,
 }
 
-// The service's own metrics, written by each function in the Embedded Metric Format
-// (pkg/metrics, pkg/api/metrics.go): names and dimensions come from the code. Every one carries
-// the Stage dimension (the functions' STAGE), and the alarms and the dashboard read their own
-// stage's only: stages in one account and region share the namespace.
-var (
-	EMFNamespace         = config.MetricNamespace
-	EMFDynamoDBRetries   = config.MetricDynamoDBRetries
-	EMFDynamoDBThrottles = config.MetricDynamoDBThrottles
-	EMFRecordsCreated    = config.MetricRecordsCreated
-	EMFIdempotentReplays = config.MetricIdempotentReplays
-	EMFStatusMoves       = config.MetricStatusMoves
-	EMFStageDimension    = config.DimStage
-	EMFRouteDimension    = config.DimRoute
-	EMFToStatusDimension = config.DimToStatus
-	EMFEventsPublished   = config.MetricEventsPublished
-	EMFEventsFailed      = config.MetricEventsFailed
-	EMFEventsSkipped     = config.MetricEventsSkipped
-	EMFIllegalChanges    = config.MetricIllegalChanges
-)
-
 // monitored is what the alarms and the dashboard watch.
 type monitored struct {
 	table       awsdynamodb.Table
@@ -237,8 +217,8 @@ func addMonitoring(stack awscdk.Stack, cfg Config, m monitored) {
 	}, alarmSpec{
 		id: "DynamoDBRetriesAlarm", name: "DynamoDBRetries",
 		description: fmt.Sprintf("The functions retried DynamoDB calls %d times or more in %d minutes (%s %s, all routes).",
-			DynamoDBRetriesThreshold, AlarmPeriodMinutes, EMFNamespace, EMFDynamoDBRetries),
-		metric:    sumOverRoutes(cfg.Stage, EMFDynamoDBRetries, "DynamoDB retries (all routes)"),
+			DynamoDBRetriesThreshold, AlarmPeriodMinutes, config.MetricNamespace, config.MetricDynamoDBRetries),
+		metric:    sumOverRoutes(cfg.Stage, config.MetricDynamoDBRetries, "DynamoDB retries (all routes)"),
 		threshold: DynamoDBRetriesThreshold, evaluation: 1, datapoint: 1,
 	}, alarmSpec{
 		id: "PublishEventsDeadLettersAlarm", name: "PublishEvents-DeadLetters",
@@ -256,7 +236,7 @@ func addMonitoring(stack awscdk.Stack, cfg Config, m monitored) {
 		id: "IllegalChangesAlarm", name: "IllegalChanges",
 		description: "The table's stream carried a change of a record that no API operation makes: someone wrote to the table " +
 			"around the API. publish-events logged it at ERROR naming the record; run make verify.",
-		metric:    emfMetric(cfg.Stage, EMFIllegalChanges, nil, "Sum", "illegal changes"),
+		metric:    emfMetric(cfg.Stage, config.MetricIllegalChanges, nil, "Sum", "illegal changes"),
 		threshold: IllegalChangesThreshold, evaluation: 1, datapoint: 1,
 	})
 	specs = append(specs, archiveAlarms(cfg, m.archive, m.functions)...)
@@ -348,10 +328,7 @@ func alarmTopic(stack awscdk.Stack, cfg Config) awssns.Topic {
 		// SNS mails a confirmation link first; nothing arrives until someone follows it.
 		topic.AddSubscription(awssnssubscriptions.NewEmailSubscription(jsii.String(cfg.AlarmEmail), nil))
 	}
-	awscdk.NewCfnOutput(stack, jsii.String("AlarmTopicArn"), &awscdk.CfnOutputProps{
-		Description: jsii.String("SNS topic every alarm notifies; subscribe more endpoints here"),
-		Value:       topic.TopicArn(),
-	})
+	output(stack, "AlarmTopicArn", "SNS topic every alarm notifies; subscribe more endpoints here", topic.TopicArn())
 	return topic
 }
 
@@ -417,15 +394,17 @@ func filledSum(using map[string]awscloudwatch.IMetric, ids []string, label strin
 	})
 }
 
-// emfMetric is one of the service's own metrics, the stage's own: the functions write every
-// metric with the Stage dimension ahead of the others.
+// emfMetric is one of the service's own metrics, the stage's own. The functions write them in
+// the Embedded Metric Format (pkg/metrics), named and dimensioned by pkg/config, every one with
+// the Stage dimension ahead of the others: stages in one account and region share the
+// namespace, so the alarms and the dashboard read their own stage's only.
 func emfMetric(stage, name string, dimensions map[string]string, statistic, label string) awscloudwatch.Metric {
-	dims := map[string]*string{EMFStageDimension: jsii.String(stage)}
+	dims := map[string]*string{config.DimStage: jsii.String(stage)}
 	for k, v := range dimensions {
 		dims[k] = jsii.String(v)
 	}
 	return awscloudwatch.NewMetric(&awscloudwatch.MetricProps{
-		Namespace:     jsii.String(EMFNamespace),
+		Namespace:     jsii.String(config.MetricNamespace),
 		MetricName:    jsii.String(name),
 		DimensionsMap: &dims,
 		Statistic:     jsii.String(statistic),
@@ -454,7 +433,7 @@ func sumOverRoutes(stage, name, label string) awscloudwatch.MathExpression {
 	var ids []string
 	for i, fn := range config.RouteFunctionNames() {
 		id := fmt.Sprintf("%s_%d", strings.ToLower(name), i)
-		using[id] = emfMetric(stage, name, map[string]string{EMFRouteDimension: fn}, "Sum", fn)
+		using[id] = emfMetric(stage, name, map[string]string{config.DimRoute: fn}, "Sum", fn)
 		ids = append(ids, id)
 	}
 	return filledSum(using, ids, label)

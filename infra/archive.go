@@ -240,11 +240,8 @@ func newArchive(stack awscdk.Stack, cfg Config) *Archive {
 		EnforceSSL:      jsii.Bool(true),
 		RetentionPeriod: awscdk.Duration_Days(jsii.Number(DeadLetterRetentionDays)),
 	})
-	cdknag.NagSuppressions_AddResourceSuppressions(a.DeadLetters, &[]*cdknag.NagPackSuppression{{
-		Id: jsii.String("AwsSolutions-SQS3"),
-		Reason: jsii.String("This is the dead-letter queue itself: archive-changes' event source mapping sends the stream " +
-			"positions it gave up on here, and nothing consumes it but an operator."),
-	}}, jsii.Bool(false))
+	suppress(a.DeadLetters, "AwsSolutions-SQS3", "This is the dead-letter queue itself: archive-changes' event source mapping sends the stream "+
+		"positions it gave up on here, and nothing consumes it but an operator.", false)
 	return a
 }
 
@@ -309,20 +306,10 @@ func connectArchive(stack awscdk.Stack, cfg Config, a *Archive, table awsdynamod
 		policy awsiam.Policy
 		what   string
 	}{{writerPolicy, "the change objects it writes"}, {sealerPolicy, "the change objects it hashes and the digests it reads and writes"}} {
-		cdknag.NagSuppressions_AddResourceSuppressions(p.policy, &[]*cdknag.NagPackSuppression{{
-			Id: jsii.String("AwsSolutions-IAM5"),
-			Reason: jsii.String("Object keys are made per batch and per period, so the narrowest grant is a prefix of the " +
-				"archive bucket: " + p.what + "."),
-			AppliesTo: &[]interface{}{&cdknag.RegexAppliesTo{Regex: jsii.String(archivePrefixFindings)}},
-		}}, jsii.Bool(false))
+		suppress(p.policy, "AwsSolutions-IAM5", "Object keys are made per batch and per period, so the narrowest grant is a prefix of the "+
+			"archive bucket: "+p.what+".", false, &cdknag.RegexAppliesTo{Regex: jsii.String(archivePrefixFindings)})
 	}
-	cdknag.NagSuppressions_AddResourceSuppressions(writerPolicy, &[]*cdknag.NagPackSuppression{{
-		Id: jsii.String("AwsSolutions-IAM5"),
-		Reason: jsii.String("dynamodb:ListStreams, which Lambda's event source mapping needs, has no resource type in IAM " +
-			"(the service authorization reference lists none), so '*' is the only resource it can be granted on; it lists " +
-			"stream ARNs and reads no data. The stream's records are granted on this table's stream ARN only."),
-		AppliesTo: &[]interface{}{"Resource::*"},
-	}}, jsii.Bool(false))
+	suppress(writerPolicy, "AwsSolutions-IAM5", listStreamsReason, false, "Resource::*")
 	// A function called before its permissions exist would fail with AccessDenied.
 	writer.Node().AddDependency(writerPolicy)
 	sealer.Node().AddDependency(sealerPolicy)
@@ -405,14 +392,8 @@ func connectArchive(stack awscdk.Stack, cfg Config, a *Archive, table awsdynamod
 		MaxEventAge:   awscdk.Duration_Hours(jsii.Number(1)),
 	})
 
-	awscdk.NewCfnOutput(stack, jsii.String("ArchiveBucketName"), &awscdk.CfnOutputProps{
-		Description: jsii.String("S3 bucket of the archive (Object Lock, " + cfg.ArchiveLock() + "): make verify -bucket"),
-		Value:       a.Bucket.BucketName(),
-	})
-	awscdk.NewCfnOutput(stack, jsii.String("ArchiveKeyArn"), &awscdk.CfnOutputProps{
-		Description: jsii.String("KMS key that signs the archive's digests: make verify -kms-key"),
-		Value:       a.Key.KeyArn(),
-	})
+	output(stack, "ArchiveBucketName", "S3 bucket of the archive (Object Lock, "+cfg.ArchiveLock()+"): make verify -bucket", a.Bucket.BucketName())
+	output(stack, "ArchiveKeyArn", "KMS key that signs the archive's digests: make verify -kms-key", a.Key.KeyArn())
 }
 
 // archivePrefixFindings matches cdk-nag's IAM5 findings on a grant of the archive bucket's

@@ -137,14 +137,7 @@ func roleStatements(t *testing.T, s *synthesized, fn string) []string {
 		t.Errorf("%s: role %s is not a plain role of the stack: %v", fn, roleID, role.Properties)
 	}
 	var out []string
-	for _, p := range s.ofType("AWS::IAM::Policy") {
-		attached := false
-		for _, r := range p.Properties["Roles"].([]any) {
-			attached = attached || ref(r) == roleID
-		}
-		if !attached {
-			continue
-		}
+	for _, p := range s.policiesOf(roleID) {
 		for _, st := range path(p.Properties, "PolicyDocument", "Statement").([]any) {
 			if path(st, "Effect") != "Allow" || path(st, "Condition") != nil || path(st, "NotAction") != nil || path(st, "NotResource") != nil {
 				t.Errorf("%s: unexpected statement shape %v", fn, st)

@@ -82,7 +82,7 @@ func addDashboard(stack awscdk.Stack, cfg Config, m monitored, rate awscloudwatc
 	var moves []awscloudwatch.IMetric
 	for _, s := range audit.Statuses {
 		if len(audit.Sources(s)) > 0 {
-			moves = append(moves, emfMetric(cfg.Stage, EMFStatusMoves, map[string]string{EMFToStatusDimension: string(s)}, "Sum", string(s)))
+			moves = append(moves, emfMetric(cfg.Stage, config.MetricStatusMoves, map[string]string{config.DimToStatus: string(s)}, "Sum", string(s)))
 		}
 	}
 
@@ -125,24 +125,24 @@ func addDashboard(stack awscdk.Stack, cfg Config, m monitored, rate awscloudwatc
 					tableSum(m.table, "SystemErrors", "system errors"),
 				}),
 				graph(WidgetServiceDynamoDB, 8, &[]awscloudwatch.IMetric{
-					sumOverRoutes(cfg.Stage, EMFDynamoDBRetries, "retries"),
-					sumOverRoutes(cfg.Stage, EMFDynamoDBThrottles, "throttled attempts"),
+					sumOverRoutes(cfg.Stage, config.MetricDynamoDBRetries, "retries"),
+					sumOverRoutes(cfg.Stage, config.MetricDynamoDBThrottles, "throttled attempts"),
 				}, threshold(DynamoDBRetriesThreshold, "retries alarm")),
 				graph(WidgetTableLatency, 8, &tableLatency),
 			},
 			{
 				graph(WidgetRecordsCreated, 12, &[]awscloudwatch.IMetric{
-					emfMetric(cfg.Stage, EMFRecordsCreated, map[string]string{EMFRouteDimension: "create-record"}, "Sum", "created"),
-					emfMetric(cfg.Stage, EMFIdempotentReplays, map[string]string{EMFRouteDimension: "create-record"}, "Sum", "replayed (no new record)"),
+					emfMetric(cfg.Stage, config.MetricRecordsCreated, map[string]string{config.DimRoute: "create-record"}, "Sum", "created"),
+					emfMetric(cfg.Stage, config.MetricIdempotentReplays, map[string]string{config.DimRoute: "create-record"}, "Sum", "replayed (no new record)"),
 				}),
 				graph(WidgetStatusMoves, 12, &moves),
 			},
 			{
 				graph(WidgetChangeEvents, 12, &[]awscloudwatch.IMetric{
-					emfMetric(cfg.Stage, EMFEventsPublished, nil, "Sum", "published"),
-					emfMetric(cfg.Stage, EMFEventsFailed, nil, "Sum", "failed (retried)"),
-					emfMetric(cfg.Stage, EMFEventsSkipped, nil, "Sum", "skipped (no change)"),
-					emfMetric(cfg.Stage, EMFIllegalChanges, nil, "Sum", "illegal changes"),
+					emfMetric(cfg.Stage, config.MetricEventsPublished, nil, "Sum", "published"),
+					emfMetric(cfg.Stage, config.MetricEventsFailed, nil, "Sum", "failed (retried)"),
+					emfMetric(cfg.Stage, config.MetricEventsSkipped, nil, "Sum", "skipped (no change)"),
+					emfMetric(cfg.Stage, config.MetricIllegalChanges, nil, "Sum", "illegal changes"),
 				}),
 				awscloudwatch.NewGraphWidget(&awscloudwatch.GraphWidgetProps{
 					Title: jsii.String(WidgetPublisherLag), Width: jsii.Number(12), Height: jsii.Number(6),

@@ -11,7 +11,6 @@ import (
 	"github.com/aws/aws-cdk-go/awscdk/v2/awslambda"
 	"github.com/aws/aws-cdk-go/awscdk/v2/awssqs"
 	"github.com/aws/jsii-runtime-go"
-	"github.com/cdklabs/cdk-nag-go/cdknag/v2"
 
 	"github.com/bufdir/export-audit/pkg/config"
 )
@@ -59,14 +58,8 @@ func newEventBus(stack awscdk.Stack, cfg Config) awsevents.EventBus {
 		props.Retention = awscdk.Duration_Days(jsii.Number(float64(cfg.EventArchiveRetentionDays)))
 	}
 	bus.Archive(jsii.String("EventArchive"), props)
-	awscdk.NewCfnOutput(stack, jsii.String("EventBusName"), &awscdk.CfnOutputProps{
-		Description: jsii.String("The stage's event bus: subscribe to the change events with rules on it"),
-		Value:       bus.EventBusName(),
-	})
-	awscdk.NewCfnOutput(stack, jsii.String("EventBusArn"), &awscdk.CfnOutputProps{
-		Description: jsii.String("ARN of the stage's event bus"),
-		Value:       bus.EventBusArn(),
-	})
+	output(stack, "EventBusName", "The stage's event bus: subscribe to the change events with rules on it", bus.EventBusName())
+	output(stack, "EventBusArn", "ARN of the stage's event bus", bus.EventBusArn())
 	return bus
 }
 
@@ -82,12 +75,9 @@ func connectPublisher(stack awscdk.Stack, table awsdynamodb.Table, fn awslambda.
 		EnforceSSL:      jsii.Bool(true),
 		RetentionPeriod: awscdk.Duration_Days(jsii.Number(DeadLetterRetentionDays)),
 	})
-	cdknag.NagSuppressions_AddResourceSuppressions(queue, &[]*cdknag.NagPackSuppression{{
-		Id: jsii.String("AwsSolutions-SQS3"),
-		Reason: jsii.String("This queue is itself the dead-letter queue: the on-failure destination of the stream's event " +
-			"source mapping. Its messages say which stream records to send again and are read by an operator; a queue " +
-			"behind it would only hide them."),
-	}}, jsii.Bool(true))
+	suppress(queue, "AwsSolutions-SQS3", "This queue is itself the dead-letter queue: the on-failure destination of the stream's event "+
+		"source mapping. Its messages say which stream records to send again and are read by an operator; a queue "+
+		"behind it would only hide them.", true)
 
 	role := fn.Role()
 	policy := awsiam.NewPolicy(stack, jsii.String("PublishEventsPolicy"), &awsiam.PolicyProps{
@@ -107,20 +97,11 @@ func connectPublisher(stack awscdk.Stack, table awsdynamodb.Table, fn awslambda.
 			}),
 		},
 	})
-	cdknag.NagSuppressions_AddResourceSuppressions(policy, &[]*cdknag.NagPackSuppression{{
-		Id: jsii.String("AwsSolutions-IAM5"),
-		Reason: jsii.String("dynamodb:ListStreams, which Lambda's event source mapping needs, has no resource type in IAM " +
-			"(the service authorization reference lists none), so '*' is the only resource it can be granted on; it lists " +
-			"stream ARNs and reads no data. The stream's records are granted on this table's stream ARN only."),
-		AppliesTo: &[]interface{}{"Resource::*"},
-	}}, jsii.Bool(true))
+	suppress(policy, "AwsSolutions-IAM5", listStreamsReason, true, "Resource::*")
 
 	newStreamMapping(stack, "PublishEventsStreamMapping", fn, table, config.PublisherMapping, queue, policy, jsii.String(RecordItemsFilter()))
 
-	awscdk.NewCfnOutput(stack, jsii.String("DeadLetterQueueUrl"), &awscdk.CfnOutputProps{
-		Description: jsii.String("Where the stream's event source mapping sends what publish-events gave up on; the README says how to send it again"),
-		Value:       queue.QueueUrl(),
-	})
+	output(stack, "DeadLetterQueueUrl", "Where the stream's event source mapping sends what publish-events gave up on; the README says how to send it again", queue.QueueUrl())
 	return queue
 }
 

@@ -141,6 +141,19 @@ func (s *synthesized) ofType(typ string) map[string]cfnResource {
 	return out
 }
 
+// policiesOf are the stack's policies attached to the role roleID, by logical id.
+func (s *synthesized) policiesOf(roleID string) map[string]cfnResource {
+	out := map[string]cfnResource{}
+	for id, p := range s.ofType("AWS::IAM::Policy") {
+		for _, r := range p.Properties["Roles"].([]any) {
+			if ref(r) == roleID {
+				out[id] = p
+			}
+		}
+	}
+	return out
+}
+
 // functionID is the logical id of the function serving fn.
 func (s *synthesized) functionID(t *testing.T, fn string) string {
 	t.Helper()

@@ -3,6 +3,7 @@ package main
 import (
 	"github.com/aws/aws-cdk-go/awscdk/v2"
 	"github.com/aws/aws-cdk-go/awscdk/v2/awsiam"
+	"github.com/aws/constructs-go/constructs/v10"
 	"github.com/aws/jsii-runtime-go"
 	"github.com/cdklabs/cdk-nag-go/cdknag/v2"
 )
@@ -17,11 +18,22 @@ func applyNag(stack awscdk.Stack) {
 // adds may name every resource. The suppression is limited to the literal resource "*", so a
 // wildcard on the table or the log group would still be reported.
 func suppressXRayWildcard(role awsiam.Role) {
-	cdknag.NagSuppressions_AddResourceSuppressions(role, &[]*cdknag.NagPackSuppression{{
-		Id: jsii.String("AwsSolutions-IAM5"),
-		Reason: jsii.String("Active X-Ray tracing needs xray:PutTraceSegments and xray:PutTelemetryRecords. " +
-			"Neither action has a resource type in IAM (the service authorization reference lists none), " +
-			"so the only resource a statement can grant them on is '*'; they only write trace data."),
-		AppliesTo: &[]interface{}{"Resource::*"},
-	}}, jsii.Bool(true))
+	suppress(role, "AwsSolutions-IAM5", "Active X-Ray tracing needs xray:PutTraceSegments and xray:PutTelemetryRecords. "+
+		"Neither action has a resource type in IAM (the service authorization reference lists none), "+
+		"so the only resource a statement can grant them on is '*'; they only write trace data.", true, "Resource::*")
 }
+
+// suppress records on c why the cdk-nag rule id does not apply; appliesTo, when given, limits
+// the suppression to those findings. With children, c's children carry it too.
+func suppress(c constructs.IConstruct, id, reason string, children bool, appliesTo ...interface{}) {
+	s := &cdknag.NagPackSuppression{Id: jsii.String(id), Reason: jsii.String(reason)}
+	if len(appliesTo) > 0 {
+		s.AppliesTo = &appliesTo
+	}
+	cdknag.NagSuppressions_AddResourceSuppressions(c, &[]*cdknag.NagPackSuppression{s}, jsii.Bool(children))
+}
+
+// listStreamsReason is why a stream reader's policy may grant dynamodb:ListStreams on '*'.
+const listStreamsReason = "dynamodb:ListStreams, which Lambda's event source mapping needs, has no resource type in IAM " +
+	"(the service authorization reference lists none), so '*' is the only resource it can be granted on; it lists " +
+	"stream ARNs and reads no data. The stream's records are granted on this table's stream ARN only."

@@ -104,14 +104,8 @@ func NewAuditStack(scope constructs.Construct, cfg Config, props *awscdk.StackPr
 	connectArchive(stack, cfg, archive, table, functions)
 	httpAPI, stage := newHTTPAPI(stack, cfg, functions)
 
-	awscdk.NewCfnOutput(stack, jsii.String("ApiUrl"), &awscdk.CfnOutputProps{
-		Description: jsii.String("Base URL of the HTTP API ($default stage)"),
-		Value:       stage.Url(),
-	})
-	awscdk.NewCfnOutput(stack, jsii.String("TableName"), &awscdk.CfnOutputProps{
-		Description: jsii.String("DynamoDB table holding the audit records"),
-		Value:       table.TableName(),
-	})
+	output(stack, "ApiUrl", "Base URL of the HTTP API ($default stage)", stage.Url())
+	output(stack, "TableName", "DynamoDB table holding the audit records", table.TableName())
 
 	addMonitoring(stack, cfg, monitored{
 		table:       table,
@@ -123,4 +117,9 @@ func NewAuditStack(scope constructs.Construct, cfg Config, props *awscdk.StackPr
 
 	applyNag(stack)
 	return stack, nil
+}
+
+// output is one of the stack's outputs, what deploying prints and other stacks may read.
+func output(stack awscdk.Stack, id, description string, value *string) {
+	awscdk.NewCfnOutput(stack, jsii.String(id), &awscdk.CfnOutputProps{Description: jsii.String(description), Value: value})
 }

@@ -219,14 +219,7 @@ func TestIAM_LeastPrivilegePerFunction(t *testing.T) {
 
 			var tableStatements, logStatements, xrayStatements int
 			publisher := map[string]string{} // actions -> resource, of the publisher's own statements
-			for id, p := range s.ofType("AWS::IAM::Policy") {
-				attached := false
-				for _, r := range p.Properties["Roles"].([]any) {
-					attached = attached || ref(r) == roleID
-				}
-				if !attached {
-					continue
-				}
+			for id, p := range s.policiesOf(roleID) {
 				doc := p.Properties["PolicyDocument"].(map[string]any)
 				for _, st := range doc["Statement"].([]any) {
 					st := st.(map[string]any)

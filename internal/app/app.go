@@ -12,7 +12,6 @@ import (
 	"os"
 	"time"
 
-	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 	"github.com/bufdir/export-audit/internal/app/boot"
 	"github.com/bufdir/export-audit/pkg/api"
@@ -30,11 +29,10 @@ func MustLoad(ctx context.Context) *api.Deps { return boot.Must(Load(ctx, os.Get
 // metrics written to w (os.Stdout in Lambda, which CloudWatch Logs reads). It logs one line
 // (boot.Load): "init" with the configuration, or the reason it cannot start.
 func Load(ctx context.Context, getenv func(string) string, w io.Writer) (*api.Deps, error) {
-	return boot.Load(ctx, w, func() (config.Config, error) { return config.Load(getenv) },
-		func(cfg config.Config, log *slog.Logger) (*api.Deps, error) {
-			deps, _, err := New(cfg, log, w)
-			return deps, err
-		})
+	return boot.Load(ctx, getenv, w, config.Load, func(cfg config.Config, log *slog.Logger, metricsTo io.Writer) (*api.Deps, error) {
+		deps, _, err := New(cfg, log, metricsTo)
+		return deps, err
+	})
 }
 
 // NewLogger returns the JSON logger every part of the service writes with (boot.NewLogger).
@@ -88,21 +86,14 @@ var retries = boot.Retries{
 }
 
 // NewDynamoDB builds the DynamoDB client from cfg and the environment's credentials
-// (boot.Credentials).
+// (boot.Client).
 func NewDynamoDB(cfg config.Config) (*dynamodb.Client, error) {
-	awsCfg, err := boot.AWSConfig(cfg.Region, cfg.DynamoDBEndpoint != "", retries)
-	if err != nil {
-		return nil, err
-	}
-	return dynamodb.NewFromConfig(awsCfg, func(o *dynamodb.Options) {
+	return boot.Client(dynamodb.NewFromConfig, cfg.Region, cfg.DynamoDBEndpoint, retries, func(o *dynamodb.Options) {
 		o.APIOptions = append(o.APIOptions, metrics.InstrumentSDK(metrics.SDKNames{
 			Calls: config.MetricDynamoDBCalls, Latency: config.MetricDynamoDBLatency,
 			Retries: config.MetricDynamoDBRetries, Throttles: config.MetricDynamoDBThrottles,
 		}))
-		if cfg.DynamoDBEndpoint != "" {
-			o.BaseEndpoint = aws.String(cfg.DynamoDBEndpoint)
-			// Local engines send no CRC32 of their answers.
-			o.DisableValidateResponseChecksum = true
-		}
-	}), nil
+		// Local engines send no CRC32 of their answers.
+		o.DisableValidateResponseChecksum = cfg.DynamoDBEndpoint != ""
+	})
 }

@@ -4,10 +4,14 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
-	"strings"
+	"io"
 	"testing"
 
 	"github.com/bufdir/export-audit/internal/app"
+	"github.com/bufdir/export-audit/internal/app/archiver"
+	"github.com/bufdir/export-audit/internal/app/publisher"
+	"github.com/bufdir/export-audit/internal/app/sealer"
+	"github.com/bufdir/export-audit/internal/testkit"
 )
 
 // Secrets the environment of a container holds, which no log line may show.
@@ -16,25 +20,6 @@ const (
 	sessionToken = "session-token-must-not-be-logged"
 	jwtSecret    = "jwt-secret-must-not-be-logged"
 )
-
-func env(m map[string]string) func(string) string { return func(k string) string { return m[k] } }
-
-// logLines decodes every line of out as a JSON object.
-func logLines(t *testing.T, out []byte) []map[string]any {
-	t.Helper()
-	var lines []map[string]any
-	for _, l := range bytes.Split(bytes.TrimSpace(out), []byte("\n")) {
-		if len(l) == 0 {
-			continue
-		}
-		var m map[string]any
-		if err := json.Unmarshal(l, &m); err != nil {
-			t.Fatalf("want every line a JSON object, got %q: %v", l, err)
-		}
-		lines = append(lines, m)
-	}
-	return lines
-}
 
 func wantNoSecret(t *testing.T, out []byte) {
 	t.Helper()
@@ -50,7 +35,7 @@ func TestLoad_LogsOneInitLineWithTheConfigurationAndNoSecret(t *testing.T) {
 	t.Setenv("AWS_SECRET_ACCESS_KEY", secretKey)
 	t.Setenv("AWS_SESSION_TOKEN", sessionToken)
 	var out bytes.Buffer
-	_, err := app.Load(context.Background(), env(map[string]string{
+	_, err := app.Load(context.Background(), testkit.Env(map[string]string{
 		"TABLE_NAME": "audit", "AWS_REGION": "eu-north-1", "STAGE": "prod", "ORG_ID_CLAIM": "custom:org",
 		"FILE_URL_ALLOWED_HOSTS": "storage.example.no", "DELETED_RETENTION_DAYS": "30",
 		"LOG_LEVEL": "debug", "LOCAL_JWT_SECRET": jwtSecret,
@@ -59,7 +44,7 @@ func TestLoad_LogsOneInitLineWithTheConfigurationAndNoSecret(t *testing.T) {
 	if err != nil {
 		t.Fatalf("load: %v", err)
 	}
-	lines := logLines(t, out.Bytes())
+	lines := testkit.JSONLines(t, out.Bytes())
 	if len(lines) != 1 {
 		t.Fatalf("want one start-up line, got %d: %s", len(lines), out.Bytes())
 	}
@@ -67,39 +52,60 @@ func TestLoad_LogsOneInitLineWithTheConfigurationAndNoSecret(t *testing.T) {
 	want := map[string]any{
 		"msg": "init", "level": "INFO", "stage": "prod", "table": "audit", "region": "eu-north-1",
 		"dynamodb_endpoint": "", "org_id_claim": "custom:org", "file_url_allowed_hosts": "storage.example.no",
-		"deleted_retention_days": 30.0, "log_level": "DEBUG",
+		"deleted_retention_days": json.Number("30"), "log_level": "DEBUG",
 	}
 	for k, v := range want {
 		if l[k] != v {
 			t.Errorf("want %s = %v in the init line, got %v", k, v, l[k])
 		}
 	}
-	if ms, ok := l["init_ms"].(float64); !ok || ms < 0 {
+	n, _ := l["init_ms"].(json.Number)
+	if ms, err := n.Float64(); err != nil || ms < 0 {
 		t.Errorf("want init_ms a number of milliseconds, got %#v", l["init_ms"])
 	}
 	wantNoSecret(t, out.Bytes())
 }
 
-func TestLoad_MissingSettingLogsOneErrorLine(t *testing.T) {
+// start is a root's Load that keeps only whether the function started.
+type start func(ctx context.Context, getenv func(string) string, w io.Writer) error
+
+func started[T any](load func(context.Context, func(string) string, io.Writer) (T, error)) start {
+	return func(ctx context.Context, getenv func(string) string, w io.Writer) error {
+		_, err := load(ctx, getenv, w)
+		return err
+	}
+}
+
+// Every function's root refuses to start without its own settings, with one ERROR line
+// naming them: another function's settings are not enough.
+func TestLoad_MissingSettingsLogOneErrorLine(t *testing.T) {
 	t.Parallel()
-	var out bytes.Buffer
-	_, err := app.Load(context.Background(), env(map[string]string{"LOG_LEVEL": "error"}), &out)
-	if err == nil {
-		t.Fatal("want an error without TABLE_NAME and AWS_REGION")
-	}
-	lines := logLines(t, out.Bytes())
-	if len(lines) != 1 || lines[0]["level"] != "ERROR" {
-		t.Fatalf("want one ERROR line, got %s", out.Bytes())
-	}
-	if e, _ := lines[0]["error"].(string); !strings.Contains(e, "TABLE_NAME") || !strings.Contains(e, "AWS_REGION") {
-		t.Errorf("want the error to name both missing settings, got %q", e)
+	routes := map[string]string{"TABLE_NAME": "audit", "AWS_REGION": "eu-north-1", "STAGE": "dev"}
+	writer := map[string]string{"AWS_REGION": "eu-north-1", "STAGE": "dev", "ARCHIVE_BUCKET": "b", "SEAL_INTERVAL": "1h"}
+	for _, tc := range []struct {
+		name    string
+		load    start
+		env     map[string]string
+		missing []string
+	}{
+		{"routes", started(app.Load), map[string]string{"LOG_LEVEL": "error"}, []string{"TABLE_NAME", "AWS_REGION"}},
+		{"publish-events with the routes' settings", started(publisher.Load), routes, []string{"EVENT_BUS_NAME"}},
+		{"archive-changes with the routes' settings", started(archiver.Load), routes, []string{"ARCHIVE_BUCKET", "SEAL_INTERVAL"}},
+		{"seal-digest with the writer's settings", started(sealer.Load), writer, []string{"ARCHIVE_KMS_KEY_ID", "SEAL_GRACE"}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			var out testkit.Buffer
+			err := tc.load(context.Background(), testkit.Env(tc.env), &out)
+			testkit.WantRefusedStart(t, err, out.Bytes(), tc.missing...)
+		})
 	}
 }
 
 func TestLoad_LogLevelSetsTheLevel(t *testing.T) {
 	t.Parallel()
 	var out bytes.Buffer
-	_, err := app.Load(context.Background(), env(map[string]string{
+	_, err := app.Load(context.Background(), testkit.Env(map[string]string{
 		"TABLE_NAME": "audit", "AWS_REGION": "eu-north-1", "STAGE": "dev", "DYNAMODB_ENDPOINT": "http://127.0.0.1:1",
 		"LOG_LEVEL": "warn",
 	}), &out)

@@ -38,7 +38,13 @@ func S3(t testing.TB) string {
 // S3Client is the archive functions' S3 client for the server at url.
 func S3Client(t testing.TB, url string) *s3.Client {
 	t.Helper()
-	c, err := archiver.NewS3(config.ArchiveConfig{Region: Region, S3Endpoint: url})
+	return client(t, archiver.NewS3, config.ArchiveConfig{Region: Region, S3Endpoint: url})
+}
+
+// client is what newClient, one of the archive functions' own, builds for cfg.
+func client[C any](t testing.TB, newClient func(config.ArchiveConfig) (C, error), cfg config.ArchiveConfig) C {
+	t.Helper()
+	c, err := newClient(cfg)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -78,11 +84,7 @@ func KMS(t testing.TB) string {
 // KMSClient is seal-digest's KMS client for the server at url.
 func KMSClient(t testing.TB, url string) *kms.Client {
 	t.Helper()
-	c, err := sealer.NewKMS(config.ArchiveConfig{Region: Region, KMSEndpoint: url})
-	if err != nil {
-		t.Fatal(err)
-	}
-	return c
+	return client(t, sealer.NewKMS, config.ArchiveConfig{Region: Region, KMSEndpoint: url})
 }
 
 // CreateKey makes a key of spec and usage on the KMS server at url and returns its ARN.

@@ -3,22 +3,17 @@ package testkit
 import (
 	"bytes"
 	"encoding/json"
+
+	"github.com/bufdir/export-audit/pkg/bus"
 )
 
 // Event is a change event as an EventBridge rule's target receives it, and as GET
-// /_local/events lists it. It is declared here rather than taken from pkg/bus or pkg/publish,
-// so that the tests read the events as a consumer would: a field the service renamed or dropped
-// fails them.
+// /_local/events lists it: the bus's envelope, its detail decoded as the contract gives it. The
+// keys of both are checked on the raw event (tests/events) before it is decoded, so a field the
+// service renamed or dropped still fails the tests.
 type Event struct {
-	Version    string      `json:"version"`
-	ID         string      `json:"id"`
-	DetailType string      `json:"detail-type"`
-	Source     string      `json:"source"`
-	Account    string      `json:"account"`
-	Time       string      `json:"time"`
-	Region     string      `json:"region"`
-	Resources  []string    `json:"resources"`
-	Detail     EventDetail `json:"detail"`
+	bus.Event
+	Detail EventDetail `json:"detail"`
 }
 
 // EventDetail is a change event's detail, as the contract gives it.

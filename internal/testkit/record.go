@@ -3,35 +3,17 @@ package testkit
 import (
 	"fmt"
 	"sync/atomic"
-	"time"
+
+	"github.com/bufdir/export-audit/pkg/audit"
 )
 
-// Record is a record as the API answers it. It is declared here rather than taken from
-// pkg/audit, so that the tests read the answers as a client would: a field the service
-// renamed or dropped fails them.
-type Record struct {
-	RecordID      string         `json:"record_id"`
-	ExportID      string         `json:"export_id"`
-	OrgID         string         `json:"org_id"`
-	TriggeredBy   string         `json:"triggered_by_user_id"`
-	Status        string         `json:"status"`
-	Format        string         `json:"format"`
-	PeriodFrom    string         `json:"period_from"`
-	PeriodTo      string         `json:"period_to"`
-	FileURL       *string        `json:"file_url"`
-	ActivityCount *int64         `json:"activity_count"`
-	FailureReason *string        `json:"failure_reason"`
-	CreatedAt     time.Time      `json:"created_at"`
-	UpdatedAt     time.Time      `json:"updated_at"`
-	History       []HistoryEntry `json:"status_history"`
-}
+// Record is a record as the API answers it, decoded into the service's own type. The keys
+// and types the contract names are checked on the raw answer (CheckRecordShape) before it is
+// decoded, so a field the service renamed or dropped still fails the tests.
+type Record = audit.Record
 
 // HistoryEntry is one entry of a record's status_history.
-type HistoryEntry struct {
-	Status string    `json:"status"`
-	At     time.Time `json:"at"`
-	By     string    `json:"by"`
-}
+type HistoryEntry = audit.HistoryEntry
 
 // Page is a list answer.
 type Page struct {

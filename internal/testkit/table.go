@@ -4,13 +4,17 @@ import (
 	"context"
 	"fmt"
 	"regexp"
+	"strconv"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/feature/dynamodb/attributevalue"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
 	"github.com/bufdir/export-audit/pkg/audit"
+	"github.com/bufdir/export-audit/pkg/item"
 )
 
 // Item is an item of the table as the store writes it, read raw. The layout is written out here
@@ -194,4 +198,15 @@ func (a *API) Scan(t testing.TB) Snapshot {
 func (a *API) Check(t testing.TB) Figures {
 	t.Helper()
 	return Check(t, a.Scan(t))
+}
+
+// SetDayCounter starts the counter of day (UTC) at seq, as though seq records had been created
+// that day, so that a test of the numbering near a boundary need not create them.
+func SetDayCounter(t testing.TB, db *dynamodb.Client, table string, day time.Time, seq int) {
+	t.Helper()
+	counter := item.CounterKey(day.UTC().Format("20060102"))
+	counter["seq"] = &types.AttributeValueMemberN{Value: strconv.Itoa(seq)}
+	if _, err := db.PutItem(context.Background(), &dynamodb.PutItemInput{TableName: aws.String(table), Item: counter}); err != nil {
+		t.Fatalf("seed the day counter: %v", err)
+	}
 }

@@ -7,12 +7,13 @@
 //     (engine.go);
 //   - a counter of the DynamoDB operations that reach the engine (calls.go), a door that answers
 //     them with DynamoDB's errors when a test says so (door.go), and a buffer many goroutines
-//     write log lines to (buffer.go);
+//     write log lines to, with the checks of a function's start-up line (buffer.go);
 //   - the whole local API started through internal/app/localrun as make run starts it, with
 //     tokens for it (api.go), an HTTP caller whose replies check what the contract says of
-//     records and problem documents (http.go), the API's record as JSON (record.go), and a
-//     change event as an EventBridge rule's target receives it (event.go);
-//   - a look at the whole table, with the invariants every state of it keeps (table.go);
+//     records and problem documents (http.go), the create bodies the tests send (record.go),
+//     and a change event as an EventBridge rule's target receives it (event.go);
+//   - a look at the whole table, with the invariants every state of it keeps, and a day's
+//     counter set where a test needs it (table.go);
 //   - the archive's stand-ins for S3 and KMS, reached through the archive functions' own
 //     clients, and a signing key like the stack's (archive.go).
 //
@@ -43,13 +44,14 @@ var AllScopes = []string{"audit:read", "audit:write", "audit:delete"}
 // Config is the configuration a function reads when only the required settings are set: the
 // kit's table and region, stage local (make run's). Every other setting has its default.
 func Config() config.Config {
-	cfg, err := config.Load(func(name string) string {
-		return map[string]string{
-			config.EnvTableName: Table, config.EnvRegion: Region, config.EnvStage: config.LocalStage,
-		}[name]
-	})
+	cfg, err := config.Load(Env(map[string]string{
+		config.EnvTableName: Table, config.EnvRegion: Region, config.EnvStage: config.LocalStage,
+	}))
 	if err != nil {
 		panic("the kit's configuration: " + err.Error())
 	}
 	return cfg
 }
+
+// Env is a getenv that reads m, for the configuration loaders and the functions' roots.
+func Env(m map[string]string) func(string) string { return func(k string) string { return m[k] } }

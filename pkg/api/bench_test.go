@@ -176,11 +176,10 @@ func BenchmarkHandler(b *testing.B) {
 		b.Run(r.name, func(b *testing.B) {
 			e := newBenchEnv(b)
 			req, _ := r.calls(b, e, b.N)
-			evs := make([]events.APIGatewayV2HTTPRequest, b.N)
 			now := time.Now()
-			for i := range evs {
-				evs[i] = req(i).Event(e.caller, "bench-"+strconv.Itoa(i), now)
-			}
+			evs := prepare(b.N, func(i int) events.APIGatewayV2HTTPRequest {
+				return req(i).Event(e.caller, "bench-"+strconv.Itoa(i), now)
+			})
 			h := api.Handle(e.deps, r.op)
 			ctx, cancel := context.WithTimeout(context.Background(), time.Hour)
 			defer cancel()
@@ -197,16 +196,22 @@ func BenchmarkHandler(b *testing.B) {
 	}
 }
 
+// prepare makes the n inputs of a benchmark beforehand, so that making them is not measured.
+func prepare[T any](n int, input func(int) T) []T {
+	out := make([]T, n)
+	for i := range out {
+		out[i] = input(i)
+	}
+	return out
+}
+
 // BenchmarkBaseline makes the bare DynamoDB calls each route needs, prepared beforehand.
 func BenchmarkBaseline(b *testing.B) {
 	for _, r := range benchRoutes {
 		b.Run(r.name, func(b *testing.B) {
 			e := newBenchEnv(b)
 			_, raw := r.calls(b, e, b.N)
-			ops := make([]perf.Op, b.N)
-			for i := range ops {
-				ops[i] = raw(i)
-			}
+			ops := prepare(b.N, raw)
 			ctx := context.Background()
 			b.ReportAllocs()
 			b.ResetTimer()

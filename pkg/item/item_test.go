@@ -101,25 +101,8 @@ func TestItem_RecordLayout(t *testing.T) {
 		"deleted_at": s("2026-03-02T08:00:00Z"), "deleted_by": s("usr-0042"), "expires_at": n("1803888000"),
 	}
 
-	for _, tc := range []struct {
-		name string
-		it   item.Record
-		av   map[string]types.AttributeValue
-	}{
-		{"no optional attribute (a record stored before versions were kept)", queued, queuedAV},
-		{"every attribute", full, fullAV},
-	} {
-		t.Run(tc.name, func(t *testing.T) {
-			got, err := item.Encode(tc.it)
-			if err != nil || !reflect.DeepEqual(got, tc.av) {
-				t.Errorf("encode: %v\n got %s\nwant %s", err, showMap(got), showMap(tc.av))
-			}
-			var back item.Record
-			if err := item.Decode(tc.av, &back); err != nil || !reflect.DeepEqual(back, tc.it) {
-				t.Errorf("decode: %v\n got %+v\nwant %+v", err, back, tc.it)
-			}
-		})
-	}
+	t.Run("no optional attribute (a record stored before versions were kept)", func(t *testing.T) { wantLayout(t, queued, queuedAV) })
+	t.Run("every attribute", func(t *testing.T) { wantLayout(t, full, fullAV) })
 }
 
 func TestItem_GuardLayout(t *testing.T) {
@@ -137,24 +120,20 @@ func TestItem_GuardLayout(t *testing.T) {
 	for k, v := range gAV {
 		withCountAV[k] = v
 	}
-	for _, tc := range []struct {
-		name string
-		it   item.Guard
-		av   map[string]types.AttributeValue
-	}{
-		{"without activity_count", g, gAV},
-		{"with activity_count", withCount, withCountAV},
-	} {
-		t.Run(tc.name, func(t *testing.T) {
-			got, err := item.Encode(tc.it)
-			if err != nil || !reflect.DeepEqual(got, tc.av) {
-				t.Errorf("encode: %v\n got %s\nwant %s", err, showMap(got), showMap(tc.av))
-			}
-			var back item.Guard
-			if err := item.Decode(tc.av, &back); err != nil || !reflect.DeepEqual(back, tc.it) {
-				t.Errorf("decode: %v\n got %+v\nwant %+v", err, back, tc.it)
-			}
-		})
+	t.Run("without activity_count", func(t *testing.T) { wantLayout(t, g, gAV) })
+	t.Run("with activity_count", func(t *testing.T) { wantLayout(t, withCount, withCountAV) })
+}
+
+// wantLayout checks that it encodes to av, and av decodes back to it.
+func wantLayout[T any](t *testing.T, it T, av map[string]types.AttributeValue) {
+	t.Helper()
+	got, err := item.Encode(it)
+	if err != nil || !reflect.DeepEqual(got, av) {
+		t.Errorf("encode: %v\n got %s\nwant %s", err, showMap(got), showMap(av))
+	}
+	var back T
+	if err := item.Decode(av, &back); err != nil || !reflect.DeepEqual(back, it) {
+		t.Errorf("decode: %v\n got %+v\nwant %+v", err, back, it)
 	}
 }
 

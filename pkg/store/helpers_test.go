@@ -5,6 +5,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
 	"github.com/bufdir/export-audit/internal/testkit"
 	"github.com/bufdir/export-audit/pkg/audit"
 	"github.com/bufdir/export-audit/pkg/store"
@@ -56,3 +57,51 @@ func mustID(t *testing.T, s string) audit.RecordID {
 
 // fixedClock returns a clock that stands at t.
 func fixedClock(t time.Time) func() time.Time { return func() time.Time { return t } }
+
+// recordIn creates a record and moves it to status.
+func recordIn(t *testing.T, s interface {
+	Create(context.Context, audit.NewRecord) (audit.Record, bool, error)
+	UpdateStatus(context.Context, string, audit.RecordID, audit.StatusChange) (audit.Record, bool, error)
+}, org, export string, status audit.Status) audit.Record {
+	t.Helper()
+	n := newRecord(org, export)
+	if status == audit.StatusProcessing {
+		n.Status = status
+	}
+	rec, _, err := s.Create(ctx, n)
+	if err != nil {
+		t.Fatalf("create: %v", err)
+	}
+	if rec.Status != status {
+		rec, _, err = s.UpdateStatus(ctx, org, mustID(t, rec.RecordID), audit.StatusChange{To: status, At: rec.CreatedAt, By: "svc"})
+		if err != nil {
+			t.Fatalf("move to %s: %v", status, err)
+		}
+	}
+	return rec
+}
+
+func attrS(item map[string]types.AttributeValue, name string) string {
+	if v, ok := item[name].(*types.AttributeValueMemberS); ok {
+		return v.Value
+	}
+	return ""
+}
+
+func attrN(item map[string]types.AttributeValue, name string) string {
+	if v, ok := item[name].(*types.AttributeValueMemberN); ok {
+		return v.Value
+	}
+	return ""
+}
+
+func mustList(t *testing.T, s interface {
+	List(context.Context, audit.ListFilter) (audit.Page, error)
+}, f audit.ListFilter) audit.Page {
+	t.Helper()
+	p, err := s.List(ctx, f)
+	if err != nil {
+		t.Fatalf("list %+v: %v", f, err)
+	}
+	return p
+}

@@ -215,12 +215,7 @@ func TestCreate_SequenceGoesPast999(t *testing.T) {
 	day := time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC)
 	s := e.Store(store.WithClock(fixedClock(day)))
 	// Start the day's counter near the boundary rather than creating 997 records first.
-	counter := testkit.Key("SEQ#20260301", "SEQ")
-	counter["seq"] = &types.AttributeValueMemberN{Value: "997"}
-	_, err := e.Client.PutItem(ctx, &dynamodb.PutItemInput{TableName: aws.String(table), Item: counter})
-	if err != nil {
-		t.Fatalf("seed counter: %v", err)
-	}
+	testkit.SetDayCounter(t, e.Client, table, day, 997)
 	var got []string
 	for i := 0; i < 4; i++ {
 		got = append(got, mustCreate(t, s, newRecord("org-a", fmt.Sprintf("exp-%d", i))).RecordID)
@@ -298,29 +293,6 @@ func TestUpdateStatus_FollowsStatusMachine(t *testing.T) {
 			})
 		}
 	}
-}
-
-// recordIn creates a record and moves it to status.
-func recordIn(t *testing.T, s interface {
-	Create(context.Context, audit.NewRecord) (audit.Record, bool, error)
-	UpdateStatus(context.Context, string, audit.RecordID, audit.StatusChange) (audit.Record, bool, error)
-}, org, export string, status audit.Status) audit.Record {
-	t.Helper()
-	n := newRecord(org, export)
-	if status == audit.StatusProcessing {
-		n.Status = status
-	}
-	rec, _, err := s.Create(ctx, n)
-	if err != nil {
-		t.Fatalf("create: %v", err)
-	}
-	if rec.Status != status {
-		rec, _, err = s.UpdateStatus(ctx, org, mustID(t, rec.RecordID), audit.StatusChange{To: status, At: rec.CreatedAt, By: "svc"})
-		if err != nil {
-			t.Fatalf("move to %s: %v", status, err)
-		}
-	}
-	return rec
 }
 
 func TestUpdateStatus_Refusals(t *testing.T) {
@@ -471,31 +443,6 @@ func TestDelete_TombstonesAndFreesExportID(t *testing.T) {
 	if p := mustList(t, s, audit.ListFilter{OrgID: "org-a", Page: 1, Limit: 20}); p.Total != 1 || p.Records[0].RecordID != again.RecordID {
 		t.Errorf("list after delete and re-create: %+v", p)
 	}
-}
-
-func attrS(item map[string]types.AttributeValue, name string) string {
-	if v, ok := item[name].(*types.AttributeValueMemberS); ok {
-		return v.Value
-	}
-	return ""
-}
-
-func attrN(item map[string]types.AttributeValue, name string) string {
-	if v, ok := item[name].(*types.AttributeValueMemberN); ok {
-		return v.Value
-	}
-	return ""
-}
-
-func mustList(t *testing.T, s interface {
-	List(context.Context, audit.ListFilter) (audit.Page, error)
-}, f audit.ListFilter) audit.Page {
-	t.Helper()
-	p, err := s.List(ctx, f)
-	if err != nil {
-		t.Fatalf("list %+v: %v", f, err)
-	}
-	return p
 }
 
 func TestUpdateStatus_RefusesChangeDatedBeforeLastOne(t *testing.T) {

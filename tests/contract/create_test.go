@@ -56,74 +56,49 @@ func TestCreate_AppliesDefaults(t *testing.T) {
 func TestCreate_KeepsGivenOptionalFields(t *testing.T) {
 	t.Parallel()
 	c := newOwner(t)
+	count := func(rec testkit.Record) any {
+		if rec.ActivityCount == nil {
+			return nil
+		}
+		return *rec.ActivityCount
+	}
 	tests := []struct {
 		name  string
 		extra testkit.Fields
-		check func(t *testing.T, rec testkit.Record)
+		want  string // what the record must hold, for the failure message
+		ok    func(rec testkit.Record) bool
 	}{
-		{"status processing", testkit.Fields{"status": "processing"}, func(t *testing.T, rec testkit.Record) {
-			if rec.Status != "processing" || rec.History[0].Status != "processing" {
-				t.Errorf("want status processing from the start, got %+v", rec)
-			}
-		}},
-		{"status queued", testkit.Fields{"status": "queued"}, func(t *testing.T, rec testkit.Record) {
-			if rec.Status != "queued" {
-				t.Errorf("want status queued, got %q", rec.Status)
-			}
-		}},
-		{"triggered_by_user_id", testkit.Fields{"triggered_by_user_id": "usr-0099"}, func(t *testing.T, rec testkit.Record) {
-			if rec.TriggeredBy != "usr-0099" {
-				t.Errorf("want triggered_by_user_id usr-0099, got %q", rec.TriggeredBy)
-			}
-			if rec.History[0].By != "usr-0042" {
-				t.Errorf("want the creation written by the caller usr-0042, got %q", rec.History[0].By)
-			}
-		}},
-		{"activity_count 0", testkit.Fields{"activity_count": 0}, func(t *testing.T, rec testkit.Record) {
-			if rec.ActivityCount == nil || *rec.ActivityCount != 0 {
-				t.Errorf("want activity_count 0 (not null), got %v", rec.ActivityCount)
-			}
-		}},
-		{"activity_count 312", testkit.Fields{"activity_count": 312}, func(t *testing.T, rec testkit.Record) {
-			if rec.ActivityCount == nil || *rec.ActivityCount != 312 {
-				t.Errorf("want activity_count 312, got %v", rec.ActivityCount)
-			}
-		}},
-		{"every format: excel", testkit.Fields{"format": "excel"}, func(t *testing.T, rec testkit.Record) {
-			if rec.Format != "excel" {
-				t.Errorf("want format excel, got %q", rec.Format)
-			}
-		}},
-		{"every format: csv", testkit.Fields{"format": "csv"}, func(t *testing.T, rec testkit.Record) {
-			if rec.Format != "csv" {
-				t.Errorf("want format csv, got %q", rec.Format)
-			}
-		}},
-		{"one-day period", testkit.Fields{"period_from": "2025-06-30", "period_to": "2025-06-30"}, func(t *testing.T, rec testkit.Record) {
-			if rec.PeriodFrom != "2025-06-30" || rec.PeriodTo != "2025-06-30" {
-				t.Errorf("want the one-day period kept, got %s..%s", rec.PeriodFrom, rec.PeriodTo)
-			}
-		}},
-		{"128-character export_id", testkit.Fields{"export_id": strings.Repeat("e", 128)}, func(t *testing.T, rec testkit.Record) {
-			if len(rec.ExportID) != 128 {
-				t.Errorf("want the 128-character export_id kept, got %q", rec.ExportID)
-			}
-		}},
-		{"export_id of every allowed character", testkit.Fields{"export_id": "AZaz09._:-" + testkit.NewExportID()}, func(t *testing.T, rec testkit.Record) {
-			if !strings.HasPrefix(rec.ExportID, "AZaz09._:-") {
-				t.Errorf("want the export_id kept, got %q", rec.ExportID)
-			}
-		}},
-		{"null optional fields", testkit.Fields{"status": nil, "org_id": nil, "triggered_by_user_id": nil, "activity_count": nil}, func(t *testing.T, rec testkit.Record) {
-			if rec.Status != "queued" || rec.TriggeredBy != "usr-0042" || rec.ActivityCount != nil {
-				t.Errorf("want null optional fields to take their defaults, got %+v", rec)
-			}
-		}},
+		{"status processing", testkit.Fields{"status": "processing"}, "status processing from the start",
+			func(r testkit.Record) bool { return r.Status == "processing" && r.History[0].Status == "processing" }},
+		{"status queued", testkit.Fields{"status": "queued"}, "status queued",
+			func(r testkit.Record) bool { return r.Status == "queued" }},
+		{"triggered_by_user_id", testkit.Fields{"triggered_by_user_id": "usr-0099"}, "triggered_by_user_id usr-0099, the creation written by the caller usr-0042",
+			func(r testkit.Record) bool { return r.TriggeredBy == "usr-0099" && r.History[0].By == "usr-0042" }},
+		{"activity_count 0", testkit.Fields{"activity_count": 0}, "activity_count 0 (not null)",
+			func(r testkit.Record) bool { return count(r) == int64(0) }},
+		{"activity_count 312", testkit.Fields{"activity_count": 312}, "activity_count 312",
+			func(r testkit.Record) bool { return count(r) == int64(312) }},
+		{"every format: excel", testkit.Fields{"format": "excel"}, "format excel",
+			func(r testkit.Record) bool { return r.Format == "excel" }},
+		{"every format: csv", testkit.Fields{"format": "csv"}, "format csv",
+			func(r testkit.Record) bool { return r.Format == "csv" }},
+		{"one-day period", testkit.Fields{"period_from": "2025-06-30", "period_to": "2025-06-30"}, "the one-day period kept",
+			func(r testkit.Record) bool { return r.PeriodFrom == "2025-06-30" && r.PeriodTo == "2025-06-30" }},
+		{"128-character export_id", testkit.Fields{"export_id": strings.Repeat("e", 128)}, "the 128-character export_id kept",
+			func(r testkit.Record) bool { return len(r.ExportID) == 128 }},
+		{"export_id of every allowed character", testkit.Fields{"export_id": "AZaz09._:-" + testkit.NewExportID()}, "the export_id kept",
+			func(r testkit.Record) bool { return strings.HasPrefix(r.ExportID, "AZaz09._:-") }},
+		{"null optional fields", testkit.Fields{"status": nil, "org_id": nil, "triggered_by_user_id": nil, "activity_count": nil}, "null optional fields to take their defaults",
+			func(r testkit.Record) bool {
+				return r.Status == "queued" && r.TriggeredBy == "usr-0042" && r.ActivityCount == nil
+			}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			t.Parallel()
-			tt.check(t, c.create(t, testkit.NewRecord(tt.extra)))
+			if rec := c.create(t, testkit.NewRecord(tt.extra)); !tt.ok(rec) {
+				t.Errorf("want %s, got %+v", tt.want, rec)
+			}
 		})
 	}
 }

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/bufdir/export-audit/internal/testkit"
+	"github.com/bufdir/export-audit/pkg/audit"
 )
 
 // inStatus creates a record and brings it to status, one second after its creation; it returns
@@ -54,10 +55,10 @@ func TestStatus_FollowsTheMachine(t *testing.T) {
 				case slices.Contains(allowed[from], to):
 					testkit.WantStatus(t, r, http.StatusOK)
 					got := r.Record(t)
-					if got.Status != to || !got.UpdatedAt.Equal(at) {
+					if string(got.Status) != to || !got.UpdatedAt.Equal(at) {
 						t.Errorf("want status %s and updated_at %v, got %s", to, at, r)
 					}
-					want := append(slices.Clone(before.Record(t).History), testkit.HistoryEntry{Status: to, At: at, By: "svc-export"})
+					want := append(slices.Clone(before.Record(t).History), testkit.HistoryEntry{Status: audit.Status(to), At: at, By: "svc-export"})
 					if !equalHistory(got.History, want) {
 						t.Errorf("want the move appended to status_history\nwant %+v\ngot  %+v", want, got.History)
 					}
@@ -389,7 +390,7 @@ func TestStatus_ConcurrentMovesOneWins(t *testing.T) {
 				testkit.WantProblem(t, r, http.StatusConflict, "illegal_status_transition")
 			}
 			got := c.get(t, single+"/"+rec.RecordID).Record(t)
-			if winner == "" || got.Status != winner || len(got.History) != 2 {
+			if winner == "" || string(got.Status) != winner || len(got.History) != 2 {
 				t.Errorf("want the winner %q stored with two history entries, got %+v", winner, got)
 			}
 		})

@@ -1,8 +1,9 @@
 package resilience
 
 import (
+	"maps"
 	"net/http"
-	"sort"
+	"slices"
 	"sync"
 	"testing"
 	"time"
@@ -77,12 +78,7 @@ func (e *env) verify(t testing.TB, l *ledger) int {
 	e.Faults.Set()
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	ids := make([]string, 0, len(l.created))
-	for id := range l.created {
-		ids = append(ids, id)
-	}
-	sort.Strings(ids)
-	for _, id := range ids {
+	for _, id := range slices.Sorted(maps.Keys(l.created)) {
 		ack := l.created[id]
 		r := e.Must(t, "GET", base+"/"+id, l.tokens[ack.org], nil)
 		if l.deleted[id] {
@@ -108,7 +104,7 @@ func (e *env) verify(t testing.TB, l *ledger) int {
 		}
 		seen := map[string]bool{}
 		for _, h := range rec.History {
-			seen[h.Status] = true
+			seen[string(h.Status)] = true
 		}
 		for st := range l.moved[id] {
 			if !seen[st] {
@@ -119,7 +115,7 @@ func (e *env) verify(t testing.TB, l *ledger) int {
 			t.Errorf("record %s: file_url %s was acknowledged, the record has %v", id, u, rec.FileURL)
 		}
 	}
-	return len(ids)
+	return len(l.created)
 }
 
 // percentile returns the p-th percentile (0..100) of sorted durations.

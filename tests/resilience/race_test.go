@@ -1,7 +1,6 @@
 package resilience
 
 import (
-	"context"
 	"encoding/json"
 	"fmt"
 	"net/http"
@@ -11,9 +10,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/aws/aws-sdk-go-v2/aws"
-	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
-	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
 	"github.com/bufdir/export-audit/internal/testkit"
 )
 
@@ -151,13 +147,13 @@ func TestRace_CompletedVersusFailed(t *testing.T) {
 		}
 		var steps []string
 		for _, h := range got.History {
-			steps = append(steps, h.Status)
+			steps = append(steps, string(h.Status))
 		}
 		want := []string{"queued", won}
 		if replies[2].Status == http.StatusOK {
 			want = []string{"queued", "processing", won}
 		}
-		if got.Status != won || strings.Join(steps, ",") != strings.Join(want, ",") {
+		if string(got.Status) != won || strings.Join(steps, ",") != strings.Join(want, ",") {
 			t.Errorf("%s: want status %s and history %v, got %s and %v", rec.RecordID, won, want, got.Status, steps)
 		}
 		// The same move twice at once: one applies it, the other is a no-op.
@@ -309,12 +305,7 @@ func TestRace_DayCounterCrossesThe999Boundary(t *testing.T) {
 	t.Parallel()
 	day := time.Date(2026, 3, 1, 8, 0, 0, 0, time.UTC)
 	e := startAPI(t, nil, withClock(day))
-	counter := testkit.Key("SEQ#20260301", "SEQ")
-	counter["seq"] = &types.AttributeValueMemberN{Value: "990"}
-	_, err := e.DB.PutItem(context.Background(), &dynamodb.PutItemInput{TableName: aws.String(e.Table), Item: counter})
-	if err != nil {
-		t.Fatalf("seed the day counter: %v", err)
-	}
+	testkit.SetDayCounter(t, e.DB, e.Table, day, 990)
 	tok := testkit.Token(t, "org-boundary", "usr-boundary")
 	reqs := make([]request, 20)
 	for i := range reqs {

@@ -1,7 +1,7 @@
 // Package archiver is the composition root of the archive-changes function: it reads the
 // function's configuration (config.LoadArchiveChanges) and builds, once per container, the S3
 // client, the archive's bucket on it, the writer (archive.Writer), its logger and its metrics.
-// It also builds the S3 client for seal-digest's root (package sealer). It is apart from
+// It also builds the bucket for seal-digest's root (package sealer, NewBucket). It is apart from
 // package app, which builds the DynamoDB client for the routes, and from package sealer, which
 // builds the KMS client: the writer reads the table's stream and writes the bucket, and links
 // neither.
@@ -14,7 +14,6 @@ import (
 	"os"
 	"time"
 
-	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
 	"github.com/bufdir/export-audit/internal/app/boot"
 	"github.com/bufdir/export-audit/pkg/archive"
@@ -23,28 +22,14 @@ import (
 	"github.com/bufdir/export-audit/pkg/metrics"
 )
 
-// MustLoad reads the configuration and builds the writer, once per container. A missing or
-// malformed setting stops the process here with one clear log line.
-func MustLoad(ctx context.Context) *archive.Writer {
-	return boot.Must(Load(ctx, os.Getenv, os.Stdout))
-}
-
-// Load reads the configuration through getenv and builds the writer, with its log and metrics
-// written to w (os.Stdout in Lambda). It logs one line (boot.Load): "init" with the
-// configuration, or why it cannot start.
-func Load(ctx context.Context, getenv func(string) string, w io.Writer) (*archive.Writer, error) {
-	return boot.Load(ctx, w, func() (config.ArchiveConfig, error) { return config.LoadArchiveChanges(getenv) },
-		func(cfg config.ArchiveConfig, log *slog.Logger) (*archive.Writer, error) { return New(cfg, log, w) })
-}
-
 // New builds the writer from cfg, logging through log and writing each batch's metrics to
 // metricsTo (nil: none).
 func New(cfg config.ArchiveConfig, log *slog.Logger, metricsTo io.Writer) (*archive.Writer, error) {
-	client, err := NewS3(cfg)
+	bucket, err := NewBucket(cfg)
 	if err != nil {
 		return nil, err
 	}
-	return NewOn(s3bucket.New(client, cfg.Bucket), cfg, log, metricsTo)
+	return NewOn(bucket, cfg, log, metricsTo)
 }
 
 // NewOn builds the writer into bucket, as New builds it into cfg's S3 bucket: make run's
@@ -59,6 +44,16 @@ func NewOn(bucket archive.Bucket, cfg config.ArchiveConfig, log *slog.Logger, me
 		w.Measure(metrics.NewEmitter(metricsTo), cfg.Stage)
 	}
 	return w, nil
+}
+
+// NewBucket is the archive's bucket in AWS, on the S3 client (NewS3): what both archive
+// functions keep the archive in.
+func NewBucket(cfg config.ArchiveConfig) (*s3bucket.Bucket, error) {
+	client, err := NewS3(cfg)
+	if err != nil {
+		return nil, err
+	}
+	return s3bucket.New(client, cfg.Bucket), nil
 }
 
 // s3Retries are the S3 client's. A change object is one batch of the stream (at most 6 MB,
@@ -77,14 +72,18 @@ var s3Retries = boot.Retries{
 // NewS3 builds the S3 client from cfg and the environment's credentials. With S3_ENDPOINT set
 // it speaks path-style to that endpoint, as local S3 servers want, and any credentials do.
 func NewS3(cfg config.ArchiveConfig) (*s3.Client, error) {
-	awsCfg, err := boot.AWSConfig(cfg.Region, cfg.S3Endpoint != "", s3Retries)
-	if err != nil {
-		return nil, err
-	}
-	return s3.NewFromConfig(awsCfg, func(o *s3.Options) {
-		if cfg.S3Endpoint != "" {
-			o.BaseEndpoint = aws.String(cfg.S3Endpoint)
-			o.UsePathStyle = true
-		}
-	}), nil
+	return boot.Client(s3.NewFromConfig, cfg.Region, cfg.S3Endpoint, s3Retries, func(o *s3.Options) {
+		o.UsePathStyle = cfg.S3Endpoint != ""
+	})
+}
+
+// MustLoad reads the configuration and builds the writer, once per container. A missing or
+// malformed setting stops the process here with one clear log line.
+func MustLoad(ctx context.Context) *archive.Writer { return boot.Must(Load(ctx, os.Getenv, os.Stdout)) }
+
+// Load reads the configuration through getenv and builds the writer, with its log and metrics
+// written to w (os.Stdout in Lambda). It logs one line (boot.Load): "init" with the
+// configuration, or why it cannot start.
+func Load(ctx context.Context, getenv func(string) string, w io.Writer) (*archive.Writer, error) {
+	return boot.Load(ctx, getenv, w, config.LoadArchiveChanges, New)
 }

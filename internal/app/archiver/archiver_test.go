@@ -3,13 +3,10 @@ package archiver_test
 import (
 	"context"
 	"encoding/json"
-	"os"
 	"strconv"
-	"strings"
 	"testing"
 	"time"
 
-	"github.com/aws/aws-lambda-go/events"
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
 	"github.com/bufdir/export-audit/internal/app/archiver"
@@ -19,27 +16,6 @@ import (
 
 var ctx = context.Background()
 
-func env(m map[string]string) func(string) string { return func(k string) string { return m[k] } }
-
-func TestLoad_MissingSettingsLogOneErrorLine(t *testing.T) {
-	t.Parallel()
-	var out testkit.Buffer
-	// The routes' settings are not the writer's: it needs the bucket and the interval.
-	_, err := archiver.Load(ctx, env(map[string]string{"TABLE_NAME": "audit", "AWS_REGION": "eu-north-1", "STAGE": "dev"}), &out)
-	if err == nil {
-		t.Fatal("want an error without ARCHIVE_BUCKET and SEAL_INTERVAL")
-	}
-	ls := out.Lines(t)
-	if len(ls) != 1 || ls[0]["level"] != "ERROR" {
-		t.Fatalf("want one ERROR line, got %s", out.String())
-	}
-	for _, want := range []string{"ARCHIVE_BUCKET", "SEAL_INTERVAL"} {
-		if msg, _ := ls[0]["error"].(string); !strings.Contains(msg, want) {
-			t.Errorf("the line does not name %s: %s", want, out.String())
-		}
-	}
-}
-
 // The function as its root builds it: configured from the environment, its S3 client pointed
 // at an S3-compatible server through S3_ENDPOINT, its log and metrics on one writer, as
 // Lambda's stdout; fed the stream batch sam local invoke sends.
@@ -48,7 +24,7 @@ func TestLoad_WritesTheStreamsBatchIntoTheBucket(t *testing.T) {
 	url := testkit.S3(t)
 	testkit.CreateBucket(t, url, "archive")
 	var out testkit.Buffer
-	w, err := archiver.Load(ctx, env(map[string]string{
+	w, err := archiver.Load(ctx, testkit.Env(map[string]string{
 		"STAGE": "dev", "AWS_REGION": "eu-north-1", "ARCHIVE_BUCKET": "archive", "SEAL_INTERVAL": "1h",
 		"S3_ENDPOINT": url,
 	}), &out)
@@ -60,14 +36,7 @@ func TestLoad_WritesTheStreamsBatchIntoTheBucket(t *testing.T) {
 		t.Fatalf("want one init line with the bucket and the interval, got %s", out.String())
 	}
 	out.Reset()
-	raw, err := os.ReadFile("../../../events/archive-changes.json")
-	if err != nil {
-		t.Fatal(err)
-	}
-	var ev events.DynamoDBEvent
-	if err := json.Unmarshal(raw, &ev); err != nil {
-		t.Fatal(err)
-	}
+	ev := testkit.StreamEvent(t, "../../../events/archive-changes.json")
 	start := time.Now()
 	resp, err := w.Handle(ctx, ev)
 	if err != nil || len(resp.BatchItemFailures) != 0 {

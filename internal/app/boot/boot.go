@@ -1,6 +1,7 @@
-// Package boot is what every function's composition root builds the same way, whichever AWS
-// client it then makes: the JSON logger, the execution role's credentials from the environment
-// and the HTTP client of the SDK. It imports no service client, so that a root that needs one
+// Package boot is what every function's composition root does the same way, whichever AWS
+// client it then makes: the start (Load: the configuration, the JSON logger, one "init" line),
+// and the service client on the execution role's credentials from the environment and the
+// SDK's HTTP client (Client). It imports no service client, so that a root that needs one
 // service (the publisher: EventBridge) links no other (DynamoDB).
 package boot
 
@@ -24,12 +25,12 @@ func NewLogger(w io.Writer, level slog.Level) *slog.Logger {
 	return slog.New(slog.NewJSONHandler(w, &slog.HandlerOptions{Level: level}))
 }
 
-// Credentials reads the credentials Lambda sets for the execution role. Against a local
+// credentials reads the credentials Lambda sets for the execution role. Against a local
 // endpoint any credentials do, so missing ones are replaced there.
 //
 // The roots do not use config.LoadDefaultConfig: that resolves shared files, SSO, STS and
 // IMDS, none of which a Lambda container uses, and links their code into every binary.
-func Credentials(local bool) (aws.CredentialsProvider, error) {
+func credentials(local bool) (aws.CredentialsProvider, error) {
 	c := aws.Credentials{
 		AccessKeyID:     os.Getenv("AWS_ACCESS_KEY_ID"),
 		SecretAccessKey: os.Getenv("AWS_SECRET_ACCESS_KEY"),
@@ -56,10 +57,20 @@ type Retries struct {
 	Codes []string
 }
 
-// AWSConfig is the SDK configuration of a client in region with the environment's credentials
+// QuickRetries are those of a service that answers in milliseconds (EventBridge, KMS): an
+// attempt that takes 2 s is lost and better retried, and four attempts ride out a burst of
+// throttling or an internal error within about a second.
+var QuickRetries = Retries{
+	MaxAttempts:    4,
+	MaxBackoff:     time.Second,
+	AttemptTimeout: 2 * time.Second,
+	ConnectTimeout: 500 * time.Millisecond,
+}
+
+// awsConfig is the SDK configuration of a client in region with the environment's credentials
 // (any, against a local endpoint) and r's retries.
-func AWSConfig(region string, local bool, r Retries) (aws.Config, error) {
-	creds, err := Credentials(local)
+func awsConfig(region string, local bool, r Retries) (aws.Config, error) {
+	creds, err := credentials(local)
 	if err != nil {
 		return aws.Config{}, err
 	}
@@ -89,6 +100,21 @@ func AWSConfig(region string, local bool, r Retries) (aws.Config, error) {
 	}, nil
 }
 
+// Client builds a service client with newClient (the service's NewFromConfig) on awsConfig,
+// pointed at endpoint when one is set (a local run's stand-in, where any credentials do); opts
+// are the service's own options.
+func Client[C, O any](newClient func(aws.Config, ...func(*O)) C, region, endpoint string, r Retries, opts ...func(*O)) (C, error) {
+	cfg, err := awsConfig(region, endpoint != "", r)
+	if err != nil {
+		var none C
+		return none, err
+	}
+	if endpoint != "" {
+		cfg.BaseEndpoint = aws.String(endpoint)
+	}
+	return newClient(cfg, opts...), nil
+}
+
 // Settings is what Load needs of a root's configuration.
 type Settings interface {
 	// Level is the configured LOG_LEVEL.
@@ -97,21 +123,22 @@ type Settings interface {
 	Attrs() []slog.Attr
 }
 
-// Load is every root's start: it reads the configuration with read, builds the function's
-// dependencies with build, logging through the logger it makes on w (os.Stdout in Lambda,
-// which CloudWatch Logs reads), and logs one line: "init" with the configuration and init_ms,
-// how long this took (the Go runtime's own start comes before it and is not counted); or the
-// reason it cannot start.
-func Load[C Settings, T any](ctx context.Context, w io.Writer, read func() (C, error), build func(C, *slog.Logger) (T, error)) (T, error) {
+// Load is every function's start: it reads the configuration through getenv with read and
+// builds the function with build, its log and metrics written to w (os.Stdout in Lambda, which
+// CloudWatch Logs reads). It logs one line: "init" with the configuration and init_ms, how long
+// this took (the Go runtime's own start comes before it and is not counted); or the reason it
+// cannot start.
+func Load[C Settings, T any](ctx context.Context, getenv func(string) string, w io.Writer,
+	read func(getenv func(string) string) (C, error), build func(C, *slog.Logger, io.Writer) (T, error)) (T, error) {
 	start := time.Now()
 	var none T
-	cfg, err := read()
+	cfg, err := read(getenv)
 	log := NewLogger(w, cfg.Level())
 	if err != nil {
 		log.Error("configuration is incomplete; the function cannot start", "error", err.Error())
 		return none, err
 	}
-	t, err := build(cfg, log)
+	t, err := build(cfg, log, w)
 	if err != nil {
 		log.Error("cannot start", "error", err.Error())
 		return none, err
@@ -120,9 +147,9 @@ func Load[C Settings, T any](ctx context.Context, w io.Writer, read func() (C, e
 	return t, nil
 }
 
-// Must stops the process when Load could not start the function: a missing or malformed
-// setting stops it at init with the one line Load logged, rather than failing every request
-// later.
+// Must stops the process when a root's Load could not start the function: a missing or
+// malformed setting stops it at init with the one line Load logged, rather than failing every
+// request later.
 func Must[T any](t T, err error) T {
 	if err != nil {
 		os.Exit(1)

@@ -12,29 +12,13 @@ import (
 	"io"
 	"log/slog"
 	"os"
-	"time"
 
-	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/eventbridge"
 	"github.com/bufdir/export-audit/internal/app/boot"
 	"github.com/bufdir/export-audit/pkg/config"
 	"github.com/bufdir/export-audit/pkg/metrics"
 	"github.com/bufdir/export-audit/pkg/publish"
 )
-
-// MustLoad reads the configuration and builds the handler, once per container. A missing or
-// malformed setting stops the process here with one clear log line.
-func MustLoad(ctx context.Context) *publish.Handler {
-	return boot.Must(Load(ctx, os.Getenv, os.Stdout))
-}
-
-// Load reads the configuration through getenv and builds the handler, with the log and the
-// metrics written to w. It logs one line (boot.Load): "init" with the configuration, or why it
-// cannot start.
-func Load(ctx context.Context, getenv func(string) string, w io.Writer) (*publish.Handler, error) {
-	return boot.Load(ctx, w, func() (config.PublisherConfig, error) { return config.LoadPublisher(getenv) },
-		func(cfg config.PublisherConfig, log *slog.Logger) (*publish.Handler, error) { return New(cfg, log, w) })
-}
 
 // New builds the handler from cfg, logging through log and writing each invocation's metrics
 // to metricsTo (nil: none).
@@ -50,26 +34,23 @@ func New(cfg config.PublisherConfig, log *slog.Logger, metricsTo io.Writer) (*pu
 	return h, nil
 }
 
-// retries are those of PutEvents. EventBridge answers in tens of milliseconds, so an attempt
-// that takes 2 s is lost and better retried. Four attempts ride out a burst of throttling or
-// an internal error within about a second; past them the call's records are reported, and
-// Lambda's retry of the batch (bounded, then the dead-letter queue) is the longer loop.
-var retries = boot.Retries{
-	MaxAttempts:    4,
-	MaxBackoff:     time.Second,
-	AttemptTimeout: 2 * time.Second,
-	ConnectTimeout: 500 * time.Millisecond,
+// NewEventBridge builds the EventBridge client from cfg and the environment's credentials.
+// EventBridge answers PutEvents in tens of milliseconds, so it gets boot.QuickRetries; past
+// them the call's records are reported, and Lambda's retry of the batch (bounded, then the
+// dead-letter queue) is the longer loop.
+func NewEventBridge(cfg config.PublisherConfig) (*eventbridge.Client, error) {
+	return boot.Client(eventbridge.NewFromConfig, cfg.Region, cfg.EventBridgeEndpoint, boot.QuickRetries)
 }
 
-// NewEventBridge builds the EventBridge client from cfg and the environment's credentials.
-func NewEventBridge(cfg config.PublisherConfig) (*eventbridge.Client, error) {
-	awsCfg, err := boot.AWSConfig(cfg.Region, cfg.EventBridgeEndpoint != "", retries)
-	if err != nil {
-		return nil, err
-	}
-	return eventbridge.NewFromConfig(awsCfg, func(o *eventbridge.Options) {
-		if cfg.EventBridgeEndpoint != "" {
-			o.BaseEndpoint = aws.String(cfg.EventBridgeEndpoint)
-		}
-	}), nil
+// MustLoad reads the configuration and builds the handler, once per container. A missing or
+// malformed setting stops the process here with one clear log line.
+func MustLoad(ctx context.Context) *publish.Handler {
+	return boot.Must(Load(ctx, os.Getenv, os.Stdout))
+}
+
+// Load reads the configuration through getenv and builds the handler, with the log and the
+// metrics written to w. It logs one line (boot.Load): "init" with the configuration, or
+// why it cannot start.
+func Load(ctx context.Context, getenv func(string) string, w io.Writer) (*publish.Handler, error) {
+	return boot.Load(ctx, getenv, w, config.LoadPublisher, New)
 }

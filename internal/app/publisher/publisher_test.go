@@ -5,43 +5,12 @@ import (
 	"context"
 	"encoding/json"
 	"net/http/httptest"
-	"os"
-	"strings"
 	"testing"
 
-	"github.com/aws/aws-lambda-go/events"
 	"github.com/bufdir/export-audit/internal/app/publisher"
+	"github.com/bufdir/export-audit/internal/testkit"
 	"github.com/bufdir/export-audit/pkg/bus"
 )
-
-func env(m map[string]string) func(string) string { return func(k string) string { return m[k] } }
-
-func lines(t *testing.T, out []byte) []map[string]any {
-	t.Helper()
-	var ls []map[string]any
-	for _, l := range bytes.Split(bytes.TrimSpace(out), []byte("\n")) {
-		var m map[string]any
-		if err := json.Unmarshal(l, &m); err != nil {
-			t.Fatalf("want every line a JSON object, got %q: %v", l, err)
-		}
-		ls = append(ls, m)
-	}
-	return ls
-}
-
-func TestLoad_MissingSettingLogsOneErrorLine(t *testing.T) {
-	t.Parallel()
-	var out bytes.Buffer
-	// The routes' settings are not the publisher's: it needs the bus, not the table.
-	_, err := publisher.Load(context.Background(), env(map[string]string{"TABLE_NAME": "audit", "AWS_REGION": "eu-north-1", "STAGE": "dev"}), &out)
-	if err == nil {
-		t.Fatal("want an error without EVENT_BUS_NAME")
-	}
-	ls := lines(t, out.Bytes())
-	if len(ls) != 1 || ls[0]["level"] != "ERROR" || !strings.Contains(ls[0]["error"].(string), "EVENT_BUS_NAME") {
-		t.Fatalf("want one ERROR line naming EVENT_BUS_NAME, got %s", out.Bytes())
-	}
-}
 
 // The function as its root builds it: configured from the environment, its EventBridge client
 // pointed at a bus (the local one here, through EVENTBRIDGE_ENDPOINT), its log and metrics on
@@ -52,25 +21,18 @@ func TestLoad_PublishesTheStreamsChangesOnTheConfiguredBus(t *testing.T) {
 	srv := httptest.NewServer(b)
 	t.Cleanup(srv.Close)
 	var out bytes.Buffer
-	h, err := publisher.Load(context.Background(), env(map[string]string{
+	h, err := publisher.Load(context.Background(), testkit.Env(map[string]string{
 		"EVENT_BUS_NAME": "bufdir-export-audit-dev", "AWS_REGION": "eu-north-1", "STAGE": "dev",
 		"EVENTBRIDGE_ENDPOINT": srv.URL,
 	}), &out)
 	if err != nil {
 		t.Fatalf("load: %v", err)
 	}
-	init := lines(t, out.Bytes())
+	init := testkit.JSONLines(t, out.Bytes())
 	if len(init) != 1 || init[0]["msg"] != "init" || init[0]["event_bus"] != "bufdir-export-audit-dev" || init[0]["stage"] != "dev" {
 		t.Fatalf("want one init line with the bus and the stage, got %s", out.Bytes())
 	}
-	raw, err := os.ReadFile("../../../events/publish-events.json")
-	if err != nil {
-		t.Fatal(err)
-	}
-	var ev events.DynamoDBEvent
-	if err := json.Unmarshal(raw, &ev); err != nil {
-		t.Fatal(err)
-	}
+	ev := testkit.StreamEvent(t, "../../../events/publish-events.json")
 	resp, err := h.Handle(context.Background(), ev)
 	if err != nil || len(resp.BatchItemFailures) != 0 {
 		t.Fatalf("handle: %v %v", resp.BatchItemFailures, err)
@@ -79,12 +41,12 @@ func TestLoad_PublishesTheStreamsChangesOnTheConfiguredBus(t *testing.T) {
 		t.Errorf("the bus holds %d events, want the sample's 5 changes", n)
 	}
 	var emf map[string]any
-	for _, l := range lines(t, out.Bytes()) {
+	for _, l := range testkit.JSONLines(t, out.Bytes()) {
 		if l["_aws"] != nil {
 			emf = l
 		}
 	}
-	if emf == nil || emf["EventsPublished"] != 5.0 || emf["Stage"] != "dev" {
+	if emf == nil || emf["EventsPublished"] != json.Number("5") || emf["Stage"] != "dev" {
 		t.Errorf("want a metrics line with EventsPublished 5 and Stage dev, got %v", emf)
 	}
 }

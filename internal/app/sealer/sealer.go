@@ -10,37 +10,20 @@ import (
 	"io"
 	"log/slog"
 	"os"
-	"time"
 
-	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/kms"
 	"github.com/bufdir/export-audit/internal/app/archiver"
 	"github.com/bufdir/export-audit/internal/app/boot"
 	"github.com/bufdir/export-audit/pkg/archive"
 	"github.com/bufdir/export-audit/pkg/archive/kmskey"
-	"github.com/bufdir/export-audit/pkg/archive/s3bucket"
 	"github.com/bufdir/export-audit/pkg/config"
 	"github.com/bufdir/export-audit/pkg/metrics"
 )
 
-// MustLoad reads the configuration and builds the sealer, once per container. A missing or
-// malformed setting stops the process here with one clear log line.
-func MustLoad(ctx context.Context) *archive.Sealer {
-	return boot.Must(Load(ctx, os.Getenv, os.Stdout))
-}
-
-// Load reads the configuration through getenv and builds the sealer, with its log and metrics
-// written to w (os.Stdout in Lambda). It logs one line (boot.Load): "init" with the
-// configuration, or why it cannot start.
-func Load(ctx context.Context, getenv func(string) string, w io.Writer) (*archive.Sealer, error) {
-	return boot.Load(ctx, w, func() (config.ArchiveConfig, error) { return config.LoadSealDigest(getenv) },
-		func(cfg config.ArchiveConfig, log *slog.Logger) (*archive.Sealer, error) { return New(cfg, log, w) })
-}
-
 // New builds the sealer from cfg, logging through log and writing each run's metrics to
 // metricsTo (nil: none).
 func New(cfg config.ArchiveConfig, log *slog.Logger, metricsTo io.Writer) (*archive.Sealer, error) {
-	s3c, err := archiver.NewS3(cfg)
+	bucket, err := archiver.NewBucket(cfg)
 	if err != nil {
 		return nil, err
 	}
@@ -48,7 +31,7 @@ func New(cfg config.ArchiveConfig, log *slog.Logger, metricsTo io.Writer) (*arch
 	if err != nil {
 		return nil, err
 	}
-	return NewOn(s3bucket.New(s3c, cfg.Bucket), kmskey.New(kmsc, cfg.KMSKeyID), cfg, log, metricsTo)
+	return NewOn(bucket, kmskey.New(kmsc, cfg.KMSKeyID), cfg, log, metricsTo)
 }
 
 // NewOn builds the sealer of bucket, signing with signer, as New builds it on cfg's S3 bucket
@@ -69,26 +52,21 @@ func NewOn(bucket archive.Bucket, signer archive.Signer, cfg config.ArchiveConfi
 	return archive.NewSealer(o), nil
 }
 
-// kmsRetries are those of kms:Sign, one call per digest. KMS answers in milliseconds; four
-// attempts ride out a throttle or an internal error within about a second, and past them the
-// run fails and Lambda runs it again.
-var kmsRetries = boot.Retries{
-	MaxAttempts:    4,
-	MaxBackoff:     time.Second,
-	AttemptTimeout: 2 * time.Second,
-	ConnectTimeout: 500 * time.Millisecond,
+// NewKMS builds the KMS client from cfg and the environment's credentials; with KMS_ENDPOINT
+// set, against that endpoint, where any credentials do. kms:Sign is one call per digest and
+// KMS answers in milliseconds, so it gets boot.QuickRetries; past them the run fails and
+// Lambda runs it again.
+func NewKMS(cfg config.ArchiveConfig) (*kms.Client, error) {
+	return boot.Client(kms.NewFromConfig, cfg.Region, cfg.KMSEndpoint, boot.QuickRetries)
 }
 
-// NewKMS builds the KMS client from cfg and the environment's credentials; with KMS_ENDPOINT
-// set, against that endpoint, where any credentials do.
-func NewKMS(cfg config.ArchiveConfig) (*kms.Client, error) {
-	awsCfg, err := boot.AWSConfig(cfg.Region, cfg.KMSEndpoint != "", kmsRetries)
-	if err != nil {
-		return nil, err
-	}
-	return kms.NewFromConfig(awsCfg, func(o *kms.Options) {
-		if cfg.KMSEndpoint != "" {
-			o.BaseEndpoint = aws.String(cfg.KMSEndpoint)
-		}
-	}), nil
+// MustLoad reads the configuration and builds the sealer, once per container. A missing or
+// malformed setting stops the process here with one clear log line.
+func MustLoad(ctx context.Context) *archive.Sealer { return boot.Must(Load(ctx, os.Getenv, os.Stdout)) }
+
+// Load reads the configuration through getenv and builds the sealer, with its log and metrics
+// written to w (os.Stdout in Lambda). It logs one line (boot.Load): "init" with the
+// configuration, or why it cannot start.
+func Load(ctx context.Context, getenv func(string) string, w io.Writer) (*archive.Sealer, error) {
+	return boot.Load(ctx, getenv, w, config.LoadSealDigest, New)
 }

@@ -3,7 +3,6 @@ package sealer_test
 import (
 	"context"
 	"encoding/json"
-	"strings"
 	"testing"
 	"time"
 
@@ -15,27 +14,6 @@ import (
 )
 
 var ctx = context.Background()
-
-func env(m map[string]string) func(string) string { return func(k string) string { return m[k] } }
-
-func TestLoad_MissingSettingsLogOneErrorLine(t *testing.T) {
-	t.Parallel()
-	var out testkit.Buffer
-	// The writer's settings are not enough: the sealer needs the key and the grace too.
-	_, err := sealer.Load(ctx, env(map[string]string{"AWS_REGION": "eu-north-1", "STAGE": "dev", "ARCHIVE_BUCKET": "b", "SEAL_INTERVAL": "1h"}), &out)
-	if err == nil {
-		t.Fatal("want an error without ARCHIVE_KMS_KEY_ID and SEAL_GRACE")
-	}
-	ls := out.Lines(t)
-	if len(ls) != 1 || ls[0]["level"] != "ERROR" {
-		t.Fatalf("want one ERROR line, got %s", out.String())
-	}
-	for _, want := range []string{"ARCHIVE_KMS_KEY_ID", "SEAL_GRACE"} {
-		if msg, _ := ls[0]["error"].(string); !strings.Contains(msg, want) {
-			t.Errorf("the line does not name %s: %s", want, out.String())
-		}
-	}
-}
 
 // The function as its root builds it: configured from the environment, its S3 and KMS clients
 // pointed at local stand-ins through S3_ENDPOINT and KMS_ENDPOINT, sealing what the writer
@@ -54,7 +32,7 @@ func TestLoad_SealsWithTheKMSKey(t *testing.T) {
 	}
 
 	var out testkit.Buffer
-	s, err := sealer.Load(ctx, env(map[string]string{
+	s, err := sealer.Load(ctx, testkit.Env(map[string]string{
 		"STAGE": "dev", "AWS_REGION": "eu-north-1", "ARCHIVE_BUCKET": "archive", "SEAL_INTERVAL": "1h", "SEAL_GRACE": "0s",
 		"ARCHIVE_KMS_KEY_ID": keyARN, "S3_ENDPOINT": s3URL, "KMS_ENDPOINT": kmsURL,
 	}), &out)
