@@ -24,15 +24,18 @@ const (
 	peerName  = "peer"
 )
 
-// measured are the functions the bench builds and starts: every route's, and publish-events,
-// under the same budgets. The archive's two (archive-changes, seal-digest) are not measured yet:
-// a cold start of theirs needs the S3 and KMS stand-ins started beside the engine.
+// measured are the functions the bench builds and starts, under the same budgets: every
+// route's, publish-events and the archive's two.
 func measured() []string {
 	var out []string
 	for _, r := range config.Routes {
 		out = append(out, r.Function)
 	}
-	return append(out, config.PublisherFunction)
+	out = append(out, config.PublisherFunction)
+	for _, f := range config.ArchiveFunctions {
+		out = append(out, f.Name)
+	}
+	return out
 }
 
 // binary is one function built for each architecture.
