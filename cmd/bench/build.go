@@ -25,18 +25,8 @@ const (
 )
 
 // measured are the functions the bench builds and starts, under the same budgets: every
-// route's, publish-events and the archive's two.
-func measured() []string {
-	var out []string
-	for _, r := range config.Routes {
-		out = append(out, r.Function)
-	}
-	out = append(out, config.PublisherFunction)
-	for _, f := range config.ArchiveFunctions {
-		out = append(out, f.Name)
-	}
-	return out
-}
+// function of the service (config.Functions: the routes', publish-events and the archive's two).
+func measured() []string { return config.FunctionNames() }
 
 // binary is one function built for each architecture.
 type binary struct {
@@ -56,11 +46,11 @@ func (b *binary) baseline() bool { return b.hello() || b.peer() }
 // archs are the architectures sizes are reported for: Lambda's two.
 var archs = []string{"arm64", "amd64"}
 
-// buildAll builds the baselines and every function with the deployment flags for both
+// buildAll builds the baselines and functions with the deployment flags for both
 // architectures, and the emulator for this machine.
-func buildAll(ctx context.Context, work string) (bins []*binary, rie string, err error) {
+func buildAll(ctx context.Context, work string, functions []string) (bins []*binary, rie string, err error) {
 	bins = append(bins, &binary{name: helloName, pkg: helloPkg}, &binary{name: peerName, pkg: peerPkg})
-	for _, f := range measured() {
+	for _, f := range functions {
 		bins = append(bins, &binary{name: f, pkg: "./functions/" + f})
 	}
 	for _, b := range bins {
