@@ -552,7 +552,8 @@ func (r *results) reading(b *strings.Builder) {
 		p("  world's %s (%.2f×): the SDK's clients and the service's code add %s. Every route function links the same\n", mib(h.size["arm64"]), w.v, mib(fn.size["arm64"]-h.size["arm64"]))
 		p("  packages (the route table names all six handlers), so they are within a few bytes of each other; publish-events\n")
 		p("  links the EventBridge client in place of DynamoDB's, and no handler; archive-changes links S3's client and\n")
-		p("  seal-digest S3's and KMS's, and neither DynamoDB's. `-trimpath -s -w` and `lambda.norpc` are in the build already.")
+		p("  seal-digest S3's and KMS's, and neither DynamoDB's. `-trimpath -s -w` and `lambda.norpc` are in the build\n")
+		p("  already.")
 		if peer := r.binOf(peerName); peer != nil {
 			p(" The peer is %s (%.2f×): `config.LoadDefaultConfig` links the shared\n", mib(peer.size["arm64"]), float64(peer.size["arm64"])/float64(h.size["arm64"]))
 			p("  configuration's parser and the whole credential chain (SSO, SSO OIDC, STS, sign-in, IMDS, process and container\n")
@@ -630,8 +631,9 @@ func (r *results) readingCold(p func(string, ...any), checks []ratioCheck) {
 		p("  %s %s: %.2f×, %s.\n", t.baseText, msf(bc.median(coldRun.part)), w.v, v)
 		p("%s", r.gap(w.fn, t.base))
 		if w.fn == config.SealFunction {
-			p("  seal-digest's invoke makes six calls where the peer makes one GetItem: five to S3 (list the digests, read the\n")
-			p("  last, list the period, read its change object, write the digest) and kms:Sign, here to the stand-ins on loopback.\n")
+			calls := map[string]string{peerName: "the peer makes one GetItem", helloName: "the hello world makes none"}[t.base]
+			p("  seal-digest's invoke makes six calls where %s: five to S3 (list the digests, read the last,\n", calls)
+			p("  list the period, read its change object, write the digest) and kms:Sign, here to the stand-ins on loopback.\n")
 		}
 		gap := fc.median(coldRun.part) - bc.median(coldRun.part)
 		if sdk := r.sdkShare(w.fn, t.base); t.base == helloName && !w.met() && sdk > gap/2 {
