@@ -65,7 +65,8 @@ var (
 
 // runCold starts each binary (this machine's architecture) fresh under the emulator n times,
 // taking turns in a shuffled order each round after one round that is not counted (it loads
-// the binaries into the page cache), and invokes it once against a local engine. Then it
+// the binaries into the page cache), and invokes it against a local engine (the archive's
+// functions: against S3's and KMS's stand-ins, archiveRig). Then it
 // starts each n times more without the emulator, to see where the init goes.
 func (e *bench) runCold(ctx context.Context, bins []*binary, rie, work string, n int) ([]coldResult, []initProbe, error) {
 	arch := runtime.GOARCH
