@@ -24,16 +24,9 @@ const (
 	peerName  = "peer"
 )
 
-// measured are the functions the bench builds and starts: every route's, and publish-events,
-// under the same budgets. The archive's two (archive-changes, seal-digest) are not measured yet:
-// a cold start of theirs needs the S3 and KMS stand-ins started beside the engine.
-func measured() []string {
-	var out []string
-	for _, r := range config.Routes {
-		out = append(out, r.Function)
-	}
-	return append(out, config.PublisherFunction)
-}
+// measured are the functions the bench builds and starts, under the same budgets: every
+// function of the service (config.Functions: the routes', publish-events and the archive's two).
+func measured() []string { return config.FunctionNames() }
 
 // binary is one function built for each architecture.
 type binary struct {
@@ -53,11 +46,11 @@ func (b *binary) baseline() bool { return b.hello() || b.peer() }
 // archs are the architectures sizes are reported for: Lambda's two.
 var archs = []string{"arm64", "amd64"}
 
-// buildAll builds the baselines and every function with the deployment flags for both
+// buildAll builds the baselines and functions with the deployment flags for both
 // architectures, and the emulator for this machine.
-func buildAll(ctx context.Context, work string) (bins []*binary, rie string, err error) {
+func buildAll(ctx context.Context, work string, functions []string) (bins []*binary, rie string, err error) {
 	bins = append(bins, &binary{name: helloName, pkg: helloPkg}, &binary{name: peerName, pkg: peerPkg})
-	for _, f := range measured() {
+	for _, f := range functions {
 		bins = append(bins, &binary{name: f, pkg: "./functions/" + f})
 	}
 	for _, b := range bins {

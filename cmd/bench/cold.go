@@ -65,7 +65,8 @@ var (
 
 // runCold starts each binary (this machine's architecture) fresh under the emulator n times,
 // taking turns in a shuffled order each round after one round that is not counted (it loads
-// the binaries into the page cache), and invokes it once against a local engine. Then it
+// the binaries into the page cache), and invokes it against a local engine (the archive's
+// functions: against S3's and KMS's stand-ins, archiveRig). Then it
 // starts each n times more without the emulator, to see where the init goes.
 func (e *bench) runCold(ctx context.Context, bins []*binary, rie, work string, n int) ([]coldResult, []initProbe, error) {
 	arch := runtime.GOARCH
@@ -106,6 +107,12 @@ func (e *bench) runCold(ctx context.Context, bins []*binary, rie, work string, n
 	if err != nil {
 		return nil, nil, err
 	}
+	// The archive's functions get S3's and KMS's stand-ins, started beside the engine.
+	arc, err := startArchiveRig(ctx, work)
+	if err != nil {
+		return nil, nil, err
+	}
+	defer arc.close()
 	env := []string{
 		"PATH=" + os.Getenv("PATH"),
 		config.EnvTableName + "=" + tableName,
@@ -121,6 +128,7 @@ func (e *bench) runCold(ctx context.Context, bins []*binary, rie, work string, n
 		"AWS_ACCESS_KEY_ID=emulator", "AWS_SECRET_ACCESS_KEY=emulator",
 		"AWS_LAMBDA_FUNCTION_TIMEOUT=10",
 	}
+	env = append(env, arc.env()...)
 	results := make([]coldResult, len(bins))
 	for i, b := range bins {
 		results[i].bin = b
@@ -135,10 +143,21 @@ func (e *bench) runCold(ctx context.Context, bins []*binary, rie, work string, n
 		for _, k := range order {
 			b := bins[k]
 			var evs []invocation
-			if b.name == config.PublisherFunction {
+			benv := env
+			switch b.name {
+			case config.PublisherFunction:
 				// A redelivery of the batch is the same work again: its events are put again.
-				evs = []invocation{{batch, batchDone}, {batch, batchDone}}
-			} else {
+				evs = []invocation{{event: batch, check: batchDone}, {event: batch, check: batchDone}}
+			case config.ArchiveFunction:
+				if evs, err = arc.archiveInvocations(ctx, round, rounds+round); err != nil {
+					return nil, nil, err
+				}
+			case config.SealFunction:
+				if evs, err = arc.sealInvocations(ctx); err != nil {
+					return nil, nil, err
+				}
+				benv = arc.sealEnv(env)
+			default:
 				want := 200
 				if b.name == "create-record" {
 					want = 201
@@ -148,7 +167,7 @@ func (e *bench) runCold(ctx context.Context, bins []*binary, rie, work string, n
 					if err != nil {
 						return nil, nil, err
 					}
-					evs = append(evs, invocation{ev, answered(want)})
+					evs = append(evs, invocation{event: ev, check: answered(want)})
 				}
 			}
 			var mine []perf.Spec
@@ -159,7 +178,7 @@ func (e *bench) runCold(ctx context.Context, bins []*binary, rie, work string, n
 				return nil, nil, err
 			}
 			logPath := filepath.Join(work, fmt.Sprintf("cold-%s-%d.log", filepath.Base(b.pkg), round))
-			r, answers, err := coldStart(ctx, rie, b.path[arch], env, evs, logPath)
+			r, answers, err := coldStart(ctx, rie, b.path[arch], benv, evs, logPath)
 			if err != nil {
 				return nil, nil, fmt.Errorf("cold start of %s: %w", b.name, err)
 			}
@@ -223,10 +242,12 @@ func probeInits(ctx context.Context, bins []*binary, env []string, n int, order 
 }
 
 // invocation is one event for a function and the check of its answer, which returns the part
-// of the answer the caller reads (an HTTP API response's body).
+// of the answer the caller reads (an HTTP API response's body); prepare, when set, makes ready
+// what the invoke works on, just before it, untimed.
 type invocation struct {
-	event []byte
-	check func(out []byte) (string, error)
+	event   []byte
+	check   func(out []byte) (string, error)
+	prepare func(context.Context) error
 }
 
 // answered checks that the answer is an HTTP API response of status want.
@@ -299,6 +320,11 @@ func coldStart(ctx context.Context, rie, bootstrap string, env []string, evs []i
 	var answers []string
 	var text string
 	for k, ev := range evs {
+		if ev.prepare != nil {
+			if err := ev.prepare(ctx); err != nil {
+				return coldRun{}, nil, fmt.Errorf("before invoke %d: %w", k+1, err)
+			}
+		}
 		req, err := http.NewRequestWithContext(ctx, http.MethodPost, "http://"+addr+"/2015-03-31/functions/function/invocations", bytes.NewReader(ev.event))
 		if err != nil {
 			return coldRun{}, nil, err

@@ -122,6 +122,15 @@ func (p initProbe) pkgMedians() map[string]float64 {
 	return out
 }
 
+// dynamodbSchemas is the package whose initialisation most of DynamoDB's client's init is.
+const dynamodbSchemas = "github.com/aws/aws-sdk-go-v2/service/dynamodb/schemas"
+
+// links reports whether the probes saw pkg initialise.
+func (p initProbe) links(pkg string) bool {
+	_, ok := p.pkgs[pkg]
+	return ok
+}
+
 // group sums the package medians of one group ("" for all).
 func (p initProbe) group(g string) float64 {
 	total := 0.0

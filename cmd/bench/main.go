@@ -21,6 +21,7 @@ import (
 	"os"
 	"os/signal"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -38,11 +39,12 @@ type options struct {
 	out          string
 	work         string
 	skip         map[string]bool
+	only         []string // the functions to build and start beside the baselines; nil: every one
 }
 
 func main() {
 	var o options
-	var sizes, skip string
+	var sizes, skip, only string
 	flag.IntVar(&o.n, "n", 500, "warm calls measured per route and way of calling")
 	flag.IntVar(&o.warmup, "warmup", 50, "warm calls made first and not measured")
 	flag.IntVar(&o.cold, "cold", 15, "fresh starts per function under the emulator (at least 10 for the report's medians)")
@@ -54,6 +56,7 @@ func main() {
 	flag.StringVar(&o.out, "out", "docs/performance.md", "where to write the report (empty: stdout only)")
 	flag.StringVar(&o.work, "work", "", "directory for builds and emulator logs (default: a temporary one, removed)")
 	flag.StringVar(&skip, "skip", "", "phases to leave out, comma-separated: build,cold,warm,list,publish,allocs (the report is then not written)")
+	flag.StringVar(&only, "only", "", "functions to build and start beside the baselines, comma-separated (the report is then not written)")
 	flag.Parse()
 	for _, s := range strings.Split(sizes, ",") {
 		v, err := strconv.Atoi(strings.TrimSpace(s))
@@ -68,6 +71,15 @@ func main() {
 			o.skip[s] = true
 		}
 	}
+	for _, f := range strings.Split(only, ",") {
+		if f = strings.TrimSpace(f); f == "" {
+			continue
+		}
+		if !slices.Contains(measured(), f) {
+			fatalf("-only: %q is not a function of the service", f)
+		}
+		o.only = append(o.only, f)
+	}
 	if _, err := os.Stat("go.mod"); err != nil {
 		fatalf("run bench from the module root (make bench)")
 	}
@@ -76,6 +88,14 @@ func main() {
 	if err := run(ctx, o); err != nil {
 		fatalf("%v", err)
 	}
+}
+
+// functions are those this run builds and starts beside the baselines.
+func (o options) functions() []string {
+	if o.only != nil {
+		return o.only
+	}
+	return measured()
 }
 
 func fatalf(format string, args ...any) {
@@ -142,7 +162,7 @@ func run(ctx context.Context, o options) error {
 	var rie string
 	err = phase("build", func() (err error) {
 		progress("building the functions, the hello world, the peer and the emulator")
-		r.bins, rie, err = buildAll(ctx, work)
+		r.bins, rie, err = buildAll(ctx, work, o.functions())
 		return err
 	})
 	if err == nil {
@@ -192,7 +212,7 @@ func run(ctx context.Context, o options) error {
 			fmt.Fprintf(os.Stderr, "bench: %s ≤ %.2f×: %s met it; worst %.2f× (%s), %s\n", t.name, t.limit, countMet(met, of), w.v, w.fn, strings.ReplaceAll(verdict(w.v, t.limit), "*", ""))
 		}
 	}
-	if o.out != "" && len(o.skip) == 0 {
+	if o.out != "" && len(o.skip) == 0 && o.only == nil {
 		if err := os.MkdirAll(filepath.Dir(o.out), 0o755); err != nil {
 			return err
 		}

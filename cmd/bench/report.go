@@ -10,6 +10,8 @@ import (
 	"slices"
 	"strings"
 	"time"
+
+	"github.com/bufdir/export-audit/pkg/config"
 )
 
 // The warm latency target, from issue 6; the size and cold start targets are ratioTargets.
@@ -547,10 +549,11 @@ func (r *results) reading(b *strings.Builder) {
 	if w, met, of, ok := worst(checks, sizeTarget); ok {
 		h, fn := r.binOf(helloName), r.binOf(w.fn)
 		p("- **Size: %s within %.2f× the hello world.** The largest, %s, is %s on arm64 against the hello\n", countMet(met, of), sizeTarget.limit, fn.name, mib(fn.size["arm64"]))
-		p("  world's %s (%.2f×): the SDK's client and the service's code add %s. Every route function links the same\n", mib(h.size["arm64"]), w.v, mib(fn.size["arm64"]-h.size["arm64"]))
+		p("  world's %s (%.2f×): the SDK's clients and the service's code add %s. Every route function links the same\n", mib(h.size["arm64"]), w.v, mib(fn.size["arm64"]-h.size["arm64"]))
 		p("  packages (the route table names all six handlers), so they are within a few bytes of each other; publish-events\n")
-		p("  links the EventBridge client in place of DynamoDB's, and no handler. `-trimpath -s -w` and `lambda.norpc` are in\n")
-		p("  the build already.")
+		p("  links the EventBridge client in place of DynamoDB's, and no handler; archive-changes links S3's client and\n")
+		p("  seal-digest S3's and KMS's, and neither DynamoDB's. `-trimpath -s -w` and `lambda.norpc` are in the build\n")
+		p("  already.")
 		if peer := r.binOf(peerName); peer != nil {
 			p(" The peer is %s (%.2f×): `config.LoadDefaultConfig` links the shared\n", mib(peer.size["arm64"]), float64(peer.size["arm64"])/float64(h.size["arm64"]))
 			p("  configuration's parser and the whole credential chain (SSO, SSO OIDC, STS, sign-in, IMDS, process and container\n")
@@ -627,11 +630,21 @@ func (r *results) readingCold(p func(string, ...any), checks []ratioCheck) {
 			short, countMet(met, of), t.target.limit, w.fn, msf(fc.median(coldRun.part)))
 		p("  %s %s: %.2f×, %s.\n", t.baseText, msf(bc.median(coldRun.part)), w.v, v)
 		p("%s", r.gap(w.fn, t.base))
+		if w.fn == config.SealFunction {
+			calls := map[string]string{peerName: "the peer makes one GetItem", helloName: "the hello world makes none"}[t.base]
+			p("  seal-digest's invoke makes six calls where %s: five to S3 (list the digests, read the last,\n", calls)
+			p("  list the period, read its change object, write the digest) and kms:Sign, here to the stand-ins on loopback.\n")
+		}
 		gap := fc.median(coldRun.part) - bc.median(coldRun.part)
 		if sdk := r.sdkShare(w.fn, t.base); t.base == helloName && !w.met() && sdk > gap/2 {
 			p("  Most of that gap, %s of %s, is the AWS SDK's: its packages' initialisation and its first call in a process. What\n", msf(sdk), msf(gap))
-			p("  would close it is in the SDK: a `service/dynamodb` release before v1.69.0 has no schemas to initialise (a trade against the\n")
-			p("  SDK's fixes since, for the team to decide), or the SDK making them lazy; a hand-written client for the six calls\n")
+			if fp, _ := r.probeOf(w.fn); fp.links(dynamodbSchemas) {
+				p("  would close it is in the SDK: a `service/dynamodb` release before v1.69.0 has no schemas to initialise (a trade against the\n")
+				p("  SDK's fixes since, for the team to decide), or the SDK making them lazy; a hand-written client for the six calls\n")
+			} else {
+				p("  would close it is in the SDK: its clients' packages take longest (%s), and the SDK making them\n", strings.Join(slowestSDK(fp, 3), ", "))
+				p("  lazy would drop most of that; a hand-written client for the function's calls\n")
+			}
 			p("  would drop the SDK's init and first-call costs, at a price in upkeep that a few milliseconds per cold start do not\n")
 			p("  pay for.\n")
 		}

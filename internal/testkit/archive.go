@@ -2,6 +2,7 @@ package testkit
 
 import (
 	"context"
+	"fmt"
 	"net/http"
 	"net/http/httptest"
 	"sync"
@@ -26,11 +27,16 @@ import (
 // the service's own clients, as the archive's functions build them with S3_ENDPOINT and
 // KMS_ENDPOINT.
 
+// StartS3 serves an S3-compatible server, in memory, until it is closed.
+func StartS3() *httptest.Server {
+	return httptest.NewServer(gofakes3.New(s3mem.New()).Server())
+}
+
 // S3 starts an S3-compatible server of t's own, in memory, and returns its URL; it stops when t
 // ends.
 func S3(t testing.TB) string {
 	t.Helper()
-	srv := httptest.NewServer(gofakes3.New(s3mem.New()).Server())
+	srv := StartS3()
 	t.Cleanup(srv.Close)
 	return srv.URL
 }
@@ -54,9 +60,21 @@ func client[C any](t testing.TB, newClient func(config.ArchiveConfig) (C, error)
 // CreateBucket makes the bucket name on the S3 server at url.
 func CreateBucket(t testing.TB, url, name string) {
 	t.Helper()
-	if _, err := S3Client(t, url).CreateBucket(context.Background(), &s3.CreateBucketInput{Bucket: aws.String(name)}); err != nil {
-		t.Fatalf("create bucket %s: %v", name, err)
+	if err := MakeBucket(context.Background(), url, name); err != nil {
+		t.Fatal(err)
 	}
+}
+
+// MakeBucket is CreateBucket for a caller without a t (make bench).
+func MakeBucket(ctx context.Context, url, name string) error {
+	c, err := archiver.NewS3(config.ArchiveConfig{Region: Region, S3Endpoint: url})
+	if err != nil {
+		return err
+	}
+	if _, err := c.CreateBucket(ctx, &s3.CreateBucketInput{Bucket: aws.String(name)}); err != nil {
+		return fmt.Errorf("create bucket %s: %w", name, err)
+	}
+	return nil
 }
 
 // localKMSAccount is the account local-kms names its keys in; local-kms keeps it, and the
@@ -65,20 +83,27 @@ const localKMSAccount = "111122223333"
 
 var configureKMS sync.Once
 
-// KMS starts KMS's API of t's own (local-kms, its keys in t's temporary directory) and returns
-// its URL; it stops when t ends. local-kms serves one request at a time.
-func KMS(t testing.TB) string {
-	t.Helper()
+// StartKMS serves KMS's API (local-kms, its keys in dir) until stop is called; url is where.
+// local-kms serves one request at a time.
+func StartKMS(dir string) (url string, stop func()) {
 	configureKMS.Do(func() { kmsconfig.AWSRegion, kmsconfig.AWSAccountId = Region, localKMSAccount })
-	db := data.NewDatabase(t.TempDir())
+	db := data.NewDatabase(dir)
 	var mu sync.Mutex
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		mu.Lock()
 		defer mu.Unlock()
 		localkms.HandleRequest(w, r, db)
 	}))
-	t.Cleanup(func() { srv.Close(); db.Close() })
-	return srv.URL
+	return srv.URL, func() { srv.Close(); db.Close() }
+}
+
+// KMS starts KMS's API of t's own (local-kms, its keys in t's temporary directory) and returns
+// its URL; it stops when t ends.
+func KMS(t testing.TB) string {
+	t.Helper()
+	url, stop := StartKMS(t.TempDir())
+	t.Cleanup(stop)
+	return url
 }
 
 // KMSClient is seal-digest's KMS client for the server at url.
@@ -90,11 +115,11 @@ func KMSClient(t testing.TB, url string) *kms.Client {
 // CreateKey makes a key of spec and usage on the KMS server at url and returns its ARN.
 func CreateKey(t testing.TB, url string, spec kmstypes.KeySpec, usage kmstypes.KeyUsageType) string {
 	t.Helper()
-	out, err := KMSClient(t, url).CreateKey(context.Background(), &kms.CreateKeyInput{KeySpec: spec, KeyUsage: usage})
+	arn, err := makeKey(context.Background(), url, spec, usage)
 	if err != nil {
-		t.Fatalf("create key: %v", err)
+		t.Fatal(err)
 	}
-	return aws.ToString(out.KeyMetadata.Arn)
+	return arn
 }
 
 // SigningKey makes a key such as the stack's signing key (ECC_NIST_P256, SIGN_VERIFY) on the
@@ -102,4 +127,21 @@ func CreateKey(t testing.TB, url string, spec kmstypes.KeySpec, usage kmstypes.K
 func SigningKey(t testing.TB, url string) string {
 	t.Helper()
 	return CreateKey(t, url, kmstypes.KeySpecEccNistP256, kmstypes.KeyUsageTypeSignVerify)
+}
+
+// MakeSigningKey is SigningKey for a caller without a t (make bench).
+func MakeSigningKey(ctx context.Context, url string) (string, error) {
+	return makeKey(ctx, url, kmstypes.KeySpecEccNistP256, kmstypes.KeyUsageTypeSignVerify)
+}
+
+func makeKey(ctx context.Context, url string, spec kmstypes.KeySpec, usage kmstypes.KeyUsageType) (string, error) {
+	c, err := sealer.NewKMS(config.ArchiveConfig{Region: Region, KMSEndpoint: url})
+	if err != nil {
+		return "", err
+	}
+	out, err := c.CreateKey(ctx, &kms.CreateKeyInput{KeySpec: spec, KeyUsage: usage})
+	if err != nil {
+		return "", fmt.Errorf("create key: %w", err)
+	}
+	return aws.ToString(out.KeyMetadata.Arn), nil
 }
