@@ -204,6 +204,11 @@ func run(ctx context.Context, o options) error {
 	r.recounted = e.recounted
 	r.took = time.Since(r.started)
 	report := r.markdown()
+	if o.out != "" {
+		if report, err = keepHandmade(report, o.out); err != nil {
+			return err
+		}
+	}
 	fmt.Print(report)
 	// The ratio targets once more, at the end of the progress lines, where a run is watched.
 	checks := r.ratioChecks()
