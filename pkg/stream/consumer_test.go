@@ -64,6 +64,14 @@ func sameBatches(t *testing.T, g *seen, want ...[]string) {
 	}
 }
 
+// fourItems is a fixture holding items a to d, one PutItem each, and a seen to subscribe with.
+func fourItems(t *testing.T) (*fixture, *seen) {
+	t.Helper()
+	f := keepAll(t)
+	f.putAll(t, "a", "b", "c", "d")
+	return f, &seen{}
+}
+
 // putAll writes one item per pk, one PutItem each.
 func (f *fixture) putAll(t *testing.T, pks ...string) {
 	t.Helper()
@@ -108,7 +116,7 @@ func failItems(ev events.DynamoDBEvent, pks ...string) events.DynamoDBEventRespo
 
 func TestSubscriber_GetsEveryRecordInOrderInBatches(t *testing.T) {
 	t.Parallel()
-	f := newFixture(t, stream.Options{KeepAll: true})
+	f := keepAll(t)
 	f.createTable(t, "other")
 	f.putAll(t, "a", "b", "c")
 	if _, err := f.db.PutItem(ctx, &dynamodb.PutItemInput{TableName: aws.String("other"), Item: item("o", 1, nil)}); err != nil {
@@ -133,7 +141,7 @@ func TestSubscriber_GetsEveryRecordInOrderInBatches(t *testing.T) {
 
 func TestSubscriber_LatestStartsAfterWhatWasWritten(t *testing.T) {
 	t.Parallel()
-	f := newFixture(t, stream.Options{KeepAll: true})
+	f := keepAll(t)
 	f.putAll(t, "a", "b")
 	g := &seen{}
 	f.subscribe(t, stream.Subscriber{Handler: g.handler(nil), StartingPosition: stream.Latest})
@@ -178,7 +186,7 @@ func TestSubscriber_FailedBatchIsRetriedAsLambdaRetriesIt(t *testing.T) {
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
 			t.Parallel()
-			f := newFixture(t, stream.Options{KeepAll: true})
+			f := keepAll(t)
 			f.putAll(t, all...)
 			g := &seen{}
 			f.subscribe(t, stream.Subscriber{
@@ -198,9 +206,7 @@ func TestSubscriber_FailedBatchIsRetriedAsLambdaRetriesIt(t *testing.T) {
 
 func TestSubscriber_BisectsAFailingBatchDownToTheBadRecord(t *testing.T) {
 	t.Parallel()
-	f := newFixture(t, stream.Options{KeepAll: true})
-	f.putAll(t, "a", "b", "c", "d")
-	g := &seen{}
+	f, g := fourItems(t)
 	f.subscribe(t, stream.Subscriber{
 		BatchSize: 4, BisectBatchOnFunctionError: true, MaximumRetryAttempts: 1, OnFailure: g.onFailure,
 		Handler: g.handler(func(_ int, batch []string, _ events.DynamoDBEvent) (events.DynamoDBEventResponse, error) {
@@ -228,9 +234,7 @@ func TestSubscriber_BisectsAFailingBatchDownToTheBadRecord(t *testing.T) {
 
 func TestSubscriber_RetriesExhaustedGoToOnFailureAndTheReaderMovesOn(t *testing.T) {
 	t.Parallel()
-	f := newFixture(t, stream.Options{KeepAll: true})
-	f.putAll(t, "a", "b", "c", "d")
-	g := &seen{}
+	f, g := fourItems(t)
 	f.subscribe(t, stream.Subscriber{
 		Name: "publish-events", BatchSize: 2, ReportBatchItemFailures: true, MaximumRetryAttempts: 2, OnFailure: g.onFailure,
 		Handler: g.handler(func(_ int, batch []string, ev events.DynamoDBEvent) (events.DynamoDBEventResponse, error) {
