@@ -67,7 +67,7 @@ func sameBatches(t *testing.T, g *seen, want ...[]string) {
 // fourItems is a fixture holding items a to d, one PutItem each, and a seen to subscribe with.
 func fourItems(t *testing.T) (*fixture, *seen) {
 	t.Helper()
-	f := keepAll(t)
+	f := newFixture(t, stream.Options{KeepAll: true})
 	f.putAll(t, "a", "b", "c", "d")
 	return f, &seen{}
 }
@@ -116,7 +116,7 @@ func failItems(ev events.DynamoDBEvent, pks ...string) events.DynamoDBEventRespo
 
 func TestSubscriber_GetsEveryRecordInOrderInBatches(t *testing.T) {
 	t.Parallel()
-	f := keepAll(t)
+	f := newFixture(t, stream.Options{KeepAll: true})
 	f.createTable(t, "other")
 	f.putAll(t, "a", "b", "c")
 	if _, err := f.db.PutItem(ctx, &dynamodb.PutItemInput{TableName: aws.String("other"), Item: item("o", 1, nil)}); err != nil {
@@ -141,7 +141,7 @@ func TestSubscriber_GetsEveryRecordInOrderInBatches(t *testing.T) {
 
 func TestSubscriber_LatestStartsAfterWhatWasWritten(t *testing.T) {
 	t.Parallel()
-	f := keepAll(t)
+	f := newFixture(t, stream.Options{KeepAll: true})
 	f.putAll(t, "a", "b")
 	g := &seen{}
 	f.subscribe(t, stream.Subscriber{Handler: g.handler(nil), StartingPosition: stream.Latest})
@@ -186,7 +186,7 @@ func TestSubscriber_FailedBatchIsRetriedAsLambdaRetriesIt(t *testing.T) {
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
 			t.Parallel()
-			f := keepAll(t)
+			f := newFixture(t, stream.Options{KeepAll: true})
 			f.putAll(t, all...)
 			g := &seen{}
 			f.subscribe(t, stream.Subscriber{

@@ -45,12 +45,6 @@ func newFixture(t *testing.T, o stream.Options) *fixture {
 	return f
 }
 
-// keepAll is a fixture whose layer keeps every record, so a test can read them all back.
-func keepAll(t *testing.T) *fixture {
-	t.Helper()
-	return newFixture(t, stream.Options{KeepAll: true})
-}
-
 func (f *fixture) createTable(t *testing.T, name string) {
 	t.Helper()
 	_, err := f.db.CreateTable(ctx, &dynamodb.CreateTableInput{

@@ -22,7 +22,7 @@ import (
 
 func TestRecords_HaveTheShapeLambdaHandsAFunction(t *testing.T) {
 	t.Parallel()
-	f := keepAll(t)
+	f := newFixture(t, stream.Options{KeepAll: true})
 	before := time.Now().Add(-time.Second)
 	every := item("a", 1, map[string]types.AttributeValue{
 		"s": s("text"), "n": n("12.5"), "b": &types.AttributeValueMemberB{Value: []byte{0, 1, 2}},
@@ -121,7 +121,7 @@ func TestRecords_HaveTheShapeLambdaHandsAFunction(t *testing.T) {
 
 func TestTransactionsAndBatches_OneRecordPerChangedItem(t *testing.T) {
 	t.Parallel()
-	f := keepAll(t)
+	f := newFixture(t, stream.Options{KeepAll: true})
 	f.createTable(t, "other")
 	f.put(t, item("a", 1, map[string]types.AttributeValue{"v": n("1")}))
 	f.put(t, item("c", 1, nil))
@@ -246,7 +246,7 @@ func TestWritesThatChangeNothing_WriteNoRecord(t *testing.T) {
 	for name, write := range cases {
 		t.Run(name, func(t *testing.T) {
 			t.Parallel()
-			f := keepAll(t)
+			f := newFixture(t, stream.Options{KeepAll: true})
 			f.put(t, existing)
 			before := f.get(t, tbl, key("a", 1))
 			write(f)
@@ -261,7 +261,7 @@ func TestWritesThatChangeNothing_WriteNoRecord(t *testing.T) {
 
 func TestConcurrentWriters_RecordsFollowEachItemsChanges(t *testing.T) {
 	t.Parallel()
-	f := keepAll(t)
+	f := newFixture(t, stream.Options{KeepAll: true})
 	const writers, writes, items = 8, 25, 4
 	var wg sync.WaitGroup
 	for w := range writers {
@@ -312,7 +312,7 @@ func TestConcurrentWriters_RecordsFollowEachItemsChanges(t *testing.T) {
 
 func TestRawWritesToThePort_AreStreamed(t *testing.T) {
 	t.Parallel()
-	f := keepAll(t)
+	f := newFixture(t, stream.Options{KeepAll: true})
 	for _, w := range []struct{ op, body string }{
 		{"PutItem", `{"TableName":"items","Item":{"pk":{"S":"r"},"sk":{"N":"1"},"v":{"S":"one"}}}`},
 		{"UpdateItem", `{"TableName":"items","Key":{"pk":{"S":"r"},"sk":{"N":"1"}},"UpdateExpression":"SET v = :v","ExpressionAttributeValues":{":v":{"S":"two"}}}`},
@@ -342,7 +342,7 @@ func TestTablesOption_StreamsOnlyTheNamedTables(t *testing.T) {
 
 func TestRecreatedTable_GetsANewStreamAndItsNewKeys(t *testing.T) {
 	t.Parallel()
-	f := keepAll(t)
+	f := newFixture(t, stream.Options{KeepAll: true})
 	f.put(t, item("a", 1, nil))
 	if _, err := f.db.DeleteTable(ctx, &dynamodb.DeleteTableInput{TableName: aws.String(tbl)}); err != nil {
 		t.Fatal(err)

@@ -11,11 +11,12 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
+	"github.com/bufdir/export-audit/pkg/stream"
 )
 
 func TestExpire_DeletesWhatDynamoDBsTTLWouldWithItsIdentity(t *testing.T) {
 	t.Parallel()
-	f := keepAll(t)
+	f := newFixture(t, stream.Options{KeepAll: true})
 	now := time.Unix(1_800_000_000, 0)
 	ttl := func(v types.AttributeValue) map[string]types.AttributeValue {
 		return map[string]types.AttributeValue{"expires_at": v, "note": s("x")}
@@ -82,7 +83,7 @@ func TestExpire_DeletesWhatDynamoDBsTTLWouldWithItsIdentity(t *testing.T) {
 
 func TestSweep_ExpiresItemsInTheBackground(t *testing.T) {
 	t.Parallel()
-	f := keepAll(t)
+	f := newFixture(t, stream.Options{KeepAll: true})
 	f.put(t, item("old", 1, map[string]types.AttributeValue{"ttl": n(fmt.Sprint(time.Now().Add(-time.Hour).Unix()))}))
 	f.Layer.Sweep(tbl, "ttl", 10*time.Millisecond)
 	deadline := time.Now().Add(10 * time.Second)
