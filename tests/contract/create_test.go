@@ -151,9 +151,7 @@ func TestCreate_RefusesInvalidValues(t *testing.T) {
 			})
 		}
 	})
-	if total := c.total(t, ""); total != 0 {
-		t.Errorf("want refused creates to write nothing, got total %d", total)
-	}
+	c.wantTotal(t, "", 0, "refused creates to write nothing")
 }
 
 func without(f testkit.Fields, key string) testkit.Fields {
@@ -386,9 +384,7 @@ func TestCreate_ConcurrentRetriesMakeOneRecord(t *testing.T) {
 	if created != 1 || len(ids) != 1 {
 		t.Errorf("want exactly one 201 and one record_id, got %d creates and ids %v", created, ids)
 	}
-	if total := c.total(t, ""); total != 1 {
-		t.Errorf("want one stored record, got total %d", total)
-	}
+	c.wantTotal(t, "", 1, "one stored record")
 }
 
 func TestCreate_RecordIDsFollowTheDaySequence(t *testing.T) {

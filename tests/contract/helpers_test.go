@@ -94,6 +94,14 @@ func (c caller) total(t *testing.T, query string) int {
 	return c.get(t, single+query).Page(t).Pagination.Total
 }
 
+// wantTotal fails t unless the list under query counts want records; why is what that count shows.
+func (c caller) wantTotal(t *testing.T, query string, want int, why string) {
+	t.Helper()
+	if total := c.total(t, query); total != want {
+		t.Errorf("want %s: total %d, got %d", why, want, total)
+	}
+}
+
 // create posts body to the canonical collection and expects 201.
 func (c caller) create(t *testing.T, body testkit.Fields) testkit.Record {
 	t.Helper()
