@@ -76,10 +76,7 @@ func TestAuth_RefusesMissingBadAndExpiredTokens(t *testing.T) {
 			}
 		}
 	})
-	after := owner.get(t, single+"/"+rec.RecordID)
-	if string(after.Body) != string(before.Body) {
-		t.Errorf("want refused calls to change nothing\nbefore %s\nafter  %s", before, after)
-	}
+	owner.wantUnchanged(t, rec.RecordID, before, "refused calls to change nothing")
 	owner.wantTotal(t, "", 1, "refused creates to write nothing")
 }
 

@@ -343,9 +343,7 @@ func TestCreate_SameExportIDWithOtherFieldsConflicts(t *testing.T) {
 			if p["record_id"] != rec.RecordID && !strings.Contains(p["detail"].(string), rec.RecordID) {
 				t.Errorf("want the conflict to name the existing record %s, got %s", rec.RecordID, r)
 			}
-			if after := c.get(t, single+"/"+rec.RecordID); string(after.Body) != string(before.Body) {
-				t.Errorf("want the existing record unchanged\nbefore %s\nafter  %s", before, after)
-			}
+			c.wantUnchanged(t, rec.RecordID, before, "the existing record unchanged")
 			if pg := c.get(t, single+"?export_id="+rec.ExportID).Page(t); pg.Pagination.Total != 1 {
 				t.Errorf("want one record for the export_id, got %d", pg.Pagination.Total)
 			}

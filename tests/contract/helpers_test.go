@@ -102,6 +102,15 @@ func (c caller) wantTotal(t *testing.T, query string, want int, why string) {
 	}
 }
 
+// wantUnchanged fails t unless the record id reads as it did before; why says what was to
+// change nothing.
+func (c caller) wantUnchanged(t *testing.T, id string, before testkit.Reply, why string) {
+	t.Helper()
+	if after := c.get(t, single+"/"+id); string(after.Body) != string(before.Body) {
+		t.Errorf("want %s\nbefore %s\nafter  %s", why, before, after)
+	}
+}
+
 // create posts body to the canonical collection and expects 201.
 func (c caller) create(t *testing.T, body testkit.Fields) testkit.Record {
 	t.Helper()
