@@ -107,11 +107,7 @@ func TestCreate_KeepsGivenOptionalFields(t *testing.T) {
 func TestCreate_RefusesInvalidValues(t *testing.T) {
 	t.Parallel()
 	c := newOwner(t)
-	tests := []struct {
-		name  string
-		body  testkit.Fields
-		field string
-	}{
+	tests := []refusal{
 		{"export_id missing", without(testkit.NewRecord(nil), "export_id"), "export_id"},
 		{"export_id null", testkit.NewRecord(testkit.Fields{"export_id": nil}), "export_id"},
 		{"export_id empty", testkit.NewRecord(testkit.Fields{"export_id": ""}), "export_id"},

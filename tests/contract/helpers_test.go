@@ -102,6 +102,14 @@ func (c caller) wantTotal(t *testing.T, query string, want int, why string) {
 	}
 }
 
+// refusal is a body the API must refuse, and the field its validation error names ("" for a
+// body that is not JSON).
+type refusal struct {
+	name  string
+	body  any
+	field string
+}
+
 // wantUnchanged fails t unless the record id reads as it did before; why says what was to
 // change nothing.
 func (c caller) wantUnchanged(t *testing.T, id string, before testkit.Reply, why string) {
