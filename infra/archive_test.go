@@ -28,10 +28,7 @@ var (
 func prodStack(t *testing.T) *synthesized {
 	t.Helper()
 	prodOnce.Do(func() {
-		cfg := testConfig()
-		cfg.Stage = "prod"
-		cfg.FileURLAllowedHosts = "storage.example.no"
-		prodSynth = synthStack(t, cfg)
+		prodSynth = synthStack(t, stageConfig("prod"))
 	})
 	if prodSynth == nil {
 		t.Fatal("the prod stack did not synthesize (see the first failure)")
@@ -179,9 +176,7 @@ func (s *synthesized) bucketPolicy(t *testing.T, bucket string) cfnResource {
 }
 
 func TestArchive_BucketLockedCompliantInProdGovernedInDev(t *testing.T) {
-	test := testConfig()
-	test.Stage = "test"
-	test.FileURLAllowedHosts = "storage.example.no"
+	test := stageConfig("test")
 	test.ArchiveLockMode = "governance"
 	test.ArchiveRetentionDays = 3653
 	for _, c := range []struct {

@@ -51,6 +51,15 @@ const (
 )
 
 // testConfig is the dev configuration pointed at the placeholder assets.
+// stageConfig is testConfig for a stage other than dev, which must name the hosts a file URL
+// may point to.
+func stageConfig(stage string) Config {
+	c := testConfig()
+	c.Stage = stage
+	c.FileURLAllowedHosts = "storage.example.no"
+	return c
+}
+
 func testConfig() Config {
 	c := DefaultConfig()
 	c.AssetRoot = filepath.Join(testRoot, "assets")

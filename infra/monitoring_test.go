@@ -500,13 +500,10 @@ func TestDashboard_Widgets(t *testing.T) {
 // service's own metrics that a stage's alarms or dashboard read carries that stage, so that a
 // load test in dev cannot fire prod's alarms.
 func TestMonitoring_ReadsOnlyItsOwnStagesMetrics(t *testing.T) {
-	cfg := testConfig()
-	cfg.Stage = "prod"
-	cfg.FileURLAllowedHosts = "storage.example.no"
 	for _, c := range []struct {
 		stage string
 		s     *synthesized
-	}{{"dev", defaultStack(t)}, {"prod", synthStack(t, cfg)}} {
+	}{{"dev", defaultStack(t)}, {"prod", synthStack(t, stageConfig("prod"))}} {
 		t.Run(c.stage, func(t *testing.T) {
 			var read []string
 			for id, r := range c.s.ofType("AWS::CloudWatch::Alarm") {

@@ -80,10 +80,8 @@ func TestFunctions_RuntimeAndSizing(t *testing.T) {
 }
 
 func TestFunctions_Environment(t *testing.T) {
-	cfg := testConfig()
-	cfg.Stage = "test"
+	cfg := stageConfig("test")
 	cfg.OrgIDClaim = "tenant"
-	cfg.FileURLAllowedHosts = "storage.example.no"
 	cfg.DeletedRetentionDays = 30
 	cfg.LogLevel = "debug"
 	cases := []struct {
@@ -352,11 +350,9 @@ func TestRoutes_EveryRouteUnderBothPrefixes(t *testing.T) {
 
 func TestAPI_AuthorizerStageCORSAndOutputs(t *testing.T) {
 	dev := defaultStack(t)
-	cfg := testConfig()
-	cfg.Stage = "test"
+	cfg := stageConfig("test")
 	cfg.JWTIssuer = "https://login.example.no/realms/bufdir"
 	cfg.JWTAudience = []string{"export-audit", "export-audit-web"}
-	cfg.FileURLAllowedHosts = "storage.example.no"
 	cfg.CORSOrigins = []string{"https://admin.example.no", "https://admin-test.example.no"}
 	configured := synthStack(t, cfg)
 

@@ -5,6 +5,16 @@ import (
 	"testing"
 )
 
+// wantAll fails t for each of wants that text, named what, lacks.
+func wantAll(t *testing.T, what, text string, wants ...string) {
+	t.Helper()
+	for _, want := range wants {
+		if !strings.Contains(text, want) {
+			t.Errorf("%s lacks %q:\n%s", what, want, text)
+		}
+	}
+}
+
 // fixture is a run with both baselines and two functions: a is as large as the size limit
 // allows and as slow as the peer but twice the hello world; b is too large and fast.
 func fixture() *results {
@@ -90,7 +100,7 @@ func TestRatioCheck_MetAsPrinted(t *testing.T) {
 func TestMarkdown_MarksEachRatioMetOrMissed(t *testing.T) {
 	t.Parallel()
 	md := fixture().markdown()
-	for _, want := range []string{
+	wantAll(t, "the report", md,
 		// Each function's ratios, each marked.
 		"| function | size ÷ hello world (≤ 1.40×) | cold start ÷ peer (≤ 1.00×) | cold start ÷ hello world (≤ 1.50×) |",
 		"| a | 1.40× met | 1.00× met | 2.00× **missed** |",
@@ -100,11 +110,7 @@ func TestMarkdown_MarksEachRatioMetOrMissed(t *testing.T) {
 		"| cold start (init + first invoke), median, every function ÷ the peer | ≤ 1.00× | worst 1.00× (a); 2 of 2 functions met it | **met**, at the limit |",
 		"| cold start (init + first invoke), median, every function ÷ hello world | ≤ 1.50× | worst 2.00× (a); 1 of 2 functions met it | **missed** by 0.50 (33% over) |",
 		"- **Cold start ÷ hello world: 1 of 2 functions within 1.50×.** The slowest, a,",
-	} {
-		if !strings.Contains(md, want) {
-			t.Errorf("the report lacks %q:\n%s", want, md)
-		}
-	}
+	)
 	for _, old := range []string{"≤ 1.25×", "≤ 1.60×"} {
 		if strings.Contains(md, old) {
 			t.Errorf("the report still has the old limit %s", old)
@@ -116,7 +122,7 @@ func TestGap_SaysWhereTheTimeGoes(t *testing.T) {
 	t.Parallel()
 	r := fixture()
 	got := r.gap("a", peerName)
-	for _, want := range []string{
+	wantAll(t, "gap", got,
 		"Where the time goes, a − peer",
 		"**init** +1.00 ms under the emulator (16.0 ms against 15.0 ms); +1.00 ms from process start to `/next`",
 		// 4.2 ms of package init against 3 ms: the SDK's +1 ms, this service's +0.2 ms.
@@ -128,11 +134,7 @@ func TestGap_SaysWhereTheTimeGoes(t *testing.T) {
 		// First invokes 4 and 5, second invokes 2.5 and 2.
 		"**first invoke** −1.00 ms (4.00 ms against 5.00 ms)",
 		"endpoint) −1.50 ms; the call's own work (the second invoke) +0.50 ms.",
-	} {
-		if !strings.Contains(got, want) {
-			t.Errorf("gap lacks %q:\n%s", want, got)
-		}
-	}
+	)
 	// A missed target's reading says where the time goes.
 	if md := r.markdown(); !strings.Contains(md, "Where the time goes, a − hello world") {
 		t.Errorf("the reading of the missed cold start target does not break it down:\n%s", md)

@@ -151,7 +151,7 @@ func BenchmarkVerify_100kChangesWithTheServiceRules(b *testing.B) {
 			b.Fatal(err)
 		}
 		if len(rep.Problems) != 0 || rep.Changes != 7*records || rep.Unsealed != 0 {
-			b.Fatalf("%d changes, %d unsealed:\n%s", rep.Changes, rep.Unsealed, report(rep))
+			b.Fatalf("%d changes, %d unsealed:\n%s", rep.Changes, rep.Unsealed, testkit.Report(rep))
 		}
 	}
 	b.ReportMetric(7*records, "changes/op")

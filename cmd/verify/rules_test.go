@@ -9,6 +9,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
+	"github.com/bufdir/export-audit/internal/testkit"
 	"github.com/bufdir/export-audit/pkg/archive"
 	"github.com/bufdir/export-audit/pkg/archive/verify"
 	"github.com/bufdir/export-audit/pkg/audit"
@@ -82,23 +83,15 @@ func (tr *trail) check(t *testing.T) *verify.Report {
 	return rep
 }
 
-func report(rep *verify.Report) string {
-	var b strings.Builder
-	_ = rep.Write(&b)
-	return b.String()
-}
-
 func TestRules_EveryChangeTheAPIMakesPasses(t *testing.T) {
 	t.Parallel()
 	tr := lived(t)
 	rep := tr.check(t)
-	if len(rep.Problems) != 0 {
-		t.Fatalf("problems in a trail the API made:\n%s", report(rep))
-	}
+	testkit.NoProblems(t, "a trail the API made", rep)
 	// 7 creates of 3 or 4 items (the day's counter and each organisation's count made once),
 	// 4 moves, a file, 2 replays' counter, 2 deletes of 3 items each, the TTL's removal.
 	if rep.Changes != 7*3+2+4+1+2+2*3+1 {
-		t.Errorf("%d changes archived, want 37:\n%s", rep.Changes, report(rep))
+		t.Errorf("%d changes archived, want 37:\n%s", rep.Changes, testkit.Report(rep))
 	}
 }
 
@@ -298,7 +291,7 @@ func TestRules_TamperMatrix(t *testing.T) {
 			rep := tr.check(t)
 			for _, w := range c.want {
 				if !has(rep, w.subject, w.what) {
-					t.Errorf("no problem %q about %s in:\n%s", w.what, w.subject, report(rep))
+					t.Errorf("no problem %q about %s in:\n%s", w.what, w.subject, testkit.Report(rep))
 				}
 			}
 		})

@@ -20,7 +20,11 @@
 // It is for tests and the bench only; nothing that ships imports it.
 package testkit
 
-import "github.com/bufdir/export-audit/pkg/config"
+import (
+	"testing"
+
+	"github.com/bufdir/export-audit/pkg/config"
+)
 
 // What every local run of the kit shares unless a caller says otherwise.
 const (
@@ -55,3 +59,15 @@ func Config() config.Config {
 
 // Env is a getenv that reads m, for the configuration loaders and the functions' roots.
 func Env(m map[string]string) func(string) string { return func(k string) string { return m[k] } }
+
+// EachPrefix runs test once under each of the contract's prefixes, in parallel subtests named
+// for the prefix, so that a walk through the routes proves both serve the same.
+func EachPrefix(t *testing.T, test func(t *testing.T, prefix string)) {
+	t.Helper()
+	for _, p := range []struct{ name, path string }{{"single prefix", Prefix}, {"doubled prefix", DoubledPrefix}} {
+		t.Run(p.name, func(t *testing.T) {
+			t.Parallel()
+			test(t, p.path)
+		})
+	}
+}

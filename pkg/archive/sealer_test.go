@@ -35,6 +35,17 @@ func newSealFixture(t *testing.T) *sealFixture {
 	return f
 }
 
+// firstSealed is a fixture whose minute 0 holds a's change, sealed once its grace has passed;
+// it returns b's change, not written yet.
+func firstSealed(t *testing.T) (*sealFixture, []events.DynamoDBEventRecord) {
+	t.Helper()
+	f := newSealFixture(t)
+	recs := streamRecords(t, "a", "b")
+	f.write(t, minute(0), recs[:1])
+	f.seal(t, minute(1).Add(10*time.Second))
+	return f, recs[1:]
+}
+
 func (f *sealFixture) newSealer(t *testing.T, b archive.Bucket) *archive.Sealer {
 	return archive.NewSealer(archive.SealerOptions{Bucket: b, Signer: f.key, Periods: mustPeriods(t, time.Minute),
 		Grace: 10 * time.Second, Now: f.clock.Now, Log: quiet})
@@ -141,11 +152,8 @@ func TestSealer_EveryPeriodGetsADigestIdleOrNot(t *testing.T) {
 
 func TestSealer_AMissedRunIsMadeUpInOrder(t *testing.T) {
 	t.Parallel()
-	f := newSealFixture(t)
-	recs := streamRecords(t, "a", "b")
-	f.write(t, minute(0), recs[:1])
-	f.seal(t, minute(1).Add(10*time.Second))
-	f.write(t, minute(2), recs[1:])
+	f, next := firstSealed(t)
+	f.write(t, minute(2), next)
 	// No run for an hour: the next seals all 60 periods, one digest each.
 	got := f.seal(t, minute(61).Add(30*time.Second))
 	if len(got) != 60 || got[0] != archive.DigestKey(minute(1)) || got[59] != archive.DigestKey(minute(60)) {
@@ -170,11 +178,8 @@ func (b *raceBucket) Create(ctx context.Context, key string, body []byte) error 
 
 func TestSealer_ConcurrentRunsDoNotFork(t *testing.T) {
 	t.Parallel()
-	f := newSealFixture(t)
-	recs := streamRecords(t, "a", "b")
-	f.write(t, minute(0), recs[:1])
-	f.seal(t, minute(1).Add(10*time.Second))
-	f.write(t, minute(1), recs[1:])
+	f, next := firstSealed(t)
+	f.write(t, minute(1), next)
 	f.clock.Set(minute(5))
 
 	// Run A has made its digest of minute 1 when run B seals minutes 1 to 3; A's write of

@@ -140,11 +140,7 @@ func TestRead_EveryChangeTheAPIMakes(t *testing.T) {
 // Illegal changes name the record; Error says so in one line for the log and make verify.
 func TestIllegal_NamesTheRecord(t *testing.T) {
 	t.Parallel()
-	e := newEnv(t)
-	rec, _, err := e.Store.Create(ctx, newRecord("org-a", "exp-1"))
-	if err != nil {
-		t.Fatal(err)
-	}
+	e, rec := withRecord(t)
 	for _, r := range e.Layer.Records(table) {
 		if r.EventName != "INSERT" || !strings.HasPrefix(r.Change.Keys["sk"].String(), "REC#") {
 			continue
@@ -168,11 +164,7 @@ func TestIllegal_NamesTheRecord(t *testing.T) {
 // back: the same change as Read of the record as Lambda hands it over.
 func TestJudgeImages_TheArchivesFormJudgesAsTheStreams(t *testing.T) {
 	t.Parallel()
-	e := newEnv(t)
-	rec, _, err := e.Store.Create(ctx, newRecord("org-a", "exp-1"))
-	if err != nil {
-		t.Fatal(err)
-	}
+	e, rec := withRecord(t)
 	if _, _, err := e.Store.UpdateStatus(ctx, "org-a", mustID(t, rec.RecordID), audit.StatusChange{To: audit.StatusFailed, At: e.Clock.Now(), By: "usr-svc"}); err != nil {
 		t.Fatal(err)
 	}

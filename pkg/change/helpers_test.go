@@ -23,6 +23,17 @@ func newEnv(t *testing.T) *testkit.StreamStore {
 		store.WithRetention(30*24*time.Hour))
 }
 
+// withRecord is newEnv holding one record, org-a's exp-1.
+func withRecord(t *testing.T) (*testkit.StreamStore, audit.Record) {
+	t.Helper()
+	e := newEnv(t)
+	rec, _, err := e.Store.Create(ctx, newRecord("org-a", "exp-1"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return e, rec
+}
+
 func newRecord(org, export string) audit.NewRecord {
 	return audit.NewRecord{
 		ExportID: export, OrgID: org, TriggeredBy: "usr-0099", Status: audit.StatusQueued, Format: audit.FormatPDF,

@@ -2,6 +2,7 @@ package store_test
 
 import (
 	"context"
+	"sync"
 	"testing"
 	"time"
 
@@ -28,6 +29,36 @@ func newEnv(t *testing.T) *env {
 	db := testkit.NewDB(t, testkit.EngineOptions{Outer: c.Wrap})
 	c.Take()
 	return &env{DB: db, calls: c}
+}
+
+// oneRecord is an env whose store holds one record, org-a's exp-1, as created now.
+func oneRecord(t *testing.T) (*env, *store.Store, audit.Record) {
+	t.Helper()
+	e := newEnv(t)
+	s := e.Store()
+	return e, s, mustCreate(t, s, newRecord("org-a", "exp-1"))
+}
+
+// answer is what one create of createAll answered.
+type answer struct {
+	rec      audit.Record
+	replayed bool
+	err      error
+}
+
+// createAll makes the n creates of record(i) all at once, one goroutine each, as n requests
+// racing each other would, and returns their answers by i.
+func createAll(s *store.Store, n int, record func(i int) audit.NewRecord) []answer {
+	out := make([]answer, n)
+	var wg sync.WaitGroup
+	for i := range n {
+		wg.Go(func() {
+			rec, replayed, err := s.Create(context.Background(), record(i))
+			out[i] = answer{rec, replayed, err}
+		})
+	}
+	wg.Wait()
+	return out
 }
 
 func newRecord(org, export string) audit.NewRecord {

@@ -148,9 +148,7 @@ func TestItems_LayoutInTheTable(t *testing.T) {
 func TestItems_VersionCountsChangesOnly(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
-	e := newEnv(t)
-	s := e.Store()
-	rec := mustCreate(t, s, newRecord("org-a", "exp-1"))
+	e, s, rec := oneRecord(t)
 	id := mustID(t, rec.RecordID)
 	key := item.RecordKey("org-a", id)
 	version := func() (string, string) {

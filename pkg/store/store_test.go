@@ -58,9 +58,7 @@ func TestCreate_StoresRecordReadableByGet(t *testing.T) {
 
 func TestGet_OtherOrganisationAndMissingAreNotFound(t *testing.T) {
 	t.Parallel()
-	e := newEnv(t)
-	s := e.Store()
-	rec := mustCreate(t, s, newRecord("org-a", "exp-1"))
+	_, s, rec := oneRecord(t)
 	for name, tc := range map[string]struct{ org, id string }{
 		"other organisation": {"org-b", rec.RecordID},
 		"missing record":     {"org-a", "rec-20260301-999"},
@@ -73,9 +71,7 @@ func TestGet_OtherOrganisationAndMissingAreNotFound(t *testing.T) {
 
 func TestCreate_ReplayReturnsStoredRecord(t *testing.T) {
 	t.Parallel()
-	e := newEnv(t)
-	s := e.Store()
-	rec := mustCreate(t, s, newRecord("org-a", "exp-1"))
+	e, s, rec := oneRecord(t)
 	moved, _, err := s.UpdateStatus(ctx, "org-a", mustID(t, rec.RecordID), audit.StatusChange{
 		To: audit.StatusProcessing, At: rec.CreatedAt.Add(time.Second), By: "svc",
 	})
@@ -101,9 +97,7 @@ func TestCreate_ReplayReturnsStoredRecord(t *testing.T) {
 
 func TestCreate_DifferentFieldsClashNamingRecord(t *testing.T) {
 	t.Parallel()
-	e := newEnv(t)
-	s := e.Store()
-	rec := mustCreate(t, s, newRecord("org-a", "exp-1"))
+	_, s, rec := oneRecord(t)
 	seven := int64(7)
 	for name, change := range map[string]func(*audit.NewRecord){
 		"format":         func(n *audit.NewRecord) { n.Format = audit.FormatCSV },
@@ -141,30 +135,20 @@ func TestCreate_ConcurrentSameExportMakesOneRecord(t *testing.T) {
 	s := newEnv(t).Store()
 	const n = 50
 	var (
-		wg      sync.WaitGroup
-		mu      sync.Mutex
 		created int
 		ids     = map[string]int{}
 		errs    []error
 	)
-	for i := 0; i < n; i++ {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			rec, replayed, err := s.Create(ctx, newRecord("org-a", "exp-race"))
-			mu.Lock()
-			defer mu.Unlock()
-			if err != nil {
-				errs = append(errs, err)
-				return
-			}
-			if !replayed {
-				created++
-			}
-			ids[rec.RecordID]++
-		}()
+	for _, c := range createAll(s, n, func(int) audit.NewRecord { return newRecord("org-a", "exp-race") }) {
+		if c.err != nil {
+			errs = append(errs, c.err)
+			continue
+		}
+		if !c.replayed {
+			created++
+		}
+		ids[c.rec.RecordID]++
 	}
-	wg.Wait()
 	if len(errs) > 0 {
 		t.Fatalf("%d creates failed, first: %v", len(errs), errs[0])
 	}
@@ -180,30 +164,20 @@ func TestCreate_ConcurrentCreatesNeverRepeatIDs(t *testing.T) {
 	t.Parallel()
 	s := newEnv(t).Store()
 	const n = 60
-	var (
-		wg  sync.WaitGroup
-		mu  sync.Mutex
-		ids = map[string]bool{}
-	)
-	for i := 0; i < n; i++ {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			org := "org-" + strconv.Itoa(i%3)
-			rec, _, err := s.Create(ctx, newRecord(org, "exp-"+strconv.Itoa(i)))
-			mu.Lock()
-			defer mu.Unlock()
-			if err != nil {
-				t.Errorf("create %d: %v", i, err)
-				return
-			}
-			if ids[rec.RecordID] {
-				t.Errorf("record_id %s handed out twice", rec.RecordID)
-			}
-			ids[rec.RecordID] = true
-		}()
+	ids := map[string]bool{}
+	all := createAll(s, n, func(i int) audit.NewRecord {
+		return newRecord("org-"+strconv.Itoa(i%3), "exp-"+strconv.Itoa(i))
+	})
+	for i, c := range all {
+		if c.err != nil {
+			t.Errorf("create %d: %v", i, c.err)
+			continue
+		}
+		if ids[c.rec.RecordID] {
+			t.Errorf("record_id %s handed out twice", c.rec.RecordID)
+		}
+		ids[c.rec.RecordID] = true
 	}
-	wg.Wait()
 	if len(ids) != n {
 		t.Errorf("%d creates made %d distinct ids", n, len(ids))
 	}
@@ -297,8 +271,7 @@ func TestUpdateStatus_FollowsStatusMachine(t *testing.T) {
 
 func TestUpdateStatus_Refusals(t *testing.T) {
 	t.Parallel()
-	s := newEnv(t).Store()
-	rec := mustCreate(t, s, newRecord("org-a", "exp-1"))
+	_, s, rec := oneRecord(t)
 	gone := mustCreate(t, s, newRecord("org-a", "exp-2"))
 	if err := s.Delete(ctx, "org-a", mustID(t, gone.RecordID), "usr-admin"); err != nil {
 		t.Fatalf("delete: %v", err)
@@ -327,8 +300,7 @@ func TestUpdateStatus_Refusals(t *testing.T) {
 
 func TestUpdateStatus_WritesCountAndReason(t *testing.T) {
 	t.Parallel()
-	s := newEnv(t).Store()
-	rec := mustCreate(t, s, newRecord("org-a", "exp-1"))
+	_, s, rec := oneRecord(t)
 	count, reason := int64(12), "Bufdir rejected the file"
 	got, _, err := s.UpdateStatus(ctx, "org-a", mustID(t, rec.RecordID), audit.StatusChange{
 		To: audit.StatusFailed, At: rec.CreatedAt.Add(time.Minute), By: "svc", ActivityCount: &count, FailureReason: &reason,
@@ -375,9 +347,7 @@ func TestUpdateStatus_ConcurrentFinalMovesOneWins(t *testing.T) {
 
 func TestAttachFileURL_Rules(t *testing.T) {
 	t.Parallel()
-	e := newEnv(t)
-	s := e.Store()
-	rec := mustCreate(t, s, newRecord("org-a", "exp-1"))
+	e, s, rec := oneRecord(t)
 	id := mustID(t, rec.RecordID)
 	const url = "https://storage.example.no/exports/exp-1.pdf"
 	e.calls.Take()
@@ -447,8 +417,7 @@ func TestDelete_TombstonesAndFreesExportID(t *testing.T) {
 
 func TestUpdateStatus_RefusesChangeDatedBeforeLastOne(t *testing.T) {
 	t.Parallel()
-	s := newEnv(t).Store()
-	rec := mustCreate(t, s, newRecord("org-a", "exp-1"))
+	_, s, rec := oneRecord(t)
 	id := mustID(t, rec.RecordID)
 	moved, _, err := s.UpdateStatus(ctx, "org-a", id, audit.StatusChange{To: audit.StatusProcessing, At: rec.CreatedAt.Add(3 * time.Minute), By: "svc"})
 	if err != nil {

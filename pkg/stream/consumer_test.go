@@ -64,6 +64,14 @@ func sameBatches(t *testing.T, g *seen, want ...[]string) {
 	}
 }
 
+// fourItems is a fixture holding items a to d, one PutItem each, and a seen to subscribe with.
+func fourItems(t *testing.T) (*fixture, *seen) {
+	t.Helper()
+	f := newFixture(t, stream.Options{KeepAll: true})
+	f.putAll(t, "a", "b", "c", "d")
+	return f, &seen{}
+}
+
 // putAll writes one item per pk, one PutItem each.
 func (f *fixture) putAll(t *testing.T, pks ...string) {
 	t.Helper()
@@ -198,9 +206,7 @@ func TestSubscriber_FailedBatchIsRetriedAsLambdaRetriesIt(t *testing.T) {
 
 func TestSubscriber_BisectsAFailingBatchDownToTheBadRecord(t *testing.T) {
 	t.Parallel()
-	f := newFixture(t, stream.Options{KeepAll: true})
-	f.putAll(t, "a", "b", "c", "d")
-	g := &seen{}
+	f, g := fourItems(t)
 	f.subscribe(t, stream.Subscriber{
 		BatchSize: 4, BisectBatchOnFunctionError: true, MaximumRetryAttempts: 1, OnFailure: g.onFailure,
 		Handler: g.handler(func(_ int, batch []string, _ events.DynamoDBEvent) (events.DynamoDBEventResponse, error) {
@@ -228,9 +234,7 @@ func TestSubscriber_BisectsAFailingBatchDownToTheBadRecord(t *testing.T) {
 
 func TestSubscriber_RetriesExhaustedGoToOnFailureAndTheReaderMovesOn(t *testing.T) {
 	t.Parallel()
-	f := newFixture(t, stream.Options{KeepAll: true})
-	f.putAll(t, "a", "b", "c", "d")
-	g := &seen{}
+	f, g := fourItems(t)
 	f.subscribe(t, stream.Subscriber{
 		Name: "publish-events", BatchSize: 2, ReportBatchItemFailures: true, MaximumRetryAttempts: 2, OnFailure: g.onFailure,
 		Handler: g.handler(func(_ int, batch []string, ev events.DynamoDBEvent) (events.DynamoDBEventResponse, error) {

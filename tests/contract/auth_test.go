@@ -76,13 +76,8 @@ func TestAuth_RefusesMissingBadAndExpiredTokens(t *testing.T) {
 			}
 		}
 	})
-	after := owner.get(t, single+"/"+rec.RecordID)
-	if string(after.Body) != string(before.Body) {
-		t.Errorf("want refused calls to change nothing\nbefore %s\nafter  %s", before, after)
-	}
-	if total := owner.total(t, ""); total != 1 {
-		t.Errorf("want refused creates to write nothing: total 1, got %d", total)
-	}
+	owner.wantUnchanged(t, rec.RecordID, before, "refused calls to change nothing")
+	owner.wantTotal(t, "", 1, "refused creates to write nothing")
 }
 
 // TestAuth_EachRouteNeedsItsScope: a token with every scope but the route's is refused with 403;
@@ -144,7 +139,5 @@ func TestAuth_OrgIDMustBeTheTokens(t *testing.T) {
 			testkit.WantStatus(t, c.get(t, p.path+"?org_id=org-bufdir-042"), http.StatusOK)
 		})
 	}
-	if total := c.total(t, ""); total != 2 {
-		t.Errorf("want only the two creates for the token's own organisation stored, got total %d", total)
-	}
+	c.wantTotal(t, "", 2, "only the two creates for the token's own organisation stored")
 }

@@ -107,11 +107,7 @@ func TestCreate_KeepsGivenOptionalFields(t *testing.T) {
 func TestCreate_RefusesInvalidValues(t *testing.T) {
 	t.Parallel()
 	c := newOwner(t)
-	tests := []struct {
-		name  string
-		body  testkit.Fields
-		field string
-	}{
+	tests := []refusal{
 		{"export_id missing", without(testkit.NewRecord(nil), "export_id"), "export_id"},
 		{"export_id null", testkit.NewRecord(testkit.Fields{"export_id": nil}), "export_id"},
 		{"export_id empty", testkit.NewRecord(testkit.Fields{"export_id": ""}), "export_id"},
@@ -151,9 +147,7 @@ func TestCreate_RefusesInvalidValues(t *testing.T) {
 			})
 		}
 	})
-	if total := c.total(t, ""); total != 0 {
-		t.Errorf("want refused creates to write nothing, got total %d", total)
-	}
+	c.wantTotal(t, "", 0, "refused creates to write nothing")
 }
 
 func without(f testkit.Fields, key string) testkit.Fields {
@@ -345,9 +339,7 @@ func TestCreate_SameExportIDWithOtherFieldsConflicts(t *testing.T) {
 			if p["record_id"] != rec.RecordID && !strings.Contains(p["detail"].(string), rec.RecordID) {
 				t.Errorf("want the conflict to name the existing record %s, got %s", rec.RecordID, r)
 			}
-			if after := c.get(t, single+"/"+rec.RecordID); string(after.Body) != string(before.Body) {
-				t.Errorf("want the existing record unchanged\nbefore %s\nafter  %s", before, after)
-			}
+			c.wantUnchanged(t, rec.RecordID, before, "the existing record unchanged")
 			if pg := c.get(t, single+"?export_id="+rec.ExportID).Page(t); pg.Pagination.Total != 1 {
 				t.Errorf("want one record for the export_id, got %d", pg.Pagination.Total)
 			}
@@ -386,9 +378,7 @@ func TestCreate_ConcurrentRetriesMakeOneRecord(t *testing.T) {
 	if created != 1 || len(ids) != 1 {
 		t.Errorf("want exactly one 201 and one record_id, got %d creates and ids %v", created, ids)
 	}
-	if total := c.total(t, ""); total != 1 {
-		t.Errorf("want one stored record, got total %d", total)
-	}
+	c.wantTotal(t, "", 1, "one stored record")
 }
 
 func TestCreate_RecordIDsFollowTheDaySequence(t *testing.T) {

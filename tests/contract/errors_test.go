@@ -67,9 +67,7 @@ func TestBody_NotJSONIs415(t *testing.T) {
 		}
 		if rt.name == "create" {
 			q := "?export_id=" + rt.body.(testkit.Fields)["export_id"].(string)
-			if total := c.total(t, q); total != 0 {
-				t.Errorf("want a refused create to write nothing, got total %d", total)
-			}
+			c.wantTotal(t, q, 0, "a refused create to write nothing")
 		}
 		for _, ct := range accepted {
 			r := c.srv.MustDo(t, testkit.Request{Method: rt.method, Path: rt.path, Token: c.token, Body: rt.body, ContentType: ct})

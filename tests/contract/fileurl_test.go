@@ -85,9 +85,7 @@ func TestFileURL_RefusesInvalidURLs(t *testing.T) {
 			})
 		}
 	})
-	if after := c.get(t, single+"/"+rec.RecordID); string(after.Body) != string(before.Body) {
-		t.Errorf("want refused URLs to change nothing\nbefore %s\nafter  %s", before, after)
-	}
+	c.wantUnchanged(t, rec.RecordID, before, "refused URLs to change nothing")
 }
 
 func TestFileURL_AcceptsEveryValidShape(t *testing.T) {
@@ -201,7 +199,5 @@ func TestFileURL_FailedRecordTakesNoFile(t *testing.T) {
 	if p["record_id"] != rec.RecordID {
 		t.Errorf("want the conflict to name %s, got %s", rec.RecordID, r)
 	}
-	if after := c.get(t, single+"/"+rec.RecordID); string(after.Body) != string(before.Body) {
-		t.Errorf("want a refused file to change nothing\nbefore %s\nafter  %s", before, after)
-	}
+	c.wantUnchanged(t, rec.RecordID, before, "a refused file to change nothing")
 }

@@ -94,6 +94,31 @@ func (c caller) total(t *testing.T, query string) int {
 	return c.get(t, single+query).Page(t).Pagination.Total
 }
 
+// wantTotal fails t unless the list under query counts want records; why is what that count shows.
+func (c caller) wantTotal(t *testing.T, query string, want int, why string) {
+	t.Helper()
+	if total := c.total(t, query); total != want {
+		t.Errorf("want %s: total %d, got %d", why, want, total)
+	}
+}
+
+// refusal is a body the API must refuse, and the field its validation error names ("" for a
+// body that is not JSON).
+type refusal struct {
+	name  string
+	body  any
+	field string
+}
+
+// wantUnchanged fails t unless the record id reads as it did before; why says what was to
+// change nothing.
+func (c caller) wantUnchanged(t *testing.T, id string, before testkit.Reply, why string) {
+	t.Helper()
+	if after := c.get(t, single+"/"+id); string(after.Body) != string(before.Body) {
+		t.Errorf("want %s\nbefore %s\nafter  %s", why, before, after)
+	}
+}
+
 // create posts body to the canonical collection and expects 201.
 func (c caller) create(t *testing.T, body testkit.Fields) testkit.Record {
 	t.Helper()

@@ -74,9 +74,7 @@ func TestIdentity_TokensOfRealIdentityProviders(t *testing.T) {
 			testkit.WantProblem(t, reader.post(t, single, testkit.NewRecord(nil)), http.StatusForbidden, "insufficient_scope")
 			testkit.WantProblem(t, as("audit:write", "audit:delete").get(t, single), http.StatusForbidden, "insufficient_scope")
 			testkit.WantProblem(t, as().get(t, single), http.StatusForbidden, "insufficient_scope")
-			if total := reader.total(t, ""); total != 1 {
-				t.Errorf("want the one record created, got %d", total)
-			}
+			reader.wantTotal(t, "", 1, "the one record created")
 		})
 	}
 }
@@ -139,9 +137,7 @@ func TestIdentity_IssuerAndAudienceCheckedAsAPIGatewayDoes(t *testing.T) {
 			t.Errorf("%s: want 401 unauthorized, got %s", name, r)
 		}
 	}
-	if total := sign("keycloak", nil).total(t, ""); total != len(accepted) {
-		t.Errorf("want only the %d accepted creates stored, got %d", len(accepted), total)
-	}
+	sign("keycloak", nil).wantTotal(t, "", len(accepted), "only the accepted creates stored")
 }
 
 // TestStart_RefusesAShortKey: the local API does not start with a key shorter than 32 bytes.

@@ -41,60 +41,57 @@ func TestHealthz_AnswersWithoutToken(t *testing.T) {
 // under each prefix, with the same expectations.
 func TestRoutes_BothPrefixesServeTheWholeLifecycle(t *testing.T) {
 	t.Parallel()
-	for _, p := range prefixes {
-		t.Run(p.name, func(t *testing.T) {
-			t.Parallel()
-			c := newOwner(t)
+	testkit.EachPrefix(t, func(t *testing.T, prefix string) {
+		c := newOwner(t)
 
-			body := testkit.NewRecord(testkit.Fields{"format": "excel", "activity_count": 312})
-			created := c.post(t, p.path, body)
-			testkit.WantStatus(t, created, http.StatusCreated)
-			rec := created.Record(t)
-			if loc, want := created.Header.Get("Location"), single+"/"+rec.RecordID; loc != want {
-				t.Errorf("want Location %q (the single prefix), got %q", want, loc)
-			}
+		body := testkit.NewRecord(testkit.Fields{"format": "excel", "activity_count": 312})
+		created := c.post(t, prefix, body)
+		testkit.WantStatus(t, created, http.StatusCreated)
+		rec := created.Record(t)
+		if loc, want := created.Header.Get("Location"), single+"/"+rec.RecordID; loc != want {
+			t.Errorf("want Location %q (the single prefix), got %q", want, loc)
+		}
 
-			got := c.get(t, p.path+"/"+rec.RecordID)
-			testkit.WantStatus(t, got, http.StatusOK)
-			if string(got.Body) != string(created.Body) {
-				t.Errorf("want the read to equal the created record\ncreated %s\nread    %s", created.Body, got.Body)
-			}
+		got := c.get(t, prefix+"/"+rec.RecordID)
+		testkit.WantStatus(t, got, http.StatusOK)
+		if string(got.Body) != string(created.Body) {
+			t.Errorf("want the read to equal the created record\ncreated %s\nread    %s", created.Body, got.Body)
+		}
 
-			replay := c.post(t, p.path, body)
-			testkit.WantStatus(t, replay, http.StatusOK)
-			if h := replay.Header.Get("Idempotent-Replayed"); h != "true" {
-				t.Errorf("want Idempotent-Replayed: true on a replay, got %q", h)
-			}
+		replay := c.post(t, prefix, body)
+		testkit.WantStatus(t, replay, http.StatusOK)
+		if h := replay.Header.Get("Idempotent-Replayed"); h != "true" {
+			t.Errorf("want Idempotent-Replayed: true on a replay, got %q", h)
+		}
 
-			list := c.get(t, p.path+"?export_id="+rec.ExportID)
-			testkit.WantStatus(t, list, http.StatusOK)
-			if pg := list.Page(t); pg.Pagination.Total != 1 || len(pg.Data) != 1 || pg.Data[0].RecordID != rec.RecordID {
-				t.Errorf("want the list to hold only %s, got %s", rec.RecordID, list)
-			}
+		list := c.get(t, prefix+"?export_id="+rec.ExportID)
+		testkit.WantStatus(t, list, http.StatusOK)
+		if pg := list.Page(t); pg.Pagination.Total != 1 || len(pg.Data) != 1 || pg.Data[0].RecordID != rec.RecordID {
+			t.Errorf("want the list to hold only %s, got %s", rec.RecordID, list)
+		}
 
-			at := rec.CreatedAt.Add(time.Minute)
-			moved := c.put(t, p.path+"/"+rec.RecordID+"/status", testkit.Fields{"status": "processing", "updated_at": ts(at)})
-			testkit.WantStatus(t, moved, http.StatusOK)
-			if m := moved.Record(t); m.Status != "processing" || !m.UpdatedAt.Equal(at) {
-				t.Errorf("want processing at %v, got %s", at, moved)
-			}
+		at := rec.CreatedAt.Add(time.Minute)
+		moved := c.put(t, prefix+"/"+rec.RecordID+"/status", testkit.Fields{"status": "processing", "updated_at": ts(at)})
+		testkit.WantStatus(t, moved, http.StatusOK)
+		if m := moved.Record(t); m.Status != "processing" || !m.UpdatedAt.Equal(at) {
+			t.Errorf("want processing at %v, got %s", at, moved)
+		}
 
-			url := "https://storage.example.no/exports/" + rec.ExportID + ".xlsx"
-			attached := c.put(t, p.path+"/"+rec.RecordID+"/file-url", testkit.Fields{"file_url": url})
-			testkit.WantStatus(t, attached, http.StatusOK)
-			if a := attached.Record(t); a.FileURL == nil || *a.FileURL != url {
-				t.Errorf("want file_url %s, got %s", url, attached)
-			}
+		url := "https://storage.example.no/exports/" + rec.ExportID + ".xlsx"
+		attached := c.put(t, prefix+"/"+rec.RecordID+"/file-url", testkit.Fields{"file_url": url})
+		testkit.WantStatus(t, attached, http.StatusOK)
+		if a := attached.Record(t); a.FileURL == nil || *a.FileURL != url {
+			t.Errorf("want file_url %s, got %s", url, attached)
+		}
 
-			deleted := c.del(t, p.path+"/"+rec.RecordID)
-			testkit.WantStatus(t, deleted, http.StatusOK)
-			wantDeleted(t, deleted, rec.RecordID)
+		deleted := c.del(t, prefix+"/"+rec.RecordID)
+		testkit.WantStatus(t, deleted, http.StatusOK)
+		wantDeleted(t, deleted, rec.RecordID)
 
-			testkit.WantProblem(t, c.get(t, p.path+"/"+rec.RecordID), http.StatusNotFound, "not_found")
-			testkit.WantProblem(t, c.del(t, p.path+"/"+rec.RecordID), http.StatusNotFound, "not_found")
-			testkit.WantFieldError(t, c.get(t, p.path+"/rec-1"), "record_id")
-		})
-	}
+		testkit.WantProblem(t, c.get(t, prefix+"/"+rec.RecordID), http.StatusNotFound, "not_found")
+		testkit.WantProblem(t, c.del(t, prefix+"/"+rec.RecordID), http.StatusNotFound, "not_found")
+		testkit.WantFieldError(t, c.get(t, prefix+"/rec-1"), "record_id")
+	})
 }
 
 func TestRoutes_PrefixesShareOneCollection(t *testing.T) {

@@ -313,11 +313,7 @@ func TestStatus_RefusesBadBodies(t *testing.T) {
 	c := newOwner(t)
 	rec := c.create(t, testkit.NewRecord(nil))
 	before := c.get(t, single+"/"+rec.RecordID)
-	tests := []struct {
-		name  string
-		body  any
-		field string // "" for malformed JSON
-	}{
+	tests := []refusal{
 		{"status missing", testkit.Fields{"updated_at": ts(rec.CreatedAt)}, "status"},
 		{"status null", testkit.Fields{"status": nil}, "status"},
 		{"status unknown", testkit.Fields{"status": "done"}, "status"},
@@ -345,9 +341,7 @@ func TestStatus_RefusesBadBodies(t *testing.T) {
 			}
 		}
 	})
-	if after := c.get(t, single+"/"+rec.RecordID); string(after.Body) != string(before.Body) {
-		t.Errorf("want refused changes to change nothing\nbefore %s\nafter  %s", before, after)
-	}
+	c.wantUnchanged(t, rec.RecordID, before, "refused changes to change nothing")
 }
 
 func ptr[T any](v T) *T { return &v }

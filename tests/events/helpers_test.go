@@ -38,12 +38,6 @@ var (
 	accountID    = regexp.MustCompile(`^\d{12}$`)
 )
 
-// prefixes names both prefixes the API serves every route under.
-var prefixes = []struct{ name, path string }{
-	{"single prefix", testkit.Prefix},
-	{"doubled prefix", testkit.DoubledPrefix},
-}
-
 // env is one local API on an engine of its own, with its stream, publisher and bus.
 type env struct{ *testkit.API }
 

@@ -1,7 +1,6 @@
 package archiver_test
 
 import (
-	"context"
 	"encoding/json"
 	"strconv"
 	"testing"
@@ -14,8 +13,6 @@ import (
 	"github.com/bufdir/export-audit/pkg/archive"
 )
 
-var ctx = context.Background()
-
 // The function as its root builds it: configured from the environment, its S3 client pointed
 // at an S3-compatible server through S3_ENDPOINT, its log and metrics on one writer, as
 // Lambda's stdout; fed the stream batch sam local invoke sends.
@@ -24,6 +21,7 @@ func TestLoad_WritesTheStreamsBatchIntoTheBucket(t *testing.T) {
 	url := testkit.S3(t)
 	testkit.CreateBucket(t, url, "archive")
 	var out testkit.Buffer
+	ctx := t.Context()
 	w, err := archiver.Load(ctx, testkit.Env(map[string]string{
 		"STAGE": "dev", "AWS_REGION": "eu-north-1", "ARCHIVE_BUCKET": "archive", "SEAL_INTERVAL": "1h",
 		"S3_ENDPOINT": url,

@@ -1,7 +1,6 @@
 package sealer_test
 
 import (
-	"context"
 	"encoding/json"
 	"testing"
 	"time"
@@ -12,8 +11,6 @@ import (
 	"github.com/bufdir/export-audit/pkg/archive/kmskey"
 	"github.com/bufdir/export-audit/pkg/archive/s3bucket"
 )
-
-var ctx = context.Background()
 
 // The function as its root builds it: configured from the environment, its S3 and KMS clients
 // pointed at local stand-ins through S3_ENDPOINT and KMS_ENDPOINT, sealing what the writer
@@ -27,6 +24,7 @@ func TestLoad_SealsWithTheKMSKey(t *testing.T) {
 	periods, _ := archive.NewPeriods(time.Hour)
 	first := periods.Start(time.Now().Add(-3 * time.Hour))
 	change := archive.ChangesDir(first) + "0001-test.json"
+	ctx := t.Context()
 	if err := b.Create(ctx, change, []byte(`{"Records":[]}`)); err != nil {
 		t.Fatal(err)
 	}

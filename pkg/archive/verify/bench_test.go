@@ -8,6 +8,7 @@ import (
 	"github.com/aws/aws-lambda-go/events"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
+	"github.com/bufdir/export-audit/internal/testkit"
 	"github.com/bufdir/export-audit/pkg/archive"
 	"github.com/bufdir/export-audit/pkg/archive/verify"
 	"github.com/bufdir/export-audit/pkg/image"
@@ -110,7 +111,7 @@ func BenchmarkVerify_100kChanges(b *testing.B) {
 			b.Fatal(err)
 		}
 		if len(rep.Problems) != 0 || rep.Changes != 5*records || rep.Items != 2*records {
-			b.Fatalf("%d changes, %d items:\n%s", rep.Changes, rep.Items, lines(rep))
+			b.Fatalf("%d changes, %d items:\n%s", rep.Changes, rep.Items, testkit.Report(rep))
 		}
 	}
 	b.ReportMetric(float64(5*records), "changes/op")

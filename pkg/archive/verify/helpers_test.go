@@ -232,9 +232,3 @@ func has(rep *verify.Report, subject, what string) bool {
 	}
 	return false
 }
-
-func lines(rep *verify.Report) string {
-	var b strings.Builder
-	_ = rep.Write(&b)
-	return b.String()
-}

@@ -13,6 +13,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
+	"github.com/bufdir/export-audit/internal/testkit"
 	"github.com/bufdir/export-audit/pkg/archive"
 	"github.com/bufdir/export-audit/pkg/archive/verify"
 )
@@ -21,17 +22,15 @@ func TestVerify_AnUntouchedTrailHasNoProblem(t *testing.T) {
 	t.Parallel()
 	f := history(t)
 	rep := f.verify(t)
-	if len(rep.Problems) != 0 {
-		t.Fatalf("problems in an untouched trail:\n%s", lines(rep))
-	}
+	testkit.NoProblems(t, "an untouched trail", rep)
 	// 3 creates of 2 items, 4 moves, a file, a tombstone of 2 items, the TTL's removal, and a
 	// create of 2 after the seal; 6 digests for minutes 0 to 5; the table holds 3 records and
 	// their guards.
 	if rep.Changes != 16 || rep.Unsealed != 2 || rep.Digests != 6 || rep.Items != 6 {
 		t.Errorf("counted %d changes (%d unsealed), %d digests, %d items; want 16 (2), 6, 6:\n%s",
-			rep.Changes, rep.Unsealed, rep.Digests, rep.Items, lines(rep))
+			rep.Changes, rep.Unsealed, rep.Digests, rep.Items, testkit.Report(rep))
 	}
-	if got := lines(rep); !strings.HasPrefix(got, "verify: no problems; 6 digests, ") || strings.Count(got, "\n") != 1 {
+	if got := testkit.Report(rep); !strings.HasPrefix(got, "verify: no problems; 6 digests, ") || strings.Count(got, "\n") != 1 {
 		t.Errorf("output %q, want only the summary line", got)
 	}
 }
@@ -45,7 +44,7 @@ func TestVerify_ABatchArchivedTwiceCountsOnce(t *testing.T) {
 		t.Fatal(err)
 	}
 	if rep := f.verify(t); len(rep.Problems) != 0 || rep.Changes != 16 {
-		t.Errorf("%d changes, problems:\n%s", rep.Changes, lines(rep))
+		t.Errorf("%d changes, problems:\n%s", rep.Changes, testkit.Report(rep))
 	}
 }
 
@@ -249,7 +248,7 @@ func TestVerify_TamperMatrix(t *testing.T) {
 			f.at(t, f.clock.Now().Add(c.later))
 			rep := f.verify(t)
 			if !has(rep, subject, c.what) {
-				t.Fatalf("no problem %q about %s; got:\n%s", c.what, subject, lines(rep))
+				t.Fatalf("no problem %q about %s; got:\n%s", c.what, subject, testkit.Report(rep))
 			}
 			if !c.otherSubjects {
 				for _, p := range rep.Problems {
@@ -258,7 +257,7 @@ func TestVerify_TamperMatrix(t *testing.T) {
 					}
 				}
 			}
-			t.Logf("\n%s", lines(rep))
+			t.Logf("\n%s", testkit.Report(rep))
 		})
 	}
 }
@@ -288,7 +287,7 @@ func TestVerify_WaitsForChangesInFlight(t *testing.T) {
 		t.Fatal(err)
 	}
 	if !has(rep, "rec-4", "changed behind the archive's back") {
-		t.Fatalf("without settling, the change in flight is not seen as a difference:\n%s", lines(rep))
+		t.Fatalf("without settling, the change in flight is not seen as a difference:\n%s", testkit.Report(rep))
 	}
 	// With time to settle, the change reaches the archive while verify waits.
 	go func() {
@@ -301,7 +300,7 @@ func TestVerify_WaitsForChangesInFlight(t *testing.T) {
 		t.Fatal(err)
 	}
 	if len(rep.Problems) != 0 {
-		t.Errorf("after settling:\n%s", lines(rep))
+		t.Errorf("after settling:\n%s", testkit.Report(rep))
 	}
 	if time.Since(start) > 10*time.Second {
 		t.Errorf("verify waited %s: it should stop once the difference is gone", time.Since(start))
@@ -347,6 +346,6 @@ func TestVerify_ARuleThatPanicsIsAProblemNotACrash(t *testing.T) {
 		t.Fatal(err)
 	}
 	if !has(rep, "rec-1", "not a change the rules know") || !has(rep, "the table", "a rule across items met an item it does not know") {
-		t.Errorf("problems:\n%s", lines(rep))
+		t.Errorf("problems:\n%s", testkit.Report(rep))
 	}
 }
