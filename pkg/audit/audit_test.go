@@ -2,6 +2,7 @@ package audit_test
 
 import (
 	"errors"
+	"fmt"
 	"strings"
 	"testing"
 	"time"
@@ -192,5 +193,21 @@ func TestNewRecord_Validate(t *testing.T) {
 	}
 	if !audit.ValidIdentifier(strings.Repeat("a", 128)) || audit.ValidIdentifier("") || audit.ValidIdentifier("a/b") {
 		t.Error("identifier rule: 1-128 of A-Z a-z 0-9 . _ : -")
+	}
+}
+
+func TestConflictError_IsErrConflict(t *testing.T) {
+	t.Parallel()
+	rec := audit.Record{RecordID: "rec-20260301-001", Status: audit.StatusCompleted, CreatedAt: time.Date(2026, 3, 1, 8, 0, 0, 0, time.UTC)}
+	_, err := audit.StatusChange{To: audit.StatusQueued, At: rec.CreatedAt}.Decide(rec)
+	var ce *audit.ConflictError
+	if !errors.As(err, &ce) || ce.Code != audit.CodeIllegalTransition {
+		t.Fatalf("completed → queued: %v, want an illegal transition", err)
+	}
+	if wrapped := fmt.Errorf("update status of rec-1: %w", err); !errors.Is(wrapped, audit.ErrConflict) {
+		t.Errorf("errors.Is(%v, ErrConflict) is false, want true", wrapped)
+	}
+	if errors.Is(audit.ErrNotFound, audit.ErrConflict) || errors.Is(audit.Invalid("f", "bad"), audit.ErrConflict) {
+		t.Error("a not-found or a validation error matches ErrConflict")
 	}
 }

@@ -71,3 +71,10 @@ type ConflictError struct {
 }
 
 func (e *ConflictError) Error() string { return e.Detail }
+
+// ErrConflict matches every *ConflictError with errors.Is, for a caller that needs to know
+// only that the request clashed with the record's state, not how.
+var ErrConflict = errors.New("conflicts with the record's state")
+
+// Is makes errors.Is(err, ErrConflict) hold for every ConflictError.
+func (e *ConflictError) Is(target error) bool { return target == ErrConflict }
