@@ -196,14 +196,11 @@ func exactly[T any](what string, old, now image.Item) (o, n *T, err error) {
 			return nil, nil
 		}
 		out := new(T)
-		if err := item.Decode(av, out); err != nil {
-			return nil, fmt.Errorf("the %s image is no %s the service writes: %v", which, what, err)
-		}
-		again, err := item.Encode(out)
+		odd, err := item.DecodeAsWritten(av, out)
 		if err != nil {
 			return nil, fmt.Errorf("the %s image is no %s the service writes: %v", which, what, err)
 		}
-		if odd := image.DifferingExactly(av, again); len(odd) > 0 {
+		if len(odd) > 0 {
 			return nil, fmt.Errorf("the %s image is no %s the service writes: it has %s otherwise", which, what, strings.Join(odd, ", "))
 		}
 		return out, nil

@@ -3,8 +3,8 @@
 // reads items with it; whatever reads the table's stream (pkg/change: the change events, the
 // archive's verifier) decodes the images with it, so there is one spelling of the layout.
 //
-// It imports the SDK's DynamoDB types and its attributevalue package, never the DynamoDB
-// client: the stream's readers do not call DynamoDB, and a Lambda function that links the
+// It imports the SDK's DynamoDB types, its attributevalue package and pkg/image (to compare an
+// image with its re-encoding), never the DynamoDB client: the stream's readers do not call DynamoDB, and a Lambda function that links the
 // client grows past the binary size budget.
 //
 // Items are encoded and decoded by attributevalue from the structs' dynamodbav tags, with one
@@ -22,6 +22,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/feature/dynamodb/attributevalue"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
 	"github.com/bufdir/export-audit/pkg/audit"
+	"github.com/bufdir/export-audit/pkg/image"
 )
 
 // TimeFormat is how every time is stored: RFC 3339, UTC, whole seconds. Such strings sort as
@@ -60,6 +61,21 @@ func EncodeValue(v any) (types.AttributeValue, error) { return encoder.Encode(v)
 // another type than its field's is an error; an attribute no field names is ignored.
 func Decode(av map[string]types.AttributeValue, out any) error {
 	return decoder.Decode(&types.AttributeValueMemberM{Value: av}, out)
+}
+
+// DecodeAsWritten decodes av into out, as Decode does, and names the attributes in which av
+// differs from out encoded again, a number by its spelling too (none: av is exactly an item
+// the service writes). Decode alone ignores what no field names; the stream's readers must
+// not, since a write made around the store can add anything.
+func DecodeAsWritten(av map[string]types.AttributeValue, out any) (odd []string, err error) {
+	if err := Decode(av, out); err != nil {
+		return nil, err
+	}
+	again, err := Encode(out)
+	if err != nil {
+		return nil, err
+	}
+	return image.DifferingExactly(av, again), nil
 }
 
 // S is a string attribute value.
