@@ -10,7 +10,6 @@ import (
 	"os"
 	"path/filepath"
 	"strconv"
-	"strings"
 	"time"
 
 	"github.com/aws/aws-lambda-go/events"
@@ -50,9 +49,6 @@ type archiveRig struct {
 	due           time.Time            // the period seal-digest's next invoke must seal
 }
 
-// sealInterval is the stack's period in AWS: seal-digest runs hourly and seals the hour before.
-const sealInterval = time.Hour
-
 // startArchiveRig starts the stand-ins in a directory of work's and makes the key and the buckets.
 func startArchiveRig(ctx context.Context, work string) (*archiveRig, error) {
 	batch, err := os.ReadFile(filepath.Join("events", config.ArchiveFunction+".json"))
@@ -63,7 +59,7 @@ func startArchiveRig(ctx context.Context, work string) (*archiveRig, error) {
 	if err := json.Unmarshal(batch, &a.batch); err != nil || len(a.batch.Records) == 0 {
 		return nil, fmt.Errorf("events/%s.json is not a stream batch: %v", config.ArchiveFunction, err)
 	}
-	a.periods, _ = archive.NewPeriods(sealInterval)
+	a.periods, _ = archive.NewPeriods(config.AWSSealInterval)
 	srv := testkit.StartS3()
 	a.s3URL, a.stopS3 = srv.URL, srv.Close
 	dir := filepath.Join(work, "local-kms")
@@ -106,29 +102,18 @@ func (a *archiveRig) close() {
 	}
 }
 
-// env is the archive functions' environment, as the stack sets it (with no grace: the bench
-// makes a period due by its clock, not by waiting), with the stand-ins as their endpoints.
-// ARCHIVE_BUCKET is archive-changes'; seal-digest's starts get sealEnv.
-func (a *archiveRig) env() []string {
+// env is an archive function's environment, as the stack sets it (with no grace: the bench
+// makes a period due by its clock, not by waiting), with the stand-ins as its endpoints and
+// bucket as its ARCHIVE_BUCKET: changesBucket for archive-changes, sealBucket for seal-digest.
+func (a *archiveRig) env(bucket string) []string {
 	return []string{
-		config.EnvArchiveBucket + "=" + changesBucket,
+		config.EnvArchiveBucket + "=" + bucket,
 		config.EnvArchiveKMSKey + "=" + a.keyARN,
-		config.EnvSealInterval + "=" + sealInterval.String(),
+		config.EnvSealInterval + "=" + config.AWSSealInterval.String(),
 		config.EnvSealGrace + "=0s",
 		config.EnvS3Endpoint + "=" + a.s3URL,
 		config.EnvKMSEndpoint + "=" + a.kmsURL,
 	}
-}
-
-// sealEnv is env for seal-digest: the same, but its own bucket.
-func (a *archiveRig) sealEnv(env []string) []string {
-	out := make([]string, 0, len(env))
-	for _, kv := range env {
-		if !strings.HasPrefix(kv, config.EnvArchiveBucket+"=") {
-			out = append(out, kv)
-		}
-	}
-	return append(out, config.EnvArchiveBucket+"="+sealBucket)
 }
 
 // archiveInvocations are archive-changes' two invokes of a start: the batch of events/, its
@@ -186,8 +171,8 @@ func (a *archiveRig) sealInvocations(ctx context.Context) ([]invocation, error) 
 // seals what lies before it in-process with the clock at its start. An hour that turns during
 // the run moves the period on, and the in-process sealer catches up.
 func (a *archiveRig) unseal(ctx context.Context) error {
-	a.due = a.periods.Start(time.Now()).Add(-sealInterval)
-	before := a.due.Add(-sealInterval)
+	a.due = a.periods.Start(time.Now()).Add(-config.AWSSealInterval)
+	before := a.due.Add(-config.AWSSealInterval)
 	written, err := a.sealed.List(ctx, archive.DigestsPrefix, archive.DigestKey(before))
 	if err != nil {
 		return err

@@ -14,6 +14,7 @@ import (
 	"path/filepath"
 	"regexp"
 	"runtime"
+	"slices"
 	"strconv"
 	"strings"
 	"syscall"
@@ -128,7 +129,7 @@ func (e *bench) runCold(ctx context.Context, bins []*binary, rie, work string, n
 		"AWS_ACCESS_KEY_ID=emulator", "AWS_SECRET_ACCESS_KEY=emulator",
 		"AWS_LAMBDA_FUNCTION_TIMEOUT=10",
 	}
-	env = append(env, arc.env()...)
+	env = append(env, arc.env(changesBucket)...)
 	results := make([]coldResult, len(bins))
 	for i, b := range bins {
 		results[i].bin = b
@@ -156,7 +157,8 @@ func (e *bench) runCold(ctx context.Context, bins []*binary, rie, work string, n
 				if evs, err = arc.sealInvocations(ctx); err != nil {
 					return nil, nil, err
 				}
-				benv = arc.sealEnv(env)
+				// A bucket of its own; exec.Cmd keeps the last of a variable given twice.
+				benv = append(slices.Clip(env), config.EnvArchiveBucket+"="+sealBucket)
 			default:
 				want := 200
 				if b.name == "create-record" {
