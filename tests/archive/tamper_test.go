@@ -110,6 +110,9 @@ func TestVerify_TamperMatrix(t *testing.T) {
 		{name: "an archive file not yet sealed removed", sealGrace: time.Hour, do: func(t *testing.T, r *run, recs records) string {
 			// Nothing is sealed within the hour's grace: the table shows the last delete, which
 			// the remaining files do not.
+			if ds := r.list(t, archive.DigestsPrefix); len(ds) != 0 {
+				t.Fatalf("sealed already, within the hour's grace: %v", ds)
+			}
 			changes := r.list(t, archive.ChangesPrefix)
 			r.remove(t, changes[len(changes)-1])
 			return recs.deleted
