@@ -9,6 +9,7 @@ import (
 	"testing"
 
 	"github.com/aws/aws-lambda-go/events"
+	"github.com/bufdir/export-audit/internal/testkit"
 	"github.com/bufdir/export-audit/pkg/bus"
 	"github.com/bufdir/export-audit/pkg/config"
 	"github.com/bufdir/export-audit/pkg/local"
@@ -25,7 +26,7 @@ func TestShippedPublisherUnderEmulator(t *testing.T) {
 	dir := t.TempDir()
 	rie := build(t, dir, "aws-lambda-rie", "github.com/aws/aws-lambda-runtime-interface-emulator/cmd/aws-lambda-rie", false)
 	busName := config.EventBusName(config.LocalStage)
-	b := bus.New(bus.Options{Region: "eu-north-1", Buses: []string{busName}})
+	b := bus.New(bus.Options{Region: testkit.Region, Buses: []string{busName}})
 	srv, err := local.Serve("127.0.0.1:0", b)
 	if err != nil {
 		t.Fatal(err)
@@ -33,7 +34,7 @@ func TestShippedPublisherUnderEmulator(t *testing.T) {
 	t.Cleanup(func() { _ = srv.Close() })
 	env := []string{
 		"PATH=" + os.Getenv("PATH"),
-		config.EnvRegion + "=eu-north-1",
+		config.EnvRegion + "=" + testkit.Region,
 		config.EnvStage + "=" + config.LocalStage,
 		config.EnvEventBusName + "=" + busName,
 		config.EnvEventBridgeEndpoint + "=" + srv.URL,
@@ -43,7 +44,8 @@ func TestShippedPublisherUnderEmulator(t *testing.T) {
 	bin := build(t, filepath.Join(dir, config.PublisherFunction), "bootstrap", "github.com/bufdir/export-audit/functions/"+config.PublisherFunction, true)
 	fn := start(t, rie, bin, env)
 
-	batch, err := os.ReadFile(filepath.Join("..", "events", config.PublisherFunction+".json"))
+	sample := filepath.Join("..", "events", config.PublisherFunction+".json")
+	batch, err := os.ReadFile(sample)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -91,7 +93,7 @@ func TestShippedPublisherUnderEmulator(t *testing.T) {
 		}
 		return f
 	})
-	if failed, want := invoke(), fileAttachedRecord(t, batch); !slices.Equal(failed, []string{want}) {
+	if failed, want := invoke(), fileAttachedRecord(t, testkit.StreamEvent(t, sample)); !slices.Equal(failed, []string{want}) {
 		t.Errorf("batch item failures %v, want only the file's stream record %s\n%s", failed, want, fn.logs())
 	}
 	again := b.Events()[len(life):]
@@ -106,12 +108,8 @@ func TestShippedPublisherUnderEmulator(t *testing.T) {
 // fileAttachedRecord is the sequence number of the batch's stream record that attached the
 // record's file: a record item's MODIFY whose new image has a file_url and whose old one has
 // none.
-func fileAttachedRecord(t *testing.T, batch []byte) string {
+func fileAttachedRecord(t *testing.T, ev events.DynamoDBEvent) string {
 	t.Helper()
-	var ev events.DynamoDBEvent
-	if err := json.Unmarshal(batch, &ev); err != nil {
-		t.Fatal(err)
-	}
 	var seqs []string
 	for _, r := range ev.Records {
 		_, had := r.Change.OldImage["file_url"]

@@ -36,19 +36,16 @@ var day0 = time.Date(2026, 3, 26, 10, 0, 0, 0, time.UTC)
 // the test's own, and the archive writer on the stream with a clock lag behind now.
 type trail struct {
 	*testkit.StreamStore
-	engine  string           // host:port, as ENGINE_ADDR
 	direct  *dynamodb.Client // behind the stream's back
 	bucket  archive.Bucket
 	periods archive.Periods
-	lag     time.Duration
 }
 
 var quiet = slog.New(slog.DiscardHandler)
 
 func newTrail(t testing.TB, bucket archive.Bucket, lag time.Duration) *trail {
 	t.Helper()
-	tr := &trail{StreamStore: testkit.NewStreamStore(t, stream.Options{KeepAll: true}, tbl, day0, store.WithRetention(time.Hour)), bucket: bucket, lag: lag}
-	tr.engine = strings.TrimPrefix(tr.URL, "http://")
+	tr := &trail{StreamStore: testkit.NewStreamStore(t, stream.Options{KeepAll: true}, tbl, day0, store.WithRetention(time.Hour)), bucket: bucket}
 	tr.direct = testkit.Client(t, tr.Behind)
 	tr.periods, _ = archive.NewPeriods(time.Minute)
 	w := archive.NewWriter(bucket, tr.periods, func() time.Time { return time.Now().Add(-lag) }, quiet)
@@ -84,7 +81,10 @@ func (tr *trail) create(t testing.TB, n audit.NewRecord) audit.RecordID {
 	if err != nil {
 		t.Fatalf("create %s: %v", n.ExportID, err)
 	}
-	id, _ := audit.ParseRecordID(rec.RecordID)
+	id, err := audit.ParseRecordID(rec.RecordID)
+	if err != nil {
+		t.Fatalf("create %s answered record_id %q: %v", n.ExportID, rec.RecordID, err)
+	}
 	return id
 }
 
@@ -123,7 +123,7 @@ func local(t *testing.T) (tr *trail, env map[string]string) {
 	}
 	tr = made(t, archive.NewDir(filepath.Join(dir, "archive")), key)
 	return tr, map[string]string{
-		"ENGINE_ADDR": tr.engine, "ARCHIVE_DIR": filepath.Join(dir, "archive"),
+		"ENGINE_ADDR": strings.TrimPrefix(tr.URL, "http://"), "ARCHIVE_DIR": filepath.Join(dir, "archive"),
 		"ARCHIVE_KEY_FILE": filepath.Join(dir, "archive-key.pem"), "SEAL_INTERVAL": "60s",
 	}
 }
@@ -206,7 +206,7 @@ func TestVerify_InAWS(t *testing.T) {
 
 	dir := t.TempDir()
 	for k, v := range map[string]string{
-		"AWS_ENDPOINT_URL_S3": s3URL, "AWS_ENDPOINT_URL_KMS": kmsURL, "AWS_ENDPOINT_URL_DYNAMODB": "http://" + tr.engine,
+		"AWS_ENDPOINT_URL_S3": s3URL, "AWS_ENDPOINT_URL_KMS": kmsURL, "AWS_ENDPOINT_URL_DYNAMODB": tr.URL,
 		"AWS_ACCESS_KEY_ID": "x", "AWS_SECRET_ACCESS_KEY": "x", "AWS_REGION": "eu-north-1",
 		"AWS_CONFIG_FILE": filepath.Join(dir, "config"), "AWS_SHARED_CREDENTIALS_FILE": filepath.Join(dir, "credentials"),
 		"ARCHIVE_DIR": filepath.Join(dir, "no-archive"), "ENGINE_ADDR": "127.0.0.1:1",

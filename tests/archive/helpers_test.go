@@ -18,7 +18,9 @@ import (
 	"github.com/bufdir/export-audit/internal/app/localrun"
 	"github.com/bufdir/export-audit/internal/testkit"
 	"github.com/bufdir/export-audit/pkg/archive"
+	"github.com/bufdir/export-audit/pkg/audit"
 	"github.com/bufdir/export-audit/pkg/config"
+	"github.com/bufdir/export-audit/pkg/item"
 )
 
 // verifyBin is cmd/verify, built once for the package as make verify builds it.
@@ -210,14 +212,14 @@ func (r *run) remove(t *testing.T, key string) {
 	}
 }
 
-// recordKey is the key of a record's item in the table, read from the table.
+// recordKey is the key of a record's item in the table, as the store keys it.
 func (r *run) recordKey(t *testing.T, id string) map[string]types.AttributeValue {
 	t.Helper()
-	it, ok := testkit.Scan(t, r.DB, r.Table).Records[org+"|"+id]
-	if !ok {
-		t.Fatalf("no record %s in the table", id)
+	rid, err := audit.ParseRecordID(id)
+	if err != nil {
+		t.Fatal(err)
 	}
-	return testkit.Key(it.PK, it.SK)
+	return item.RecordKey(org, rid)
 }
 
 // verdict is what the built cmd/verify printed and how it exited.
